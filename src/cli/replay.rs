@@ -1,0 +1,59 @@
+//! `attune replay FILE`: the daemon with a recording as its source.
+
+use super::Common;
+use crate::daemon::{self, ReplayPlan, Speed};
+use crate::model::ParticipantId;
+use crate::pipeline::PipelineConfig;
+use crate::publish::server::ServerConfig;
+use anyhow::Context;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `replay`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed 10\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed max --wait-subscribers 1 &\n  attune listen --topics adaptation --count 5"
+)]
+pub struct ReplayArgs {
+    /// The recording (attune recording format v1).
+    pub file: PathBuf,
+    /// Pacing: a multiple of real time (1 = real time) or "max".
+    #[arg(long, default_value = "1")]
+    pub speed: Speed,
+    /// Publish under this participant id instead of the recording's (consent stays the recording's).
+    #[arg(long, value_name = "ID")]
+    pub participant: Option<ParticipantId>,
+    /// Hold the replay until this many clients have subscribed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub wait_subscribers: usize,
+    /// Per-subscriber queue, messages; a slower subscriber loses its oldest and gets `lagged`.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub queue: usize,
+}
+
+/// Runs `replay`.
+pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
+    let plan = ReplayPlan {
+        file: a.file.clone(),
+        speed: a.speed,
+        participant: a.participant.clone(),
+        server: ServerConfig::new(common.socket_path()),
+        data_dir: common.data_dir(),
+        wait_subscribers: a.wait_subscribers,
+        queue: a.queue,
+        pipeline: PipelineConfig::default(),
+    };
+    let summary = daemon::replay(plan, stop, None).await?;
+    tracing::info!(
+        records = summary.records,
+        chunks_passed = summary.chunks_passed,
+        chunks_dropped_no_consent = summary.chunks_dropped,
+        published = ?summary.published,
+        end_t = summary.end_t,
+        interrupted = summary.interrupted,
+        "Replay finished."
+    );
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The daemon: wires a source, the pure pipeline and the socket server together, and owns
+//! startup and graceful shutdown (edge).
+//!
+//! Shutdown (STYLE.md §12): the source ends (end of recording) or `stop` is cancelled
+//! (SIGINT/SIGTERM); the pipeline emits its last messages and drops the bus sender; subscribed
+//! clients drain what is queued for them and are closed, with a [`DRAIN`] timeout so a stalled
+//! client cannot delay exit; the socket file is removed; the data-directory lock is released.
+
+use crate::consent::ConsentSnapshot;
+use crate::model::{ParticipantId, StreamState};
+use crate::pipeline::{Output, Pipeline, PipelineConfig};
+use crate::publish::messages::{self, Topic};
+use crate::publish::server::{Server, ServerConfig, ServerError};
+use crate::publish::{Bus, BusMessage, bus};
+use crate::recording::Record;
+use crate::sources::replay::{self, FileError};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+/// How long subscribers get to drain their queues at shutdown.
+pub const DRAIN: Duration = Duration::from_secs(2);
+
+/// Replay pacing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as possible.
+    Max,
+    /// `x` times real time (1.0 = real time).
+    Factor(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "max" {
+            return Ok(Self::Max);
+        }
+        match s.parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(Self::Factor(x)),
+            _ => Err(format!(
+                "speed must be a positive number or \"max\", not {s:?}"
+            )),
+        }
+    }
+}
+
+/// What `replay` runs.
+#[derive(Debug, Clone)]
+pub struct ReplayPlan {
+    /// The recording.
+    pub file: PathBuf,
+    /// Pacing.
+    pub speed: Speed,
+    /// Publish under this participant id instead of the recording's.
+    pub participant: Option<ParticipantId>,
+    /// Socket server settings.
+    pub server: ServerConfig,
+    /// Data directory (locked while the daemon runs).
+    pub data_dir: PathBuf,
+    /// Hold the replay until this many clients have subscribed.
+    pub wait_subscribers: usize,
+    /// Per-subscriber queue bound, messages.
+    pub queue: usize,
+    /// Pipeline settings.
+    pub pipeline: PipelineConfig,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplaySummary {
+    /// Records read.
+    pub records: u64,
+    /// Chunks that passed the gate.
+    pub chunks_passed: u64,
+    /// Chunks dropped for lack of consent.
+    pub chunks_dropped: u64,
+    /// Messages published, per topic name.
+    pub published: BTreeMap<&'static str, u64>,
+    /// Last stream time, s.
+    pub end_t: f64,
+    /// True if stopped by a signal before the end of the recording.
+    pub interrupted: bool,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The recording is unreadable or malformed.
+    #[error(transparent)]
+    Recording(#[from] FileError),
+    /// The socket could not be set up.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The data directory could not be created or locked.
+    #[error("data directory {path}: {message}")]
+    DataDir {
+        /// Directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A bug or a failed task; one line.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Holds the data-directory lock for the daemon's lifetime (sled is single-process; so is attune).
+struct DataDirLock {
+    _file: File,
+}
+
+fn lock_data_dir(dir: &Path) -> Result<DataDirLock, DaemonError> {
+    let err = |message: String| DaemonError::DataDir {
+        path: dir.to_owned(),
+        message,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let path = dir.join("attune.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| err(format!("cannot open lock file: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(err("in use by another attune daemon".into()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(err(format!("cannot lock: {e}"))),
+    }
+}
+
+/// Publishes pipeline outputs onto the bus and counts them.
+struct Publisher {
+    bus: Bus,
+    published: BTreeMap<&'static str, u64>,
+}
+
+impl Publisher {
+    fn publish(&mut self, pipeline: &Pipeline, outs: &mut Vec<Output>) {
+        for o in outs.drain(..) {
+            let (participant, topic, line) = match &o {
+                Output::Features(p, f) => (p.clone(), Topic::Features, messages::features(p, f)),
+                Output::Decision(p, d) => {
+                    let quality: BTreeMap<&'static str, &'static str> = pipeline
+                        .stream_states(p)
+                        .map(|(k, s)| (k.name(), s.name()))
+                        .collect();
+                    let line = messages::adaptation(
+                        p,
+                        d,
+                        pipeline.policy_config(),
+                        pipeline.baseline(p),
+                        &quality,
+                    );
+                    (p.clone(), Topic::Adaptation, line)
+                }
+                Output::State(s) => {
+                    if s.state != StreamState::Streaming {
+                        info!(participant = %s.participant, stream = %s.kind, state = s.state.name(), t = s.since, "Stream state changed.");
+                    }
+                    (s.participant.clone(), Topic::State, messages::state(s))
+                }
+                Output::Warning(w) => {
+                    warn!("{w}");
+                    continue;
+                }
+            };
+            let name = match topic {
+                Topic::Adaptation => "adaptation",
+                Topic::State => "state",
+                Topic::Features => "features",
+            };
+            *self.published.entry(name).or_default() += 1;
+            // No receiver is not an error: nobody is subscribed.
+            let _ = self.bus.send(Arc::new(BusMessage {
+                participant,
+                topic,
+                line,
+            }));
+        }
+    }
+}
+
+/// Runs `attune replay`: validates the file, locks the data directory, binds the socket, waits
+/// for subscribers, replays, and shuts down. `bound` is told the socket path once it accepts
+/// connections.
+pub async fn replay(
+    plan: ReplayPlan,
+    stop: CancellationToken,
+    bound: Option<tokio::sync::oneshot::Sender<PathBuf>>,
+) -> Result<ReplaySummary, DaemonError> {
+    let (header, n_records) = replay::validate(&plan.file)?;
+    let participant = plan
+        .participant
+        .clone()
+        .unwrap_or_else(|| header.participant.clone());
+    info!(file = %plan.file.display(), records = n_records, participant = %participant,
+          streams = header.streams.len(), "Recording validated.");
+    let consent = ConsentSnapshot::from_manifest(&participant, &header.consent);
+    let _lock = lock_data_dir(&plan.data_dir)?;
+    let server = Server::bind(plan.server.clone())?;
+    let socket_path = server.path().to_owned();
+    info!(socket = %socket_path.display(), "Listening.");
+
+    let bus = bus(plan.queue);
+    let (subs_tx, mut subs_rx) = watch::channel(0usize);
+    let closing = CancellationToken::new();
+    let clients = TaskTracker::new();
+    let accept_stop = CancellationToken::new();
+    let server_task = tokio::spawn(server.run(
+        bus.downgrade(),
+        subs_tx,
+        accept_stop.clone(),
+        closing.clone(),
+        clients.clone(),
+    ));
+    if let Some(tx) = bound {
+        let _ = tx.send(socket_path.clone());
+    }
+
+    let mut summary = ReplaySummary::default();
+    let waited = async {
+        if plan.wait_subscribers > 0 {
+            info!(n = plan.wait_subscribers, "Waiting for subscribers.");
+        }
+        subs_rx
+            .wait_for(|n| *n >= plan.wait_subscribers)
+            .await
+            .is_ok()
+    };
+    let go = tokio::select! {
+        ok = waited => ok,
+        _ = stop.cancelled() => false,
+    };
+
+    let mut publisher = Publisher {
+        bus,
+        published: BTreeMap::new(),
+    };
+    let mut result = Ok(());
+    if go {
+        result = run_replay(&plan, consent, &stop, &mut publisher, &mut summary).await;
+    } else {
+        summary.interrupted = true;
+    }
+    summary.published = std::mem::take(&mut publisher.published);
+
+    // Shutdown: no new clients; close the bus; let subscribers drain; close the rest.
+    accept_stop.cancel();
+    drop(publisher);
+    closing.cancel();
+    clients.close();
+    if tokio::time::timeout(DRAIN, clients.wait()).await.is_err() {
+        warn!("Some subscribers did not drain within {DRAIN:?}; closing them.");
+    }
+    server_task.abort();
+    if let Err(e) = std::fs::remove_file(&socket_path) {
+        warn!(socket = %socket_path.display(), error = %e, "Could not remove the socket file.");
+    }
+    result.map(|()| summary)
+}
+
+async fn run_replay(
+    plan: &ReplayPlan,
+    consent: ConsentSnapshot,
+    stop: &CancellationToken,
+    publisher: &mut Publisher,
+    summary: &mut ReplaySummary,
+) -> Result<(), DaemonError> {
+    let (tx, mut rx) = mpsc::channel::<Record>(1024);
+    let reader = replay::spawn_reader(plan.file.clone(), plan.participant.clone(), tx);
+    let mut pipeline = Pipeline::new(plan.pipeline.clone(), consent);
+    let mut outs = Vec::new();
+    let start = Instant::now();
+    let mut last_t = 0.0;
+    loop {
+        let rec = tokio::select! {
+            biased;
+            _ = stop.cancelled() => { summary.interrupted = true; break; }
+            r = rx.recv() => match r { Some(r) => r, None => break },
+        };
+        let host_t = rec.host_t();
+        if let Speed::Factor(x) = plan.speed {
+            let due = start + Duration::from_secs_f64((host_t / x).max(0.0));
+            tokio::select! {
+                _ = stop.cancelled() => { summary.interrupted = true; break; }
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+        summary.records += 1;
+        pipeline.advance(host_t, &mut outs);
+        match &rec {
+            Record::Chunk(c) => pipeline.on_chunk(c, &mut outs),
+            Record::Gap(g) => pipeline.on_gap(g, &mut outs),
+            Record::Marker(m) => debug!(label = %m.label, t = m.t, "Marker."),
+        }
+        publisher.publish(&pipeline, &mut outs);
+        last_t = host_t;
+        if summary.records.is_multiple_of(256) {
+            // At max speed, let subscriber tasks run between bursts.
+            tokio::task::yield_now().await;
+        }
+    }
+    drop(rx);
+    pipeline.finish(last_t, &mut outs);
+    publisher.publish(&pipeline, &mut outs);
+    summary.end_t = last_t;
+    for (_, c) in pipeline.gate().all_counts() {
+        summary.chunks_passed += c.passed;
+        summary.chunks_dropped += c.dropped_no_consent;
+    }
+    match reader.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(DaemonError::Internal(format!(
+            "the recording reader failed: {e}"
+        ))),
+    }
+}

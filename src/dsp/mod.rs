@@ -1,0 +1,13 @@
+//! Signal processing. Pure: plain data in, plain data out; no tokio, no clock, no I/O.
+//!
+//! - [`filter`]: Butterworth low/high-pass filters as f64 biquad cascades (crate `biquad`),
+//!   state primed to the first sample (SIGNALS.md §1.1–1.3).
+//! - [`eda`]: the causal EDA chain and SCR detector for streaming (SIGNALS.md §4.4).
+//! - [`rr`]: RR-interval acceptance and windowed HR / RMSSD (SIGNALS.md §2.3, §3.1).
+//!
+//! This is the walking skeleton's streaming DSP. The NeuroKit2-exact offline path (`analyze`)
+//! arrives with issue 3.
+
+pub mod eda;
+pub mod filter;
+pub mod rr;

@@ -1,0 +1,298 @@
+//! The pure pipeline: consent gate → features → provisional baseline → policy, per participant.
+//!
+//! Pure and synchronous: records in, [`Output`]s out, no clock. Time advances only through
+//! [`Pipeline::advance`], which emits one update per participant at every tick (every 0.25 s of
+//! stream time, SIGNALS.md §5) not later than the given host time. Sources call `advance(host_t)`
+//! before handing over a record, so a tick at `t` sees exactly the records that had arrived by
+//! `t`. This is what makes replay deterministic.
+//!
+//! Consent (DESIGN.md): a chunk without `process` consent is dropped at the gate and counted;
+//! its stream reports `no_consent`. Features leave only for streams with `share_features`;
+//! a feature enters decisions only if its stream has `adapt`, and decisions are emitted only when
+//! at least one stream has `adapt`.
+
+use crate::baseline::{Baseline, BaselineBuilder, BaselineConfig, Progress};
+use crate::consent::gate::{Gate, Verdict};
+use crate::consent::{ConsentSnapshot, Purpose};
+use crate::features::{FEATURE_SOURCES, FeatureConfig, FeatureFrame, ParticipantFeatures, Quality};
+use crate::model::{ALL_KINDS, Chunk, Gap, ParticipantId, StreamKind, StreamState};
+use crate::policy::{Decision, Policy, PolicyConfig, Rule};
+use std::collections::BTreeMap;
+
+/// Ticks per second.
+pub const TICKS_PER_S: f64 = 4.0;
+
+/// Pipeline settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipelineConfig {
+    /// Features.
+    pub features: FeatureConfig,
+    /// Baseline.
+    pub baseline: BaselineConfig,
+    /// Policy.
+    pub policy: PolicyConfig,
+}
+
+/// A stream state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    /// Whose stream.
+    pub participant: ParticipantId,
+    /// Which stream.
+    pub kind: StreamKind,
+    /// New state.
+    pub state: StreamState,
+    /// Stream time of the change, s.
+    pub since: f64,
+}
+
+/// What the pipeline produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Features (only consented ones are `Some`).
+    Features(ParticipantId, FeatureFrame),
+    /// A decision.
+    Decision(ParticipantId, Decision),
+    /// A stream state change.
+    State(StateChange),
+    /// A chunk could not be used (e.g. an EDA rate the filters cannot handle); one line.
+    Warning(String),
+}
+
+struct Participant {
+    features: ParticipantFeatures,
+    baseline: BaselineBuilder,
+    ready: Option<Baseline>,
+    policy: Policy,
+    states: BTreeMap<StreamKind, StreamState>,
+    in_gap: BTreeMap<StreamKind, bool>,
+}
+
+/// The pipeline.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    gate: Gate,
+    participants: BTreeMap<ParticipantId, Participant>,
+    next_tick: Option<u64>,
+}
+
+impl Pipeline {
+    /// A pipeline reading consent from `snapshot`.
+    pub fn new(cfg: PipelineConfig, snapshot: ConsentSnapshot) -> Self {
+        Self {
+            cfg,
+            gate: Gate::new(snapshot),
+            participants: BTreeMap::new(),
+            next_tick: None,
+        }
+    }
+
+    /// The gate (for its counters).
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Replaces the consent snapshot; effective from the next record.
+    pub fn set_consent(&mut self, snapshot: ConsentSnapshot) {
+        self.gate.swap(snapshot);
+    }
+
+    /// The baseline of `p`, once frozen.
+    pub fn baseline(&self, p: &ParticipantId) -> Option<&Baseline> {
+        self.participants.get(p)?.ready.as_ref()
+    }
+
+    /// The published state of each stream of `p`.
+    pub fn stream_states(
+        &self,
+        p: &ParticipantId,
+    ) -> impl Iterator<Item = (StreamKind, StreamState)> + '_ {
+        self.participants
+            .get(p)
+            .into_iter()
+            .flat_map(|x| x.states.iter().map(|(k, s)| (*k, *s)))
+    }
+
+    /// The policy settings.
+    pub fn policy_config(&self) -> &PolicyConfig {
+        &self.cfg.policy
+    }
+
+    fn participant(&mut self, p: &ParticipantId) -> &mut Participant {
+        let cfg = &self.cfg;
+        self.participants
+            .entry(p.clone())
+            .or_insert_with(|| Participant {
+                features: ParticipantFeatures::new(cfg.features.clone()),
+                baseline: BaselineBuilder::new(cfg.baseline.clone()),
+                ready: None,
+                policy: Policy::new(cfg.policy.clone()),
+                states: BTreeMap::new(),
+                in_gap: BTreeMap::new(),
+            })
+    }
+
+    /// Emits every tick at or before host time `now`.
+    pub fn advance(&mut self, now: f64, out: &mut Vec<Output>) {
+        let first = *self
+            .next_tick
+            .get_or_insert_with(|| (now * TICKS_PER_S).ceil().max(0.0) as u64);
+        let mut k = first;
+        while (k as f64) / TICKS_PER_S <= now {
+            self.tick(k as f64 / TICKS_PER_S, out);
+            k += 1;
+        }
+        self.next_tick = Some(k);
+    }
+
+    /// A chunk arrives (call [`advance`](Self::advance) with its host time first).
+    pub fn on_chunk(&mut self, c: &Chunk, out: &mut Vec<Output>) {
+        let verdict = self.gate.check(&c.participant, c.kind, c.samples.len());
+        let p = self.participant(&c.participant);
+        match verdict {
+            Verdict::Drop { first } => {
+                if first {
+                    set_state(
+                        p,
+                        &c.participant,
+                        c.kind,
+                        StreamState::NoConsent,
+                        c.time_of(0),
+                        out,
+                    );
+                }
+            }
+            Verdict::Pass => {
+                p.in_gap.insert(c.kind, false);
+                if let Err(e) = p.features.on_chunk(c) {
+                    out.push(Output::Warning(format!(
+                        "participant {}, stream {}: {e}",
+                        c.participant, c.kind
+                    )));
+                }
+                if !matches!(
+                    p.states.get(&c.kind),
+                    Some(StreamState::Streaming | StreamState::LowQuality)
+                ) {
+                    set_state(
+                        p,
+                        &c.participant,
+                        c.kind,
+                        StreamState::Streaming,
+                        c.time_of(0),
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    /// A gap notice arrives.
+    pub fn on_gap(&mut self, g: &Gap, out: &mut Vec<Output>) {
+        if !self
+            .gate
+            .snapshot()
+            .allows(&g.participant, g.kind, Purpose::Process)
+        {
+            return;
+        }
+        let p = self.participant(&g.participant);
+        p.features.on_gap(g.kind);
+        p.in_gap.insert(g.kind, true);
+        set_state(p, &g.participant, g.kind, StreamState::Stale, g.start, out);
+    }
+
+    /// The source has ended: every stream of every participant reports `ended`.
+    pub fn finish(&mut self, at: f64, out: &mut Vec<Output>) {
+        for (id, p) in &mut self.participants {
+            let kinds: Vec<StreamKind> = p.states.keys().copied().collect();
+            for k in kinds {
+                set_state(p, id, k, StreamState::Ended, at, out);
+            }
+        }
+    }
+
+    fn tick(&mut self, t: f64, out: &mut Vec<Output>) {
+        let consent = self.gate.snapshot().clone();
+        for (id, p) in &mut self.participants {
+            // Stream states from feature quality.
+            for kind in ALL_KINDS {
+                let Some(q) = p.features.quality(kind, t) else {
+                    continue;
+                };
+                let current = p.states.get(&kind).copied();
+                let gap = p.in_gap.get(&kind).copied().unwrap_or(false);
+                let next = match (q, current) {
+                    (_, Some(StreamState::NoConsent | StreamState::Ended)) | (_, None) => continue,
+                    (Quality::Good, _) if gap => continue,
+                    (Quality::Good, _) => StreamState::Streaming,
+                    (Quality::Stale, _) => StreamState::Stale,
+                    (Quality::OutOfRange, _) => StreamState::LowQuality,
+                };
+                set_state(p, id, kind, next, t, out);
+            }
+            let frame = p.features.frame(t);
+            let allowed = |purpose: Purpose, i: usize| {
+                let src = FEATURE_SOURCES[i];
+                consent.allows(id, src, purpose)
+                    || (i == 0 && consent.allows(id, StreamKind::Hr, purpose))
+            };
+            let expected: [bool; 4] = std::array::from_fn(|i| {
+                p.states.contains_key(&FEATURE_SOURCES[i])
+                    && consent.allows(id, FEATURE_SOURCES[i], Purpose::Process)
+            });
+            let progress = match &p.ready {
+                Some(b) => Progress::Ready(b.clone()),
+                None => p.baseline.push(&frame, expected),
+            };
+            let decision = match progress {
+                Progress::WarmingUp => p.policy.waiting(t, Rule::WarmingUp),
+                Progress::Collecting { .. } => p.policy.waiting(t, Rule::Calibrating),
+                Progress::Ready(b) => {
+                    let usable: [bool; 4] = std::array::from_fn(|i| allowed(Purpose::Adapt, i));
+                    let degraded: [bool; 4] = std::array::from_fn(|i| {
+                        !matches!(
+                            p.states.get(&FEATURE_SOURCES[i]),
+                            Some(StreamState::Streaming) | None
+                        )
+                    });
+                    let d = p.policy.decide(&frame, &b, usable, degraded);
+                    p.ready.get_or_insert(b);
+                    d
+                }
+            };
+            if (0..4).any(|i| allowed(Purpose::ShareFeatures, i)) {
+                let mut shared = frame;
+                for (i, v) in shared.values.iter_mut().enumerate() {
+                    if !allowed(Purpose::ShareFeatures, i) {
+                        *v = None;
+                    }
+                }
+                out.push(Output::Features(id.clone(), shared));
+            }
+            if (0..4).any(|i| allowed(Purpose::Adapt, i)) {
+                out.push(Output::Decision(id.clone(), decision));
+            }
+        }
+    }
+}
+
+fn set_state(
+    p: &mut Participant,
+    id: &ParticipantId,
+    kind: StreamKind,
+    state: StreamState,
+    since: f64,
+    out: &mut Vec<Output>,
+) {
+    if p.states.get(&kind) == Some(&state) {
+        return;
+    }
+    p.states.insert(kind, state);
+    out.push(Output::State(StateChange {
+        participant: id.clone(),
+        kind,
+        state,
+        since,
+    }));
+}

@@ -1,0 +1,197 @@
+//! Subscriber protocol v1 messages (NDJSON), pure: values in, one JSON line out, and the parser
+//! for client lines. Specification: `docs/protocol.md`; schema: `docs/protocol.schema.json`.
+//!
+//! Numbers are rounded for the wire (features and z-scores to 3 decimals, arousal and confidence
+//! to 3) so that lines stay short and byte-identical across runs of the same input. No message
+//! carries wall-clock time; `t` and `since` are stream time in seconds.
+
+use crate::baseline::Baseline;
+use crate::features::{FEATURE_NAMES, FeatureFrame};
+use crate::model::ParticipantId;
+use crate::pipeline::StateChange;
+use crate::policy::{DIRECTIONS, Decision, PolicyConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Subscription topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// Adaptation decisions.
+    Adaptation,
+    /// Stream states.
+    State,
+    /// Feature values.
+    Features,
+}
+
+/// All topics.
+pub const ALL_TOPICS: [Topic; 3] = [Topic::Adaptation, Topic::State, Topic::Features];
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Greeting.
+    Hello {
+        /// Protocol version the client speaks.
+        protocol: u32,
+        /// Client name.
+        #[serde(default)]
+        client: Option<String>,
+    },
+    /// (Re)subscribe.
+    Subscribe {
+        /// Participant, or `*`/absent for all.
+        #[serde(default)]
+        participant: Option<String>,
+        /// Topics; absent = all.
+        #[serde(default)]
+        topics: Option<Vec<Topic>>,
+    },
+    /// Exercise start/end (not acted on yet).
+    Exercise {
+        /// Participant.
+        participant: String,
+    },
+    /// Participant feedback (not acted on yet).
+    Feedback {
+        /// Participant.
+        participant: String,
+    },
+}
+
+/// Why a client line was refused: `(code, message)` for an `error` reply.
+pub fn parse_client_line(line: &str) -> Result<ClientMessage, (&'static str, String)> {
+    let v: Value = serde_json::from_str(line)
+        .map_err(|e| ("bad_request", format!("not a JSON object: {e}")))?;
+    let ty = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or(("bad_request", "message has no string \"type\"".to_owned()))?
+        .to_owned();
+    if !matches!(ty.as_str(), "hello" | "subscribe" | "exercise" | "feedback") {
+        return Err(("unknown_type", format!("unknown message type {ty:?}")));
+    }
+    serde_json::from_value(v).map_err(|e| ("bad_request", format!("bad {ty} message: {e}")))
+}
+
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn opt3(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, |v| json!(r3(v)))
+}
+
+/// `welcome`.
+pub fn welcome() -> String {
+    json!({"type": "welcome", "protocol": PROTOCOL_VERSION,
+           "daemon": concat!("attune ", env!("CARGO_PKG_VERSION"))})
+    .to_string()
+}
+
+/// `lagged`.
+pub fn lagged(skipped: u64) -> String {
+    json!({"type": "lagged", "skipped": skipped}).to_string()
+}
+
+/// `error`.
+pub fn error(code: &str, message: &str) -> String {
+    json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+/// `state`.
+pub fn state(s: &StateChange) -> String {
+    json!({"type": "state", "participant": s.participant, "stream": s.kind.name(),
+           "state": s.state.name(), "since": r3(s.since)})
+    .to_string()
+}
+
+/// `features`.
+pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
+    json!({"type": "features", "participant": p, "t": f.t,
+           "hr_bpm": opt3(f.values[0]), "rmssd_ms": opt3(f.values[1]),
+           "scl_us": opt3(f.values[2]), "scr_per_min": opt3(f.values[3])})
+    .to_string()
+}
+
+/// `adaptation`, with its reason.
+pub fn adaptation(
+    p: &ParticipantId,
+    d: &Decision,
+    cfg: &PolicyConfig,
+    baseline: Option<&Baseline>,
+    quality: &BTreeMap<&'static str, &'static str>,
+) -> String {
+    let features: Vec<Value> = d
+        .terms
+        .iter()
+        .map(|t| {
+            json!({"name": FEATURE_NAMES[t.index], "value": opt3(t.value), "z": opt3(t.z),
+                   "direction": DIRECTIONS[t.index] as i8,
+                   "baseline_median": opt3(t.stats.map(|s| s.median)),
+                   "baseline_scale": opt3(t.stats.map(|s| s.scale))})
+        })
+        .collect();
+    let baseline = baseline.map_or(
+        Value::Null,
+        |b| json!({"kind": "provisional", "from_s": b.from_s, "to_s": b.to_s, "frames": b.frames}),
+    );
+    json!({
+        "type": "adaptation", "participant": p, "t": d.t, "action": d.action.name(),
+        "arousal": opt3(d.arousal), "confidence": r3(d.confidence),
+        "arousal_state": d.state.name(),
+        "reason": {
+            "rule": d.rule.name(), "summary": d.summary(cfg), "composite_z": opt3(d.composite_z),
+            "features": features, "quality": quality, "baseline": baseline,
+            "dwell_s": r3(d.dwell_s),
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_lines_parse_or_explain() {
+        assert_eq!(
+            parse_client_line(r#"{"type":"hello","protocol":1,"client":"x"}"#),
+            Ok(ClientMessage::Hello {
+                protocol: 1,
+                client: Some("x".into())
+            })
+        );
+        assert!(matches!(
+            parse_client_line(r#"{"type":"subscribe","topics":["adaptation"]}"#),
+            Ok(ClientMessage::Subscribe { participant: None, topics: Some(t) }) if t == [Topic::Adaptation]
+        ));
+        assert_eq!(parse_client_line("{").unwrap_err().0, "bad_request");
+        assert_eq!(
+            parse_client_line(r#"{"type":"dance"}"#).unwrap_err().0,
+            "unknown_type"
+        );
+        assert_eq!(
+            parse_client_line(r#"{"type":"subscribe","topics":["gossip"]}"#)
+                .unwrap_err()
+                .0,
+            "bad_request"
+        );
+        assert_eq!(parse_client_line("[1]").unwrap_err().0, "bad_request");
+    }
+
+    #[test]
+    fn server_lines_are_single_line_json_with_a_type() {
+        for line in [welcome(), lagged(3), error("bad_request", "x\ny")] {
+            assert!(!line.contains('\n'));
+            let v: Value = serde_json::from_str(&line).unwrap();
+            assert!(v["type"].is_string());
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Publishing to subscribers.
+//!
+//! - [`messages`] (pure): protocol v1 lines and the client-line parser.
+//! - [`server`] (edge): the Unix socket server with private permissions, peer-uid check, a
+//!   client limit, bounded per-subscriber queues (`lagged` on loss) and line-length limits.
+//!
+//! The pipeline publishes each message once onto a [`Bus`]: a bounded broadcast ring (tokio
+//! `broadcast`, loom-tested upstream). Every subscriber reads the ring at its own pace; one that
+//! falls more than the ring's capacity behind loses its oldest messages and is told how many in a
+//! `lagged` line. The pipeline never waits for a subscriber (STYLE.md §10, `DropOldest`).
+
+pub mod messages;
+pub mod server;
+
+use crate::model::ParticipantId;
+use messages::Topic;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// One published line with what subscribers filter on.
+#[derive(Debug)]
+pub struct BusMessage {
+    /// The participant it concerns.
+    pub participant: ParticipantId,
+    /// Its topic.
+    pub topic: Topic,
+    /// The JSON line, without newline.
+    pub line: String,
+}
+
+/// The sending side of the bus.
+pub type Bus = broadcast::Sender<Arc<BusMessage>>;
+
+/// A handle that can join the bus without keeping it open (clients hold this, so the bus closes
+/// when the pipeline drops its sender).
+pub type WeakBus = broadcast::WeakSender<Arc<BusMessage>>;
+
+/// A bus whose ring holds `capacity` messages (the per-subscriber queue bound).
+pub fn bus(capacity: usize) -> Bus {
+    broadcast::channel(capacity.max(1)).0
+}

@@ -1,0 +1,350 @@
+//! Streaming reader for recording format v1: header first, then one validated record at a time.
+
+use super::{Header, MAX_LINE_BYTES, Marker, RecordingError};
+use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
+use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
+use std::io::BufRead;
+
+/// One record after the header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// Samples.
+    Chunk(Chunk),
+    /// A stretch without data: written in the file, or implied by a sequence jump.
+    Gap(Gap),
+    /// An event marker.
+    Marker(Marker),
+}
+
+impl Record {
+    /// Host arrival time of the record, s.
+    pub fn host_t(&self) -> f64 {
+        match self {
+            Self::Chunk(c) => c.host_t,
+            Self::Gap(g) => g.host_t,
+            Self::Marker(m) => m.host_t,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum RawRecord {
+    Chunk {
+        stream: String,
+        seq: u64,
+        host_t: f64,
+        #[serde(default)]
+        t0: Option<f64>,
+        #[serde(default)]
+        times: Option<Vec<f64>>,
+        samples: Vec<f64>,
+    },
+    Gap {
+        stream: String,
+        start: f64,
+        end: f64,
+        host_t: f64,
+        reason: String,
+    },
+    Marker(MarkerFields),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkerFields {
+    host_t: f64,
+    t: f64,
+    label: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+struct StreamCursor {
+    kind: StreamKind,
+    rate_hz: Option<f64>,
+    next_seq: Option<u64>,
+    last_time: f64,
+}
+
+/// Reads a recording record by record, validating as it goes.
+///
+/// Checks: host times never decrease; per stream, device times strictly increase and sequence
+/// numbers increase. A sequence jump without a `gap` record yields an implied [`Gap`] with reason
+/// `sequence_jump` before the chunk: nothing is invented, and nothing is lost silently.
+pub struct Reader<R> {
+    input: R,
+    header: Header,
+    line: u64,
+    buf: Vec<u8>,
+    streams: HashMap<String, StreamCursor>,
+    last_host_t: f64,
+    pending: VecDeque<Record>,
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads and validates the header.
+    pub fn open(mut input: R) -> Result<Self, RecordingError> {
+        let mut buf = Vec::new();
+        let complete = read_line(&mut input, &mut buf, 1)?;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            return Err(RecordingError::Empty);
+        }
+        let header: Header = serde_json::from_slice(&buf).map_err(|e| {
+            if !complete && e.is_eof() {
+                RecordingError::Truncated { line: 1 }
+            } else {
+                RecordingError::Malformed {
+                    line: 1,
+                    message: format!("bad header: {e}"),
+                }
+            }
+        })?;
+        header
+            .validate()
+            .map_err(|message| RecordingError::Malformed { line: 1, message })?;
+        let streams = header
+            .streams
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.id.clone(),
+                    StreamCursor {
+                        kind: s.kind()?,
+                        rate_hz: s.rate_hz,
+                        next_seq: None,
+                        last_time: f64::NEG_INFINITY,
+                    },
+                ))
+            })
+            .collect();
+        Ok(Self {
+            input,
+            header,
+            line: 1,
+            buf,
+            streams,
+            last_host_t: f64::NEG_INFINITY,
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// The validated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The line number of the last record read (1 = header).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The next record, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<Record>, RecordingError> {
+        if let Some(r) = self.pending.pop_front() {
+            return Ok(Some(r));
+        }
+        loop {
+            self.line += 1;
+            let line = self.line;
+            let complete = read_line(&mut self.input, &mut self.buf, line)?;
+            if self.buf.is_empty() && !complete {
+                return Ok(None);
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let raw: RawRecord = serde_json::from_slice(&self.buf).map_err(|e| {
+                if !complete && e.is_eof() {
+                    RecordingError::Truncated { line }
+                } else {
+                    RecordingError::Malformed {
+                        line,
+                        message: e.to_string(),
+                    }
+                }
+            })?;
+            self.accept(raw)
+                .map_err(|message| RecordingError::Malformed { line, message })?;
+            return Ok(self.pending.pop_front());
+        }
+    }
+
+    fn participant(&self) -> ParticipantId {
+        self.header.participant.clone()
+    }
+
+    fn check_host_t(&mut self, host_t: f64) -> Result<(), String> {
+        if !host_t.is_finite() {
+            return Err("host_t is not a finite number".into());
+        }
+        if host_t < self.last_host_t {
+            return Err(format!(
+                "host_t {host_t} goes backwards (previous record: {})",
+                self.last_host_t
+            ));
+        }
+        self.last_host_t = host_t;
+        Ok(())
+    }
+
+    fn accept(&mut self, raw: RawRecord) -> Result<(), String> {
+        match raw {
+            RawRecord::Chunk {
+                stream,
+                seq,
+                host_t,
+                t0,
+                times,
+                samples,
+            } => {
+                self.check_host_t(host_t)?;
+                let participant = self.participant();
+                let cur = self
+                    .streams
+                    .get_mut(&stream)
+                    .ok_or_else(|| format!("chunk for undeclared stream {stream:?}"))?;
+                if samples.is_empty() {
+                    return Err(format!("chunk {seq} of stream {stream:?} has no samples"));
+                }
+                let timing = match (cur.rate_hz, t0, times) {
+                    (Some(rate_hz), Some(t0), None) if t0.is_finite() => {
+                        Timing::Uniform { t0, rate_hz }
+                    }
+                    (None, None, Some(ts)) => {
+                        if ts.len() != samples.len() {
+                            return Err(format!(
+                                "chunk {seq} of stream {stream:?} has {} times for {} samples",
+                                ts.len(),
+                                samples.len()
+                            ));
+                        }
+                        if ts.windows(2).any(|w| w[1] <= w[0]) || ts.iter().any(|t| !t.is_finite())
+                        {
+                            return Err(format!(
+                                "chunk {seq} of stream {stream:?}: times must strictly increase"
+                            ));
+                        }
+                        Timing::Events(ts)
+                    }
+                    (Some(_), _, _) => {
+                        return Err(format!(
+                            "chunk {seq} of stream {stream:?} needs a finite t0 and no times (the stream has a rate)"
+                        ));
+                    }
+                    (None, _, _) => {
+                        return Err(format!(
+                            "chunk {seq} of stream {stream:?} needs times and no t0 (the stream is event-timed)"
+                        ));
+                    }
+                };
+                let chunk = Chunk {
+                    participant,
+                    kind: cur.kind,
+                    seq,
+                    host_t,
+                    timing,
+                    samples,
+                };
+                let first_t = chunk.time_of(0);
+                if first_t <= cur.last_time {
+                    return Err(format!(
+                        "chunk {seq} of stream {stream:?} starts at {first_t} s, not after the previous sample at {} s",
+                        cur.last_time
+                    ));
+                }
+                match cur.next_seq {
+                    Some(next) if seq < next => {
+                        return Err(format!(
+                            "chunk {seq} of stream {stream:?}: sequence number goes backwards (expected {next})"
+                        ));
+                    }
+                    Some(next) if seq > next => {
+                        self.pending.push_back(Record::Gap(Gap {
+                            participant: chunk.participant.clone(),
+                            kind: cur.kind,
+                            start: cur.last_time,
+                            end: first_t,
+                            host_t,
+                            reason: "sequence_jump".into(),
+                        }));
+                    }
+                    _ => {}
+                }
+                cur.next_seq = Some(seq + 1);
+                cur.last_time = chunk.last_time();
+                self.pending.push_back(Record::Chunk(chunk));
+            }
+            RawRecord::Gap {
+                stream,
+                start,
+                end,
+                host_t,
+                reason,
+            } => {
+                self.check_host_t(host_t)?;
+                let participant = self.participant();
+                let cur = self
+                    .streams
+                    .get_mut(&stream)
+                    .ok_or_else(|| format!("gap for undeclared stream {stream:?}"))?;
+                if !(start.is_finite() && end.is_finite() && end >= start) {
+                    return Err(format!("gap of stream {stream:?} has end before start"));
+                }
+                self.pending.push_back(Record::Gap(Gap {
+                    participant,
+                    kind: cur.kind,
+                    start,
+                    end,
+                    host_t,
+                    reason,
+                }));
+            }
+            RawRecord::Marker(m) => {
+                self.check_host_t(m.host_t)?;
+                if !m.t.is_finite() {
+                    return Err("marker time is not a finite number".into());
+                }
+                self.pending.push_back(Record::Marker(Marker {
+                    host_t: m.host_t,
+                    t: m.t,
+                    label: m.label,
+                    data: m.data,
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line into `buf` (without the newline). Returns whether it ended with a newline.
+fn read_line<R: BufRead>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    line: u64,
+) -> Result<bool, RecordingError> {
+    buf.clear();
+    loop {
+        let avail = input.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(false);
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > MAX_LINE_BYTES + 1 {
+            return Err(RecordingError::LineTooLong { line });
+        }
+        buf.extend_from_slice(&avail[..take]);
+        input.consume(take);
+        if done {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(true);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Writer for recording format v1. Every record is one line, written in host-arrival order.
+
+use super::{Header, Marker};
+use crate::model::{Chunk, Gap, Timing};
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Serialize)]
+struct ChunkLine<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    stream: &'a str,
+    seq: u64,
+    host_t: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    t0: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    times: Option<&'a [f64]>,
+    samples: &'a [f64],
+}
+
+#[derive(Serialize)]
+struct GapLine<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    stream: &'a str,
+    start: f64,
+    end: f64,
+    host_t: f64,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct MarkerLine<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    #[serde(flatten)]
+    marker: &'a Marker,
+}
+
+/// Writes a recording: the header at creation, then records.
+///
+/// The caller maps each chunk's stream to a header stream id (usually the kind's name).
+pub struct Writer<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Writer<W> {
+    /// Validates `header` and writes it as line 1.
+    pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
+        header
+            .validate()
+            .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+        serde_json::to_writer(&mut out, header)?;
+        out.write_all(b"\n")?;
+        Ok(Self { out })
+    }
+
+    /// Writes a chunk of stream `stream_id`.
+    pub fn chunk(&mut self, stream_id: &str, c: &Chunk) -> io::Result<()> {
+        let (t0, times) = match &c.timing {
+            Timing::Uniform { t0, .. } => (Some(*t0), None),
+            Timing::Events(ts) => (None, Some(ts.as_slice())),
+        };
+        self.line(&ChunkLine {
+            ty: "chunk",
+            stream: stream_id,
+            seq: c.seq,
+            host_t: c.host_t,
+            t0,
+            times,
+            samples: &c.samples,
+        })
+    }
+
+    /// Writes a gap of stream `stream_id`.
+    pub fn gap(&mut self, stream_id: &str, g: &Gap) -> io::Result<()> {
+        self.line(&GapLine {
+            ty: "gap",
+            stream: stream_id,
+            start: g.start,
+            end: g.end,
+            host_t: g.host_t,
+            reason: &g.reason,
+        })
+    }
+
+    /// Writes an event marker.
+    pub fn marker(&mut self, m: &Marker) -> io::Result<()> {
+        self.line(&MarkerLine {
+            ty: "marker",
+            marker: m,
+        })
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    fn line<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, v)?;
+        self.out.write_all(b"\n")
+    }
+}
