@@ -11,7 +11,7 @@ use crate::model::{ParticipantId, StreamState};
 use crate::pipeline::{Output, Pipeline, PipelineConfig};
 use crate::publish::messages::{self, Topic};
 use crate::publish::server::{Server, ServerConfig, ServerError};
-use crate::publish::{Bus, BusMessage, bus};
+use crate::publish::{Bus, BusMessage, StateBoard, bus};
 use crate::recording::Record;
 use crate::sources::replay::{self, FileError};
 use std::collections::BTreeMap;
@@ -143,6 +143,7 @@ fn lock_data_dir(dir: &Path) -> Result<DataDirLock, DaemonError> {
 /// Publishes pipeline outputs onto the bus and counts them.
 struct Publisher {
     bus: Bus,
+    board: StateBoard,
     published: BTreeMap<&'static str, u64>,
 }
 
@@ -169,7 +170,12 @@ impl Publisher {
                     if s.state != StreamState::Streaming {
                         info!(participant = %s.participant, stream = %s.kind, state = s.state.name(), t = s.since, "Stream state changed.");
                     }
-                    (s.participant.clone(), Topic::State, messages::state(s))
+                    let line = messages::state(s);
+                    self.board
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((s.participant.clone(), s.kind.name()), line.clone());
+                    (s.participant.clone(), Topic::State, line)
                 }
                 Output::Warning(w) => {
                     warn!("{w}");
@@ -214,12 +220,14 @@ pub async fn replay(
     info!(socket = %socket_path.display(), "Listening.");
 
     let bus = bus(plan.queue);
+    let board = StateBoard::default();
     let (subs_tx, mut subs_rx) = watch::channel(0usize);
     let closing = CancellationToken::new();
     let clients = TaskTracker::new();
     let accept_stop = CancellationToken::new();
     let server_task = tokio::spawn(server.run(
         bus.downgrade(),
+        board.clone(),
         subs_tx,
         accept_stop.clone(),
         closing.clone(),
@@ -246,6 +254,7 @@ pub async fn replay(
 
     let mut publisher = Publisher {
         bus,
+        board,
         published: BTreeMap::new(),
     };
     let mut result = Ok(());

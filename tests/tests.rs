@@ -1,1 +1,8 @@
-//! Integration tests.
+//! Integration tests: one binary (STYLE.md §13). `util` holds the harness.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+mod e2e;
+mod fixtures;
+mod simulated_people;

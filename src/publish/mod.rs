@@ -35,6 +35,11 @@ pub type Bus = broadcast::Sender<Arc<BusMessage>>;
 /// when the pipeline drops its sender).
 pub type WeakBus = broadcast::WeakSender<Arc<BusMessage>>;
 
+/// The latest `state` line of every stream, so that a new subscriber learns the current states
+/// at once instead of waiting for the next change. Key: (participant, stream kind name).
+pub type StateBoard =
+    Arc<std::sync::Mutex<std::collections::BTreeMap<(ParticipantId, &'static str), String>>>;
+
 /// A bus whose ring holds `capacity` messages (the per-subscriber queue bound).
 pub fn bus(capacity: usize) -> Bus {
     broadcast::channel(capacity.max(1)).0

@@ -15,7 +15,7 @@
 //!    the pipeline.
 
 use super::messages::{self, ALL_TOPICS, ClientMessage, PROTOCOL_VERSION, Topic};
-use super::{BusMessage, WeakBus};
+use super::{BusMessage, StateBoard, WeakBus};
 use crate::model::ParticipantId;
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
@@ -190,6 +190,7 @@ impl Server {
     pub async fn run(
         self,
         bus: WeakBus,
+        board: StateBoard,
         subscribers: watch::Sender<usize>,
         stop: CancellationToken,
         closing: CancellationToken,
@@ -224,6 +225,7 @@ impl Server {
             }
             let client = Client {
                 bus: bus.clone(),
+                board: board.clone(),
                 subscribers: subscribers.clone(),
                 closing: closing.clone(),
                 max_line: self.cfg.max_line,
@@ -240,6 +242,7 @@ impl Server {
 
 struct Client {
     bus: WeakBus,
+    board: StateBoard,
     subscribers: Arc<watch::Sender<usize>>,
     closing: CancellationToken,
     max_line: usize,
@@ -369,11 +372,25 @@ impl Client {
                         rx
                     }
                 };
+                // Current stream states first (they may repeat a change that is also queued).
+                let snapshot: Vec<String> = if topics.contains(&Topic::State) {
+                    let board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+                    board
+                        .iter()
+                        .filter(|((p, _), _)| participant.as_ref().is_none_or(|want| want == p))
+                        .map(|(_, line)| line.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 *sub = Some(Subscription {
                     rx,
                     participant,
                     topics,
                 });
+                for line in snapshot {
+                    send(w, &line).await?;
+                }
                 Ok(())
             }
             Ok(ClientMessage::Exercise { .. } | ClientMessage::Feedback { .. }) => {
