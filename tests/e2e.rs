@@ -412,3 +412,49 @@ fn the_python_client_from_the_docs_works_against_the_daemon() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("hold"), "{text}");
 }
+
+#[test]
+fn bad_client_lines_get_errors_and_an_overlong_line_closes_only_that_client() {
+    use std::io::Write;
+    let d = Daemon::replay(&fixture(SIM), &["--speed", "1"]);
+    let mut a = d.subscribe(&["state"]);
+    assert_eq!(json(&a.line().unwrap())["type"], "welcome");
+    // Skip the state snapshot (rr, eda may or may not have started yet).
+    writeln!(a.writer, "this is not json").unwrap();
+    writeln!(a.writer, "{{\"type\":\"dance\"}}").unwrap();
+    writeln!(a.writer, "{{\"type\":\"hello\",\"protocol\":1}}").unwrap();
+    writeln!(
+        a.writer,
+        "{{\"type\":\"feedback\",\"participant\":\"p\",\"rating\":\"right\"}}"
+    )
+    .unwrap();
+    let mut codes = Vec::new();
+    while codes.len() < 3 {
+        let m = json(&a.line().unwrap());
+        if m["type"] == "error" {
+            codes.push(m["code"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(codes, ["bad_request", "unknown_type", "not_implemented"]);
+
+    let mut b = d.subscribe(&["state"]);
+    let big = "x".repeat(70 * 1024);
+    let _ = writeln!(b.writer, "{big}");
+    let mut closed_with = None;
+    while let Some(l) = b.line() {
+        let m = json(&l);
+        if m["type"] == "error" {
+            closed_with = Some(m["code"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(closed_with.as_deref(), Some("line_too_long"));
+    // The first client is unaffected.
+    writeln!(a.writer, "{{\"type\":\"dance\"}}").unwrap();
+    loop {
+        let m = json(&a.line().unwrap());
+        if m["type"] == "error" {
+            assert_eq!(m["code"], "unknown_type");
+            break;
+        }
+    }
+}

@@ -41,8 +41,8 @@ pub async fn run(common: &Common, a: &ListenArgs) -> anyhow::Result<()> {
         .await
         .context("reading from the daemon failed")?
     {
-        let welcome = serde_json::from_str::<serde_json::Value>(&line)
-            .is_ok_and(|v| v["type"] == "welcome");
+        let welcome =
+            serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["type"] == "welcome");
         let mut out = stdout.lock();
         if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             // A closed pipe (e.g. `| head`) is a normal way to stop listening.

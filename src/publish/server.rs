@@ -415,3 +415,94 @@ async fn recv(
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    use tokio::time::{Duration, timeout};
+
+    struct Running {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        rejected: Arc<AtomicU64>,
+        _bus: crate::publish::Bus,
+        stop: CancellationToken,
+    }
+
+    fn start(edit: impl FnOnce(&mut ServerConfig)) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run").join("s.sock");
+        let mut cfg = ServerConfig::new(path.clone());
+        edit(&mut cfg);
+        let server = Server::bind(cfg).unwrap();
+        let rejected = server.rejected_uid.clone();
+        let bus = crate::publish::bus(8);
+        let stop = CancellationToken::new();
+        let (subs, _) = watch::channel(0);
+        tokio::spawn(server.run(
+            bus.downgrade(),
+            StateBoard::default(),
+            subs,
+            stop.clone(),
+            CancellationToken::new(),
+            TaskTracker::new(),
+        ));
+        Running {
+            _dir: dir,
+            path,
+            rejected,
+            _bus: bus,
+            stop,
+        }
+    }
+
+    async fn first_line(s: &mut UnixStream, wait: Duration) -> Option<String> {
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        match timeout(wait, r.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 => Some(line),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_another_uid_is_closed_without_a_byte() {
+        let r = start(|c| c.allowed_uids = vec![u32::MAX - 7]);
+        let mut s = UnixStream::connect(&r.path).await.unwrap();
+        let mut buf = Vec::new();
+        let n = timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0, "bytes sent to a refused peer");
+        assert_eq!(r.rejected.load(Ordering::Relaxed), 1);
+        r.stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_client_over_the_limit_waits_for_a_free_place() {
+        let r = start(|c| c.max_clients = 2);
+        let mut a = UnixStream::connect(&r.path).await.unwrap();
+        let mut b = UnixStream::connect(&r.path).await.unwrap();
+        let wait = Duration::from_secs(5);
+        assert!(first_line(&mut a, wait).await.unwrap().contains("welcome"));
+        assert!(first_line(&mut b, wait).await.unwrap().contains("welcome"));
+        let mut c = UnixStream::connect(&r.path).await.unwrap();
+        assert_eq!(first_line(&mut c, Duration::from_millis(300)).await, None);
+        drop(a);
+        assert!(first_line(&mut c, wait).await.unwrap().contains("welcome"));
+        r.stop.cancel();
+    }
+
+    #[test]
+    fn a_non_socket_file_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_private_dir(&dir.path().join("run")).unwrap();
+        let path = dir.path().join("run").join("s.sock");
+        std::fs::write(&path, b"precious").unwrap();
+        let e = Server::bind(ServerConfig::new(path.clone())).err().unwrap();
+        assert!(matches!(e, ServerError::NotASocket(_)), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    }
+}
