@@ -342,6 +342,19 @@ fn a_socket_in_use_or_in_an_open_directory_is_refused() {
     ]);
     assert_eq!(code, Some(1));
     assert!(err.contains("is not private"), "{err}");
+
+    // A path that cannot be created.
+    let (code, _, err) = attune(&[
+        "replay",
+        fixture(SIM).to_str().unwrap(),
+        "--socket",
+        "/dev/null/attune/s.sock",
+        "--data-dir",
+        other_data.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/dev/null/attune"), "{err}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod consent_gate;
 mod e2e;
 mod fixtures;
 mod simulated_people;

@@ -128,13 +128,18 @@ pub struct Subscriber {
 impl Subscriber {
     /// Connects, says hello, subscribes to `topics` for all participants.
     pub fn connect(socket: &Path, topics: &[&str]) -> Subscriber {
+        Self::connect_for(socket, "*", topics)
+    }
+
+    /// Connects, says hello, subscribes to `topics` for `participant`.
+    pub fn connect_for(socket: &Path, participant: &str, topics: &[&str]) -> Subscriber {
         let s = UnixStream::connect(socket).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut writer = s.try_clone().unwrap();
         let topics: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
         write!(
             writer,
-            "{{\"type\":\"hello\",\"protocol\":1,\"client\":\"test\"}}\n{{\"type\":\"subscribe\",\"topics\":[{}]}}\n",
+            "{{\"type\":\"hello\",\"protocol\":1,\"client\":\"test\"}}\n{{\"type\":\"subscribe\",\"participant\":\"{participant}\",\"topics\":[{}]}}\n",
             topics.join(",")
         )
         .unwrap();

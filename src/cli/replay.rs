@@ -45,15 +45,49 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
         queue: a.queue,
         pipeline: PipelineConfig::default(),
     };
-    let summary = daemon::replay(plan, stop, None).await?;
-    tracing::info!(
-        records = summary.records,
-        chunks_passed = summary.chunks_passed,
-        chunks_dropped_no_consent = summary.chunks_dropped,
-        published = ?summary.published,
-        end_t = summary.end_t,
-        interrupted = summary.interrupted,
-        "Replay finished."
-    );
+    let file = a.file.display().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(daemon::replay(plan, stop, Some(tx)));
+    if let Ok(socket) = rx.await
+        && !common.quiet
+    {
+        let speed = match a.speed {
+            Speed::Max => "max speed".to_owned(),
+            Speed::Factor(x) => format!("{x}x real time"),
+        };
+        let wait = match a.wait_subscribers {
+            0 => String::new(),
+            n => format!(", waiting for {n} subscriber(s)"),
+        };
+        eprintln!(
+            "attune: replaying {file} at {speed} on {}{wait} (Ctrl-C stops)",
+            socket.display()
+        );
+    }
+    let summary = task.await.context("the replay task failed")??;
+    if !common.quiet {
+        let published: Vec<String> = summary
+            .published
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        eprintln!(
+            "attune: replay {} at t = {:.2} s: {} records, {} chunks passed the consent gate, {} dropped; published {}",
+            if summary.interrupted {
+                "stopped"
+            } else {
+                "finished"
+            },
+            summary.end_t,
+            summary.records,
+            summary.chunks_passed,
+            summary.chunks_dropped,
+            if published.is_empty() {
+                "nothing".to_owned()
+            } else {
+                published.join(", ")
+            }
+        );
+    }
     Ok(())
 }
