@@ -117,3 +117,90 @@ fn replay_under_another_participant_id_and_subscriber_filters() {
     assert_eq!(other_lines.len(), 1, "p02 got messages: {other_lines:?}");
     assert_eq!(d.wait().0, Some(0));
 }
+
+/// Drops the EDA chunks whose first sample lies in [from, to) s.
+fn without_eda(
+    records: &[attune::recording::Record],
+    from: f64,
+    to: f64,
+) -> Vec<attune::recording::Record> {
+    use attune::recording::Record;
+    records
+        .iter()
+        .filter(|r| match r {
+            Record::Chunk(c) if c.kind == StreamKind::Eda => {
+                let t = c.time_of(0);
+                !(from..to).contains(&t)
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn an_eda_dropout_is_an_explicit_stale_state_then_streaming_again() {
+    use attune::recording::{Reader, Record};
+    // Write the fixture with 30 s of EDA chunks missing, and let the reader find the sequence
+    // jump (no gap record in the file): it must surface as a gap, never be papered over.
+    let (header, records) = read_recording(&fixture("sim-rest-stress.attune.ndjson"));
+    let cut = without_eda(&records, 400.0, 430.0);
+    let mut w = attune::recording::Writer::new(Vec::new(), &header).unwrap();
+    for r in &cut {
+        match r {
+            Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
+            Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
+            Record::Marker(m) => w.marker(m).unwrap(),
+        }
+    }
+    let bytes = w.finish().unwrap();
+    let mut reader = Reader::open(std::io::Cursor::new(bytes)).unwrap();
+    let mut reread = Vec::new();
+    while let Some(r) = reader.next_record().unwrap() {
+        reread.push(r);
+    }
+    let gaps: Vec<_> = reread
+        .iter()
+        .filter_map(|r| match r {
+            Record::Gap(g) => Some(g.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].reason, "sequence_jump");
+    assert!(
+        (gaps[0].start - 399.96875).abs() < 1e-9 && gaps[0].end == 430.0,
+        "{:?}",
+        gaps[0]
+    );
+
+    let out = run_pipeline(&header, &reread, PipelineConfig::default());
+    let eda_states: Vec<(StreamState, f64)> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::State(s) if s.kind == StreamKind::Eda => Some((s.state, s.since)),
+            _ => None,
+        })
+        .collect();
+    let states: Vec<StreamState> = eda_states.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        states,
+        [
+            StreamState::Streaming,
+            StreamState::Stale,
+            StreamState::Streaming,
+            StreamState::Ended
+        ],
+        "{eda_states:?}"
+    );
+    // No EDA feature once the stream is stale (5 s after its last sample), and the SCL window
+    // restarts after the hole (10 s of coverage needed).
+    for o in &out {
+        if let Output::Features(_, f) = o
+            && f.t > 405.0
+            && f.t < 440.0
+        {
+            assert!(f.values[2].is_none(), "SCL at {} s across a gap", f.t);
+        }
+    }
+}
