@@ -173,9 +173,11 @@ fn a_late_subscriber_gets_the_current_states_at_once() {
 
 #[test]
 fn sigterm_shuts_down_gracefully_and_removes_the_socket() {
-    let d = Daemon::replay(&fixture(SIM), &["--speed", "1"]);
+    let d = Daemon::replay(&fixture(SIM), &["--speed", "1", "--wait-subscribers", "1"]);
     let mut sub = d.subscribe(&["state"]);
     assert_eq!(json(&sub.line().unwrap())["type"], "welcome");
+    // The first state line proves the subscription is in place and the replay is running.
+    assert_eq!(json(&sub.line().unwrap())["state"], "streaming");
     let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);
     let socket = d.socket.clone();
     let t0 = Instant::now();
@@ -190,7 +192,8 @@ fn sigterm_shuts_down_gracefully_and_removes_the_socket() {
     assert!(!socket.exists());
     // The subscriber sees the connection close (states `ended` first, if any were pending).
     let rest = sub.all_lines();
-    assert!(rest.iter().all(|l| json(l)["type"] == "state"));
+    assert!(rest.iter().all(|l| json(l)["type"] == "state"), "{rest:?}");
+    assert!(rest.iter().any(|l| json(l)["state"] == "ended"), "{rest:?}");
 }
 
 #[test]
@@ -203,11 +206,15 @@ fn a_stalled_and_a_slow_subscriber_never_stall_the_replay() {
         .count() as u64;
     let d = Daemon::replay(
         &fixture(SIM),
-        &["--speed", "max", "--wait-subscribers", "2", "--queue", "64"],
+        &["--speed", "max", "--wait-subscribers", "3", "--queue", "64"],
     );
-    let _stalled = Subscriber::connect(&d.socket, &["adaptation", "state", "features"]);
-    let mut slow = Subscriber::connect(&d.socket, &["adaptation", "state", "features"]);
-    std::thread::sleep(Duration::from_millis(700));
+    let all = ["adaptation", "state", "features"];
+    let _stalled = Subscriber::connect(&d.socket, &all);
+    let mut slow = Subscriber::connect(&d.socket, &all);
+    let mut probe = Subscriber::connect(&d.socket, &all);
+    // The probe reads as fast as it can; its end of stream means everything was published.
+    // Only then does the slow subscriber start reading (within the daemon's 2 s drain).
+    let _ = probe.all_lines();
     let lines = slow.all_lines();
     let (code, err) = d.wait();
     assert_eq!(code, Some(0), "stderr: {err}");
