@@ -6,4 +6,5 @@ mod util;
 mod consent_gate;
 mod e2e;
 mod fixtures;
+mod neurokit;
 mod simulated_people;

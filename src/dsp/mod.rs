@@ -8,6 +8,9 @@
 //! This is the walking skeleton's streaming DSP. The NeuroKit2-exact offline path (`analyze`)
 //! arrives with issue 3.
 
+pub mod ecg;
 pub mod eda;
 pub mod filter;
+pub mod hrv;
+pub mod peaks;
 pub mod rr;
