@@ -104,7 +104,7 @@ impl Sos {
             });
         }
         for k in 0..order / 2 {
-            let theta = if order % 2 == 0 {
+            let theta = if order.is_multiple_of(2) {
                 (2.0 * k as f64 + 1.0) * std::f64::consts::PI / (2.0 * n)
             } else {
                 (k as f64 + 1.0) * std::f64::consts::PI / n
