@@ -50,3 +50,71 @@ fn hrv_time_on_the_pyhrv_series_matches_signals_r1() {
         printed(got, want, decimals, what);
     }
 }
+
+fn pyhrv_rri() -> Vec<f64> {
+    let (_, records) = read_recording(&fixture("pyhrv-short-rr.attune.ndjson"));
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Chunk(c) => Some(c.samples.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn hrv_frequency_neurokit_method_matches_signals_r1_and_r2() {
+    use attune::dsp::hrv::frequency_neurokit;
+    let rri = pyhrv_rri();
+    let f = frequency_neurokit(&rri).unwrap();
+    for (got, want, what) in [
+        (f.vlf, 1011.223342, "VLF"),
+        (f.lf, 1442.546653, "LF"),
+        (f.hf, 4248.557186, "HF"),
+        (f.vhf, 209.840246, "VHF"),
+        (f.tp, 6912.167427, "TP"),
+        (f.lf_hf, 0.339538, "LFHF"),
+        (f.ln_hf, 8.354335, "LnHF"),
+    ] {
+        printed(got.unwrap(), want, 6, what);
+    }
+    // R2: the first 60 s (LF band starts at 4/T; VLF is NaN).
+    let mut acc = 0.0;
+    let first: Vec<f64> = rri
+        .iter()
+        .copied()
+        .take_while(|r| {
+            acc += r;
+            acc <= 60_000.0
+        })
+        .collect();
+    assert_eq!(first.len(), 67);
+    let f = frequency_neurokit(&first).unwrap();
+    assert_eq!(f.vlf, None);
+    assert_eq!(f.ulf, None);
+    for (got, want, what) in [
+        (f.lf, 765.003571, "LF 60 s"),
+        (f.hf, 5222.770958, "HF 60 s"),
+        (f.vhf, 168.780958, "VHF 60 s"),
+        (f.tp, 6156.555487, "TP 60 s"),
+        (f.lf_hf, 0.146475, "LFHF 60 s"),
+    ] {
+        printed(got.unwrap(), want, 6, what);
+    }
+}
+
+#[test]
+fn hrv_frequency_taskforce_method_matches_signals_r1() {
+    use attune::dsp::hrv::frequency_taskforce;
+    let f = frequency_taskforce(&pyhrv_rri()).unwrap();
+    for (got, want, what) in [
+        (f.vlf, 2087.2997, "VLF"),
+        (f.lf, 1787.2883, "LF"),
+        (f.hf, 4868.0317, "HF"),
+    ] {
+        printed(got.unwrap(), want, 4, what);
+    }
+    printed(f.lf_hf.unwrap(), 0.367148, 6, "LF/HF");
+    printed(100.0 * f.lfn.unwrap(), 26.855, 3, "LF n.u.");
+}

@@ -1,5 +1,15 @@
 //! Heart-rate variability from beat times, as NeuroKit2 0.2.13 `hrv_time` defines it
-//! (SIGNALS.md §3.1; Task Force 1996, *Eur Heart J* 17:354–381).
+//! (SIGNALS.md §3.1; Task Force 1996, *Eur Heart J* 17:354–381), and their spectra by two
+//! named methods (§3.2–3.4) that disagree and must never be compared with each other:
+//!
+//! - [`PsdMethod::NeuroKit`]: `hrv_frequency(normalize=False)`: 100 Hz quadratic-spline
+//!   resampling, mean removal, Welch with `nperseg ≈ N/2`, `nfft = 2·nperseg`, bins below
+//!   `fmin = 4/T` dropped, trapezoid band powers; a band with zero power is NaN (None here).
+//! - [`PsdMethod::TaskForce`]: 4 Hz not-a-knot cubic spline, linear detrend, Welch Hann 256 /
+//!   overlap 128, rectangle-rule band powers; LF n.u. = 100·LF/(LF+HF).
+//!
+//! Bands (Hz, half-open): ULF [0, 0.0033), VLF [0.0033, 0.04), LF [0.04, 0.15),
+//! HF [0.15, 0.4), VHF [0.4, 0.5). Powers in ms².
 //!
 //! In: beat (R-peak) sample indices and the rate in Hz, or RR intervals in ms. Out: intervals
 //! `rri = diff(peaks)/fs·1000` (ms) and their indices. NeuroKit2's quirks are kept on purpose:
@@ -149,6 +159,193 @@ fn histogram_max(x: &[f64], max: f64, b: f64) -> usize {
         counts[k] += 1;
     }
     counts.into_iter().max().unwrap_or(0).max(1)
+}
+
+/// Which spectral method produced a [`FreqDomain`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsdMethod {
+    /// NeuroKit2 0.2.13 `hrv_frequency` defaults with `normalize=False`.
+    NeuroKit,
+    /// Task Force 1996 style: 4 Hz cubic spline, detrend, Welch 256 samples.
+    TaskForce,
+}
+
+impl PsdMethod {
+    /// Name used in outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NeuroKit => "neurokit",
+            Self::TaskForce => "taskforce",
+        }
+    }
+}
+
+/// Frequency-domain indices (ms²); None where the band has no power in the spectrum (too short
+/// a record) or the ratio cannot be formed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FreqDomain {
+    /// The method.
+    pub method: PsdMethod,
+    /// Ultra-low frequency power.
+    pub ulf: Option<f64>,
+    /// Very-low frequency power.
+    pub vlf: Option<f64>,
+    /// Low frequency power.
+    pub lf: Option<f64>,
+    /// High frequency power.
+    pub hf: Option<f64>,
+    /// Very-high frequency power (NeuroKit only).
+    pub vhf: Option<f64>,
+    /// Total power: NeuroKit sums all five bands; TaskForce sums VLF, LF and HF.
+    pub tp: Option<f64>,
+    /// LF / HF.
+    pub lf_hf: Option<f64>,
+    /// NeuroKit: LF / TP. TaskForce: LF / (LF + HF) (n.u./100).
+    pub lfn: Option<f64>,
+    /// NeuroKit: HF / TP. TaskForce: HF / (LF + HF).
+    pub hfn: Option<f64>,
+    /// ln(HF).
+    pub ln_hf: Option<f64>,
+    /// Lowest frequency in the spectrum, Hz (NeuroKit drops bins below 4/T).
+    pub fmin_hz: f64,
+}
+
+const BANDS: [(f64, f64); 5] = [
+    (0.0, 0.0033),
+    (0.0033, 0.04),
+    (0.04, 0.15),
+    (0.15, 0.4),
+    (0.4, 0.5),
+];
+
+/// Beat times (s) NeuroKit2 gives intervals: `cumsum(rri / 1000)`.
+pub fn interval_times(rri: &[f64]) -> Vec<f64> {
+    let mut acc = 0.0;
+    rri.iter()
+        .map(|r| {
+            acc += r / 1000.0;
+            acc
+        })
+        .collect()
+}
+
+/// `hrv_frequency(peaks, normalize=False)` of NeuroKit2 0.2.13 on intervals `rri` (ms).
+/// None with fewer than 3 intervals or a spectrum that cannot be formed.
+pub fn frequency_neurokit(rri: &[f64]) -> Option<FreqDomain> {
+    let rate = 100.0;
+    let t = interval_times(rri);
+    let spline = super::spline::QuadraticSpline::new(&t, rri)?;
+    let (t0, t_last) = (*t.first()?, *t.last()?);
+    let step = 1.0 / rate;
+    let stop = t_last + step;
+    let count = ((stop - t0) / step).ceil() as usize;
+    let delta = (t0 + step) - t0;
+    let mut y: Vec<f64> = (0..count)
+        .map(|k| spline.eval(t0 + k as f64 * delta))
+        .collect();
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    y.iter_mut().for_each(|v| *v -= mean);
+    let n = y.len();
+    let fmin = (2.0 * rate) / (n as f64 / 2.0);
+    let mut nperseg = ((2.0 / fmin) * rate) as usize;
+    if nperseg as f64 > n as f64 / 2.0 {
+        nperseg = (n as f64 / 2.0) as usize;
+    }
+    let psd = super::spectrum::welch(&y, rate, nperseg, nperseg / 2, 2 * nperseg)?;
+    let keep: Vec<(f64, f64)> = psd
+        .freq
+        .iter()
+        .zip(&psd.power)
+        .filter(|(f, _)| **f >= fmin && **f <= 0.5)
+        .map(|(f, p)| (*f, *p))
+        .collect();
+    let band = |(lo, hi): (f64, f64)| {
+        let pts: Vec<&(f64, f64)> = keep.iter().filter(|(f, _)| *f >= lo && *f < hi).collect();
+        let power: f64 = pts
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum();
+        (power != 0.0).then_some(power)
+    };
+    let [ulf, vlf, lf, hf, vhf] = BANDS.map(band);
+    let tp: f64 = [ulf, vlf, lf, hf, vhf].iter().flatten().sum();
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    Some(FreqDomain {
+        method: PsdMethod::NeuroKit,
+        ulf,
+        vlf,
+        lf,
+        hf,
+        vhf,
+        tp: Some(tp),
+        lf_hf: ratio(lf, hf),
+        lfn: ratio(lf, Some(tp)),
+        hfn: ratio(hf, Some(tp)),
+        ln_hf: hf.map(f64::ln),
+        fmin_hz: fmin,
+    })
+}
+
+/// Task Force style spectrum of intervals `rri` (ms): 4 Hz not-a-knot cubic spline on
+/// `[0, t_last)`, linear detrend, Welch (periodic Hann 256, overlap 128, nfft 256; one segment
+/// of all samples when fewer than 256), band power = Σ P·Δf over bins in [lo, hi).
+pub fn frequency_taskforce(rri: &[f64]) -> Option<FreqDomain> {
+    let rate = 4.0;
+    let t = interval_times(rri);
+    let t0 = *t.first()?;
+    let x: Vec<f64> = t.iter().map(|v| v - t0).collect();
+    let spline = super::spline::CubicSpline::new(&x, rri)?;
+    let t_last = *x.last()?;
+    let n = (t_last * rate).ceil() as usize;
+    if n < 8 {
+        return None;
+    }
+    let mut y: Vec<f64> = (0..n).map(|k| spline.eval(k as f64 / rate)).collect();
+    // Least-squares line.
+    let nf = n as f64;
+    let mx = (nf - 1.0) / 2.0;
+    let my = y.iter().sum::<f64>() / nf;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, v) in y.iter().enumerate() {
+        let dx = i as f64 - mx;
+        sxy += dx * (v - my);
+        sxx += dx * dx;
+    }
+    let slope = sxy / sxx;
+    for (i, v) in y.iter_mut().enumerate() {
+        *v -= my + slope * (i as f64 - mx);
+    }
+    let nperseg = n.min(256);
+    let psd = super::spectrum::welch(&y, rate, nperseg, nperseg / 2, nperseg)?;
+    let df = rate / nperseg as f64;
+    let band = |(lo, hi): (f64, f64)| {
+        let p: f64 = psd
+            .freq
+            .iter()
+            .zip(&psd.power)
+            .filter(|(f, _)| **f >= lo && **f < hi)
+            .map(|(_, p)| p * df)
+            .sum();
+        (p != 0.0).then_some(p)
+    };
+    let (vlf, lf, hf) = (band(BANDS[1]), band(BANDS[2]), band(BANDS[3]));
+    let tp = [vlf, lf, hf].iter().flatten().sum::<f64>();
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    let lf_plus_hf = Some(lf? + hf?);
+    Some(FreqDomain {
+        method: PsdMethod::TaskForce,
+        ulf: None,
+        vlf,
+        lf,
+        hf,
+        vhf: None,
+        tp: Some(tp),
+        lf_hf: ratio(lf, hf),
+        lfn: ratio(lf, lf_plus_hf),
+        hfn: ratio(hf, lf_plus_hf),
+        ln_hf: hf.map(f64::ln),
+        fmin_hz: psd.freq.get(1).copied().unwrap_or(0.0),
+    })
 }
 
 #[cfg(test)]

@@ -14,3 +14,5 @@ pub mod filter;
 pub mod hrv;
 pub mod peaks;
 pub mod rr;
+pub mod spectrum;
+pub mod spline;
