@@ -55,7 +55,7 @@ pub fn welch(x: &[f64], fs: f64, nperseg: usize, noverlap: usize, nfft: usize) -
             *a += c.norm_sqr();
         }
     }
-    let nyquist_bin = (nfft % 2 == 0).then_some(bins - 1);
+    let nyquist_bin = nfft.is_multiple_of(2).then_some(bins - 1);
     let power = acc
         .iter()
         .enumerate()
