@@ -23,6 +23,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analyze;
 pub mod baseline;
 pub mod cli;
 pub mod consent;

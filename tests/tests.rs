@@ -7,4 +7,5 @@ mod consent_gate;
 mod e2e;
 mod fixtures;
 mod neurokit;
+mod neurokit_eda_ppg;
 mod simulated_people;

@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module. Errors print as one line on stderr
 //! (`attune: <what>: <why>`) with exit code 1; usage errors exit 2 (clap).
 
+mod analyze;
 mod client;
 mod demo;
 mod listen;
@@ -67,6 +68,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Replay the bundled fixture through the real socket and show the decisions.
     Demo(demo::DemoArgs),
+    /// Offline features of one signal (CSV or recording) as JSON, NeuroKit2-compatible.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 impl Common {
@@ -116,6 +119,7 @@ pub fn main(args: Args) -> ExitCode {
     init_logging(&args.common);
     let result = match &args.command {
         Command::Simulate(a) => simulate::run(&args.common, a),
+        Command::Analyze(a) => analyze::run(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -126,7 +130,7 @@ pub fn main(args: Args) -> ExitCode {
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
-                        Command::Simulate(_) => Ok(()),
+                        Command::Simulate(_) | Command::Analyze(_) => Ok(()),
                     }
                 })
             }),

@@ -278,15 +278,22 @@ impl Cascade {
         self.sections.iter_mut().fold(x, |v, s| s.run(v))
     }
 
-    /// Filters a block in place, section by section (faster than [`step`](Self::step) per
-    /// sample for long inputs). The first sample primes if the cascade is not primed yet.
+    /// Filters a block in place. Each sample goes through every section before the next sample
+    /// enters, so the sections' recursions overlap in the CPU (SIGNALS.md §7: ≈ 1.5 ns per
+    /// section-sample instead of ≈ 3.5 ns section by section). The first sample primes if the
+    /// cascade is not primed yet.
     pub fn run_in_place(&mut self, v: &mut [f64]) {
         if let (false, Some(&x0)) = (self.primed, v.first()) {
             self.prime(x0);
         }
-        for s in &mut self.sections {
-            for x in v.iter_mut() {
-                *x = s.run(*x);
+        match self.sections.as_mut_slice() {
+            [a] => v.iter_mut().for_each(|x| *x = a.run(*x)),
+            [a, b] => v.iter_mut().for_each(|x| *x = b.run(a.run(*x))),
+            [a, b, c] => v.iter_mut().for_each(|x| *x = c.run(b.run(a.run(*x)))),
+            sections => {
+                for x in v.iter_mut() {
+                    *x = sections.iter_mut().fold(*x, |acc, s| s.run(acc));
+                }
             }
         }
     }

@@ -10,9 +10,11 @@
 
 pub mod ecg;
 pub mod eda;
+pub mod eda_nk;
 pub mod filter;
 pub mod hrv;
 pub mod peaks;
+pub mod ppg;
 pub mod rr;
 pub mod spectrum;
 pub mod spline;

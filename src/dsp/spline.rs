@@ -45,7 +45,11 @@ impl QuadraticSpline {
     /// Fits the spline; None with fewer than 3 points, non-finite or non-increasing `x`.
     pub fn new(x: &[f64], y: &[f64]) -> Option<Self> {
         let n = x.len();
-        if n < 3 || y.len() != n || x.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater)) {
+        if n < 3
+            || y.len() != n
+            || x.windows(2)
+                .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        {
             return None;
         }
         if x.iter().chain(y).any(|v| !v.is_finite()) {
@@ -167,7 +171,11 @@ impl CubicSpline {
     /// Fits the spline; None with fewer than 4 points or bad input.
     pub fn new(x: &[f64], y: &[f64]) -> Option<Self> {
         let n = x.len();
-        if n < 4 || y.len() != n || x.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater)) {
+        if n < 4
+            || y.len() != n
+            || x.windows(2)
+                .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        {
             return None;
         }
         if x.iter().chain(y).any(|v| !v.is_finite()) {

@@ -169,9 +169,27 @@ impl Server {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&path)(e)),
         }
-        let listener = UnixListener::bind(&path).map_err(io_err(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io_err(&path))?;
+        // Bind under a temporary name, set 0600, then link it into place: the socket appears at
+        // its path only with its final mode (the umask alone would give 0700), and the link
+        // fails rather than replace a socket another daemon created meanwhile.
+        let tmp = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("attune.sock"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&tmp);
+        let listener = UnixListener::bind(&tmp).map_err(io_err(&tmp))?;
+        let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = placed {
+            return Err(match e.kind() {
+                io::ErrorKind::AlreadyExists => ServerError::InUse(path),
+                _ => io_err(&path)(e),
+            });
+        }
         Ok(Self {
             cfg,
             listener,

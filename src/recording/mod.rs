@@ -10,6 +10,7 @@
 //! Units are the stream kind's (`model`): ecg mV, ppg a.u., eda µS, hr bpm, rr ms. Times are
 //! seconds since the start of the recording.
 
+pub mod csv;
 mod reader;
 mod writer;
 
