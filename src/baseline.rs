@@ -178,7 +178,10 @@ mod tests {
     use super::*;
 
     fn frame(t: f64, v: [Option<f64>; 4]) -> FeatureFrame {
-        FeatureFrame { t, values: v }
+        FeatureFrame {
+            values: v,
+            ..FeatureFrame::empty(t)
+        }
     }
 
     #[test]

@@ -44,9 +44,9 @@ impl std::str::FromStr for Speed {
             return Ok(Self::Max);
         }
         match s.parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(Self::Factor(x)),
+            Ok(x) if (0.01..=1e6).contains(&x) => Ok(Self::Factor(x)),
             _ => Err(format!(
-                "speed must be a positive number or \"max\", not {s:?}"
+                "speed must be a multiple of real time between 0.01 and 1000000, or \"max\", not {s:?}"
             )),
         }
     }
@@ -300,6 +300,30 @@ async fn run_replay(
             r = rx.recv() => match r { Some(r) => r, None => break },
         };
         let host_t = rec.host_t();
+        // Every tick up to this record's arrival, in bounded batches: in real time each tick
+        // waits for its moment (decisions keep coming while a stream is silent); at max speed
+        // a long silence is caught up without holding everything in memory or ignoring `stop`.
+        while let Some(tick_t) = pipeline.next_tick_time().filter(|t| *t <= host_t) {
+            if let Speed::Factor(x) = plan.speed {
+                let due = start + Duration::from_secs_f64((tick_t / x).max(0.0));
+                tokio::select! {
+                    _ = stop.cancelled() => { summary.interrupted = true; break; }
+                    _ = tokio::time::sleep_until(due) => {}
+                }
+                pipeline.advance(tick_t, &mut outs);
+            } else {
+                pipeline.advance_bounded(host_t, &mut outs, 1024);
+                tokio::task::yield_now().await;
+                if stop.is_cancelled() {
+                    summary.interrupted = true;
+                    break;
+                }
+            }
+            publisher.publish(&pipeline, &mut outs);
+        }
+        if summary.interrupted {
+            break;
+        }
         if let Speed::Factor(x) = plan.speed {
             let due = start + Duration::from_secs_f64((host_t / x).max(0.0));
             tokio::select! {

@@ -13,7 +13,8 @@
 //! HR and SCL use 10 s so that the adaptation can follow a change within seconds; RMSSD and SCR
 //! rate need 60 s (SIGNALS.md §5: RMSSD ≥ 60 s; SCRs occur 1–3 per minute at rest). A stream with
 //! no sample in the last `stale_after_s` gives no features; an EDA window with any sample outside
-//! the plausible range [0.05, 100] µS marks the stream low-quality and gives no EDA features.
+//! the plausible range [0.05, 100] µS marks the stream low-quality and gives no EDA features,
+//! and so does an RR stream with half or more of its last 10 s of intervals rejected.
 //! ECG and PPG are not turned into beats yet (issue 3): their chunks pass through unused.
 
 use crate::dsp::eda::{EdaChain, EdaConfig, Scr};
@@ -70,15 +71,26 @@ pub const FEATURE_SOURCES: [StreamKind; 4] = [
 ];
 
 /// Features of one participant at one tick; `None` where the window lacks data.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FeatureFrame {
     /// Tick time, s.
     pub t: f64,
     /// Values in [`FEATURE_NAMES`] order.
     pub values: [Option<f64>; 4],
+    /// The stream each value came from (`hr_bpm` from `rr`, or from `hr` when RR gives none).
+    pub sources: [StreamKind; 4],
 }
 
 impl FeatureFrame {
+    /// A frame at `t` with no values.
+    pub fn empty(t: f64) -> Self {
+        Self {
+            t,
+            values: [None; 4],
+            sources: FEATURE_SOURCES,
+        }
+    }
+
     /// Whether any feature has a value.
     pub fn any(&self) -> bool {
         self.values.iter().any(Option::is_some)
@@ -229,9 +241,13 @@ impl ParticipantFeatures {
         let stale = |last: f64| t - last > self.cfg.stale_after_s;
         match kind {
             StreamKind::Rr => {
-                let last = self.rr.as_ref()?.last_beat()?;
+                let w = self.rr.as_ref()?;
+                let last = w.last_seen()?;
                 Some(if stale(last) {
                     Quality::Stale
+                } else if w.rejected_share().is_some_and(|s| s >= 0.5) {
+                    // Most intervals implausible: wrong units, a loose strap, or ectopy.
+                    Quality::OutOfRange
                 } else {
                     Quality::Good
                 })
@@ -271,6 +287,7 @@ impl ParticipantFeatures {
     pub fn frame(&mut self, t: f64) -> FeatureFrame {
         let cfg = &self.cfg;
         let mut values = [None; 4];
+        let mut sources = FEATURE_SOURCES;
         if self.quality(StreamKind::Rr, t) == Some(Quality::Good)
             && let Some(w) = &self.rr
         {
@@ -282,6 +299,7 @@ impl ParticipantFeatures {
             && let Some(h) = &self.hr
         {
             values[0] = window_mean(&h.samples, h.since, t, cfg.hr_window_s);
+            sources[0] = StreamKind::Hr;
         }
         if self.quality(StreamKind::Eda, t) == Some(Quality::Good)
             && let Some(e) = &self.eda
@@ -299,7 +317,7 @@ impl ParticipantFeatures {
             }
         }
         self.prune(t);
-        FeatureFrame { t, values }
+        FeatureFrame { t, values, sources }
     }
 
     fn prune(&mut self, t: f64) {
@@ -389,5 +407,33 @@ mod tests {
         }
         assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::OutOfRange));
         assert_eq!(f.frame(19.9).values[2], None);
+    }
+}
+
+#[cfg(test)]
+mod rr_quality_tests {
+    use super::*;
+    use crate::model::ParticipantId;
+
+    #[test]
+    fn an_rr_stream_of_implausible_intervals_is_low_quality_not_streaming() {
+        // RR sent in seconds instead of ms: every interval is rejected.
+        let mut f = ParticipantFeatures::new(FeatureConfig::default());
+        let mut t = 0.0;
+        for seq in 0..30u64 {
+            t += 0.85;
+            f.on_chunk(&Chunk {
+                participant: ParticipantId::new("p").unwrap(),
+                kind: StreamKind::Rr,
+                seq,
+                host_t: t,
+                timing: Timing::Events(vec![t]),
+                samples: vec![0.85],
+            })
+            .unwrap();
+        }
+        assert_eq!(f.quality(StreamKind::Rr, t), Some(Quality::OutOfRange));
+        assert_eq!(f.frame(t).values[0], None);
+        assert_eq!(f.quality(StreamKind::Rr, t + 6.0), Some(Quality::Stale));
     }
 }

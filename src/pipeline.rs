@@ -134,15 +134,31 @@ impl Pipeline {
 
     /// Emits every tick at or before host time `now`.
     pub fn advance(&mut self, now: f64, out: &mut Vec<Output>) {
-        let first = *self
+        while !self.advance_bounded(now, out, usize::MAX) {}
+    }
+
+    /// Emits at most `max_ticks` of the ticks at or before `now`; true when none is left.
+    pub fn advance_bounded(&mut self, now: f64, out: &mut Vec<Output>, max_ticks: usize) -> bool {
+        let mut k = *self
             .next_tick
             .get_or_insert_with(|| (now * TICKS_PER_S).ceil().max(0.0) as u64);
-        let mut k = first;
+        let mut emitted = 0;
         while (k as f64) / TICKS_PER_S <= now {
+            if emitted == max_ticks {
+                self.next_tick = Some(k);
+                return false;
+            }
             self.tick(k as f64 / TICKS_PER_S, out);
             k += 1;
+            emitted += 1;
         }
         self.next_tick = Some(k);
+        true
+    }
+
+    /// Stream time of the next tick, once the first record has set the clock.
+    pub fn next_tick_time(&self) -> Option<f64> {
+        self.next_tick.map(|k| k as f64 / TICKS_PER_S)
     }
 
     /// A chunk arrives (call [`advance`](Self::advance) with its host time first).
@@ -232,11 +248,9 @@ impl Pipeline {
                 set_state(p, id, kind, next, t, out);
             }
             let frame = p.features.frame(t);
-            let allowed = |purpose: Purpose, i: usize| {
-                let src = FEATURE_SOURCES[i];
-                consent.allows(id, src, purpose)
-                    || (i == 0 && consent.allows(id, StreamKind::Hr, purpose))
-            };
+            // A value may be used for a purpose only under its own stream's consent.
+            let allowed =
+                |purpose: Purpose, i: usize| consent.allows(id, frame.sources[i], purpose);
             let expected: [bool; 4] = std::array::from_fn(|i| {
                 p.states.contains_key(&FEATURE_SOURCES[i])
                     && consent.allows(id, FEATURE_SOURCES[i], Purpose::Process)
@@ -252,7 +266,7 @@ impl Pipeline {
                     let usable: [bool; 4] = std::array::from_fn(|i| allowed(Purpose::Adapt, i));
                     let degraded: [bool; 4] = std::array::from_fn(|i| {
                         !matches!(
-                            p.states.get(&FEATURE_SOURCES[i]),
+                            p.states.get(&frame.sources[i]),
                             Some(StreamState::Streaming) | None
                         )
                     });

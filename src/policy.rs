@@ -347,8 +347,8 @@ mod tests {
     /// A frame whose composite z is exactly `z` (all four features agree).
     fn frame(t: f64, z: f64) -> FeatureFrame {
         FeatureFrame {
-            t,
             values: [Some(z), Some(-z), Some(z), Some(z)],
+            ..FeatureFrame::empty(t)
         }
     }
 
@@ -381,16 +381,13 @@ mod tests {
         let mut p = Policy::new(PolicyConfig::default());
         let b = base();
         let f = FeatureFrame {
-            t: 0.0,
             values: [None, Some(-3.0), None, None],
+            ..FeatureFrame::empty(0.0)
         };
         let d = p.decide(&f, &b, [true; 4], [false; 4]);
         assert_eq!(d.composite_z, Some(3.0));
         assert_eq!(d.confidence, 0.25);
-        let none = FeatureFrame {
-            t: 1.0,
-            values: [None; 4],
-        };
+        let none = FeatureFrame::empty(1.0);
         let d = p.decide(&none, &b, [true; 4], [false; 4]);
         assert_eq!(
             (d.action, d.rule, d.confidence),

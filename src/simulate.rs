@@ -317,16 +317,23 @@ fn eda_records(
 ) -> Vec<Record> {
     let n = (dur * fs).floor() as usize;
     let mut x = vec![0.0; n];
-    // Tonic: level, slow drift (integrated, damped noise), stress rise over ~30 s.
-    let mut drift = 0.0;
-    let mut slope = 0.0;
+    // Tonic: level, slow drift (integrated, damped noise, simulated on a fixed 32 Hz grid so
+    // that the person does not depend on the EDA rate), stress rise over ~30 s.
+    const DRIFT_HZ: f64 = 32.0;
+    let n_drift = ((dur * DRIFT_HZ).floor() as usize).max(1);
+    let mut drift = Vec::with_capacity(n_drift);
+    let (mut d, mut slope) = (0.0, 0.0);
     let drift_noise = Normal::new(0.0, 0.0004).unwrap_or_else(|_| unreachable_normal());
+    for _ in 0..n_drift {
+        slope = 0.999 * slope + drift_noise.sample(rng) / DRIFT_HZ;
+        d = 0.9995 * d + slope;
+        drift.push(d);
+    }
     for (i, v) in x.iter_mut().enumerate() {
         let t = i as f64 / fs;
-        slope = 0.999 * slope + drift_noise.sample(rng) / fs;
-        drift = 0.9995 * drift + slope;
+        let k = ((t * DRIFT_HZ).floor() as usize).min(n_drift - 1);
         let s = stress_level(t, onset, 30.0);
-        *v = p.scl0 + drift + s * p.scl_rise;
+        *v = p.scl0 + drift[k] + s * p.scl_rise;
     }
     // Phasic: Poisson SCR onsets, Bateman shapes.
     let mut t = 0.0;

@@ -204,3 +204,28 @@ fn an_eda_dropout_is_an_explicit_stale_state_then_streaming_again() {
         }
     }
 }
+
+#[test]
+fn hr_consent_does_not_cover_heart_rate_computed_from_rr() {
+    // Regression (issue 2 review): hr_bpm computed from RR was shared and used for decisions
+    // under the consent of a declared but silent `hr` stream.
+    let (mut header, records) = read_recording(&fixture("sim-rest-stress.attune.ndjson"));
+    let mut hr = header.streams[0].clone();
+    hr.id = "hr".into();
+    hr.kind = "hr".into();
+    hr.unit = "bpm".into();
+    hr.rate_hz = Some(1.0);
+    header.streams.push(hr);
+    header.consent = serde_json::from_str(
+        r#"{"grants":[{"stream":"rr","purposes":["process"]},
+                      {"stream":"hr","purposes":["process","share_features","adapt"]}]}"#,
+    )
+    .unwrap();
+    let out = run_pipeline(&header, &records, PipelineConfig::default());
+    assert_eq!(count(&out, |o| matches!(o, Output::Decision(..))), 0);
+    for o in &out {
+        if let Output::Features(_, f) = o {
+            assert!(f.values.iter().all(Option::is_none), "{f:?}");
+        }
+    }
+}

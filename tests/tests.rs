@@ -8,4 +8,6 @@ mod e2e;
 mod fixtures;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod robustness;
 mod simulated_people;
+mod streaming_vs_offline;

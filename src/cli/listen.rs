@@ -19,7 +19,7 @@ pub struct ListenArgs {
     #[arg(long, value_name = "ID", default_value = "*")]
     pub participant: String,
     /// Exit after this many messages (the daemon's welcome line is not counted).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 }
 
@@ -41,8 +41,16 @@ pub async fn run(common: &Common, a: &ListenArgs) -> anyhow::Result<()> {
         .await
         .context("reading from the daemon failed")?
     {
-        let welcome =
-            serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["type"] == "welcome");
+        let msg: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("the daemon sent a line that is not JSON: {line}"))?;
+        let welcome = msg["type"] == "welcome";
+        if msg["type"] == "error" {
+            anyhow::bail!(
+                "the daemon refused: {} ({})",
+                msg["message"].as_str().unwrap_or("?"),
+                msg["code"].as_str().unwrap_or("?")
+            );
+        }
         let mut out = stdout.lock();
         if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
             // A closed pipe (e.g. `| head`) is a normal way to stop listening.

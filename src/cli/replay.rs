@@ -27,22 +27,30 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub wait_subscribers: usize,
     /// Per-subscriber queue, messages; a slower subscriber loses its oldest and gets `lagged`.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    pub queue: usize,
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue: u32,
 }
 
 /// Runs `replay`.
 pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
+    let server = ServerConfig::new(common.socket_path());
+    anyhow::ensure!(
+        a.wait_subscribers <= server.max_clients,
+        "--wait-subscribers {} exceeds the limit of {} clients",
+        a.wait_subscribers,
+        server.max_clients
+    );
     let stop = CancellationToken::new();
     super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
     let plan = ReplayPlan {
         file: a.file.clone(),
         speed: a.speed,
         participant: a.participant.clone(),
-        server: ServerConfig::new(common.socket_path()),
+        server,
         data_dir: common.data_dir(),
         wait_subscribers: a.wait_subscribers,
-        queue: a.queue,
+        queue: a.queue as usize,
         pipeline: PipelineConfig::default(),
     };
     let file = a.file.display().to_string();

@@ -12,7 +12,9 @@
 //!    `hysteresis` µS above the running minimum. An SCR is accepted when its amplitude
 //!    (peak − preceding trough) is at least `amp_min_us` (0.01 µS, the computer-scoring minimum of
 //!    Boucsein et al. 2012, *Psychophysiology* 49:1017) and its rise time lies in
-//!    [`rise_min_s`, `rise_max_s`] (physiological rise 0.5–5 s, SIGNALS.md §5).
+//!    [`rise_min_s`, `rise_max_s`] (physiological rise 0.5–5 s, SIGNALS.md §5), and, by
+//!    default, when it is at least 10 % of the largest SCR accepted so far (causal relative
+//!    rule, NeuroKit2's `nabian2018`; it keeps noise wiggles just above 0.01 µS from counting).
 //!    The onset is the trough, moved forward along any slow rise: while the slope over the last
 //!    0.5 s stays below `onset_slope_us_per_s` (0.02 µS/s) the onset follows the signal. This
 //!    keeps the high-pass undershoot after a large SCR (a slow climb back towards zero) from
@@ -39,6 +41,9 @@ pub struct EdaConfig {
     pub rise_max_s: f64,
     /// Below this slope (over 0.5 s) a rise has not started yet, µS/s.
     pub onset_slope_us_per_s: f64,
+    /// Also require amplitude ≥ this fraction of the largest SCR accepted so far (the causal
+    /// relative rule of NeuroKit2's `nabian2018` method, SIGNALS.md §4.4); None turns it off.
+    pub relative_min: Option<f64>,
 }
 
 impl Default for EdaConfig {
@@ -50,6 +55,7 @@ impl Default for EdaConfig {
             rise_min_s: 0.5,
             rise_max_s: 5.0,
             onset_slope_us_per_s: 0.02,
+            relative_min: Some(0.1),
         }
     }
 }
@@ -90,6 +96,8 @@ pub struct EdaChain {
     clean: Option<Cascade>,
     phasic: Cascade,
     zig: Option<Zig>,
+    /// Largest amplitude accepted since the last reset, µS.
+    max_amp: f64,
     /// The last `slope_span + 1` phasic values.
     hist: std::collections::VecDeque<f64>,
     slope_span: usize,
@@ -120,6 +128,7 @@ impl EdaChain {
             clean,
             phasic,
             zig: None,
+            max_amp: 0.0,
             hist: std::collections::VecDeque::with_capacity(slope_span + 1),
             slope_span,
             slope_dt: slope_span as f64 / rate,
@@ -140,6 +149,7 @@ impl EdaChain {
         }
         self.phasic.reset();
         self.zig = None;
+        self.max_amp = 0.0;
         self.hist.clear();
     }
 
@@ -221,9 +231,17 @@ impl EdaChain {
                 };
                 *zig = Zig::Falling { min_t: t, min: p };
                 let rise = scr.peak_t - scr.onset_t;
+                let relative_ok = self
+                    .cfg
+                    .relative_min
+                    .is_none_or(|r| scr.amplitude_us >= r * self.max_amp);
                 let ok = scr.amplitude_us >= self.cfg.amp_min_us
+                    && relative_ok
                     && rise >= self.cfg.rise_min_s
                     && rise <= self.cfg.rise_max_s;
+                if ok {
+                    self.max_amp = self.max_amp.max(scr.amplitude_us);
+                }
                 ok.then_some(scr)
             }
         }

@@ -59,6 +59,8 @@ pub struct RrWindow {
     beats: VecDeque<Beat>,
     /// Start of the current run of continuous data (s), None before any data.
     since: Option<f64>,
+    /// Every interval of the last 10 s, accepted or not: (time, accepted).
+    seen: VecDeque<(f64, bool)>,
     /// Total rejected intervals.
     pub rejected: u64,
 }
@@ -73,8 +75,28 @@ impl RrWindow {
             chained: false,
             beats: VecDeque::new(),
             since: None,
+            seen: VecDeque::new(),
             rejected: 0,
         }
+    }
+
+    fn note(&mut self, t: f64, accepted: bool) {
+        self.seen.push_back((t, accepted));
+        while self.seen.front().is_some_and(|(s, _)| *s <= t - 10.0) {
+            self.seen.pop_front();
+        }
+    }
+
+    /// Device time of the newest interval, accepted or not.
+    pub fn last_seen(&self) -> Option<f64> {
+        self.seen.back().map(|(t, _)| *t)
+    }
+
+    /// Share of the intervals in the 10 s before the newest one that were rejected, if at
+    /// least 4 arrived.
+    pub fn rejected_share(&self) -> Option<f64> {
+        let n = self.seen.len();
+        (n >= 4).then(|| self.seen.iter().filter(|(_, a)| !a).count() as f64 / n as f64)
     }
 
     /// Feeds one interval ending at device time `t`. Returns whether it was accepted.
@@ -87,7 +109,9 @@ impl RrWindow {
             Some(m) if self.recent.len() >= 3 => (rr_ms - m).abs() <= self.cfg.tolerance * m,
             _ => true,
         };
-        if !(in_range && near_median) {
+        let accepted = in_range && near_median;
+        self.note(t, accepted);
+        if !accepted {
             self.rejected += 1;
             self.rejected_run += 1;
             self.chained = false;

@@ -305,6 +305,10 @@ impl Client {
                         let _ = send(&mut w, &messages::error("line_too_long", &msg)).await;
                         break Ok(());
                     }
+                    Some(Err(LinesCodecError::Io(e))) if e.kind() == io::ErrorKind::InvalidData => {
+                        let _ = send(&mut w, &messages::error("bad_request", "line is not UTF-8; closing")).await;
+                        break Ok(());
+                    }
                     Some(Err(LinesCodecError::Io(e))) => break Err(e),
                     Some(Ok(line)) => {
                         if let Err(e) = self.handle(&line, &mut w, &mut sub).await {

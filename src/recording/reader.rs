@@ -66,6 +66,22 @@ struct StreamCursor {
     rate_hz: Option<f64>,
     next_seq: Option<u64>,
     last_time: f64,
+    /// An explicit gap record was read since the last chunk: a sequence jump after it is that
+    /// gap, not a second one.
+    gap_declared: bool,
+}
+
+/// Latest time a recording may use, s (≈ 116 days); earliest is a day before its start.
+pub const MAX_TIME_S: f64 = 1e7;
+
+fn check_time(what: &str, t: f64) -> Result<(), String> {
+    if t.is_finite() && (-86_400.0..=MAX_TIME_S).contains(&t) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {t} is not a plausible time in seconds since the recording's start (-86400 to {MAX_TIME_S})"
+        ))
+    }
 }
 
 /// Reads a recording record by record, validating as it goes.
@@ -115,6 +131,7 @@ impl<R: BufRead> Reader<R> {
                         rate_hz: s.rate_hz,
                         next_seq: None,
                         last_time: f64::NEG_INFINITY,
+                        gap_declared: false,
                     },
                 ))
             })
@@ -176,9 +193,7 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn check_host_t(&mut self, host_t: f64) -> Result<(), String> {
-        if !host_t.is_finite() {
-            return Err("host_t is not a finite number".into());
-        }
+        check_time("host_t", host_t)?;
         if host_t < self.last_host_t {
             return Err(format!(
                 "host_t {host_t} goes backwards (previous record: {})",
@@ -248,6 +263,8 @@ impl<R: BufRead> Reader<R> {
                     samples,
                 };
                 let first_t = chunk.time_of(0);
+                check_time("sample time", first_t)?;
+                check_time("sample time", chunk.last_time())?;
                 if first_t <= cur.last_time {
                     return Err(format!(
                         "chunk {seq} of stream {stream:?} starts at {first_t} s, not after the previous sample at {} s",
@@ -260,7 +277,7 @@ impl<R: BufRead> Reader<R> {
                             "chunk {seq} of stream {stream:?}: sequence number goes backwards (expected {next})"
                         ));
                     }
-                    Some(next) if seq > next => {
+                    Some(next) if seq > next && !cur.gap_declared => {
                         self.pending.push_back(Record::Gap(Gap {
                             participant: chunk.participant.clone(),
                             kind: cur.kind,
@@ -272,8 +289,11 @@ impl<R: BufRead> Reader<R> {
                     }
                     _ => {}
                 }
-                cur.next_seq = Some(seq + 1);
+                cur.next_seq = Some(seq.checked_add(1).ok_or_else(|| {
+                    format!("chunk of stream {stream:?}: sequence number {seq} is at its maximum")
+                })?);
                 cur.last_time = chunk.last_time();
+                cur.gap_declared = false;
                 self.pending.push_back(Record::Chunk(chunk));
             }
             RawRecord::Gap {
@@ -289,9 +309,12 @@ impl<R: BufRead> Reader<R> {
                     .streams
                     .get_mut(&stream)
                     .ok_or_else(|| format!("gap for undeclared stream {stream:?}"))?;
-                if !(start.is_finite() && end.is_finite() && end >= start) {
+                check_time("gap start", start)?;
+                check_time("gap end", end)?;
+                if end < start {
                     return Err(format!("gap of stream {stream:?} has end before start"));
                 }
+                cur.gap_declared = true;
                 self.pending.push_back(Record::Gap(Gap {
                     participant,
                     kind: cur.kind,
@@ -303,9 +326,7 @@ impl<R: BufRead> Reader<R> {
             }
             RawRecord::Marker(m) => {
                 self.check_host_t(m.host_t)?;
-                if !m.t.is_finite() {
-                    return Err("marker time is not a finite number".into());
-                }
+                check_time("marker time", m.t)?;
                 self.pending.push_back(Record::Marker(Marker {
                     host_t: m.host_t,
                     t: m.t,

@@ -252,3 +252,50 @@ fn every_prefix_of_a_valid_file_reads_or_fails_cleanly() {
         let _ = read_all(&text[..cut]);
     }
 }
+
+#[test]
+fn numeric_edge_cases_are_errors_not_panics() {
+    // Regressions (issue 2 review): these overflowed or panicked downstream.
+    let cases = [
+        (
+            r#"{"type":"chunk","stream":"rr","seq":18446744073709551615,"host_t":1.0,"times":[1.0],"samples":[900.0]}"#,
+            "at its maximum",
+        ),
+        (
+            r#"{"type":"marker","host_t":1e19,"t":0.0,"label":"x"}"#,
+            "not a plausible time",
+        ),
+        (
+            r#"{"type":"marker","host_t":1.0,"t":-1e30,"label":"x"}"#,
+            "not a plausible time",
+        ),
+        (
+            r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":1e300,"samples":[1.0]}"#,
+            "not a plausible time",
+        ),
+        (
+            r#"{"type":"gap","stream":"eda","start":0.0,"end":1e12,"host_t":1.0,"reason":"x"}"#,
+            "not a plausible time",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = err(&format!("{HEADER}\n{line}\n"));
+        assert!(e.starts_with("line 2: ") && e.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn an_explicit_gap_is_not_counted_again_at_the_sequence_jump() {
+    let text = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":0.0,"samples":[1.0]}"#,
+        r#"{"type":"gap","stream":"eda","start":0.0,"end":3.0,"host_t":3.0,"reason":"disconnect"}"#,
+        r#"{"type":"chunk","stream":"eda","seq":5,"host_t":4.0,"t0":3.0,"samples":[1.0]}"#
+    );
+    let gaps = read_all(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|r| matches!(r, Record::Gap(_)))
+        .count();
+    assert_eq!(gaps, 1);
+}
