@@ -14,7 +14,8 @@
 //! rate need 60 s (SIGNALS.md §5: RMSSD ≥ 60 s; SCRs occur 1–3 per minute at rest). A stream with
 //! no sample in the last `stale_after_s` gives no features; an EDA window with any sample outside
 //! the plausible range [0.05, 100] µS marks the stream low-quality and gives no EDA features,
-//! and so does an RR stream with half or more of its last 10 s of intervals rejected.
+//! and so does an RR stream with half or more of its last 10 s of intervals rejected, and an EDA
+//! window that does not move by 0.1 nS (lost contact or a saturated input).
 //! ECG and PPG are not turned into beats yet (issue 3): their chunks pass through unused.
 
 use crate::dsp::eda::{EdaChain, EdaConfig, Scr};
@@ -38,6 +39,8 @@ pub struct FeatureConfig {
     pub stale_after_s: f64,
     /// Plausible EDA range, µS.
     pub eda_range_us: (f64, f64),
+    /// An EDA window whose range (max − min of the cleaned signal) stays below this is flat, µS.
+    pub flat_us: f64,
     /// RR acceptance.
     pub rr: RrConfig,
     /// EDA chain.
@@ -53,6 +56,7 @@ impl Default for FeatureConfig {
             scr_window_s: 60.0,
             stale_after_s: 5.0,
             eda_range_us: (0.05, 100.0),
+            flat_us: 1e-4,
             rr: RrConfig::default(),
             eda: EdaConfig::default(),
         }
@@ -104,8 +108,10 @@ pub enum Quality {
     Good,
     /// No sample recently.
     Stale,
-    /// Samples outside the plausible range.
+    /// Samples outside the plausible range (or, for RR, mostly rejected intervals).
     OutOfRange,
+    /// A signal that does not move at all: lost electrode contact or a saturated input.
+    Flat,
 }
 
 #[derive(Debug)]
@@ -259,14 +265,17 @@ impl ParticipantFeatures {
                 }
                 let (lo, hi) = self.cfg.eda_range_us;
                 let t0 = t - self.cfg.scl_window_s;
-                let bad = e
-                    .clean
-                    .iter()
-                    .rev()
-                    .take_while(|(ts, _)| *ts > t0)
-                    .any(|(_, v)| *v < lo || *v > hi);
+                let recent = || e.clean.iter().rev().take_while(|(ts, _)| *ts > t0);
+                let bad = recent().any(|(_, v)| *v < lo || *v > hi);
+                let (min, max) = recent()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, v)| {
+                        (a.min(*v), b.max(*v))
+                    });
+                let covered = e.since.is_some_and(|s| t - s >= self.cfg.scl_window_s);
                 Some(if bad {
                     Quality::OutOfRange
+                } else if covered && max - min < self.cfg.flat_us {
+                    Quality::Flat
                 } else {
                     Quality::Good
                 })
@@ -385,16 +394,30 @@ mod tests {
     #[test]
     fn scl_is_the_window_mean_and_needs_coverage() {
         let mut f = ParticipantFeatures::new(FeatureConfig::default());
+        // 4 µS with a 0.5 Hz, ±10 nS ripple (a real signal is never exactly flat).
         for s in 0..20u64 {
-            f.on_chunk(&eda_chunk(s, s as f64, vec![4.0; 32])).unwrap();
+            let v: Vec<f64> = (0..32)
+                .map(|i| 4.0 + 0.01 * (std::f64::consts::PI * (s as f64 + i as f64 / 32.0)).sin())
+                .collect();
+            f.on_chunk(&eda_chunk(s, s as f64, v)).unwrap();
         }
         assert_eq!(f.frame(5.0).values[2], None, "window not yet covered");
         let v = f.frame(19.9).values[2].unwrap();
-        assert!((v - 4.0).abs() < 1e-9);
+        assert!((v - 4.0).abs() < 1e-4, "{v}");
         assert_eq!(f.frame(19.9).values[3], None, "SCR rate needs 60 s");
         // 30 s later nothing new arrived: stale, no features.
         assert_eq!(f.frame(50.0).values[2], None);
         assert_eq!(f.quality(StreamKind::Eda, 50.0), Some(Quality::Stale));
+    }
+
+    #[test]
+    fn a_flat_eda_line_is_flagged_not_used() {
+        let mut f = ParticipantFeatures::new(FeatureConfig::default());
+        for s in 0..20u64 {
+            f.on_chunk(&eda_chunk(s, s as f64, vec![4.0; 32])).unwrap();
+        }
+        assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::Flat));
+        assert_eq!(f.frame(19.9).values[2], None);
     }
 
     #[test]

@@ -243,7 +243,7 @@ impl Pipeline {
                     (Quality::Good, _) if gap => continue,
                     (Quality::Good, _) => StreamState::Streaming,
                     (Quality::Stale, _) => StreamState::Stale,
-                    (Quality::OutOfRange, _) => StreamState::LowQuality,
+                    (Quality::OutOfRange | Quality::Flat, _) => StreamState::LowQuality,
                 };
                 set_state(p, id, kind, next, t, out);
             }
