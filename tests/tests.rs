@@ -3,6 +3,7 @@
 
 mod util;
 
+mod analyze_cli;
 mod consent_gate;
 mod e2e;
 mod fixtures;

@@ -53,7 +53,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum)]
     pub kind: KindArg,
     /// Sampling rate, Hz (CSV input; recordings carry their own).
-    #[arg(long, value_name = "HZ")]
+    #[arg(long, value_name = "HZ", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// CSV column name [default: the first column].
     #[arg(long, value_name = "NAME")]
@@ -183,7 +183,11 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
         (_, Some(fs)) => (0..values.len()).map(|i| i as f64 / fs).collect(),
         (_, None) => bail!("{} needs a sampling rate (--rate HZ)", k.name()),
     };
-    let end = times.last().copied().unwrap_or(0.0);
+    // The record ends one sample period after its last sample (RR: at its last beat).
+    let end = match (k, rate) {
+        (Kind::Rr, _) | (_, None) => times.last().copied().unwrap_or(0.0),
+        (_, Some(fs)) => values.len() as f64 / fs,
+    };
     let mut start = 0.0;
     while start + a.window_s <= end + 1e-9 {
         let lo = times.partition_point(|t| *t < start);
