@@ -478,3 +478,37 @@ fn bad_client_lines_get_errors_and_an_overlong_line_closes_only_that_client() {
         }
     }
 }
+
+#[test]
+fn every_daemon_message_validates_against_the_published_schema() {
+    use std::io::Write;
+    let d = Daemon::replay(
+        &fixture(SIM),
+        &["--speed", "max", "--wait-subscribers", "1", "--queue", "256"],
+    );
+    let mut sub = d.subscribe(&["adaptation", "state", "features"]);
+    writeln!(sub.writer, "{{\"type\":\"dance\"}}").unwrap();
+    // Read slowly at first so that the small queue overflows and `lagged` appears too.
+    std::thread::sleep(Duration::from_millis(800));
+    let lines = sub.all_lines();
+    let mut child = Command::new("python3")
+        .arg(root().join("tests/python/validate_messages.py"))
+        .arg(root().join("docs/protocol.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "validator failed (is jsonschema installed?)");
+    let report = json(String::from_utf8_lossy(&out.stdout).trim());
+    assert_eq!(report["invalid"], serde_json::json!([]), "{report}");
+    for t in ["welcome", "state", "adaptation", "features", "lagged", "error"] {
+        assert!(report["types"][t].as_u64().unwrap_or(0) > 0, "no {t} message seen: {report}");
+    }
+}
