@@ -484,7 +484,14 @@ fn every_daemon_message_validates_against_the_published_schema() {
     use std::io::Write;
     let d = Daemon::replay(
         &fixture(SIM),
-        &["--speed", "max", "--wait-subscribers", "1", "--queue", "256"],
+        &[
+            "--speed",
+            "max",
+            "--wait-subscribers",
+            "1",
+            "--queue",
+            "256",
+        ],
     );
     let mut sub = d.subscribe(&["adaptation", "state", "features"]);
     writeln!(sub.writer, "{{\"type\":\"dance\"}}").unwrap();
@@ -505,10 +512,23 @@ fn every_daemon_message_validates_against_the_published_schema() {
         .write_all((lines.join("\n") + "\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "validator failed (is jsonschema installed?)");
+    assert!(
+        out.status.success(),
+        "validator failed (is jsonschema installed?)"
+    );
     let report = json(String::from_utf8_lossy(&out.stdout).trim());
     assert_eq!(report["invalid"], serde_json::json!([]), "{report}");
-    for t in ["welcome", "state", "adaptation", "features", "lagged", "error"] {
-        assert!(report["types"][t].as_u64().unwrap_or(0) > 0, "no {t} message seen: {report}");
+    for t in [
+        "welcome",
+        "state",
+        "adaptation",
+        "features",
+        "lagged",
+        "error",
+    ] {
+        assert!(
+            report["types"][t].as_u64().unwrap_or(0) > 0,
+            "no {t} message seen: {report}"
+        );
     }
 }

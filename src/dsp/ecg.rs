@@ -15,7 +15,7 @@
 //! boxcars): it is the offline reference, not the streaming detector.
 
 use super::filter::{FilterError, Pass, Sos, moving_average_filtfilt};
-use super::peaks::{boxcar, gradient, local_maxima, prominences};
+use super::peaks::{boxcar, gradient, most_prominent};
 
 /// Why an ECG could not be processed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -106,15 +106,7 @@ pub fn peaks_neurokit(clean: &[f64], fs: f64) -> Vec<usize> {
             continue;
         }
         let seg = &clean[b..e];
-        let maxima = local_maxima(seg);
-        let proms = prominences(seg, &maxima);
-        let mut best: Option<(usize, f64)> = None;
-        for (&m, &p) in maxima.iter().zip(&proms) {
-            if best.is_none_or(|(_, bp)| p > bp) {
-                best = Some((m, p));
-            }
-        }
-        if let Some((m, _)) = best {
+        if let Some(m) = most_prominent(seg) {
             let peak = b + m;
             if peak > last && peak - last > mindelay {
                 peaks.push(peak);

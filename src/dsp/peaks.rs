@@ -69,6 +69,21 @@ pub fn prominences(x: &[f64], peaks: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// Index of the most prominent local maximum of `seg` (the first on ties), as NeuroKit2's ECG
+/// and PPG detectors pick their peak within a candidate wave: `argmax(find_peaks(seg,
+/// prominence=(None, None))[1]["prominences"])`.
+pub fn most_prominent(seg: &[f64]) -> Option<usize> {
+    let maxima = local_maxima(seg);
+    let proms = prominences(seg, &maxima);
+    let mut best: Option<(usize, f64)> = None;
+    for (&m, &p) in maxima.iter().zip(&proms) {
+        if best.is_none_or(|(_, bp)| p > bp) {
+            best = Some((m, p));
+        }
+    }
+    best.map(|(m, _)| m)
+}
+
 /// Centred moving mean with edge replication (scipy `uniform_filter1d`, mode "nearest").
 pub fn boxcar(x: &[f64], w: usize) -> Vec<f64> {
     let n = x.len();

@@ -30,7 +30,7 @@
 use super::ecg::fill_forward_backward;
 use super::eda_nk::numpy_sum;
 use super::filter::{FilterError, Sos};
-use super::peaks::{boxcar, local_maxima, prominences};
+use super::peaks::{boxcar, most_prominent};
 
 /// Elgendi's peak window (moving average of the systolic peak), s.
 pub const PEAK_WINDOW_S: f64 = 0.111;
@@ -136,15 +136,7 @@ pub fn peaks_elgendi(clean: &[f64], fs: f64) -> Result<Vec<usize>, PpgError> {
             continue;
         }
         let seg = &clean[beg..end];
-        let maxima = local_maxima(seg);
-        let proms = prominences(seg, &maxima);
-        let mut best: Option<(usize, f64)> = None;
-        for (&m, &p) in maxima.iter().zip(&proms) {
-            if best.is_none_or(|(_, bp)| p > bp) {
-                best = Some((m, p));
-            }
-        }
-        if let Some((m, _)) = best {
+        if let Some(m) = most_prominent(seg) {
             let peak = beg + m;
             if peak > last && peak - last > min_delay {
                 peaks.push(peak);

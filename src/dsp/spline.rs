@@ -41,18 +41,19 @@ fn basis(t: &[f64], l: usize, x: f64) -> [f64; K + 1] {
     b
 }
 
+/// At least `min` points, as many `y` as `x`, all finite, `x` strictly increasing.
+fn usable(x: &[f64], y: &[f64], min: usize) -> bool {
+    x.len() >= min
+        && y.len() == x.len()
+        && x.iter().chain(y).all(|v| v.is_finite())
+        && x.windows(2).all(|w| w[1] > w[0])
+}
+
 impl QuadraticSpline {
     /// Fits the spline; None with fewer than 3 points, non-finite or non-increasing `x`.
     pub fn new(x: &[f64], y: &[f64]) -> Option<Self> {
         let n = x.len();
-        if n < 3
-            || y.len() != n
-            || x.windows(2)
-                .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
-        {
-            return None;
-        }
-        if x.iter().chain(y).any(|v| !v.is_finite()) {
+        if !usable(x, y, 3) {
             return None;
         }
         let mut t = Vec::with_capacity(n + 3);
@@ -171,14 +172,7 @@ impl CubicSpline {
     /// Fits the spline; None with fewer than 4 points or bad input.
     pub fn new(x: &[f64], y: &[f64]) -> Option<Self> {
         let n = x.len();
-        if n < 4
-            || y.len() != n
-            || x.windows(2)
-                .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
-        {
-            return None;
-        }
-        if x.iter().chain(y).any(|v| !v.is_finite()) {
+        if !usable(x, y, 4) {
             return None;
         }
         let dx: Vec<f64> = x.windows(2).map(|w| w[1] - w[0]).collect();
