@@ -37,3 +37,4 @@ pub mod publish;
 pub mod recording;
 pub mod simulate;
 pub mod sources;
+pub mod store;

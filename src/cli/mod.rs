@@ -5,6 +5,7 @@
 
 mod analyze;
 mod client;
+mod consent;
 mod demo;
 mod listen;
 mod replay;
@@ -70,6 +71,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Offline features of one signal (CSV or recording) as JSON, NeuroKit2-compatible.
     Analyze(analyze::AnalyzeArgs),
+    /// The consent ledger: grant, revoke, show, history, verify.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
 }
 
 impl Common {
@@ -120,6 +124,7 @@ pub fn main(args: Args) -> ExitCode {
     let result = match &args.command {
         Command::Simulate(a) => simulate::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
+        Command::Consent(c) => consent::run(&args.common, c),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -130,7 +135,7 @@ pub fn main(args: Args) -> ExitCode {
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
-                        Command::Simulate(_) | Command::Analyze(_) => Ok(()),
+                        Command::Simulate(_) | Command::Analyze(_) | Command::Consent(_) => Ok(()),
                     }
                 })
             }),

@@ -8,7 +8,9 @@
 //! Purposes: `process` (compute in memory; needed for anything), `adapt` (send decisions),
 //! `share_features`, `share_raw`, `record` (persist), `profile` (keep a baseline).
 
+pub mod control;
 pub mod gate;
+pub mod ledger;
 
 use crate::model::{ParticipantId, StreamKind};
 use serde::{Deserialize, Serialize};
@@ -159,6 +161,20 @@ impl ConsentSnapshot {
             })
             .collect();
         Self { epoch: 1, grants }
+    }
+
+    /// A snapshot holding exactly these (participant, kind, purpose) grants, at `epoch`.
+    pub fn from_triples(
+        epoch: u64,
+        triples: impl IntoIterator<Item = (ParticipantId, StreamKind, Purpose)>,
+    ) -> Self {
+        Self {
+            epoch,
+            grants: triples
+                .into_iter()
+                .map(|(p, k, pu)| (p, StreamSelector::Kind(k), pu))
+                .collect(),
+        }
     }
 
     /// Whether `participant` has consented to `purpose` for stream `kind`.

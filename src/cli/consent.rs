@@ -1,0 +1,305 @@
+//! `attune consent grant|revoke|show|history|verify`: the consent ledger from the command line.
+//!
+//! With a daemon running, the command goes to its control socket (`control.sock` next to the
+//! subscriber socket) and the daemon changes its ledger and its gate at once; otherwise the
+//! command opens `<data-dir>/ledger` itself. The output is the same either way.
+
+use super::Common;
+use crate::consent::control::{Request, Response, action_name};
+use crate::consent::{AllStreams, Purpose, StreamSelector};
+use crate::model::ParticipantId;
+use crate::store::ledger::{LedgerError, LedgerStore};
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConsentCommand {
+    /// Give consent.
+    #[command(
+        after_help = "Example:\n  attune consent grant --participant p01 --stream all --purpose process,adapt --by researcher1"
+    )]
+    Grant(GrantArgs),
+    /// Withdraw consent (takes effect from the next chunk in a running daemon).
+    #[command(
+        after_help = "Example:\n  attune consent revoke --participant p01 --stream eda --purpose process"
+    )]
+    Revoke(RevokeArgs),
+    /// Current consent of a participant.
+    #[command(after_help = "Example:\n  attune consent show --participant p01 --json")]
+    Show(WhoArgs),
+    /// Every consent event of a participant.
+    #[command(after_help = "Example:\n  attune consent history --participant p01")]
+    History(WhoArgs),
+    /// Check the ledger's hash chain.
+    #[command(after_help = "Example:\n  attune consent verify")]
+    Verify(JsonArg),
+}
+
+/// Selectors shared by grant and revoke.
+#[derive(Debug, clap::Args)]
+pub struct Selectors {
+    /// Participant id (pseudonymous, e.g. p01).
+    #[arg(long, value_name = "ID")]
+    pub participant: ParticipantId,
+    /// Stream kinds, comma-separated: eda, ecg, ppg, hr, rr, or all.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_stream)]
+    pub stream: Vec<StreamSelector>,
+    /// Purposes, comma-separated: process, adapt, share_features, share_raw, record, profile.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_purpose)]
+    pub purpose: Vec<Purpose>,
+    /// Who records this (researcher id, kiosk).
+    #[arg(long, value_name = "ACTOR", default_value = "cli")]
+    pub by: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `grant`.
+#[derive(Debug, clap::Args)]
+pub struct GrantArgs {
+    /// Who, which streams, which purposes.
+    #[command(flatten)]
+    pub sel: Selectors,
+    /// Until when: a date (valid through that day, UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Version of the consent text the participant agreed to.
+    #[arg(long, value_name = "V")]
+    pub text_version: Option<String>,
+}
+
+/// `revoke`.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// Who, which streams, which purposes.
+    #[command(flatten)]
+    pub sel: Selectors,
+}
+
+/// `show`, `history`.
+#[derive(Debug, clap::Args)]
+pub struct WhoArgs {
+    /// Participant id.
+    #[arg(long, value_name = "ID")]
+    pub participant: ParticipantId,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `verify`.
+#[derive(Debug, clap::Args)]
+pub struct JsonArg {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_stream(s: &str) -> Result<StreamSelector, String> {
+    if s == "all" {
+        return Ok(StreamSelector::All(AllStreams::All));
+    }
+    s.parse()
+        .map(StreamSelector::Kind)
+        .map_err(|e| format!("{e} or all"))
+}
+
+fn parse_purpose(s: &str) -> Result<Purpose, String> {
+    s.parse()
+        .map_err(|e: crate::consent::UnknownPurpose| e.to_string())
+}
+
+/// Parses `--expires`: `YYYY-MM-DD` means through the end of that day (UTC); otherwise an
+/// RFC 3339 time. Returns unix ms.
+pub fn parse_expiry(s: &str) -> anyhow::Result<i64> {
+    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+        let end = d
+            .tomorrow()
+            .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
+            .with_context(|| format!("--expires {s}: not a usable date"))?;
+        return Ok(end.timestamp().as_millisecond());
+    }
+    let t: jiff::Timestamp = s.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--expires {s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time (2027-01-31T17:00:00Z)"
+        )
+    })?;
+    Ok(t.as_millisecond())
+}
+
+/// Now, unix ms.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn iso(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// The control socket of a daemon whose subscriber socket is `socket`.
+pub fn control_socket_path(socket: &Path) -> PathBuf {
+    socket.with_file_name("control.sock")
+}
+
+/// Sends `req` to a running daemon, if one answers at `control`.
+fn via_daemon(control: &Path, req: &Request) -> Option<anyhow::Result<Response>> {
+    let mut s = UnixStream::connect(control).ok()?;
+    Some((|| {
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let line = serde_json::to_string(req)?;
+        s.write_all(format!("{line}\n").as_bytes())?;
+        let mut answer = String::new();
+        BufReader::new(&s).read_line(&mut answer)?;
+        serde_json::from_str(&answer).context("the daemon's answer is not a consent response")
+    })())
+}
+
+/// Runs `consent`.
+pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
+    let now = now_ms();
+    let (req, json) = match cmd {
+        ConsentCommand::Grant(a) => (
+            Request::Grant {
+                participant: a.sel.participant.clone(),
+                streams: a.sel.stream.clone(),
+                purposes: a.sel.purpose.clone(),
+                expires_ms: a.expires.as_deref().map(parse_expiry).transpose()?,
+                text_version: a.text_version.clone(),
+                by: a.sel.by.clone(),
+            },
+            a.sel.json,
+        ),
+        ConsentCommand::Revoke(a) => (
+            Request::Revoke {
+                participant: a.sel.participant.clone(),
+                streams: a.sel.stream.clone(),
+                purposes: a.sel.purpose.clone(),
+                by: a.sel.by.clone(),
+            },
+            a.sel.json,
+        ),
+        ConsentCommand::Show(a) => (
+            Request::Show {
+                participant: a.participant.clone(),
+            },
+            a.json,
+        ),
+        ConsentCommand::History(a) => (
+            Request::History {
+                participant: a.participant.clone(),
+            },
+            a.json,
+        ),
+        ConsentCommand::Verify(a) => (Request::Verify, a.json),
+    };
+    let control = control_socket_path(&common.socket_path());
+    let resp = match via_daemon(&control, &req) {
+        Some(r) => r?,
+        None => {
+            let data_dir = common.data_dir();
+            let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {
+                LedgerError::Locked(p) => anyhow::anyhow!(
+                    "the consent ledger {} is held by a running daemon, but its control socket {} does not answer (pass the daemon's --socket)",
+                    p.display(),
+                    control.display()
+                ),
+                other => other.into(),
+            })?;
+            store.execute(req, now)
+        }
+    };
+    print(&resp, json, now)
+}
+
+fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
+    if let Response::Error { message } = resp {
+        bail!("{message}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(resp)?)?;
+        return Ok(());
+    }
+    match resp {
+        Response::Appended { events, epoch } => {
+            for e in events {
+                writeln!(
+                    out,
+                    "{} {} {} for {} (event {}, by {})",
+                    action_name(e.action),
+                    e.participant,
+                    e.purpose,
+                    selector(e.stream),
+                    e.seq,
+                    e.by
+                )?;
+            }
+            writeln!(out, "ledger epoch {epoch}; flushed to disk")?;
+        }
+        Response::Consent {
+            participant,
+            lines,
+            epoch,
+        } => {
+            writeln!(
+                out,
+                "participant {participant} (ledger epoch {epoch}, {})",
+                iso(now)
+            )?;
+            for l in lines {
+                let until = l
+                    .expires_ms
+                    .map(|x| format!(" until {}", iso(x)))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "  {:<4} {:<15} {}{until}",
+                    l.stream,
+                    l.purpose.name(),
+                    l.status
+                )?;
+            }
+        }
+        Response::History { events } => {
+            for e in events {
+                let exp = e
+                    .expires_ms
+                    .map(|x| format!(", until {}", iso(x)))
+                    .unwrap_or_default();
+                let tv = e
+                    .text_version
+                    .as_deref()
+                    .map(|v| format!(", text {v}"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "#{} {} {} {} for {} by {}{exp}{tv}",
+                    e.seq,
+                    iso(e.at_ms),
+                    action_name(e.action),
+                    e.purpose,
+                    selector(e.stream),
+                    e.by
+                )?;
+            }
+        }
+        Response::Verified { events } => {
+            writeln!(out, "ledger verified: {events} events, hash chain intact")?
+        }
+        Response::Error { .. } => {}
+    }
+    Ok(())
+}
+
+fn selector(s: StreamSelector) -> &'static str {
+    match s {
+        StreamSelector::All(_) => "all streams",
+        StreamSelector::Kind(k) => k.name(),
+    }
+}

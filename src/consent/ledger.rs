@@ -1,0 +1,477 @@
+//! The consent ledger: append-only, hash-chained grant/revoke events and their fold. Pure: the
+//! store (`store::ledger`) persists the events, the caller passes every time in.
+//!
+//! Each [`Event`] names a participant, a stream kind (or `all`), a purpose, the time (unix ms,
+//! UTC), the actor, an optional expiry and the consent-text version. Events are chained:
+//! `hash = sha256(prev_hash ‖ canonical JSON of the event without its hash)`, hex-encoded, with
+//! the all-zero hash before the first event, so editing, inserting, removing or reordering any
+//! event is detected by [`verify`].
+//!
+//! The fold ([`ConsentState`]) expands `all` into every stream kind: a grant sets each covered
+//! (participant, kind, purpose) to granted (with its expiry), a revoke sets it to revoked, an
+//! `erased` receipt revokes everything of the participant. [`ConsentState::snapshot_at`] gives
+//! what the gate reads at a time: only grants that have not expired (an expired grant counts as
+//! revoked). [`ConsentState::replay_snapshot`] gives a recording's consent: what its manifest
+//! granted, minus anything the ledger revoked or let expire.
+
+use super::{ConsentManifest, ConsentSnapshot, Purpose, StreamSelector};
+use crate::model::{ALL_KINDS, ParticipantId, StreamKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The hash before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Give consent.
+    Grant,
+    /// Withdraw consent.
+    Revoke,
+    /// The participant's data was erased (`forget`): everything is revoked; the event proves
+    /// the erasure and holds no health data.
+    Erased,
+}
+
+/// One ledger event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// Position in the ledger, from 0.
+    pub seq: u64,
+    /// Grant, revoke or erased.
+    pub action: Action,
+    /// Whose consent.
+    pub participant: ParticipantId,
+    /// Which streams (`all` for `erased`).
+    pub stream: StreamSelector,
+    /// Which purpose (`process` for `erased`, which covers all).
+    pub purpose: Purpose,
+    /// When, unix ms (UTC).
+    pub at_ms: i64,
+    /// Who recorded it (researcher id, `kiosk`, `attune`).
+    pub by: String,
+    /// When a grant ends, unix ms; None = until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    /// Version of the consent text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_version: Option<String>,
+    /// Hash of the previous event (hex).
+    pub prev: String,
+    /// This event's hash (hex).
+    pub hash: String,
+}
+
+/// An event before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Grant, revoke or erased.
+    pub action: Action,
+    /// Whose consent.
+    pub participant: ParticipantId,
+    /// Which streams.
+    pub stream: StreamSelector,
+    /// Which purpose.
+    pub purpose: Purpose,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// Who.
+    pub by: String,
+    /// Expiry of a grant, unix ms.
+    pub expires_ms: Option<i64>,
+    /// Consent-text version.
+    pub text_version: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: u64,
+    action: Action,
+    participant: &'a ParticipantId,
+    stream: StreamSelector,
+    purpose: Purpose,
+    at_ms: i64,
+    by: &'a str,
+    expires_ms: Option<i64>,
+    text_version: Option<&'a str>,
+    prev: &'a str,
+}
+
+fn digest(c: &Canonical<'_>) -> String {
+    let mut h = Sha256::new();
+    h.update(c.prev.as_bytes());
+    // Serializing a plain struct of strings and numbers cannot fail.
+    h.update(serde_json::to_vec(c).unwrap_or_default());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Event {
+    fn canonical(&self) -> Canonical<'_> {
+        Canonical {
+            seq: self.seq,
+            action: self.action,
+            participant: &self.participant,
+            stream: self.stream,
+            purpose: self.purpose,
+            at_ms: self.at_ms,
+            by: &self.by,
+            expires_ms: self.expires_ms,
+            text_version: self.text_version.as_deref(),
+            prev: &self.prev,
+        }
+    }
+}
+
+/// Chains `e` after `prev` (None for the first event).
+pub fn chain(prev: Option<&Event>, e: NewEvent) -> Event {
+    let mut ev = Event {
+        seq: prev.map_or(0, |p| p.seq + 1),
+        action: e.action,
+        participant: e.participant,
+        stream: e.stream,
+        purpose: e.purpose,
+        at_ms: e.at_ms,
+        by: e.by,
+        expires_ms: e.expires_ms,
+        text_version: e.text_version,
+        prev: prev.map_or_else(|| GENESIS.to_owned(), |p| p.hash.clone()),
+        hash: String::new(),
+    };
+    ev.hash = digest(&ev.canonical());
+    ev
+}
+
+/// Why a ledger does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A sequence number is missing or repeated.
+    #[error("event {index}: sequence number {found}, expected {expected}")]
+    Sequence {
+        /// Position in the ledger.
+        index: usize,
+        /// Expected seq.
+        expected: u64,
+        /// Found seq.
+        found: u64,
+    },
+    /// An event does not point at its predecessor.
+    #[error("event {seq}: its previous-hash does not match event {prev_seq}")]
+    Link {
+        /// The event.
+        seq: u64,
+        /// Its predecessor.
+        prev_seq: u64,
+    },
+    /// An event's content does not match its hash.
+    #[error("event {seq}: content does not match its hash (edited)")]
+    Hash {
+        /// The event.
+        seq: u64,
+    },
+}
+
+/// Checks the whole chain.
+pub fn verify(events: &[Event]) -> Result<(), VerifyError> {
+    let mut prev: Option<&Event> = None;
+    for (index, e) in events.iter().enumerate() {
+        if e.seq != index as u64 {
+            return Err(VerifyError::Sequence {
+                index,
+                expected: index as u64,
+                found: e.seq,
+            });
+        }
+        let want_prev = prev.map_or(GENESIS, |p| p.hash.as_str());
+        if e.prev != want_prev {
+            return Err(VerifyError::Link {
+                seq: e.seq,
+                prev_seq: index.saturating_sub(1) as u64,
+            });
+        }
+        if digest(&e.canonical()) != e.hash {
+            return Err(VerifyError::Hash { seq: e.seq });
+        }
+        prev = Some(e);
+    }
+    Ok(())
+}
+
+/// The fold's value for one (participant, kind, purpose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Granted, until the expiry if any (unix ms).
+    Granted {
+        /// Expiry, unix ms.
+        expires_ms: Option<i64>,
+    },
+    /// Revoked (or erased).
+    Revoked,
+}
+
+/// The current state: the fold of the events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsentState {
+    /// Number of events folded (the epoch of the snapshots made from it).
+    pub events: u64,
+    entries: BTreeMap<(ParticipantId, StreamKind, Purpose), Status>,
+}
+
+fn kinds(sel: StreamSelector) -> Vec<StreamKind> {
+    match sel {
+        StreamSelector::All(_) => ALL_KINDS.to_vec(),
+        StreamSelector::Kind(k) => vec![k],
+    }
+}
+
+impl ConsentState {
+    /// Folds `events` in order.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut s = Self::default();
+        for e in events {
+            s.apply(e);
+        }
+        s
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, e: &Event) {
+        self.events += 1;
+        match e.action {
+            Action::Grant => {
+                for k in kinds(e.stream) {
+                    self.entries.insert(
+                        (e.participant.clone(), k, e.purpose),
+                        Status::Granted {
+                            expires_ms: e.expires_ms,
+                        },
+                    );
+                }
+            }
+            Action::Revoke => {
+                for k in kinds(e.stream) {
+                    self.entries
+                        .insert((e.participant.clone(), k, e.purpose), Status::Revoked);
+                }
+            }
+            Action::Erased => {
+                for k in ALL_KINDS {
+                    for p in super::ALL_PURPOSES {
+                        self.entries
+                            .insert((e.participant.clone(), k, p), Status::Revoked);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The status of one (participant, kind, purpose), if the ledger says anything about it.
+    pub fn status(&self, p: &ParticipantId, k: StreamKind, purpose: Purpose) -> Option<Status> {
+        self.entries.get(&(p.clone(), k, purpose)).copied()
+    }
+
+    /// Whether it is granted and not expired at `now_ms`.
+    pub fn allows(&self, p: &ParticipantId, k: StreamKind, purpose: Purpose, now_ms: i64) -> bool {
+        matches!(self.status(p, k, purpose), Some(Status::Granted { expires_ms })
+            if expires_ms.is_none_or(|x| now_ms < x))
+    }
+
+    /// Every (kind, purpose, status) the ledger holds for `p`, in a fixed order.
+    pub fn of(&self, p: &ParticipantId) -> Vec<(StreamKind, Purpose, Status)> {
+        self.entries
+            .iter()
+            .filter(|((q, _, _), _)| q == p)
+            .map(|((_, k, pu), s)| (*k, *pu, *s))
+            .collect()
+    }
+
+    /// The participants the ledger mentions.
+    pub fn participants(&self) -> Vec<ParticipantId> {
+        let mut v: Vec<ParticipantId> = self.entries.keys().map(|(p, _, _)| p.clone()).collect();
+        v.dedup();
+        v
+    }
+
+    /// The earliest expiry after `now_ms` (when the snapshot must be rebuilt).
+    pub fn next_expiry_after(&self, now_ms: i64) -> Option<i64> {
+        self.entries
+            .values()
+            .filter_map(|s| match s {
+                Status::Granted {
+                    expires_ms: Some(x),
+                } if *x > now_ms => Some(*x),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// What the gate reads at `now_ms` for live sources: granted and not expired.
+    pub fn snapshot_at(&self, now_ms: i64) -> ConsentSnapshot {
+        ConsentSnapshot::from_triples(
+            self.events,
+            self.entries
+                .keys()
+                .filter(|(p, k, pu)| self.allows(p, *k, *pu, now_ms))
+                .cloned(),
+        )
+    }
+
+    /// A replayed recording's consent at `now_ms`: what `manifest` granted to `p`, minus what
+    /// the ledger revoked or let expire. Replay never grants more than the manifest.
+    pub fn replay_snapshot(
+        &self,
+        p: &ParticipantId,
+        manifest: &ConsentManifest,
+        now_ms: i64,
+    ) -> ConsentSnapshot {
+        let from_manifest = ConsentSnapshot::from_manifest(p, manifest);
+        let mut triples = Vec::new();
+        for k in ALL_KINDS {
+            for pu in super::ALL_PURPOSES {
+                if !from_manifest.allows(p, k, pu) {
+                    continue;
+                }
+                let withdrawn = match self.status(p, k, pu) {
+                    Some(Status::Revoked) => true,
+                    Some(Status::Granted { expires_ms }) => expires_ms.is_some_and(|x| now_ms >= x),
+                    None => false,
+                };
+                if !withdrawn {
+                    triples.push((p.clone(), k, pu));
+                }
+            }
+        }
+        ConsentSnapshot::from_triples(self.events + 1, triples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::AllStreams;
+
+    fn pid(s: &str) -> ParticipantId {
+        ParticipantId::new(s).unwrap()
+    }
+
+    fn ev(
+        action: Action,
+        p: &str,
+        stream: StreamSelector,
+        purpose: Purpose,
+        at: i64,
+        exp: Option<i64>,
+    ) -> NewEvent {
+        NewEvent {
+            action,
+            participant: pid(p),
+            stream,
+            purpose,
+            at_ms: at,
+            by: "test".into(),
+            expires_ms: exp,
+            text_version: Some("v1".into()),
+        }
+    }
+
+    fn build(evs: Vec<NewEvent>) -> Vec<Event> {
+        let mut out: Vec<Event> = Vec::new();
+        for e in evs {
+            let c = chain(out.last(), e);
+            out.push(c);
+        }
+        out
+    }
+
+    const ALL: StreamSelector = StreamSelector::All(AllStreams::All);
+    const EDA: StreamSelector = StreamSelector::Kind(StreamKind::Eda);
+
+    #[test]
+    fn grant_all_then_revoke_one_kind() {
+        let evs = build(vec![
+            ev(Action::Grant, "p01", ALL, Purpose::Process, 0, None),
+            ev(Action::Revoke, "p01", EDA, Purpose::Process, 10, None),
+        ]);
+        let s = ConsentState::fold(&evs);
+        let p = pid("p01");
+        assert!(s.allows(&p, StreamKind::Rr, Purpose::Process, 20));
+        assert!(!s.allows(&p, StreamKind::Eda, Purpose::Process, 20));
+        assert!(!s.allows(&p, StreamKind::Rr, Purpose::Adapt, 20));
+        assert!(!s.allows(&pid("p02"), StreamKind::Rr, Purpose::Process, 20));
+        let snap = s.snapshot_at(20);
+        assert!(snap.allows(&p, StreamKind::Rr, Purpose::Process));
+        assert!(!snap.allows(&p, StreamKind::Eda, Purpose::Process));
+        assert_eq!(snap.epoch, 2);
+    }
+
+    #[test]
+    fn an_expired_grant_counts_as_revoked() {
+        let evs = build(vec![ev(
+            Action::Grant,
+            "p01",
+            EDA,
+            Purpose::Process,
+            0,
+            Some(100),
+        )]);
+        let s = ConsentState::fold(&evs);
+        let p = pid("p01");
+        assert!(s.allows(&p, StreamKind::Eda, Purpose::Process, 99));
+        assert!(!s.allows(&p, StreamKind::Eda, Purpose::Process, 100));
+        assert_eq!(s.next_expiry_after(50), Some(100));
+        assert_eq!(s.next_expiry_after(100), None);
+    }
+
+    #[test]
+    fn replay_gets_the_manifest_minus_ledger_withdrawals() {
+        let p = pid("p01");
+        let m: ConsentManifest =
+            serde_json::from_str(r#"{"grants":[{"stream":"all","purposes":["process","adapt"]}]}"#)
+                .unwrap();
+        let evs = build(vec![
+            ev(Action::Revoke, "p01", EDA, Purpose::Process, 0, None),
+            // A ledger grant beyond the manifest adds nothing to a replay.
+            ev(Action::Grant, "p01", ALL, Purpose::ShareRaw, 0, None),
+        ]);
+        let snap = ConsentState::fold(&evs).replay_snapshot(&p, &m, 10);
+        assert!(snap.allows(&p, StreamKind::Rr, Purpose::Process));
+        assert!(!snap.allows(&p, StreamKind::Eda, Purpose::Process));
+        assert!(snap.allows(&p, StreamKind::Eda, Purpose::Adapt));
+        assert!(!snap.allows(&p, StreamKind::Rr, Purpose::ShareRaw));
+    }
+
+    #[test]
+    fn erased_revokes_everything() {
+        let evs = build(vec![
+            ev(Action::Grant, "p01", ALL, Purpose::Process, 0, None),
+            ev(Action::Erased, "p01", ALL, Purpose::Process, 5, None),
+        ]);
+        let s = ConsentState::fold(&evs);
+        assert!(!s.allows(&pid("p01"), StreamKind::Rr, Purpose::Process, 10));
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let mut evs = build(vec![
+            ev(Action::Grant, "p01", ALL, Purpose::Process, 0, None),
+            ev(Action::Revoke, "p01", ALL, Purpose::Process, 10, None),
+            ev(Action::Grant, "p01", EDA, Purpose::Adapt, 20, None),
+        ]);
+        assert_eq!(verify(&evs), Ok(()));
+        let mut edited = evs.clone();
+        edited[1].action = Action::Grant;
+        assert_eq!(verify(&edited), Err(VerifyError::Hash { seq: 1 }));
+        let mut removed = evs.clone();
+        removed.remove(1);
+        assert!(matches!(
+            verify(&removed),
+            Err(VerifyError::Sequence { index: 1, .. })
+        ));
+        evs.swap(1, 2);
+        assert!(verify(&evs).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The consent ledger on disk: `<data_dir>/ledger/`, a sled database whose tree `events` maps
+//! the big-endian u64 sequence number to the event's JSON (`consent::ledger::Event`).
+//!
+//! [`LedgerStore::append`] chains the event, inserts it and **flushes before returning**, so an
+//! acknowledged change survives a crash (RELIABILITY.md, kill -9 row). Opening verifies the
+//! whole hash chain and refuses a tampered or undecodable ledger with a one-line reason.
+
+use crate::consent::control::{Request, Response, lines};
+use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, VerifyError, chain, verify};
+use crate::model::ParticipantId;
+use std::path::{Path, PathBuf};
+
+/// Why the ledger could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// Another process holds the database.
+    #[error("consent ledger {0} is in use by another process (a running daemon?)")]
+    Locked(PathBuf),
+    /// The chain does not verify.
+    #[error("consent ledger {path} has been tampered with: {source}")]
+    Tampered {
+        /// The ledger directory.
+        path: PathBuf,
+        /// What is wrong.
+        source: VerifyError,
+    },
+    /// An event does not decode.
+    #[error("consent ledger {path}: event {seq} is unreadable: {message}")]
+    Corrupt {
+        /// The ledger directory.
+        path: PathBuf,
+        /// Key of the event.
+        seq: u64,
+        /// Decoder message.
+        message: String,
+    },
+    /// sled failed.
+    #[error("consent ledger {path}: {source}")]
+    Sled {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The error.
+        source: sled::Error,
+    },
+}
+
+/// The opened ledger, with its events and their fold in memory.
+pub struct LedgerStore {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    events: Vec<Event>,
+    state: ConsentState,
+}
+
+impl LedgerStore {
+    /// Opens (or creates) `<data_dir>/ledger` and verifies it.
+    pub fn open(data_dir: &Path) -> Result<Self, LedgerError> {
+        let path = data_dir.join("ledger");
+        let sled_err = |source: sled::Error| match &source {
+            sled::Error::Io(e) if e.to_string().contains("lock") => {
+                LedgerError::Locked(path.clone())
+            }
+            _ => LedgerError::Sled {
+                path: path.clone(),
+                source,
+            },
+        };
+        std::fs::create_dir_all(data_dir).map_err(|e| sled_err(sled::Error::Io(e)))?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(8 * 1024 * 1024)
+            .open()
+            .map_err(sled_err)?;
+        let tree = db.open_tree("events").map_err(sled_err)?;
+        let mut events = Vec::new();
+        for item in tree.iter() {
+            let (k, v) = item.map_err(sled_err)?;
+            let seq = k
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX);
+            let e: Event = serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt {
+                path: path.clone(),
+                seq,
+                message: e.to_string(),
+            })?;
+            events.push(e);
+        }
+        verify(&events).map_err(|source| LedgerError::Tampered {
+            path: path.clone(),
+            source,
+        })?;
+        let state = ConsentState::fold(&events);
+        Ok(Self {
+            path,
+            db,
+            tree,
+            events,
+            state,
+        })
+    }
+
+    /// Chains, stores and flushes one event; returns it once it is durable.
+    pub fn append(&mut self, e: NewEvent) -> Result<&Event, LedgerError> {
+        let ev = chain(self.events.last(), e);
+        let path = self.path.clone();
+        let sled_err = |source| LedgerError::Sled { path, source };
+        let json = serde_json::to_vec(&ev).unwrap_or_default();
+        self.tree
+            .insert(ev.seq.to_be_bytes(), json)
+            .map_err(sled_err.clone())?;
+        self.db.flush().map_err(sled_err)?;
+        self.state.apply(&ev);
+        self.events.push(ev);
+        Ok(self
+            .events
+            .last()
+            .unwrap_or_else(|| unreachable!("just pushed")))
+    }
+
+    /// Every event, in order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The fold.
+    pub fn state(&self) -> &ConsentState {
+        &self.state
+    }
+
+    /// The events of one participant.
+    pub fn history(&self, p: &ParticipantId) -> Vec<&Event> {
+        self.events.iter().filter(|e| &e.participant == p).collect()
+    }
+
+    /// The ledger directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Carries out a consent command at `now_ms`. Changes are durable before this returns.
+    pub fn execute(&mut self, req: Request, now_ms: i64) -> Response {
+        let err = |message: String| Response::Error { message };
+        match req {
+            Request::Grant {
+                participant,
+                streams,
+                purposes,
+                expires_ms,
+                text_version,
+                by,
+            } => {
+                if streams.is_empty() || purposes.is_empty() {
+                    return err("name at least one stream and one purpose".into());
+                }
+                if let Some(x) = expires_ms
+                    && x <= now_ms
+                {
+                    return err("the expiry date is in the past".into());
+                }
+                let mut out = Vec::new();
+                for s in &streams {
+                    for p in &purposes {
+                        let e = NewEvent {
+                            action: Action::Grant,
+                            participant: participant.clone(),
+                            stream: *s,
+                            purpose: *p,
+                            at_ms: now_ms,
+                            by: by.clone(),
+                            expires_ms,
+                            text_version: text_version.clone(),
+                        };
+                        match self.append(e) {
+                            Ok(ev) => out.push(ev.clone()),
+                            Err(e) => return err(e.to_string()),
+                        }
+                    }
+                }
+                Response::Appended {
+                    events: out,
+                    epoch: self.state.events,
+                }
+            }
+            Request::Revoke {
+                participant,
+                streams,
+                purposes,
+                by,
+            } => {
+                if streams.is_empty() || purposes.is_empty() {
+                    return err("name at least one stream and one purpose".into());
+                }
+                if self.history(&participant).is_empty() {
+                    return err(format!(
+                        "participant {participant} has no consent recorded; nothing to revoke"
+                    ));
+                }
+                let mut out = Vec::new();
+                for s in &streams {
+                    for p in &purposes {
+                        let e = NewEvent {
+                            action: Action::Revoke,
+                            participant: participant.clone(),
+                            stream: *s,
+                            purpose: *p,
+                            at_ms: now_ms,
+                            by: by.clone(),
+                            expires_ms: None,
+                            text_version: None,
+                        };
+                        match self.append(e) {
+                            Ok(ev) => out.push(ev.clone()),
+                            Err(e) => return err(e.to_string()),
+                        }
+                    }
+                }
+                Response::Appended {
+                    events: out,
+                    epoch: self.state.events,
+                }
+            }
+            Request::Show { participant } => {
+                if self.history(&participant).is_empty() {
+                    return err(format!("participant {participant} has no consent recorded"));
+                }
+                Response::Consent {
+                    lines: lines(&self.state.of(&participant), now_ms),
+                    participant,
+                    epoch: self.state.events,
+                }
+            }
+            Request::History { participant } => {
+                let events: Vec<Event> = self.history(&participant).into_iter().cloned().collect();
+                if events.is_empty() {
+                    return err(format!("participant {participant} has no consent recorded"));
+                }
+                Response::History { events }
+            }
+            Request::Verify => match verify(&self.events) {
+                Ok(()) => Response::Verified {
+                    events: self.events.len() as u64,
+                },
+                Err(e) => err(format!("the ledger does not verify: {e}")),
+            },
+        }
+    }
+}
