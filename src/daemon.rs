@@ -6,7 +6,9 @@
 //! clients drain what is queued for them and are closed, with a [`DRAIN`] timeout so a stalled
 //! client cannot delay exit; the socket file is removed; the data-directory lock is released.
 
-use crate::consent::ConsentSnapshot;
+use crate::consent::control::Request;
+use crate::consent::{ConsentSnapshot, Purpose};
+use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::model::{ParticipantId, StreamState};
 use crate::pipeline::{Output, Pipeline, PipelineConfig};
 use crate::publish::messages::{self, Topic};
@@ -108,6 +110,9 @@ pub enum DaemonError {
         /// What went wrong.
         message: String,
     },
+    /// The consent ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// A bug or a failed task; one line.
     #[error("internal error: {0}")]
     Internal(String),
@@ -150,9 +155,22 @@ struct Publisher {
 impl Publisher {
     fn publish(&mut self, pipeline: &Pipeline, outs: &mut Vec<Output>) {
         for o in outs.drain(..) {
+            let mut needs = Vec::new();
             let (participant, topic, line) = match &o {
-                Output::Features(p, f) => (p.clone(), Topic::Features, messages::features(p, f)),
+                Output::Features(p, f) => {
+                    for (v, k) in f.values.iter().zip(f.sources) {
+                        if v.is_some() {
+                            needs.push((k, Purpose::Process));
+                            needs.push((k, Purpose::ShareFeatures));
+                        }
+                    }
+                    (p.clone(), Topic::Features, messages::features(p, f))
+                }
                 Output::Decision(p, d) => {
+                    for t in d.terms.iter().filter(|t| t.z.is_some()) {
+                        needs.push((t.source, Purpose::Process));
+                        needs.push((t.source, Purpose::Adapt));
+                    }
                     let quality: BTreeMap<&'static str, &'static str> = pipeline
                         .stream_states(p)
                         .map(|(k, s)| (k.name(), s.name()))
@@ -193,6 +211,7 @@ impl Publisher {
                 participant,
                 topic,
                 line,
+                needs,
             }));
         }
     }
@@ -213,11 +232,26 @@ pub async fn replay(
         .unwrap_or_else(|| header.participant.clone());
     info!(file = %plan.file.display(), records = n_records, participant = %participant,
           streams = header.streams.len(), "Recording validated.");
-    let consent = ConsentSnapshot::from_manifest(&participant, &header.consent);
     let _lock = lock_data_dir(&plan.data_dir)?;
+    let store = LedgerStore::open(&plan.data_dir)?;
+    let consent = Consent {
+        participant: participant.clone(),
+        manifest: header.consent.clone(),
+        store: Arc::new(std::sync::Mutex::new(store)),
+    };
+    let (consent_tx, consent_rx) = watch::channel(Arc::new(consent.snapshot(now_ms())));
     let server = Server::bind(plan.server.clone())?;
     let socket_path = server.path().to_owned();
-    info!(socket = %socket_path.display(), "Listening.");
+    let control_path = crate::publish::server::control_socket_path(&socket_path);
+    let control = crate::publish::server::bind_private(&control_path)?;
+    info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
+    let consent_tx = Arc::new(consent_tx);
+    let control_task = tokio::spawn(serve_control(
+        control,
+        plan.server.allowed_uids.clone(),
+        consent.clone(),
+        consent_tx.clone(),
+    ));
 
     let bus = bus(plan.queue);
     let board = StateBoard::default();
@@ -228,6 +262,7 @@ pub async fn replay(
     let server_task = tokio::spawn(server.run(
         bus.downgrade(),
         board.clone(),
+        consent_rx.clone(),
         subs_tx,
         accept_stop.clone(),
         closing.clone(),
@@ -259,7 +294,16 @@ pub async fn replay(
     };
     let mut result = Ok(());
     if go {
-        result = run_replay(&plan, consent, &stop, &mut publisher, &mut summary).await;
+        result = run_replay(
+            &plan,
+            &consent,
+            &consent_tx,
+            consent_rx,
+            &stop,
+            &mut publisher,
+            &mut summary,
+        )
+        .await;
     } else {
         summary.interrupted = true;
     }
@@ -274,22 +318,114 @@ pub async fn replay(
         warn!("Some subscribers did not drain within {DRAIN:?}; closing them.");
     }
     server_task.abort();
+    control_task.abort();
+    let _ = std::fs::remove_file(&control_path);
     if let Err(e) = std::fs::remove_file(&socket_path) {
         warn!(socket = %socket_path.display(), error = %e, "Could not remove the socket file.");
     }
     result.map(|()| summary)
 }
 
+/// The consent in force for a replay: the recording's manifest, minus what the ledger withdrew.
+#[derive(Clone)]
+struct Consent {
+    participant: ParticipantId,
+    manifest: crate::consent::ConsentManifest,
+    store: Arc<std::sync::Mutex<LedgerStore>>,
+}
+
+impl Consent {
+    fn snapshot(&self, now_ms: i64) -> ConsentSnapshot {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .state()
+            .replay_snapshot(&self.participant, &self.manifest, now_ms)
+    }
+
+    fn next_expiry(&self, now_ms: i64) -> Option<i64> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.state().next_expiry_after(now_ms)
+    }
+}
+
+/// Wall-clock now, unix ms (consent times and expiries are wall-clock by nature).
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The control socket: one consent request per connection, answered once it is durable and
+/// the new snapshot is published (the pipeline applies it before its next record, and
+/// subscriber egress re-checks it at once).
+async fn serve_control(
+    listener: tokio::net::UnixListener,
+    allowed_uids: Vec<u32>,
+    consent: Consent,
+    consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        if !stream
+            .peer_cred()
+            .is_ok_and(|c| allowed_uids.contains(&c.uid()))
+        {
+            warn!("Control client uid not allowed; connection closed.");
+            continue;
+        }
+        let consent = consent.clone();
+        let consent_tx = consent_tx.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = tokio::io::BufReader::new(r.take(64 * 1024));
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let resp = match serde_json::from_str::<Request>(&line) {
+                Err(e) => crate::consent::control::Response::Error {
+                    message: format!("bad consent request: {e}"),
+                },
+                Ok(req) => {
+                    let c = consent.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        let now = now_ms();
+                        let mut store = c.store.lock().unwrap_or_else(|e| e.into_inner());
+                        store.execute(req, now, std::slice::from_ref(&c.participant))
+                    })
+                    .await;
+                    match done {
+                        Ok(resp) => {
+                            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+                            resp
+                        }
+                        Err(e) => crate::consent::control::Response::Error {
+                            message: format!("the consent command failed: {e}"),
+                        },
+                    }
+                }
+            };
+            let text = serde_json::to_string(&resp).unwrap_or_default();
+            let _ = w.write_all(format!("{text}\n").as_bytes()).await;
+        });
+    }
+}
+
 async fn run_replay(
     plan: &ReplayPlan,
-    consent: ConsentSnapshot,
+    consent: &Consent,
+    consent_tx: &watch::Sender<Arc<ConsentSnapshot>>,
+    mut consent_rx: watch::Receiver<Arc<ConsentSnapshot>>,
     stop: &CancellationToken,
     publisher: &mut Publisher,
     summary: &mut ReplaySummary,
 ) -> Result<(), DaemonError> {
     let (tx, mut rx) = mpsc::channel::<Record>(1024);
     let reader = replay::spawn_reader(plan.file.clone(), plan.participant.clone(), tx);
-    let mut pipeline = Pipeline::new(plan.pipeline.clone(), consent);
+    let first = (**consent_rx.borrow_and_update()).clone();
+    let mut pipeline = Pipeline::new(plan.pipeline.clone(), first);
+    let mut next_expiry = consent.next_expiry(now_ms());
     let mut outs = Vec::new();
     let start = Instant::now();
     let mut last_t = 0.0;
@@ -332,6 +468,16 @@ async fn run_replay(
             }
         }
         summary.records += 1;
+        // Consent changes take effect from the next record: a revocation, or a grant expiring.
+        if next_expiry.is_some_and(|x| now_ms() >= x) {
+            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+            next_expiry = consent.next_expiry(now_ms());
+        }
+        if consent_rx.has_changed().unwrap_or(false) {
+            let snap = (**consent_rx.borrow_and_update()).clone();
+            pipeline.set_consent(snap);
+            next_expiry = consent.next_expiry(now_ms());
+        }
         pipeline.advance(host_t, &mut outs);
         match &rec {
             Record::Chunk(c) => pipeline.on_chunk(c, &mut outs),

@@ -219,6 +219,17 @@ impl ParticipantFeatures {
         Ok(())
     }
 
+    /// Drops everything held for stream `kind` (consent to process it was withdrawn): its
+    /// buffered samples never feed another feature.
+    pub fn forget_stream(&mut self, kind: StreamKind) {
+        match kind {
+            StreamKind::Rr => self.rr = None,
+            StreamKind::Eda => self.eda = None,
+            StreamKind::Hr => self.hr = None,
+            StreamKind::Ecg | StreamKind::Ppg => {}
+        }
+    }
+
     /// A gap in stream `kind`: filters re-prime, windows restart their coverage.
     pub fn on_gap(&mut self, kind: StreamKind) {
         match kind {

@@ -92,8 +92,16 @@ impl Pipeline {
         &self.gate
     }
 
-    /// Replaces the consent snapshot; effective from the next record.
+    /// Replaces the consent snapshot; effective from the next record. Streams that lost
+    /// `process` consent have their buffered data dropped at once.
     pub fn set_consent(&mut self, snapshot: ConsentSnapshot) {
+        for (id, p) in &mut self.participants {
+            for kind in ALL_KINDS {
+                if !snapshot.allows(id, kind, Purpose::Process) {
+                    p.features.forget_stream(kind);
+                }
+            }
+        }
         self.gate.swap(snapshot);
     }
 
@@ -249,8 +257,10 @@ impl Pipeline {
             }
             let frame = p.features.frame(t);
             // A value may be used for a purpose only under its own stream's consent.
-            let allowed =
-                |purpose: Purpose, i: usize| consent.allows(id, frame.sources[i], purpose);
+            let allowed = |purpose: Purpose, i: usize| {
+                consent.allows(id, frame.sources[i], Purpose::Process)
+                    && consent.allows(id, frame.sources[i], purpose)
+            };
             let expected: [bool; 4] = std::array::from_fn(|i| {
                 p.states.contains_key(&FEATURE_SOURCES[i])
                     && consent.allows(id, FEATURE_SOURCES[i], Purpose::Process)

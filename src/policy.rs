@@ -153,6 +153,8 @@ pub struct FeatureTerm {
     pub stats: Option<FeatureStats>,
     /// Whether the feature's stream is degraded (low quality, stale).
     pub degraded: bool,
+    /// The stream the value came from.
+    pub source: crate::model::StreamKind,
 }
 
 impl FeatureTerm {
@@ -283,6 +285,7 @@ impl Policy {
                 z,
                 stats,
                 degraded: degraded[i],
+                source: f.sources[i],
             });
         }
         if n == 0 {

@@ -12,7 +12,7 @@ use crate::store::ledger::{LedgerError, LedgerStore};
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Subcommands.
@@ -141,11 +141,6 @@ fn iso(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-/// The control socket of a daemon whose subscriber socket is `socket`.
-pub fn control_socket_path(socket: &Path) -> PathBuf {
-    socket.with_file_name("control.sock")
-}
-
 /// Sends `req` to a running daemon, if one answers at `control`.
 fn via_daemon(control: &Path, req: &Request) -> Option<anyhow::Result<Response>> {
     let mut s = UnixStream::connect(control).ok()?;
@@ -197,7 +192,7 @@ pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
         ),
         ConsentCommand::Verify(a) => (Request::Verify, a.json),
     };
-    let control = control_socket_path(&common.socket_path());
+    let control = crate::publish::server::control_socket_path(&common.socket_path());
     let resp = match via_daemon(&control, &req) {
         Some(r) => r?,
         None => {
@@ -210,7 +205,7 @@ pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
                 ),
                 other => other.into(),
             })?;
-            store.execute(req, now)
+            store.execute(req, now, &[])
         }
     };
     print(&resp, json, now)

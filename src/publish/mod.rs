@@ -26,6 +26,9 @@ pub struct BusMessage {
     pub topic: Topic,
     /// The JSON line, without newline.
     pub line: String,
+    /// The consents this line relies on, per stream: egress drops it if any was withdrawn
+    /// after it was queued (RELIABILITY.md, revocation path).
+    pub needs: Vec<(crate::model::StreamKind, crate::consent::Purpose)>,
 }
 
 /// The sending side of the bus.

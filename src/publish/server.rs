@@ -16,6 +16,7 @@
 
 use super::messages::{self, ALL_TOPICS, ClientMessage, PROTOCOL_VERSION, Topic};
 use super::{BusMessage, StateBoard, WeakBus};
+use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
@@ -101,6 +102,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ServerError + '_ {
     }
 }
 
+/// The control socket of a daemon whose subscriber socket is `socket`: `control.sock` beside it.
+pub fn control_socket_path(socket: &Path) -> PathBuf {
+    socket.with_file_name("control.sock")
+}
+
 /// The default socket path: `$XDG_RUNTIME_DIR/attune/attune.sock`, else
 /// `/tmp/attune-<uid>/attune.sock`.
 pub fn default_socket_path() -> PathBuf {
@@ -136,18 +142,11 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// A bound server, ready to [`run`](Server::run).
-pub struct Server {
-    cfg: ServerConfig,
-    listener: UnixListener,
-    /// Connections refused because of the peer uid.
-    pub rejected_uid: Arc<AtomicU64>,
-}
-
-impl Server {
-    /// Checks the directory, handles a stale socket, binds, and sets 0600.
-    pub fn bind(cfg: ServerConfig) -> Result<Self, ServerError> {
-        let path = cfg.path.clone();
+/// Binds a Unix socket at `path` the safe way (module doc, steps 1–3): private directory,
+/// a live socket is never replaced, a stale one of ours is removed, and the socket appears at
+/// its path only with mode 0600.
+pub fn bind_private(path: &Path) -> Result<UnixListener, ServerError> {
+        let path = path.to_owned();
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -190,6 +189,21 @@ impl Server {
                 _ => io_err(&path)(e),
             });
         }
+        Ok(listener)
+}
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    cfg: ServerConfig,
+    listener: UnixListener,
+    /// Connections refused because of the peer uid.
+    pub rejected_uid: Arc<AtomicU64>,
+}
+
+impl Server {
+    /// Checks the directory, handles a stale socket, binds, and sets 0600.
+    pub fn bind(cfg: ServerConfig) -> Result<Self, ServerError> {
+        let listener = bind_private(&cfg.path)?;
         Ok(Self {
             cfg,
             listener,
@@ -209,6 +223,7 @@ impl Server {
         self,
         bus: WeakBus,
         board: StateBoard,
+        consent: watch::Receiver<Arc<ConsentSnapshot>>,
         subscribers: watch::Sender<usize>,
         stop: CancellationToken,
         closing: CancellationToken,
@@ -244,6 +259,7 @@ impl Server {
             let client = Client {
                 bus: bus.clone(),
                 board: board.clone(),
+                consent: consent.clone(),
                 subscribers: subscribers.clone(),
                 closing: closing.clone(),
                 max_line: self.cfg.max_line,
@@ -261,6 +277,7 @@ impl Server {
 struct Client {
     bus: WeakBus,
     board: StateBoard,
+    consent: watch::Receiver<Arc<ConsentSnapshot>>,
     subscribers: Arc<watch::Sender<usize>>,
     closing: CancellationToken,
     max_line: usize,
@@ -319,7 +336,12 @@ impl Client {
                 },
                 m = recv(&mut sub) => match m {
                     Ok(m) => {
-                        if sub.as_ref().is_some_and(|s| s.wants(&m)) {
+                        // Egress re-check: a line queued before a revocation is dropped here.
+                        let allowed = {
+                            let snap = self.consent.borrow();
+                            m.needs.iter().all(|(k, p)| snap.allows(&m.participant, *k, *p))
+                        };
+                        if allowed && sub.as_ref().is_some_and(|s| s.wants(&m)) {
                             send(&mut w, &m.line).await?;
                         }
                     }
@@ -462,9 +484,11 @@ mod tests {
         let bus = crate::publish::bus(8);
         let stop = CancellationToken::new();
         let (subs, _) = watch::channel(0);
+        let (_consent_tx, consent_rx) = watch::channel(Arc::new(ConsentSnapshot::deny_all()));
         tokio::spawn(server.run(
             bus.downgrade(),
             StateBoard::default(),
+            consent_rx,
             subs,
             stop.clone(),
             CancellationToken::new(),

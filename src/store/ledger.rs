@@ -142,7 +142,9 @@ impl LedgerStore {
     }
 
     /// Carries out a consent command at `now_ms`. Changes are durable before this returns.
-    pub fn execute(&mut self, req: Request, now_ms: i64) -> Response {
+    /// `live` lists participants a running daemon is processing: they may be revoked even
+    /// without a ledger history (their consent came from a recording's manifest).
+    pub fn execute(&mut self, req: Request, now_ms: i64, live: &[ParticipantId]) -> Response {
         let err = |message: String| Response::Error { message };
         match req {
             Request::Grant {
@@ -194,7 +196,7 @@ impl LedgerStore {
                 if streams.is_empty() || purposes.is_empty() {
                     return err("name at least one stream and one purpose".into());
                 }
-                if self.history(&participant).is_empty() {
+                if self.history(&participant).is_empty() && !live.contains(&participant) {
                     return err(format!(
                         "participant {participant} has no consent recorded; nothing to revoke"
                     ));
