@@ -8,7 +8,6 @@
 
 use crate::consent::control::Request;
 use crate::consent::{ConsentSnapshot, Purpose};
-use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::model::{ParticipantId, StreamState};
 use crate::pipeline::{Output, Pipeline, PipelineConfig};
 use crate::publish::messages::{self, Topic};
@@ -16,6 +15,7 @@ use crate::publish::server::{Server, ServerConfig, ServerError};
 use crate::publish::{Bus, BusMessage, StateBoard, bus};
 use crate::recording::Record;
 use crate::sources::replay::{self, FileError};
+use crate::store::ledger::{LedgerError, LedgerStore};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -146,50 +146,50 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ServerError> {
 /// a live socket is never replaced, a stale one of ours is removed, and the socket appears at
 /// its path only with mode 0600.
 pub fn bind_private(path: &Path) -> Result<UnixListener, ServerError> {
-        let path = path.to_owned();
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .ok_or_else(|| ServerError::NoDir(path.clone()))?;
-        ensure_private_dir(dir)?;
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) => {
-                if !meta.file_type().is_socket() {
-                    return Err(ServerError::NotASocket(path));
-                }
-                match std::os::unix::net::UnixStream::connect(&path) {
-                    Ok(_) => return Err(ServerError::InUse(path)),
-                    Err(_) => {
-                        debug!(path = %path.display(), "Removing stale socket.");
-                        std::fs::remove_file(&path).map_err(io_err(&path))?;
-                    }
+    let path = path.to_owned();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| ServerError::NoDir(path.clone()))?;
+    ensure_private_dir(dir)?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) => {
+            if !meta.file_type().is_socket() {
+                return Err(ServerError::NotASocket(path));
+            }
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(_) => return Err(ServerError::InUse(path)),
+                Err(_) => {
+                    debug!(path = %path.display(), "Removing stale socket.");
+                    std::fs::remove_file(&path).map_err(io_err(&path))?;
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
         }
-        // Bind under a temporary name, set 0600, then link it into place: the socket appears at
-        // its path only with its final mode (the umask alone would give 0700), and the link
-        // fails rather than replace a socket another daemon created meanwhile.
-        let tmp = path.with_file_name(format!(
-            ".{}.{}.tmp",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("attune.sock"),
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&tmp);
-        let listener = UnixListener::bind(&tmp).map_err(io_err(&tmp))?;
-        let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-            .and_then(|()| std::fs::hard_link(&tmp, &path));
-        let _ = std::fs::remove_file(&tmp);
-        if let Err(e) = placed {
-            return Err(match e.kind() {
-                io::ErrorKind::AlreadyExists => ServerError::InUse(path),
-                _ => io_err(&path)(e),
-            });
-        }
-        Ok(listener)
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&path)(e)),
+    }
+    // Bind under a temporary name, set 0600, then link it into place: the socket appears at
+    // its path only with its final mode (the umask alone would give 0700), and the link
+    // fails rather than replace a socket another daemon created meanwhile.
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("attune.sock"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = UnixListener::bind(&tmp).map_err(io_err(&tmp))?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = placed {
+        return Err(match e.kind() {
+            io::ErrorKind::AlreadyExists => ServerError::InUse(path),
+            _ => io_err(&path)(e),
+        });
+    }
+    Ok(listener)
 }
 
 /// A bound server, ready to [`run`](Server::run).
