@@ -4,6 +4,7 @@
 mod util;
 
 mod analyze_cli;
+mod consent_e2e;
 mod consent_gate;
 mod e2e;
 mod fixtures;

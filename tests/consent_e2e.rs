@@ -1,0 +1,196 @@
+//! Consent end to end (issue 4): the CLI reaches a running daemon, a revocation during a replay
+//! takes effect from the next chunk, and an acknowledged revocation survives kill -9.
+
+use crate::util::{Daemon, fixture, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn consent(socket: &Path, data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .arg("consent")
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn revoking_eda_during_a_replay_stops_everything_derived_from_it() {
+    let d = Daemon::replay(
+        &fixture("sim-rest-stress.attune.ndjson"),
+        &["--speed", "20", "--wait-subscribers", "1"],
+    );
+    let data = d.dir.path().join("data");
+    let mut sub = d.subscribe(&["features", "state"]);
+    // Wait until EDA features flow.
+    loop {
+        let m = json(&sub.line().unwrap());
+        if m["type"] == "features" && m["scl_us"].is_number() {
+            break;
+        }
+    }
+    let (code, out, err) = consent(
+        &d.socket,
+        &data,
+        &[
+            "revoke",
+            "--participant",
+            "sim-0007",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("revoke sim-0007 process for eda"), "{out}");
+    // From the no_consent state on (the first EDA chunk after the revocation), nothing carries
+    // EDA values; heart features go on.
+    let mut revoked = false;
+    let mut after = 0;
+    let mut hr_after = 0;
+    while after < 200 {
+        let m = json(&sub.line().expect("daemon closed early"));
+        if m["type"] == "state" && m["stream"] == "eda" && m["state"] == "no_consent" {
+            revoked = true;
+            continue;
+        }
+        if revoked && m["type"] == "features" {
+            after += 1;
+            assert!(
+                m["scl_us"].is_null() && m["scr_per_min"].is_null(),
+                "EDA after revoke: {m}"
+            );
+            hr_after += usize::from(m["hr_bpm"].is_number());
+        }
+    }
+    assert!(hr_after > 150, "heart features stopped too");
+    // `show` through the daemon sees it.
+    let (code, out, _) = consent(
+        &d.socket,
+        &data,
+        &["show", "--participant", "sim-0007", "--json"],
+    );
+    assert_eq!(code, Some(0));
+    let v = json(out.trim());
+    let line = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["stream"] == "eda" && l["purpose"] == "process")
+        .cloned()
+        .unwrap();
+    assert_eq!(line["status"], "revoked");
+}
+
+#[test]
+fn an_acknowledged_revoke_survives_kill_9() {
+    for trial in 0..5u64 {
+        let mut d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "5"]);
+        let data = d.dir.path().join("data");
+        let (code, _, err) = consent(
+            &d.socket,
+            &data,
+            &[
+                "grant",
+                "--participant",
+                "p9",
+                "--stream",
+                "all",
+                "--purpose",
+                "process,adapt",
+            ],
+        );
+        assert_eq!(code, Some(0), "{err}");
+        let (code, _, err) = consent(
+            &d.socket,
+            &data,
+            &[
+                "revoke",
+                "--participant",
+                "p9",
+                "--stream",
+                "rr",
+                "--purpose",
+                "adapt",
+            ],
+        );
+        assert_eq!(code, Some(0), "{err}");
+        // SIGKILL right after the acknowledgement (a little later in later trials).
+        std::thread::sleep(Duration::from_millis(trial * 7));
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+        let socket = d.socket.clone();
+        let (code, out, err) = consent(&socket, &data, &["show", "--participant", "p9", "--json"]);
+        assert_eq!(code, Some(0), "trial {trial}: {err}");
+        let v = json(out.trim());
+        let status = |stream: &str, purpose: &str| {
+            v["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["stream"] == stream && l["purpose"] == purpose)
+                .map(|l| l["status"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            status("rr", "adapt").as_deref(),
+            Some("revoked"),
+            "trial {trial}"
+        );
+        assert_eq!(
+            status("eda", "adapt").as_deref(),
+            Some("granted"),
+            "trial {trial}"
+        );
+        let (code, out, err) = consent(&socket, &data, &["verify"]);
+        assert_eq!(code, Some(0), "trial {trial}: {err}");
+        assert!(out.contains("hash chain intact"));
+    }
+}
+
+#[test]
+fn a_tampered_ledger_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sock = dir.path().join("run").join("s.sock");
+    let (code, _, err) = consent(
+        &sock,
+        &data,
+        &[
+            "grant",
+            "--participant",
+            "p1",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // Flip the action inside the stored event with sled itself.
+    {
+        let db = sled::open(data.join("ledger")).unwrap();
+        let t = db.open_tree("events").unwrap();
+        let (k, v) = t.iter().next().unwrap().unwrap();
+        let text = String::from_utf8(v.to_vec())
+            .unwrap()
+            .replace("\"grant\"", "\"revoke\"");
+        t.insert(k, text.as_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let (code, _, err) = consent(&sock, &data, &["verify"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("tampered") && err.lines().count() == 1,
+        "{err}"
+    );
+}
