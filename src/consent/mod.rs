@@ -11,6 +11,8 @@
 pub mod control;
 pub mod gate;
 pub mod ledger;
+#[cfg(test)]
+mod proptests;
 
 use crate::model::{ParticipantId, StreamKind};
 use serde::{Deserialize, Serialize};
