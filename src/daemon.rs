@@ -260,10 +260,12 @@ pub async fn replay(
     let clients = TaskTracker::new();
     let accept_stop = CancellationToken::new();
     let server_task = tokio::spawn(server.run(
-        bus.downgrade(),
-        board.clone(),
-        consent_rx.clone(),
-        subs_tx,
+        crate::publish::server::Feeds {
+            bus: bus.downgrade(),
+            board: board.clone(),
+            consent: consent_rx.clone(),
+            subscribers: subs_tx,
+        },
         accept_stop.clone(),
         closing.clone(),
         clients.clone(),

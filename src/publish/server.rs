@@ -192,6 +192,18 @@ pub fn bind_private(path: &Path) -> Result<UnixListener, ServerError> {
     Ok(listener)
 }
 
+/// What the pipeline shares with the server.
+pub struct Feeds {
+    /// The message bus (weak: it closes when the pipeline ends).
+    pub bus: WeakBus,
+    /// Latest stream states, for the snapshot on subscribe.
+    pub board: StateBoard,
+    /// The consent in force, re-checked at egress.
+    pub consent: watch::Receiver<Arc<ConsentSnapshot>>,
+    /// Counts subscribed connections.
+    pub subscribers: watch::Sender<usize>,
+}
+
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
     cfg: ServerConfig,
@@ -221,14 +233,17 @@ impl Server {
     /// `subscribers` counts connections that have subscribed.
     pub async fn run(
         self,
-        bus: WeakBus,
-        board: StateBoard,
-        consent: watch::Receiver<Arc<ConsentSnapshot>>,
-        subscribers: watch::Sender<usize>,
+        feeds: Feeds,
         stop: CancellationToken,
         closing: CancellationToken,
         tasks: TaskTracker,
     ) {
+        let Feeds {
+            bus,
+            board,
+            consent,
+            subscribers,
+        } = feeds;
         let limit = Arc::new(Semaphore::new(self.cfg.max_clients));
         let subscribers = Arc::new(subscribers);
         loop {
@@ -486,10 +501,12 @@ mod tests {
         let (subs, _) = watch::channel(0);
         let (_consent_tx, consent_rx) = watch::channel(Arc::new(ConsentSnapshot::deny_all()));
         tokio::spawn(server.run(
-            bus.downgrade(),
-            StateBoard::default(),
-            consent_rx,
-            subs,
+            Feeds {
+                bus: bus.downgrade(),
+                board: StateBoard::default(),
+                consent: consent_rx,
+                subscribers: subs,
+            },
             stop.clone(),
             CancellationToken::new(),
             TaskTracker::new(),
