@@ -194,3 +194,36 @@ fn a_tampered_ledger_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn apps_can_read_consent_but_not_change_it() {
+    use std::io::Write;
+    let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    let mut sub = d.subscribe(&["adaptation"]);
+    writeln!(
+        sub.writer,
+        "{{\"type\":\"consent_query\",\"participant\":\"sim-0007\"}}"
+    )
+    .unwrap();
+    writeln!(
+        sub.writer,
+        "{{\"type\":\"consent_change\",\"participant\":\"sim-0007\"}}"
+    )
+    .unwrap();
+    let (mut consent_msg, mut refused) = (None, None);
+    while consent_msg.is_none() || refused.is_none() {
+        let m = json(&sub.line().unwrap());
+        match m["type"].as_str() {
+            Some("consent") => consent_msg = Some(m),
+            Some("error") => refused = Some(m["code"].as_str().unwrap().to_owned()),
+            _ => {}
+        }
+    }
+    let c = consent_msg.unwrap();
+    // The fixture's manifest grants process, adapt, share_features and record for all streams.
+    assert_eq!(
+        c["streams"]["eda"],
+        serde_json::json!(["process", "adapt", "share_features", "record"])
+    );
+    assert_eq!(refused.as_deref(), Some("not_permitted"));
+}

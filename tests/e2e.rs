@@ -495,6 +495,11 @@ fn every_daemon_message_validates_against_the_published_schema() {
     );
     let mut sub = d.subscribe(&["adaptation", "state", "features"]);
     writeln!(sub.writer, "{{\"type\":\"dance\"}}").unwrap();
+    writeln!(
+        sub.writer,
+        "{{\"type\":\"consent_query\",\"participant\":\"sim-0007\"}}"
+    )
+    .unwrap();
     // Read slowly at first so that the small queue overflows and `lagged` appears too.
     std::thread::sleep(Duration::from_millis(800));
     let lines = sub.all_lines();

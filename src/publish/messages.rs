@@ -63,6 +63,17 @@ pub enum ClientMessage {
         /// Participant.
         participant: String,
     },
+    /// Read a participant's consent in force (`consent_query`).
+    ConsentQuery {
+        /// Participant.
+        participant: String,
+    },
+    /// Change consent (a consent kiosk inside an app); refused unless the daemon's configuration
+    /// names the client, which this version cannot do yet.
+    ConsentChange {
+        /// Participant.
+        participant: String,
+    },
 }
 
 /// Why a client line was refused: `(code, message)` for an `error` reply.
@@ -74,7 +85,10 @@ pub fn parse_client_line(line: &str) -> Result<ClientMessage, (&'static str, Str
         .and_then(Value::as_str)
         .ok_or(("bad_request", "message has no string \"type\"".to_owned()))?
         .to_owned();
-    if !matches!(ty.as_str(), "hello" | "subscribe" | "exercise" | "feedback") {
+    if !matches!(
+        ty.as_str(),
+        "hello" | "subscribe" | "exercise" | "feedback" | "consent_query" | "consent_change"
+    ) {
         return Err(("unknown_type", format!("unknown message type {ty:?}")));
     }
     serde_json::from_value(v).map_err(|e| ("bad_request", format!("bad {ty} message: {e}")))
@@ -103,6 +117,23 @@ pub fn lagged(skipped: u64) -> String {
 /// `error`.
 pub fn error(code: &str, message: &str) -> String {
     json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+/// `consent`: the purposes in force per stream kind (kinds without any are left out).
+pub fn consent(p: &ParticipantId, snap: &crate::consent::ConsentSnapshot) -> String {
+    let mut streams = serde_json::Map::new();
+    for k in crate::model::ALL_KINDS {
+        let purposes: Vec<&str> = crate::consent::ALL_PURPOSES
+            .iter()
+            .filter(|pu| snap.allows(p, k, **pu))
+            .map(|pu| pu.name())
+            .collect();
+        if !purposes.is_empty() {
+            streams.insert(k.name().into(), json!(purposes));
+        }
+    }
+    json!({"type": "consent", "participant": p, "epoch": snap.epoch, "streams": streams})
+        .to_string()
 }
 
 /// `state`.

@@ -452,6 +452,23 @@ impl Client {
                 }
                 Ok(())
             }
+            Ok(ClientMessage::ConsentQuery { participant }) => match ParticipantId::new(&participant) {
+                Ok(p) => {
+                    let line = messages::consent(&p, &self.consent.borrow());
+                    send(w, &line).await
+                }
+                Err(e) => send(w, &messages::error("bad_request", &e.to_string())).await,
+            },
+            Ok(ClientMessage::ConsentChange { .. }) => {
+                send(
+                    w,
+                    &messages::error(
+                        "not_permitted",
+                        "changing consent over this socket is off: no client is configured for it; use `attune consent`",
+                    ),
+                )
+                .await
+            }
             Ok(ClientMessage::Exercise { .. } | ClientMessage::Feedback { .. }) => {
                 send(
                     w,
