@@ -227,3 +227,27 @@ fn apps_can_read_consent_but_not_change_it() {
     );
     assert_eq!(refused.as_deref(), Some("not_permitted"));
 }
+
+#[test]
+fn a_command_that_cannot_reach_the_running_daemon_says_so() {
+    let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    let data = d.dir.path().join("data");
+    // Same data directory, but a socket path where no daemon listens.
+    let elsewhere = d.dir.path().join("other").join("s.sock");
+    let (code, _, err) = consent(
+        &elsewhere,
+        &data,
+        &[
+            "grant",
+            "--participant",
+            "p1",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("held by a running daemon"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
