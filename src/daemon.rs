@@ -233,6 +233,15 @@ pub async fn replay(
     info!(file = %plan.file.display(), records = n_records, participant = %participant,
           streams = header.streams.len(), "Recording validated.");
     let _lock = lock_data_dir(&plan.data_dir)?;
+    // Finish or undo any erasure, rewrite or import a crash interrupted.
+    let recovered =
+        crate::store::participant::recover(&plan.data_dir).map_err(|e| DaemonError::DataDir {
+            path: plan.data_dir.clone(),
+            message: e.to_string(),
+        })?;
+    if !recovered.is_empty() {
+        info!(participants = ?recovered, "Recovered interrupted store operations.");
+    }
     let store = LedgerStore::open(&plan.data_dir)?;
     let consent = Consent {
         participant: participant.clone(),

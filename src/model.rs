@@ -12,20 +12,24 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A pseudonymous participant id such as `p01`: 1–64 ASCII letters, digits, `-`, `_` or `.`.
+/// A pseudonymous participant id such as `p01`: 1–64 ASCII letters, digits, `-`, `_` or `.`,
+/// not starting with `.` (ids name directories: `.` and `..` must never be one).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ParticipantId(String);
 
 /// Why a participant id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("participant id {0:?} is invalid: use 1-64 ASCII letters, digits, '-', '_' or '.'")]
+#[error(
+    "participant id {0:?} is invalid: use 1-64 ASCII letters, digits, '-', '_' or '.', not starting with '.'"
+)]
 pub struct BadParticipantId(pub String);
 
 impl ParticipantId {
     /// Validates and wraps an id.
     pub fn new(id: &str) -> Result<Self, BadParticipantId> {
         let ok = !id.is_empty()
+            && !id.starts_with('.')
             && id.len() <= 64
             && id
                 .bytes()
@@ -263,6 +267,8 @@ mod tests {
         assert!(ParticipantId::new("p01").is_ok());
         assert!(ParticipantId::new("").is_err());
         assert!(ParticipantId::new("a b").is_err());
+        assert!(ParticipantId::new("..").is_err());
+        assert!(ParticipantId::new(".hidden").is_err());
         assert!(ParticipantId::new(&"x".repeat(65)).is_err());
     }
 

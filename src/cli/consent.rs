@@ -154,6 +154,28 @@ fn via_daemon(control: &Path, req: &Request) -> Option<anyhow::Result<Response>>
     })())
 }
 
+/// Carries out a consent request: through a running daemon's control socket, or on the ledger
+/// directly when no daemon answers.
+pub fn execute(common: &Common, req: Request, now: i64) -> anyhow::Result<Response> {
+    let control = crate::publish::server::control_socket_path(&common.socket_path());
+    let resp = match via_daemon(&control, &req) {
+        Some(r) => r?,
+        None => {
+            let data_dir = common.data_dir();
+            let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {
+                LedgerError::Locked(p) => anyhow::anyhow!(
+                    "the consent ledger {} is held by a running daemon, but its control socket {} does not answer (pass the daemon's --socket)",
+                    p.display(),
+                    control.display()
+                ),
+                other => other.into(),
+            })?;
+            store.execute(req, now, &[])
+        }
+    };
+    Ok(resp)
+}
+
 /// Runs `consent`.
 pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
     let now = now_ms();
@@ -192,22 +214,7 @@ pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
         ),
         ConsentCommand::Verify(a) => (Request::Verify, a.json),
     };
-    let control = crate::publish::server::control_socket_path(&common.socket_path());
-    let resp = match via_daemon(&control, &req) {
-        Some(r) => r?,
-        None => {
-            let data_dir = common.data_dir();
-            let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {
-                LedgerError::Locked(p) => anyhow::anyhow!(
-                    "the consent ledger {} is held by a running daemon, but its control socket {} does not answer (pass the daemon's --socket)",
-                    p.display(),
-                    control.display()
-                ),
-                other => other.into(),
-            })?;
-            store.execute(req, now, &[])
-        }
-    };
+    let resp = execute(common, req, now)?;
     print(&resp, json, now)
 }
 

@@ -5,7 +5,8 @@
 
 mod analyze;
 mod client;
-mod consent;
+pub(crate) mod consent;
+mod data;
 mod demo;
 mod listen;
 mod replay;
@@ -74,6 +75,12 @@ pub enum Command {
     /// The consent ledger: grant, revoke, show, history, verify.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Erase everything held about a participant (keeps only a receipt in the ledger).
+    Forget(data::ForgetArgs),
+    /// Write everything held about a participant to a directory (JSON/CSV).
+    Export(data::ExportArgs),
+    /// Restore a participant's data from an export.
+    Import(data::ImportArgs),
 }
 
 impl Common {
@@ -125,6 +132,9 @@ pub fn main(args: Args) -> ExitCode {
         Command::Simulate(a) => simulate::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
         Command::Consent(c) => consent::run(&args.common, c),
+        Command::Forget(a) => data::run_forget(&args.common, a),
+        Command::Export(a) => data::run_export(&args.common, a),
+        Command::Import(a) => data::run_import(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -135,7 +145,7 @@ pub fn main(args: Args) -> ExitCode {
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
-                        Command::Simulate(_) | Command::Analyze(_) | Command::Consent(_) => Ok(()),
+                        _ => Ok(()),
                     }
                 })
             }),

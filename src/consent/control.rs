@@ -51,6 +51,14 @@ pub enum Request {
     },
     /// Verify the whole hash chain.
     Verify,
+    /// Record that a participant's data was erased (`forget`): revokes everything; the event
+    /// is the receipt and holds no health data.
+    Erased {
+        /// Whose.
+        participant: ParticipantId,
+        /// Actor.
+        by: String,
+    },
 }
 
 /// One line of `show`.

@@ -242,6 +242,25 @@ impl LedgerStore {
                 }
                 Response::History { events }
             }
+            Request::Erased { participant, by } => {
+                let e = NewEvent {
+                    action: Action::Erased,
+                    participant,
+                    stream: crate::consent::StreamSelector::All(crate::consent::AllStreams::All),
+                    purpose: crate::consent::Purpose::Process,
+                    at_ms: now_ms,
+                    by,
+                    expires_ms: None,
+                    text_version: None,
+                };
+                match self.append(e) {
+                    Ok(ev) => Response::Appended {
+                        events: vec![ev.clone()],
+                        epoch: self.state.events,
+                    },
+                    Err(e) => err(e.to_string()),
+                }
+            }
             Request::Verify => match verify(&self.events) {
                 Ok(()) => Response::Verified {
                     events: self.events.len() as u64,

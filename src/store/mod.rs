@@ -9,4 +9,6 @@
 //! sled is single-process: the daemon owns these databases while it runs; commands reach it
 //! through its control socket, and open the databases directly only when no daemon runs.
 
+pub mod export;
 pub mod ledger;
+pub mod participant;

@@ -1,0 +1,159 @@
+//! `attune forget`, `attune export`, `attune import`: erasure and portability of one
+//! participant's data (issue 4; GDPR Art. 17 and 20).
+//!
+//! `forget` deletes the participant's store directory whole (sled does not erase deleted keys)
+//! and then appends an `erased` receipt to the consent ledger, which also revokes everything.
+//! `export` writes the documented layout of `store::export` (consent history included);
+//! `import` restores the data from an export. The consent history in an export is not replayed
+//! into the ledger: the ledger keeps its own record, including the erasure receipt.
+
+use super::Common;
+use super::consent::{execute, now_ms};
+use crate::consent::control::{Request, Response};
+use crate::model::ParticipantId;
+use crate::store::export;
+use crate::store::participant::{StoreError, forget};
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+
+/// Arguments of `forget`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  attune forget --participant p01 --by researcher1")]
+pub struct ForgetArgs {
+    /// Participant id.
+    #[arg(long, value_name = "ID")]
+    pub participant: ParticipantId,
+    /// Who asked for the erasure (kept in the receipt).
+    #[arg(long, value_name = "ACTOR", default_value = "cli")]
+    pub by: String,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  attune export --participant p01 --out /media/usb/p01-export")]
+pub struct ExportArgs {
+    /// Participant id.
+    #[arg(long, value_name = "ID")]
+    pub participant: ParticipantId,
+    /// Output directory (must not exist; not inside the data directory) [default: ./attune-export-ID].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `import`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  attune import /media/usb/p01-export")]
+pub struct ImportArgs {
+    /// A directory written by `attune export`.
+    pub dir: PathBuf,
+}
+
+/// Runs `forget`.
+pub fn run_forget(common: &Common, a: &ForgetArgs) -> anyhow::Result<()> {
+    let data_dir = common.data_dir();
+    let now = now_ms();
+    let p = &a.participant;
+    let history = execute(
+        common,
+        Request::History {
+            participant: p.clone(),
+        },
+        now,
+    )?;
+    let known_in_ledger = matches!(history, Response::History { .. });
+    let receipt = match forget(&data_dir, p, u64::try_from(now).unwrap_or(0)) {
+        Ok(r) => Some(r),
+        Err(StoreError::UnknownParticipant { .. }) if known_in_ledger => None,
+        Err(StoreError::UnknownParticipant { .. }) => {
+            bail!(
+                "participant {p} has no data and no consent recorded in {}",
+                data_dir.display()
+            )
+        }
+        Err(e) => return Err(e).context(format!("cannot erase the data of {p}")),
+    };
+    let resp = execute(
+        common,
+        Request::Erased {
+            participant: p.clone(),
+            by: a.by.clone(),
+        },
+        now,
+    )?;
+    let seq = match resp {
+        Response::Appended { events, .. } => events.first().map(|e| e.seq),
+        Response::Error { message } => {
+            bail!("data erased, but the receipt was not recorded: {message}")
+        }
+        _ => None,
+    };
+    match receipt {
+        Some(r) => println!(
+            "forgot {p}: {} files, {} bytes removed; erasure receipt is ledger event {}",
+            r.files_removed,
+            r.bytes_removed,
+            seq.map_or_else(|| "?".into(), |s| s.to_string())
+        ),
+        None => println!(
+            "{p} had no stored data; consent revoked; erasure receipt is ledger event {}",
+            seq.map_or_else(|| "?".into(), |s| s.to_string())
+        ),
+    }
+    Ok(())
+}
+
+/// Runs `export`.
+pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
+    let data_dir = common.data_dir();
+    let p = &a.participant;
+    let history = match execute(
+        common,
+        Request::History {
+            participant: p.clone(),
+        },
+        now_ms(),
+    )? {
+        Response::History { events } => events
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("attune-export-{p}")));
+    let s = export::export(&data_dir, p, &history, &out)
+        .with_context(|| format!("cannot export {p} to {}", out.display()))?;
+    let c = &s.counts;
+    println!(
+        "exported {p} to {}: {} consent events, {} recordings, {} feature rows, {} profile entries, {} feedback entries",
+        s.dir.display(),
+        c.consent_events,
+        c.recordings,
+        c.feature_rows,
+        c.profile_entries,
+        c.feedback_entries
+    );
+    println!("the export is not encrypted: keep it as carefully as the data directory");
+    Ok(())
+}
+
+/// Runs `import`.
+pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
+    let data_dir = common.data_dir();
+    let s = export::import(&data_dir, &a.dir)
+        .with_context(|| format!("cannot import {}", a.dir.display()))?;
+    let c = &s.counts;
+    println!(
+        "imported {}: {} recordings, {} feature rows, {} profile entries, {} feedback entries",
+        s.participant, c.recordings, c.feature_rows, c.profile_entries, c.feedback_entries
+    );
+    if !s.consent_history.is_empty() {
+        println!(
+            "its {} consent events were not replayed into the ledger; record consent again with `attune consent grant`",
+            s.consent_history.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,801 @@
+//! Export and import of everything held about one participant (edge): data portability, and the
+//! way back after `forget`.
+//!
+//! # Layout: `attune-export`, version 1
+//!
+//! A new directory (mode 0700; files mode 0600, each fsynced), never inside the data directory
+//! (refused: `forget` would not find it). All text is UTF-8 with `\n` line ends; every line,
+//! including the last, ends with `\n`; a file with no entries is empty (`profile.json`: `{}`).
+//!
+//! | file | content |
+//! |---|---|
+//! | `manifest.json` | written last, pretty-printed: `{"format": "attune-export", "version": 1, "participant": "p01", "counts": {...}, "files": [{"path": ..., "bytes": ..., "sha256": ...}, ...]}`. `counts` has `consent_events`, `profile_entries`, `feature_rows`, `feedback_entries`, `recordings`. `files` lists every other file, sorted by path (`/`-separated, relative), with its size in bytes and its SHA-256 in lowercase hex. |
+//! | `consent_history.jsonl` | the participant's consent events as the caller (the ledger) gave them, one compact JSON value per line, in order |
+//! | `profile.json` | one pretty-printed JSON object: profile entry name → value, sorted by name |
+//! | `features.csv` | header `t_s,hr_bpm,rmssd_ms,scl_us,scr_per_min,hr_source`, then one row per feature frame in time order. `t_s`: tick time in s with exactly three decimals (whole ms, exact). Features in their units (bpm, ms, µS, 1/min) written with Rust's shortest round-trip formatting (`72.5`, `1e-7`), so they parse back bit for bit; an empty cell where the window had no value. `hr_source`: the stream HR came from (`rr` or `hr`). |
+//! | `feedback.jsonl` | one line per feedback entry in order: `{"seq":0,"feedback":<the stored JSON>}` |
+//! | `recordings/<name>.attune.ndjson` | each recording exactly as stored: recording format v1 (`docs/recording-format.md`) |
+//!
+//! Nothing in an export depends on the time or the machine it was made on: the same stored data
+//! always gives the same bytes, so export → forget → import → export gives identical files.
+//!
+//! # Import
+//!
+//! [`import`] refuses a directory without an `attune-export` manifest
+//! ([`StoreError::NotAnExport`]), a version other than [`EXPORT_VERSION`]
+//! ([`StoreError::UnsupportedExportVersion`]), any listed file whose size or SHA-256 differs
+//! ([`StoreError::ChecksumMismatch`]), content that does not parse or does not match the counts
+//! ([`StoreError::BadExport`]), recordings of another participant, and a participant that
+//! already has a store ([`StoreError::AlreadyExists`]). It checks everything before it writes
+//! anything, builds the store in `participants/.import-<id>/` and renames it into place, so a
+//! failed import leaves nothing behind. Files not listed in the manifest are ignored.
+//! The consent history is handed back to the caller: the ledger, not this module, owns consent.
+
+use super::participant::{
+    self, BusyGuard, FeatureRow, IMPORT_PREFIX, ParticipantStore, StoreError, check_name,
+    participant_dir, participants_dir, sync_dir,
+};
+use crate::model::{ParticipantId, StreamKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The `format` of every export manifest.
+pub const EXPORT_FORMAT: &str = "attune-export";
+/// The layout version this build writes and reads.
+pub const EXPORT_VERSION: u32 = 1;
+/// The header line of `features.csv`.
+pub const FEATURES_CSV_HEADER: &str = "t_s,hr_bpm,rmssd_ms,scl_us,scr_per_min,hr_source";
+/// The largest manifest [`import`] reads, bytes.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+const MANIFEST: &str = "manifest.json";
+const CONSENT: &str = "consent_history.jsonl";
+const PROFILE: &str = "profile.json";
+const FEATURES: &str = "features.csv";
+const FEEDBACK: &str = "feedback.jsonl";
+const RECORDINGS_DIR: &str = "recordings";
+const RECORDING_SUFFIX: &str = ".attune.ndjson";
+
+/// How many entries of each kind an export holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportCounts {
+    /// Lines of `consent_history.jsonl`.
+    pub consent_events: u64,
+    /// Entries of `profile.json`.
+    pub profile_entries: u64,
+    /// Rows of `features.csv`.
+    pub feature_rows: u64,
+    /// Lines of `feedback.jsonl`.
+    pub feedback_entries: u64,
+    /// Files under `recordings/`.
+    pub recordings: u64,
+}
+
+/// One file of an export as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFile {
+    /// Path relative to the export directory, `/`-separated.
+    pub path: String,
+    /// Size, bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: String,
+    version: u32,
+    participant: ParticipantId,
+    counts: ExportCounts,
+    files: Vec<ExportFile>,
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    /// Whose data.
+    pub participant: ParticipantId,
+    /// The export directory.
+    pub dir: PathBuf,
+    /// Entries per kind.
+    pub counts: ExportCounts,
+    /// Every file but the manifest, as the manifest lists them.
+    pub files: Vec<ExportFile>,
+}
+
+/// What [`import`] restored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportSummary {
+    /// Whose data.
+    pub participant: ParticipantId,
+    /// Entries per kind.
+    pub counts: ExportCounts,
+    /// The consent history of the export, for the caller's ledger (not stored here).
+    pub consent_history: Vec<serde_json::Value>,
+}
+
+/// Exports everything stored about `participant`, plus the `consent_history` the caller gives,
+/// into the new directory `out_dir` (module doc, "Layout"). Opens the participant's store for
+/// the duration; with the store already open, use [`export_store`].
+pub fn export(
+    data_dir: &Path,
+    participant: &ParticipantId,
+    consent_history: &[serde_json::Value],
+    out_dir: &Path,
+) -> Result<ExportSummary, StoreError> {
+    let store = ParticipantStore::open_existing(data_dir, participant)?;
+    let summary = export_store(&store, consent_history, out_dir);
+    let closed = store.close();
+    let summary = summary?;
+    closed?;
+    Ok(summary)
+}
+
+/// [`export`] from an open store.
+pub fn export_store(
+    store: &ParticipantStore,
+    consent_history: &[serde_json::Value],
+    out_dir: &Path,
+) -> Result<ExportSummary, StoreError> {
+    let participant = store.participant().clone();
+    let (files, counts) = render(store, consent_history)?;
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        let participant = participant.clone();
+        move |source| StoreError::Io {
+            participant,
+            op,
+            path,
+            source,
+        }
+    };
+    if fs::symlink_metadata(out_dir).is_ok() {
+        return Err(StoreError::OutDirExists {
+            path: out_dir.to_owned(),
+        });
+    }
+    if let Some(parent) = out_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    DirBuilder::new()
+        .mode(0o700)
+        .create(out_dir)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => StoreError::OutDirExists {
+                path: out_dir.to_owned(),
+            },
+            _ => io("create", out_dir)(e),
+        })?;
+    let inside = match (
+        fs::canonicalize(out_dir),
+        fs::canonicalize(store.data_dir()),
+    ) {
+        (Ok(out), Ok(data)) => out.starts_with(data),
+        (Err(e), _) => {
+            let _ = fs::remove_dir(out_dir);
+            return Err(io("resolve", out_dir)(e));
+        }
+        (_, Err(e)) => {
+            let _ = fs::remove_dir(out_dir);
+            return Err(io("resolve", store.data_dir())(e));
+        }
+    };
+    if inside {
+        let _ = fs::remove_dir(out_dir);
+        return Err(StoreError::ExportInsideDataDir {
+            path: out_dir.to_owned(),
+            data_dir: store.data_dir().to_owned(),
+        });
+    }
+    let written = write_all(out_dir, &participant, &files, counts);
+    match written {
+        Ok(listed) => Ok(ExportSummary {
+            participant,
+            dir: out_dir.to_owned(),
+            counts,
+            files: listed,
+        }),
+        Err(e) => {
+            let _ = fs::remove_dir_all(out_dir);
+            Err(e)
+        }
+    }
+}
+
+/// A file's path relative to the export directory, and its content.
+type NamedBytes = (String, Vec<u8>);
+
+/// Every file but the manifest, with its content, sorted by path; and the counts.
+fn render(
+    store: &ParticipantStore,
+    consent_history: &[serde_json::Value],
+) -> Result<(Vec<NamedBytes>, ExportCounts), StoreError> {
+    let participant = store.participant();
+    let json_err = |file: &str, e: serde_json::Error| StoreError::Corrupt {
+        participant: participant.clone(),
+        path: store.path().to_owned(),
+        tree: "export",
+        key: file.to_owned(),
+        message: e.to_string(),
+    };
+    let mut files = Vec::new();
+
+    let mut consent = Vec::new();
+    for event in consent_history {
+        serde_json::to_writer(&mut consent, event).map_err(|e| json_err(CONSENT, e))?;
+        consent.push(b'\n');
+    }
+    files.push((CONSENT.to_owned(), consent));
+
+    let entries = store.profile_entries()?;
+    let profile: serde_json::Map<String, serde_json::Value> = entries.iter().cloned().collect();
+    let mut profile_bytes =
+        serde_json::to_vec_pretty(&profile).map_err(|e| json_err(PROFILE, e))?;
+    profile_bytes.push(b'\n');
+    files.push((PROFILE.to_owned(), profile_bytes));
+
+    let rows = store.feature_rows()?;
+    files.push((FEATURES.to_owned(), features_csv(&rows)));
+
+    let feedback = store.feedback_entries()?;
+    let mut feedback_bytes = Vec::new();
+    for (seq, value) in &feedback {
+        let line = FeedbackLine {
+            seq: *seq,
+            feedback: value.clone(),
+        };
+        serde_json::to_writer(&mut feedback_bytes, &line).map_err(|e| json_err(FEEDBACK, e))?;
+        feedback_bytes.push(b'\n');
+    }
+    files.push((FEEDBACK.to_owned(), feedback_bytes));
+
+    let names = store.recording_names()?;
+    for name in &names {
+        let bytes = store.recording(name)?.ok_or_else(|| StoreError::Corrupt {
+            participant: participant.clone(),
+            path: store.path().to_owned(),
+            tree: "recordings",
+            key: name.clone(),
+            message: "listed but not readable".into(),
+        })?;
+        files.push((recording_path(name), bytes));
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let counts = ExportCounts {
+        consent_events: consent_history.len() as u64,
+        profile_entries: entries.len() as u64,
+        feature_rows: rows.len() as u64,
+        feedback_entries: feedback.len() as u64,
+        recordings: names.len() as u64,
+    };
+    Ok((files, counts))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackLine {
+    seq: u64,
+    feedback: serde_json::Value,
+}
+
+fn recording_path(name: &str) -> String {
+    format!("{RECORDINGS_DIR}/{name}{RECORDING_SUFFIX}")
+}
+
+/// `features.csv` for these rows (module doc).
+pub fn features_csv(rows: &[FeatureRow]) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(64 * (rows.len() + 1));
+    s.push_str(FEATURES_CSV_HEADER);
+    s.push('\n');
+    for r in rows {
+        let _ = write!(s, "{}.{:03}", r.t_ms / 1000, r.t_ms % 1000);
+        for v in r.values() {
+            s.push(',');
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                let _ = write!(s, "{v:?}");
+            }
+        }
+        s.push(',');
+        s.push_str(r.hr_source.name());
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+/// Parses `features.csv`; errors carry the 1-based line number.
+pub fn parse_features_csv(text: &str) -> Result<Vec<FeatureRow>, (usize, String)> {
+    let mut lines = text.split_terminator('\n').enumerate();
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err((
+            text.lines().count(),
+            "the last line does not end with \\n".into(),
+        ));
+    }
+    match lines.next() {
+        Some((_, h)) if h == FEATURES_CSV_HEADER => {}
+        _ => return Err((1, format!("the header must be {FEATURES_CSV_HEADER:?}"))),
+    }
+    let mut rows: Vec<FeatureRow> = Vec::new();
+    for (i, line) in lines {
+        let n = i + 1;
+        let cells: Vec<&str> = line.split(',').collect();
+        let [t, hr, rmssd, scl, scr, src] = cells[..] else {
+            return Err((n, format!("expected 6 cells, found {}", cells.len())));
+        };
+        let t_ms = parse_t_ms(t).ok_or_else(|| {
+            (
+                n,
+                format!("t_s {t:?} is not seconds with exactly three decimals"),
+            )
+        })?;
+        if rows.last().is_some_and(|r| r.t_ms >= t_ms) {
+            return Err((n, "rows must be in strictly increasing time order".into()));
+        }
+        let value = |s: &str| -> Result<Option<f64>, (usize, String)> {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match s.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err((n, format!("{s:?} is not a finite number"))),
+            }
+        };
+        let hr_source: StreamKind = src.parse().map_err(|e| (n, format!("hr_source: {e}")))?;
+        rows.push(FeatureRow {
+            t_ms,
+            hr_bpm: value(hr)?,
+            rmssd_ms: value(rmssd)?,
+            scl_us: value(scl)?,
+            scr_per_min: value(scr)?,
+            hr_source,
+        });
+    }
+    Ok(rows)
+}
+
+fn parse_t_ms(t: &str) -> Option<u64> {
+    let (s, ms) = t.split_once('.')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(s) || ms.len() != 3 || !digits(ms) || (s.len() > 1 && s.starts_with('0')) {
+        return None;
+    }
+    let t_ms = s
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(ms.parse().ok()?)?;
+    (t_ms <= participant::MAX_T_MS).then_some(t_ms)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Writes the files and then the manifest into the (new, empty) `dir`; returns the listing.
+fn write_all(
+    dir: &Path,
+    participant: &ParticipantId,
+    files: &[NamedBytes],
+    counts: ExportCounts,
+) -> Result<Vec<ExportFile>, StoreError> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io {
+            participant: participant.clone(),
+            op,
+            path,
+            source,
+        }
+    };
+    let recordings = dir.join(RECORDINGS_DIR);
+    DirBuilder::new()
+        .mode(0o700)
+        .create(&recordings)
+        .map_err(io("create", &recordings))?;
+    let mut listed = Vec::with_capacity(files.len());
+    for (rel, bytes) in files {
+        let path = dir.join(rel);
+        write_file(&path, bytes).map_err(io("write", &path))?;
+        listed.push(ExportFile {
+            path: rel.clone(),
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        });
+    }
+    sync_dir(&recordings).map_err(io("fsync", &recordings))?;
+    let manifest = Manifest {
+        format: EXPORT_FORMAT.to_owned(),
+        version: EXPORT_VERSION,
+        participant: participant.clone(),
+        counts,
+        files: listed.clone(),
+    };
+    let path = dir.join(MANIFEST);
+    let mut bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| io("encode", &path)(io::Error::other(e)))?;
+    bytes.push(b'\n');
+    write_file(&path, &bytes).map_err(io("write", &path))?;
+    sync_dir(dir).map_err(io("fsync", dir))?;
+    Ok(listed)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Everything an export holds, verified and parsed.
+struct Contents {
+    consent_history: Vec<serde_json::Value>,
+    profile: serde_json::Map<String, serde_json::Value>,
+    features: Vec<FeatureRow>,
+    feedback: Vec<(u64, serde_json::Value)>,
+    recordings: Vec<NamedBytes>,
+}
+
+/// Restores a participant's store from an export (module doc, "Import"). The participant is the
+/// one the manifest names; it must not have a store in `data_dir` yet.
+pub fn import(data_dir: &Path, export_dir: &Path) -> Result<ImportSummary, StoreError> {
+    let manifest = read_manifest(export_dir)?;
+    let participant = manifest.participant.clone();
+    let dir = participant_dir(data_dir, &participant);
+    let exists = || fs::symlink_metadata(&dir).is_ok();
+    if exists() {
+        return Err(StoreError::AlreadyExists {
+            participant,
+            path: dir,
+        });
+    }
+    let contents = read_contents(export_dir, &manifest)?;
+
+    let busy = BusyGuard::acquire(data_dir, &participant)?;
+    participant::recover_one(data_dir, &participant)?;
+    if exists() {
+        return Err(StoreError::AlreadyExists {
+            participant,
+            path: dir,
+        });
+    }
+    let parent = participants_dir(data_dir);
+    let staging = parent.join(format!("{IMPORT_PREFIX}{participant}"));
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        let participant = participant.clone();
+        move |source| StoreError::Io {
+            participant,
+            op,
+            path,
+            source,
+        }
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&parent)
+        .map_err(io("create", &parent))?;
+    DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .map_err(io("create", &staging))?;
+    let filled = fill(data_dir, &participant, &staging, &contents).and_then(|()| {
+        if exists() {
+            return Err(StoreError::AlreadyExists {
+                participant: participant.clone(),
+                path: dir.clone(),
+            });
+        }
+        fs::rename(&staging, &dir).map_err(io("rename", &staging))?;
+        sync_dir(&parent).map_err(io("fsync", &parent))
+    });
+    if let Err(e) = filled {
+        let _ = fs::remove_dir_all(&staging);
+        let _ = sync_dir(&parent);
+        return Err(e);
+    }
+    drop(busy);
+    Ok(ImportSummary {
+        participant,
+        counts: manifest.counts,
+        consent_history: contents.consent_history,
+    })
+}
+
+fn fill(
+    data_dir: &Path,
+    participant: &ParticipantId,
+    staging: &Path,
+    c: &Contents,
+) -> Result<(), StoreError> {
+    let store = ParticipantStore::open_dir(data_dir, participant, staging.to_owned(), None)?;
+    for (name, value) in &c.profile {
+        store.put_profile(name, value)?;
+    }
+    for row in &c.features {
+        store.put_feature_row(row)?;
+    }
+    for (seq, value) in &c.feedback {
+        store.put_feedback(*seq, value)?;
+    }
+    for (name, bytes) in &c.recordings {
+        store.put_recording(name, bytes)?;
+    }
+    store.close()
+}
+
+fn read_manifest(export_dir: &Path) -> Result<Manifest, StoreError> {
+    let not_export = |message: String| StoreError::NotAnExport {
+        path: export_dir.to_owned(),
+        message,
+    };
+    let path = export_dir.join(MANIFEST);
+    let file =
+        fs::File::open(&path).map_err(|e| not_export(format!("cannot read {MANIFEST}: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| not_export(format!("cannot read {MANIFEST}: {e}")))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(not_export(format!(
+            "{MANIFEST} is larger than {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| not_export(format!("{MANIFEST} is not JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(EXPORT_FORMAT) {
+        return Err(not_export(format!(
+            "{MANIFEST} has no \"format\": \"{EXPORT_FORMAT}\""
+        )));
+    }
+    match value.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(EXPORT_VERSION) => {}
+        Some(found) => {
+            return Err(StoreError::UnsupportedExportVersion {
+                path: export_dir.to_owned(),
+                found,
+                supported: EXPORT_VERSION,
+            });
+        }
+        None => return Err(not_export(format!("{MANIFEST} has no numeric \"version\""))),
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| StoreError::BadExport {
+        path: export_dir.to_owned(),
+        file: MANIFEST.to_owned(),
+        message: e.to_string(),
+    })?;
+    if manifest.participant.as_str().starts_with('.') {
+        return Err(StoreError::ReservedId {
+            participant: manifest.participant,
+        });
+    }
+    Ok(manifest)
+}
+
+fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError> {
+    let bad = |file: &str, message: String| StoreError::BadExport {
+        path: export_dir.to_owned(),
+        file: file.to_owned(),
+        message,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &m.files {
+        if !seen.insert(f.path.as_str()) {
+            return Err(bad(MANIFEST, format!("{} is listed twice", f.path)));
+        }
+        if ![CONSENT, PROFILE, FEATURES, FEEDBACK].contains(&f.path.as_str())
+            && recording_name(&f.path).is_none()
+        {
+            return Err(bad(MANIFEST, format!("unexpected file {:?}", f.path)));
+        }
+    }
+    let entry = |name: &str| -> Result<&ExportFile, StoreError> {
+        m.files
+            .iter()
+            .find(|f| f.path == name)
+            .ok_or_else(|| bad(MANIFEST, format!("{name} is not listed")))
+    };
+    let read = |f: &ExportFile| read_verified(export_dir, f);
+    let text = |f: &ExportFile| -> Result<String, StoreError> {
+        String::from_utf8(read(f)?).map_err(|_| bad(&f.path, "not UTF-8".into()))
+    };
+
+    let jsonl = |f: &ExportFile| -> Result<Vec<serde_json::Value>, StoreError> {
+        let t = text(f)?;
+        if !t.is_empty() && !t.ends_with('\n') {
+            return Err(bad(&f.path, "the last line does not end with \\n".into()));
+        }
+        t.split_terminator('\n')
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_str(line)
+                    .map_err(|e| bad(&format!("{}:{}", f.path, i + 1), e.to_string()))
+            })
+            .collect()
+    };
+    let consent_history = jsonl(entry(CONSENT)?)?;
+
+    let profile_file = entry(PROFILE)?;
+    let profile: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text(profile_file)?).map_err(|e| bad(PROFILE, e.to_string()))?;
+    for name in profile.keys() {
+        check_name(name).map_err(|r| bad(PROFILE, format!("entry name {name:?}: {r}")))?;
+    }
+
+    let features = parse_features_csv(&text(entry(FEATURES)?)?)
+        .map_err(|(line, message)| bad(&format!("{FEATURES}:{line}"), message))?;
+
+    let mut feedback: Vec<(u64, serde_json::Value)> = Vec::new();
+    for (i, v) in jsonl(entry(FEEDBACK)?)?.into_iter().enumerate() {
+        let line: FeedbackLine = serde_json::from_value(v)
+            .map_err(|e| bad(&format!("{FEEDBACK}:{}", i + 1), e.to_string()))?;
+        if feedback.last().is_some_and(|(s, _)| *s >= line.seq) {
+            return Err(bad(
+                &format!("{FEEDBACK}:{}", i + 1),
+                "seq must strictly increase".into(),
+            ));
+        }
+        feedback.push((line.seq, line.feedback));
+    }
+
+    let mut recordings = Vec::new();
+    for f in &m.files {
+        if let Some(name) = recording_name(&f.path) {
+            recordings.push((name.to_owned(), read(f)?));
+        }
+    }
+
+    let found = ExportCounts {
+        consent_events: consent_history.len() as u64,
+        profile_entries: profile.len() as u64,
+        feature_rows: features.len() as u64,
+        feedback_entries: feedback.len() as u64,
+        recordings: recordings.len() as u64,
+    };
+    if found != m.counts {
+        return Err(bad(
+            MANIFEST,
+            format!(
+                "counts {:?} do not match the files, which hold {found:?}",
+                m.counts
+            ),
+        ));
+    }
+    Ok(Contents {
+        consent_history,
+        profile,
+        features,
+        feedback,
+        recordings,
+    })
+}
+
+/// The recording name of an export path `recordings/<name>.attune.ndjson`, if valid.
+fn recording_name(path: &str) -> Option<&str> {
+    let name = path
+        .strip_prefix(RECORDINGS_DIR)?
+        .strip_prefix('/')?
+        .strip_suffix(RECORDING_SUFFIX)?;
+    check_name(name).ok().map(|()| name)
+}
+
+/// Reads a listed file, reading at most one byte more than the manifest claims, and checks its
+/// size and SHA-256.
+fn read_verified(export_dir: &Path, f: &ExportFile) -> Result<Vec<u8>, StoreError> {
+    let path = export_dir.join(&f.path);
+    let file = fs::File::open(&path).map_err(|e| StoreError::BadExport {
+        path: export_dir.to_owned(),
+        file: f.path.clone(),
+        message: format!("listed in {MANIFEST} but cannot be read: {e}"),
+    })?;
+    let mut bytes = Vec::new();
+    file.take(f.bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| StoreError::BadExport {
+            path: export_dir.to_owned(),
+            file: f.path.clone(),
+            message: format!("cannot be read: {e}"),
+        })?;
+    let found = sha256_hex(&bytes);
+    if bytes.len() as u64 != f.bytes || found != f.sha256 {
+        return Err(StoreError::ChecksumMismatch {
+            path: export_dir.to_owned(),
+            file: f.path.clone(),
+            expected: f.sha256.clone(),
+            found,
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t_ms: u64, v: [Option<f64>; 4]) -> FeatureRow {
+        FeatureRow {
+            t_ms,
+            hr_bpm: v[0],
+            rmssd_ms: v[1],
+            scl_us: v[2],
+            scr_per_min: v[3],
+            hr_source: StreamKind::Rr,
+        }
+    }
+
+    #[test]
+    fn features_csv_round_trips_bit_for_bit() {
+        let rows = vec![
+            row(0, [None; 4]),
+            row(250, [Some(72.5), Some(0.1 + 0.2), Some(1e-7), Some(-0.0)]),
+            row(
+                1_000_001,
+                [Some(f64::MAX), Some(f64::MIN_POSITIVE), Some(5e-324), None],
+            ),
+        ];
+        let csv = features_csv(&rows);
+        let text = String::from_utf8(csv).unwrap();
+        assert!(text.starts_with(
+            "t_s,hr_bpm,rmssd_ms,scl_us,scr_per_min,hr_source\n0.000,,,,,rr\n0.250,72.5,"
+        ));
+        let back = parse_features_csv(&text).unwrap();
+        assert_eq!(back.len(), rows.len());
+        for (a, b) in rows.iter().zip(&back) {
+            assert_eq!(a.t_ms, b.t_ms);
+            let bits = |r: &FeatureRow| r.values().map(|v| v.map(f64::to_bits));
+            assert_eq!(bits(a), bits(b));
+        }
+    }
+
+    #[test]
+    fn features_csv_header_lists_the_feature_names() {
+        let mut want = vec!["t_s"];
+        want.extend(crate::features::FEATURE_NAMES);
+        want.push("hr_source");
+        assert_eq!(FEATURES_CSV_HEADER, want.join(","));
+    }
+
+    #[test]
+    fn bad_csv_is_refused_with_a_line() {
+        let h = FEATURES_CSV_HEADER;
+        for (text, line) in [
+            ("nope\n".to_owned(), 1),
+            (format!("{h}\n1.5,,,,,rr\n"), 2),
+            (format!("{h}\n1.500,,,,\n"), 2),
+            (format!("{h}\n1.500,x,,,,rr\n"), 2),
+            (format!("{h}\n1.500,inf,,,,rr\n"), 2),
+            (format!("{h}\n1.500,,,,,rr\n1.500,,,,,rr\n"), 3),
+            (format!("{h}\n1.500,,,,,temp\n"), 2),
+        ] {
+            let err = parse_features_csv(&text).unwrap_err();
+            assert_eq!(err.0, line, "{text:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn recording_paths_are_checked() {
+        assert_eq!(recording_name("recordings/s1.attune.ndjson"), Some("s1"));
+        assert_eq!(recording_name("recordings/../x.attune.ndjson"), None);
+        assert_eq!(recording_name("recordings/a/b.attune.ndjson"), None);
+        assert_eq!(recording_name("/etc/passwd"), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! `attune forget`, `export`, `import` through the real binary, with the consent ledger.
+
+use crate::util::json;
+use attune::model::ParticipantId;
+use attune::recording::{Record, Writer};
+use attune::simulate::{Scenario, SimConfig, simulate};
+use attune::store::participant::ParticipantStore;
+use std::path::Path;
+use std::process::Command;
+
+fn attune(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let sock = data.parent().unwrap().join("run").join("s.sock");
+    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--socket")
+        .arg(sock)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+fn scan(dir: &Path, needle: &[u8]) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            n += scan(&p, needle);
+        } else {
+            n += count(&std::fs::read(&p).unwrap(), needle);
+        }
+    }
+    n
+}
+
+#[test]
+fn export_forget_import_with_the_ledger_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let marker = b"MARKER-7f3a9c1e2b";
+    let p = ParticipantId::new("p01").unwrap();
+    // A participant with a recording and a profile that both carry the marker.
+    {
+        let mut sim = simulate(&SimConfig {
+            scenario: Scenario::Rest,
+            duration_s: 60.0,
+            seed: 3,
+            participant: p.clone(),
+            eda_rate_hz: 32.0,
+        });
+        sim.header.provenance.source = format!(
+            "{} {}",
+            sim.header.provenance.source,
+            String::from_utf8_lossy(marker)
+        );
+        let mut w = Writer::new(Vec::new(), &sim.header).unwrap();
+        for r in &sim.records {
+            match r {
+                Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
+                Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
+                Record::Marker(m) => w.marker(m).unwrap(),
+            }
+        }
+        let store = ParticipantStore::open(&data, &p).unwrap();
+        store
+            .put_recording("session1", &w.finish().unwrap())
+            .unwrap();
+        store
+            .put_profile(
+                "baseline",
+                &serde_json::json!({"note": String::from_utf8_lossy(marker)}),
+            )
+            .unwrap();
+        store.flush().unwrap();
+        store.close().unwrap();
+    }
+    assert!(
+        scan(&data, marker) > 0,
+        "positive control: the marker is on disk"
+    );
+    let (code, _, err) = attune(
+        &data,
+        &[
+            "consent",
+            "grant",
+            "--participant",
+            "p01",
+            "--stream",
+            "all",
+            "--purpose",
+            "process,record",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+
+    let export1 = dir.path().join("export1");
+    let (code, out, err) = attune(
+        &data,
+        &[
+            "export",
+            "--participant",
+            "p01",
+            "--out",
+            export1.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("2 consent events, 1 recordings"), "{out}");
+
+    let (code, out, err) = attune(
+        &data,
+        &["forget", "--participant", "p01", "--by", "researcher1"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("forgot p01") && out.contains("erasure receipt is ledger event 2"),
+        "{out}"
+    );
+    assert_eq!(
+        scan(&data, marker),
+        0,
+        "a copy of the marker survived forget"
+    );
+    let (code, out, _) = attune(
+        &data,
+        &["consent", "show", "--participant", "p01", "--json"],
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        json(out.trim())["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["status"] == "revoked")
+    );
+    let (code, out, _) = attune(
+        &data,
+        &["consent", "history", "--participant", "p01", "--json"],
+    );
+    assert_eq!(code, Some(0));
+    let last = json(out.trim())["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (last["action"].as_str(), last["by"].as_str()),
+        (Some("erased"), Some("researcher1"))
+    );
+    assert!(!out.contains("MARKER"), "the receipt holds no data");
+
+    let (code, out, err) = attune(&data, &["import", export1.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("imported p01: 1 recordings"), "{out}");
+    let export2 = dir.path().join("export2");
+    let (code, _, err) = attune(
+        &data,
+        &[
+            "export",
+            "--participant",
+            "p01",
+            "--out",
+            export2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for f in [
+        "recordings/session1.attune.ndjson",
+        "profile.json",
+        "features.csv",
+        "feedback.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(export1.join(f)).unwrap(),
+            std::fs::read(export2.join(f)).unwrap(),
+            "{f} differs after export, forget, import, export"
+        );
+    }
+
+    // Bad input.
+    let (code, _, err) = attune(&data, &["forget", "--participant", "nobody"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no data and no consent recorded"), "{err}");
+    let (code, _, err) = attune(&data, &["forget", "--participant", ".."]);
+    assert_eq!(code, Some(2), "{err}");
+}
