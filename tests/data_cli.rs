@@ -194,3 +194,64 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     let (code, _, err) = attune(&data, &["forget", "--participant", ".."]);
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = ParticipantId::new("p02").unwrap();
+    let profile_marker = b"PROFILE-MARK-91c2";
+    {
+        let store = ParticipantStore::open(&data, &p).unwrap();
+        store
+            .put_profile(
+                "baseline",
+                &serde_json::json!({"m": String::from_utf8_lossy(profile_marker)}),
+            )
+            .unwrap();
+        store
+            .append_feedback(&serde_json::json!({"rating": "right"}))
+            .unwrap();
+        store.flush().unwrap();
+        store.close().unwrap();
+    }
+    assert!(scan(&data, profile_marker) > 0);
+    let grant = [
+        "consent",
+        "grant",
+        "--participant",
+        "p02",
+        "--stream",
+        "all",
+        "--purpose",
+        "process,profile",
+    ];
+    assert_eq!(attune(&data, &grant).0, Some(0));
+    let (code, out, err) = attune(
+        &data,
+        &[
+            "consent",
+            "revoke",
+            "--participant",
+            "p02",
+            "--stream",
+            "all",
+            "--purpose",
+            "profile",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("erased [Profile] of p02"), "{out}");
+    assert_eq!(
+        scan(&data, profile_marker),
+        0,
+        "the profile survived the revocation"
+    );
+    let store = ParticipantStore::open(&data, &p).unwrap();
+    assert_eq!(
+        store.feedback_entries().unwrap().len(),
+        1,
+        "feedback was not covered"
+    );
+    store.close().unwrap();
+}

@@ -9,6 +9,7 @@ use crate::consent::control::{Request, Response, action_name};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use crate::store::ledger::{LedgerError, LedgerStore};
+use crate::store::participant::{Part, StoreError, erase_parts};
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -214,7 +215,45 @@ pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
         ),
         ConsentCommand::Verify(a) => (Request::Verify, a.json),
     };
+    let erase = match &req {
+        Request::Revoke {
+            participant,
+            purposes,
+            ..
+        } => {
+            let mut parts = Vec::new();
+            if purposes.contains(&Purpose::Record) {
+                parts.extend([Part::Recordings, Part::Features]);
+            }
+            if purposes.contains(&Purpose::Profile) {
+                parts.push(Part::Profile);
+            }
+            (!parts.is_empty()).then(|| (participant.clone(), parts))
+        }
+        _ => None,
+    };
     let resp = execute(common, req, now)?;
+    // Revoking `record` or `profile` also erases what that consent covered. Recordings hold
+    // all of a participant's streams, so revoking `record` for any stream erases them all.
+    if let (Some((p, parts)), Response::Appended { .. }) = (erase, &resp) {
+        match erase_parts(
+            &common.data_dir(),
+            &p,
+            &parts,
+            u64::try_from(now).unwrap_or(0),
+        ) {
+            Ok(r) if !json => println!(
+                "erased {:?} of {p}: {} bytes removed",
+                r.parts, r.bytes_removed
+            ),
+            Ok(_) | Err(StoreError::UnknownParticipant { .. }) => {}
+            Err(e) => {
+                return Err(e).context(format!(
+                    "consent revoked, but the data of {p} was not erased"
+                ));
+            }
+        }
+    }
     print(&resp, json, now)
 }
 
