@@ -1,20 +1,12 @@
 //! `attune analyze` as a researcher runs it: CSVs and recordings in, one JSON object out, and a
 //! clear one-line error for every kind of bad input.
 
-use crate::util::{fixture, json};
-use std::process::Command;
+use crate::util::{fixture, json, run_attune};
 
 fn analyze(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .arg("analyze")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["analyze"];
+    all.extend_from_slice(args);
+    run_attune(&all)
 }
 
 fn signal(name: &str) -> String {

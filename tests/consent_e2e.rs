@@ -1,26 +1,20 @@
 //! Consent end to end (issue 4): the CLI reaches a running daemon, a revocation during a replay
 //! takes effect from the next chunk, and an acknowledged revocation survives kill -9.
 
-use crate::util::{Daemon, fixture, json};
+use crate::util::{Daemon, fixture, json, run_attune};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 fn consent(socket: &Path, data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .arg("consent")
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .arg("--data-dir")
-        .arg(data)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all: Vec<&std::ffi::OsStr> = vec!["consent".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend([
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    run_attune(&all)
 }
 
 #[test]

@@ -1,28 +1,22 @@
 //! `attune forget`, `export`, `import` through the real binary, with the consent ledger.
 
-use crate::util::json;
+use crate::util::{json, run_attune};
 use attune::model::ParticipantId;
 use attune::recording::{Record, Writer};
 use attune::simulate::{Scenario, SimConfig, simulate};
 use attune::store::participant::ParticipantStore;
 use std::path::Path;
-use std::process::Command;
 
 fn attune(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let sock = data.parent().unwrap().join("run").join("s.sock");
-    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--socket")
-        .arg(sock)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--socket".as_ref(),
+        sock.as_os_str(),
+    ]);
+    run_attune(&all)
 }
 
 fn count(hay: &[u8], needle: &[u8]) -> usize {

@@ -1,6 +1,8 @@
 //! End to end: the real binary replays a fixture and a client reads the socket.
 
-use crate::util::{Daemon, Subscriber, fixture, json, read_recording, root, run_pipeline};
+use crate::util::{
+    Daemon, Subscriber, fixture, json, read_recording, root, run_attune, run_pipeline,
+};
 use attune::pipeline::{Output, PipelineConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -236,15 +238,7 @@ fn a_stalled_and_a_slow_subscriber_never_stall_the_replay() {
 }
 
 fn attune(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_attune(args)
 }
 
 #[test]

@@ -1,18 +1,11 @@
 //! Regressions from the issue 2 review: inputs and flags that used to hang or panic.
 
-use crate::util::{Daemon, fixture};
-use std::process::Command;
+use crate::util::{Daemon, fixture, run_attune};
 use std::time::{Duration, Instant};
 
 fn attune(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, err) = run_attune(args);
+    (code, err)
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use crate::consent::control::{Request, Response, lines};
 use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, VerifyError, chain, verify};
+use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use std::path::{Path, PathBuf};
 
@@ -105,20 +106,35 @@ impl LedgerStore {
 
     /// Chains, stores and flushes one event; returns it once it is durable.
     pub fn append(&mut self, e: NewEvent) -> Result<&Event, LedgerError> {
-        let ev = chain(self.events.last(), e);
-        let path = self.path.clone();
-        let sled_err = |source| LedgerError::Sled { path, source };
-        let json = serde_json::to_vec(&ev).unwrap_or_default();
-        self.tree
-            .insert(ev.seq.to_be_bytes(), json)
-            .map_err(sled_err.clone())?;
-        self.db.flush().map_err(sled_err)?;
-        self.state.apply(&ev);
-        self.events.push(ev);
+        self.append_all(vec![e])?;
         Ok(self
             .events
             .last()
-            .unwrap_or_else(|| unreachable!("just pushed")))
+            .unwrap_or_else(|| unreachable!("just appended")))
+    }
+
+    /// Chains and stores several events atomically (one sled batch, one flush): a command that
+    /// names several streams or purposes is applied whole or not at all.
+    pub fn append_all(&mut self, new: Vec<NewEvent>) -> Result<Vec<Event>, LedgerError> {
+        let mut chained: Vec<Event> = Vec::with_capacity(new.len());
+        let mut batch = sled::Batch::default();
+        for e in new {
+            let ev = chain(chained.last().or(self.events.last()), e);
+            batch.insert(
+                &ev.seq.to_be_bytes(),
+                serde_json::to_vec(&ev).unwrap_or_default(),
+            );
+            chained.push(ev);
+        }
+        let path = self.path.clone();
+        let sled_err = |source| LedgerError::Sled { path, source };
+        self.tree.apply_batch(batch).map_err(sled_err.clone())?;
+        self.db.flush().map_err(sled_err)?;
+        for ev in &chained {
+            self.state.apply(ev);
+        }
+        self.events.extend(chained.iter().cloned());
+        Ok(chained)
     }
 
     /// Every event, in order.
@@ -139,6 +155,34 @@ impl LedgerStore {
     /// The ledger directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// One event per (stream, purpose), from `template`, appended atomically.
+    fn append_each(
+        &mut self,
+        template: &NewEvent,
+        streams: &[StreamSelector],
+        purposes: &[Purpose],
+    ) -> Response {
+        let events: Vec<NewEvent> = streams
+            .iter()
+            .flat_map(|s| {
+                purposes.iter().map(move |p| NewEvent {
+                    stream: *s,
+                    purpose: *p,
+                    ..template.clone()
+                })
+            })
+            .collect();
+        match self.append_all(events) {
+            Ok(events) => Response::Appended {
+                events,
+                epoch: self.state.events,
+            },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        }
     }
 
     /// Carries out a consent command at `now_ms`. Changes are durable before this returns.
@@ -163,29 +207,20 @@ impl LedgerStore {
                 {
                     return err("the expiry date is in the past".into());
                 }
-                let mut out = Vec::new();
-                for s in &streams {
-                    for p in &purposes {
-                        let e = NewEvent {
-                            action: Action::Grant,
-                            participant: participant.clone(),
-                            stream: *s,
-                            purpose: *p,
-                            at_ms: now_ms,
-                            by: by.clone(),
-                            expires_ms,
-                            text_version: text_version.clone(),
-                        };
-                        match self.append(e) {
-                            Ok(ev) => out.push(ev.clone()),
-                            Err(e) => return err(e.to_string()),
-                        }
-                    }
-                }
-                Response::Appended {
-                    events: out,
-                    epoch: self.state.events,
-                }
+                self.append_each(
+                    &NewEvent {
+                        action: Action::Grant,
+                        participant,
+                        stream: StreamSelector::All(AllStreams::All),
+                        purpose: Purpose::Process,
+                        at_ms: now_ms,
+                        by,
+                        expires_ms,
+                        text_version,
+                    },
+                    &streams,
+                    &purposes,
+                )
             }
             Request::Revoke {
                 participant,
@@ -201,29 +236,20 @@ impl LedgerStore {
                         "participant {participant} has no consent recorded; nothing to revoke"
                     ));
                 }
-                let mut out = Vec::new();
-                for s in &streams {
-                    for p in &purposes {
-                        let e = NewEvent {
-                            action: Action::Revoke,
-                            participant: participant.clone(),
-                            stream: *s,
-                            purpose: *p,
-                            at_ms: now_ms,
-                            by: by.clone(),
-                            expires_ms: None,
-                            text_version: None,
-                        };
-                        match self.append(e) {
-                            Ok(ev) => out.push(ev.clone()),
-                            Err(e) => return err(e.to_string()),
-                        }
-                    }
-                }
-                Response::Appended {
-                    events: out,
-                    epoch: self.state.events,
-                }
+                self.append_each(
+                    &NewEvent {
+                        action: Action::Revoke,
+                        participant,
+                        stream: StreamSelector::All(AllStreams::All),
+                        purpose: Purpose::Process,
+                        at_ms: now_ms,
+                        by,
+                        expires_ms: None,
+                        text_version: None,
+                    },
+                    &streams,
+                    &purposes,
+                )
             }
             Request::Show { participant } => {
                 if self.history(&participant).is_empty() {
