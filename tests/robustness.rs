@@ -18,8 +18,9 @@ fn sigterm_interrupts_a_long_catch_up_at_max_speed() {
     let header = lines.next().unwrap();
     let first = lines.next().unwrap();
     let text = format!(
-        "{header}\n{first}\n{}\n",
-        r#"{"type":"marker","host_t":8640000.0,"t":8640000.0,"label":"much later"}"#
+        "{header}\n{first}\n{}\n{}\n",
+        r#"{"type":"marker","host_t":8640000.0,"t":8640000.0,"label":"much later"}"#,
+        r#"{"type":"end","records":2}"#
     );
     let file = dir.path().join("jump.attune.ndjson");
     std::fs::write(&file, text).unwrap();

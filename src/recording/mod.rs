@@ -232,6 +232,15 @@ pub enum RecordingError {
         /// 1-based line number.
         line: u64,
     },
+    /// The file ends without its `end` record: it was cut short at a line boundary (or was
+    /// not finished by its writer).
+    #[error(
+        "line {line}: the file ends without its end record (truncated, or not finished by its writer)"
+    )]
+    MissingEnd {
+        /// 1-based line number where the end record was expected.
+        line: u64,
+    },
     /// A line exceeds [`MAX_LINE_BYTES`].
     #[error("line {line}: longer than {MAX_LINE_BYTES} bytes")]
     LineTooLong {

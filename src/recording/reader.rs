@@ -49,6 +49,9 @@ enum RawRecord {
         reason: String,
     },
     Marker(MarkerFields),
+    End {
+        records: u64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -97,6 +100,10 @@ pub struct Reader<R> {
     streams: HashMap<String, StreamCursor>,
     last_host_t: f64,
     pending: VecDeque<Record>,
+    /// Records read from the file (implied gaps not counted).
+    records: u64,
+    /// The `end` record was read.
+    ended: bool,
 }
 
 impl<R: BufRead> Reader<R> {
@@ -144,6 +151,8 @@ impl<R: BufRead> Reader<R> {
             streams,
             last_host_t: f64::NEG_INFINITY,
             pending: VecDeque::new(),
+            records: 0,
+            ended: false,
         })
     }
 
@@ -167,10 +176,19 @@ impl<R: BufRead> Reader<R> {
             let line = self.line;
             let complete = read_line(&mut self.input, &mut self.buf, line)?;
             if self.buf.is_empty() && !complete {
+                if !self.ended {
+                    return Err(RecordingError::MissingEnd { line });
+                }
                 return Ok(None);
             }
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
+            }
+            if self.ended {
+                return Err(RecordingError::Malformed {
+                    line,
+                    message: "data after the end record".into(),
+                });
             }
             let raw: RawRecord = serde_json::from_slice(&self.buf).map_err(|e| {
                 if !complete && e.is_eof() {
@@ -182,6 +200,20 @@ impl<R: BufRead> Reader<R> {
                     }
                 }
             })?;
+            if let RawRecord::End { records } = raw {
+                if records != self.records {
+                    return Err(RecordingError::Malformed {
+                        line,
+                        message: format!(
+                            "the end record counts {records} records, but the file has {}",
+                            self.records
+                        ),
+                    });
+                }
+                self.ended = true;
+                continue;
+            }
+            self.records += 1;
             self.accept(raw)
                 .map_err(|message| RecordingError::Malformed { line, message })?;
             return Ok(self.pending.pop_front());
@@ -324,6 +356,7 @@ impl<R: BufRead> Reader<R> {
                     reason,
                 }));
             }
+            RawRecord::End { .. } => {}
             RawRecord::Marker(m) => {
                 self.check_host_t(m.host_t)?;
                 check_time("marker time", m.t)?;

@@ -103,7 +103,7 @@ fn truncated_last_line_is_named() {
 #[test]
 fn a_last_line_without_newline_but_complete_is_fine() {
     let text = format!(
-        "{HEADER}\n{{\"type\":\"chunk\",\"stream\":\"eda\",\"seq\":0,\"host_t\":1.0,\"t0\":0.0,\"samples\":[1.0]}}"
+        "{HEADER}\n{{\"type\":\"chunk\",\"stream\":\"eda\",\"seq\":0,\"host_t\":1.0,\"t0\":0.0,\"samples\":[1.0]}}\n{{\"type\":\"end\",\"records\":1}}"
     );
     assert_eq!(read_all(&text).unwrap().len(), 1);
 }
@@ -216,7 +216,7 @@ fn a_sequence_jump_becomes_an_explicit_gap() {
         "{HEADER}\n{}\n{}\n",
         r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":0.0,"samples":[1.0,1.0,1.0,1.0]}"#,
         r#"{"type":"chunk","stream":"eda","seq":3,"host_t":4.0,"t0":3.0,"samples":[1.0]}"#
-    );
+    ) + r#"{"type":"end","records":2}"#;
     let recs = read_all(&text).unwrap();
     assert_eq!(recs.len(), 3);
     match &recs[1] {
@@ -241,16 +241,38 @@ fn an_overlong_line_is_refused_without_reading_it_all() {
 }
 
 #[test]
-fn every_prefix_of_a_valid_file_reads_or_fails_cleanly() {
+fn every_proper_prefix_of_a_valid_file_is_an_error() {
     let text = format!(
-        "{HEADER}\n{}\n{}\n",
+        "{HEADER}\n{}\n{}\n{}\n",
         r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":0.0,"samples":[1.0,2.0]}"#,
-        r#"{"type":"marker","host_t":2.0,"t":2.0,"label":"x"}"#
+        r#"{"type":"marker","host_t":2.0,"t":2.0,"label":"x"}"#,
+        r#"{"type":"end","records":2}"#
     );
-    for cut in 0..text.len() {
-        // Must never panic; a prefix is either valid (cut at a line end) or an error.
-        let _ = read_all(&text[..cut]);
+    assert_eq!(read_all(&text).unwrap().len(), 2);
+    for cut in 0..text.len() - 1 {
+        // Cut anywhere, at a line boundary too: never a panic, never a silently short read.
+        assert!(
+            read_all(&text[..cut]).is_err(),
+            "prefix of {cut} bytes read as complete"
+        );
     }
+}
+
+#[test]
+fn end_record_count_and_position_are_checked() {
+    let chunk = r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":0.0,"samples":[1.0]}"#;
+    let e = err(&format!(
+        "{HEADER}\n{chunk}\n{}\n",
+        r#"{"type":"end","records":5}"#
+    ));
+    assert!(e.contains("counts 5 records, but the file has 1"), "{e}");
+    let e = err(&format!(
+        "{HEADER}\n{}\n{chunk}\n",
+        r#"{"type":"end","records":0}"#
+    ));
+    assert!(e.contains("data after the end record"), "{e}");
+    let e = err(&format!("{HEADER}\n{chunk}\n"));
+    assert!(e.contains("ends without its end record"), "{e}");
 }
 
 #[test]
@@ -291,7 +313,7 @@ fn an_explicit_gap_is_not_counted_again_at_the_sequence_jump() {
         r#"{"type":"chunk","stream":"eda","seq":0,"host_t":1.0,"t0":0.0,"samples":[1.0]}"#,
         r#"{"type":"gap","stream":"eda","start":0.0,"end":3.0,"host_t":3.0,"reason":"disconnect"}"#,
         r#"{"type":"chunk","stream":"eda","seq":5,"host_t":4.0,"t0":3.0,"samples":[1.0]}"#
-    );
+    ) + r#"{"type":"end","records":3}"#;
     let gaps = read_all(&text)
         .unwrap()
         .into_iter()

@@ -43,6 +43,7 @@ struct MarkerLine<'a> {
 /// The caller maps each chunk's stream to a header stream id (usually the kind's name).
 pub struct Writer<W: Write> {
     out: W,
+    records: u64,
 }
 
 impl<W: Write> Writer<W> {
@@ -53,7 +54,7 @@ impl<W: Write> Writer<W> {
             .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
         serde_json::to_writer(&mut out, header)?;
         out.write_all(b"\n")?;
-        Ok(Self { out })
+        Ok(Self { out, records: 0 })
     }
 
     /// Writes a chunk of stream `stream_id`.
@@ -93,13 +94,18 @@ impl<W: Write> Writer<W> {
         })
     }
 
-    /// Flushes and returns the inner writer.
+    /// Writes the `end` record (the number of records before it), flushes and returns the
+    /// inner writer. A file without its `end` record is truncated.
     pub fn finish(mut self) -> io::Result<W> {
+        let end = serde_json::json!({"type": "end", "records": self.records});
+        serde_json::to_writer(&mut self.out, &end)?;
+        self.out.write_all(b"\n")?;
         self.out.flush()?;
         Ok(self.out)
     }
 
     fn line<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        self.records += 1;
         serde_json::to_writer(&mut self.out, v)?;
         self.out.write_all(b"\n")
     }

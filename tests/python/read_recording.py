@@ -17,7 +17,11 @@ with open(sys.argv[1]) as f:
 import math
 
 with open(sys.argv[1]) as f:
-    records = sum(1 for _ in f) - 1                            # lines after the header
+    next(f)                                                    # the header
+    kinds = [json.loads(line)["type"] for line in f if line.strip()]
+records = sum(1 for k in kinds if k != "end")                  # data records
+if kinds[-1:] != ["end"]:
+    sys.exit("the file ends without its end record (truncated)")
 print(json.dumps({
     "participant": header["participant"],
     "streams": {sid: {"n": len(vals), "sum": math.fsum(vals),
