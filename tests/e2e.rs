@@ -252,6 +252,7 @@ fn bad_recordings_give_one_clear_line_and_no_socket() {
         s.push_str(&lines[5][..lines[5].len() / 2]);
         s
     };
+    let cut_at_line = lines[..100].join("\n") + "\n";
     lines[3] = "{\"type\":\"chunk\",\"stream\":\"eda\"";
     let malformed = lines.join("\n");
     let unknown_kind = good.replacen("\"kind\":\"eda\"", "\"kind\":\"temperature\"", 1);
@@ -266,6 +267,11 @@ fn bad_recordings_give_one_clear_line_and_no_socket() {
             "truncated.attune.ndjson",
             Some(truncated),
             "line 6: the file is truncated",
+        ),
+        (
+            "cut.attune.ndjson",
+            Some(cut_at_line),
+            "line 101: the file ends without its end record",
         ),
         ("malformed.attune.ndjson", Some(malformed), "line 4: "),
         (
