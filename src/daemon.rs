@@ -175,12 +175,25 @@ impl Publisher {
                         .stream_states(p)
                         .map(|(k, s)| (k.name(), s.name()))
                         .collect();
+                    let snap = pipeline.gate().snapshot();
+                    let shared = |k| {
+                        snap.allows(p, k, Purpose::Process)
+                            && snap.allows(p, k, Purpose::ShareFeatures)
+                    };
+                    for t in d
+                        .terms
+                        .iter()
+                        .filter(|t| t.value.is_some() && shared(t.source))
+                    {
+                        needs.push((t.source, Purpose::ShareFeatures));
+                    }
                     let line = messages::adaptation(
                         p,
                         d,
                         pipeline.policy_config(),
                         pipeline.baseline(p),
                         &quality,
+                        shared,
                     );
                     (p.clone(), Topic::Adaptation, line)
                 }
@@ -245,6 +258,7 @@ pub async fn replay(
     let store = LedgerStore::open(&plan.data_dir)?;
     let consent = Consent {
         participant: participant.clone(),
+        recorded: header.participant.clone(),
         manifest: header.consent.clone(),
         store: Arc::new(std::sync::Mutex::new(store)),
     };
@@ -341,6 +355,8 @@ pub async fn replay(
 #[derive(Clone)]
 struct Consent {
     participant: ParticipantId,
+    /// The participant the recording names (differs from `participant` with `--participant`).
+    recorded: ParticipantId,
     manifest: crate::consent::ConsentManifest,
     store: Arc<std::sync::Mutex<LedgerStore>>,
 }
@@ -348,9 +364,12 @@ struct Consent {
 impl Consent {
     fn snapshot(&self, now_ms: i64) -> ConsentSnapshot {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        store
-            .state()
-            .replay_snapshot(&self.participant, &self.manifest, now_ms)
+        store.state().replay_snapshot(
+            &self.participant,
+            std::slice::from_ref(&self.recorded),
+            &self.manifest,
+            now_ms,
+        )
     }
 
     fn next_expiry(&self, now_ms: i64) -> Option<i64> {
@@ -403,7 +422,7 @@ async fn serve_control(
                     let done = tokio::task::spawn_blocking(move || {
                         let now = now_ms();
                         let mut store = c.store.lock().unwrap_or_else(|e| e.into_inner());
-                        store.execute(req, now, std::slice::from_ref(&c.participant))
+                        store.execute(req, now, &[c.participant.clone(), c.recorded.clone()])
                     })
                     .await;
                     match done {
@@ -420,6 +439,25 @@ async fn serve_control(
             let text = serde_json::to_string(&resp).unwrap_or_default();
             let _ = w.write_all(format!("{text}\n").as_bytes()).await;
         });
+    }
+}
+
+/// Applies a changed consent (a command, or a grant that expired) to the pipeline.
+fn refresh_consent(
+    consent: &Consent,
+    consent_tx: &watch::Sender<Arc<ConsentSnapshot>>,
+    consent_rx: &mut watch::Receiver<Arc<ConsentSnapshot>>,
+    pipeline: &mut Pipeline,
+    next_expiry: &mut Option<i64>,
+) {
+    if next_expiry.is_some_and(|x| now_ms() >= x) {
+        consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+        *next_expiry = consent.next_expiry(now_ms());
+    }
+    if consent_rx.has_changed().unwrap_or(false) {
+        let snap = (**consent_rx.borrow_and_update()).clone();
+        pipeline.set_consent(snap);
+        *next_expiry = consent.next_expiry(now_ms());
     }
 }
 
@@ -451,6 +489,14 @@ async fn run_replay(
         // waits for its moment (decisions keep coming while a stream is silent); at max speed
         // a long silence is caught up without holding everything in memory or ignoring `stop`.
         while let Some(tick_t) = pipeline.next_tick_time().filter(|t| *t <= host_t) {
+            // ... and from the next tick, so a silence in the data does not delay them.
+            refresh_consent(
+                consent,
+                consent_tx,
+                &mut consent_rx,
+                &mut pipeline,
+                &mut next_expiry,
+            );
             if let Speed::Factor(x) = plan.speed {
                 let due = start + Duration::from_secs_f64((tick_t / x).max(0.0));
                 tokio::select! {
@@ -480,15 +526,13 @@ async fn run_replay(
         }
         summary.records += 1;
         // Consent changes take effect from the next record: a revocation, or a grant expiring.
-        if next_expiry.is_some_and(|x| now_ms() >= x) {
-            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
-            next_expiry = consent.next_expiry(now_ms());
-        }
-        if consent_rx.has_changed().unwrap_or(false) {
-            let snap = (**consent_rx.borrow_and_update()).clone();
-            pipeline.set_consent(snap);
-            next_expiry = consent.next_expiry(now_ms());
-        }
+        refresh_consent(
+            consent,
+            consent_tx,
+            &mut consent_rx,
+            &mut pipeline,
+            &mut next_expiry,
+        );
         pipeline.advance(host_t, &mut outs);
         match &rec {
             Record::Chunk(c) => pipeline.on_chunk(c, &mut outs),

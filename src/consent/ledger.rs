@@ -320,11 +320,29 @@ impl ConsentState {
         )
     }
 
-    /// A replayed recording's consent at `now_ms`: what `manifest` granted to `p`, minus what
-    /// the ledger revoked or let expire. Replay never grants more than the manifest.
+    /// Whether the ledger withdrew this (revoked, erased, or a grant that expired).
+    pub fn withdrawn(
+        &self,
+        p: &ParticipantId,
+        k: StreamKind,
+        purpose: Purpose,
+        now_ms: i64,
+    ) -> bool {
+        match self.status(p, k, purpose) {
+            Some(Status::Revoked) => true,
+            Some(Status::Granted { expires_ms }) => expires_ms.is_some_and(|x| now_ms >= x),
+            None => false,
+        }
+    }
+
+    /// A replayed recording's consent at `now_ms`, published as participant `p`: what
+    /// `manifest` granted, minus what the ledger withdrew for `p` or for any id in `also` (the
+    /// participant the recording names, when it is replayed under another id). Replay never
+    /// grants more than the manifest.
     pub fn replay_snapshot(
         &self,
         p: &ParticipantId,
+        also: &[ParticipantId],
         manifest: &ConsentManifest,
         now_ms: i64,
     ) -> ConsentSnapshot {
@@ -335,11 +353,9 @@ impl ConsentState {
                 if !from_manifest.allows(p, k, pu) {
                     continue;
                 }
-                let withdrawn = match self.status(p, k, pu) {
-                    Some(Status::Revoked) => true,
-                    Some(Status::Granted { expires_ms }) => expires_ms.is_some_and(|x| now_ms >= x),
-                    None => false,
-                };
+                let withdrawn = std::iter::once(p)
+                    .chain(also)
+                    .any(|q| self.withdrawn(q, k, pu, now_ms));
                 if !withdrawn {
                     triples.push((p.clone(), k, pu));
                 }
@@ -437,7 +453,12 @@ mod tests {
             // A ledger grant beyond the manifest adds nothing to a replay.
             ev(Action::Grant, "p01", ALL, Purpose::ShareRaw, 0, None),
         ]);
-        let snap = ConsentState::fold(&evs).replay_snapshot(&p, &m, 10);
+        let snap = ConsentState::fold(&evs).replay_snapshot(&p, &[], &m, 10);
+        // Replayed under another id, the recorded participant's withdrawals still count.
+        let other = pid("alias");
+        let renamed = ConsentState::fold(&evs).replay_snapshot(&other, &[p.clone()], &m, 10);
+        assert!(!renamed.allows(&other, StreamKind::Eda, Purpose::Process));
+        assert!(renamed.allows(&other, StreamKind::Rr, Purpose::Process));
         assert!(snap.allows(&p, StreamKind::Rr, Purpose::Process));
         assert!(!snap.allows(&p, StreamKind::Eda, Purpose::Process));
         assert!(snap.allows(&p, StreamKind::Eda, Purpose::Adapt));

@@ -151,22 +151,27 @@ pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
     .to_string()
 }
 
-/// `adaptation`, with its reason.
+/// `adaptation`, with its reason. Feature values and baseline statistics are feature data:
+/// they appear only where `shared(source stream)` says `share_features` is consented; the
+/// z-scores (relative to the participant's own baseline) are part of the decision.
 pub fn adaptation(
     p: &ParticipantId,
     d: &Decision,
     cfg: &PolicyConfig,
     baseline: Option<&Baseline>,
     quality: &BTreeMap<&'static str, &'static str>,
+    shared: impl Fn(crate::model::StreamKind) -> bool,
 ) -> String {
     let features: Vec<Value> = d
         .terms
         .iter()
         .map(|t| {
-            json!({"name": FEATURE_NAMES[t.index], "value": opt3(t.value), "z": opt3(t.z),
+            let show = shared(t.source);
+            let hide = |v: Option<f64>| if show { opt3(v) } else { Value::Null };
+            json!({"name": FEATURE_NAMES[t.index], "value": hide(t.value), "z": opt3(t.z),
                    "direction": DIRECTIONS[t.index] as i8,
-                   "baseline_median": opt3(t.stats.map(|s| s.median)),
-                   "baseline_scale": opt3(t.stats.map(|s| s.scale))})
+                   "baseline_median": hide(t.stats.map(|s| s.median)),
+                   "baseline_scale": hide(t.stats.map(|s| s.scale))})
         })
         .collect();
     let baseline = baseline.map_or(
