@@ -456,7 +456,8 @@ mod tests {
         let snap = ConsentState::fold(&evs).replay_snapshot(&p, &[], &m, 10);
         // Replayed under another id, the recorded participant's withdrawals still count.
         let other = pid("alias");
-        let renamed = ConsentState::fold(&evs).replay_snapshot(&other, &[p.clone()], &m, 10);
+        let renamed =
+            ConsentState::fold(&evs).replay_snapshot(&other, std::slice::from_ref(&p), &m, 10);
         assert!(!renamed.allows(&other, StreamKind::Eda, Purpose::Process));
         assert!(renamed.allows(&other, StreamKind::Rr, Purpose::Process));
         assert!(snap.allows(&p, StreamKind::Rr, Purpose::Process));
