@@ -6,7 +6,6 @@
 //! clients drain what is queued for them and are closed, with a [`DRAIN`] timeout so a stalled
 //! client cannot delay exit; the socket file is removed; the data-directory lock is released.
 
-use crate::consent::control::Request;
 use crate::consent::{ConsentSnapshot, Purpose};
 use crate::model::{ParticipantId, StreamState};
 use crate::pipeline::{Output, Pipeline, PipelineConfig};
@@ -257,6 +256,7 @@ pub async fn replay(
     }
     let store = LedgerStore::open(&plan.data_dir)?;
     let consent = Consent {
+        data_dir: plan.data_dir.clone(),
         participant: participant.clone(),
         recorded: header.participant.clone(),
         manifest: header.consent.clone(),
@@ -354,6 +354,8 @@ pub async fn replay(
 /// The consent in force for a replay: the recording's manifest, minus what the ledger withdrew.
 #[derive(Clone)]
 struct Consent {
+    /// The daemon's data directory.
+    data_dir: PathBuf,
     participant: ParticipantId,
     /// The participant the recording names (differs from `participant` with `--participant`).
     recorded: ParticipantId,
@@ -413,11 +415,23 @@ async fn serve_control(
             if reader.read_line(&mut line).await.is_err() {
                 return;
             }
-            let resp = match serde_json::from_str::<Request>(&line) {
+            let parsed = serde_json::from_str::<crate::consent::control::ControlLine>(&line);
+            let same_dir = |d: &Path| {
+                std::fs::canonicalize(d).ok() == std::fs::canonicalize(&consent.data_dir).ok()
+            };
+            let resp = match parsed {
                 Err(e) => crate::consent::control::Response::Error {
                     message: format!("bad consent request: {e}"),
                 },
-                Ok(req) => {
+                Ok(cl) if !same_dir(&cl.data_dir) => crate::consent::control::Response::Error {
+                    message: format!(
+                        "the daemon on this socket uses data directory {}, not {}; pass --data-dir {} or the other daemon's --socket",
+                        consent.data_dir.display(),
+                        cl.data_dir.display(),
+                        consent.data_dir.display()
+                    ),
+                },
+                Ok(crate::consent::control::ControlLine { request: req, .. }) => {
                     let c = consent.clone();
                     let done = tokio::task::spawn_blocking(move || {
                         let now = now_ms();

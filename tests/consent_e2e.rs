@@ -247,3 +247,29 @@ fn a_command_that_cannot_reach_the_running_daemon_says_so() {
     assert!(err.contains("held by a running daemon"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_command_meant_for_another_data_directory_is_refused_by_the_daemon() {
+    let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    let other = d.dir.path().join("other-data");
+    let (code, _, err) = consent(
+        &d.socket,
+        &other,
+        &[
+            "grant",
+            "--participant",
+            "p1",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("uses data directory"), "{err}");
+    // Nothing was written to the daemon's ledger.
+    let data = d.dir.path().join("data");
+    let (code, _, err) = consent(&d.socket, &data, &["history", "--participant", "p1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no consent recorded"), "{err}");
+}

@@ -5,7 +5,7 @@
 //! command opens `<data-dir>/ledger` itself. The output is the same either way.
 
 use super::Common;
-use crate::consent::control::{Request, Response, action_name};
+use crate::consent::control::{ControlLine, Request, Response, action_name};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use crate::store::ledger::{LedgerError, LedgerStore};
@@ -53,7 +53,7 @@ pub struct Selectors {
     #[arg(long, value_delimiter = ',', required = true, value_parser = parse_purpose)]
     pub purpose: Vec<Purpose>,
     /// Who records this (researcher id, kiosk).
-    #[arg(long, value_name = "ACTOR", default_value = "cli")]
+    #[arg(long, value_name = "ACTOR", default_value = "cli", value_parser = short_text)]
     pub by: String,
     /// Print JSON.
     #[arg(long)]
@@ -70,7 +70,7 @@ pub struct GrantArgs {
     #[arg(long, value_name = "DATE")]
     pub expires: Option<String>,
     /// Version of the consent text the participant agreed to.
-    #[arg(long, value_name = "V")]
+    #[arg(long, value_name = "V", value_parser = short_text)]
     pub text_version: Option<String>,
 }
 
@@ -99,6 +99,13 @@ pub struct JsonArg {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn short_text(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 200 || s.chars().any(char::is_control) {
+        return Err("use 1-200 printable characters".into());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_stream(s: &str) -> Result<StreamSelector, String> {
@@ -143,14 +150,22 @@ fn iso(ms: i64) -> String {
 }
 
 /// Sends `req` to a running daemon, if one answers at `control`.
-fn via_daemon(control: &Path, req: &Request) -> Option<anyhow::Result<Response>> {
+fn via_daemon(control: &Path, data_dir: &Path, req: &Request) -> Option<anyhow::Result<Response>> {
     let mut s = UnixStream::connect(control).ok()?;
     Some((|| {
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let line = serde_json::to_string(req)?;
+        let line = serde_json::to_string(&ControlLine {
+            data_dir: std::path::absolute(data_dir)?,
+            request: req.clone(),
+        })?;
         s.write_all(format!("{line}\n").as_bytes())?;
         let mut answer = String::new();
         BufReader::new(&s).read_line(&mut answer)?;
+        if answer.is_empty() {
+            anyhow::bail!(
+                "the daemon closed the control connection without answering (shutting down?); check with `attune consent history`"
+            );
+        }
         serde_json::from_str(&answer).context("the daemon's answer is not a consent response")
     })())
 }
@@ -159,10 +174,10 @@ fn via_daemon(control: &Path, req: &Request) -> Option<anyhow::Result<Response>>
 /// directly when no daemon answers.
 pub fn execute(common: &Common, req: Request, now: i64) -> anyhow::Result<Response> {
     let control = crate::publish::server::control_socket_path(&common.socket_path());
-    let resp = match via_daemon(&control, &req) {
+    let data_dir = common.data_dir();
+    let resp = match via_daemon(&control, &data_dir, &req) {
         Some(r) => r?,
         None => {
-            let data_dir = common.data_dir();
             let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {
                 LedgerError::Locked(p) => anyhow::anyhow!(
                     "the consent ledger {} is held by a running daemon, but its control socket {} does not answer (pass the daemon's --socket)",

@@ -61,6 +61,18 @@ pub enum Request {
     },
 }
 
+/// What a command sends on the control socket: the request, and the data directory the command
+/// means, so that a daemon owning another data directory refuses instead of acting on the
+/// wrong ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlLine {
+    /// The data directory the command was given (absolute).
+    pub data_dir: std::path::PathBuf,
+    /// The request.
+    pub request: Request,
+}
+
 /// One line of `show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
