@@ -172,6 +172,45 @@ fn a_tampered_ledger_is_refused() {
         ],
     );
     assert_eq!(code, Some(0), "{err}");
+    // Remove the newest event: the chain alone cannot show it; the head record does.
+    let (code, _, err) = consent(
+        &sock,
+        &data,
+        &[
+            "revoke",
+            "--participant",
+            "p1",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    {
+        let db = sled::open(data.join("ledger")).unwrap();
+        let t = db.open_tree("events").unwrap();
+        t.remove(1u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let (code, _, err) = consent(&sock, &data, &["show", "--participant", "p1"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("events removed"), "{err}");
+    let data = dir.path().join("data2");
+    let (code, _, err) = consent(
+        &sock,
+        &data,
+        &[
+            "grant",
+            "--participant",
+            "p1",
+            "--stream",
+            "eda",
+            "--purpose",
+            "process",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     // Flip the action inside the stored event with sled itself.
     {
         let db = sled::open(data.join("ledger")).unwrap();

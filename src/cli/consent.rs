@@ -125,19 +125,46 @@ fn parse_purpose(s: &str) -> Result<Purpose, String> {
 /// Parses `--expires`: `YYYY-MM-DD` means through the end of that day (UTC); otherwise an
 /// RFC 3339 time. Returns unix ms.
 pub fn parse_expiry(s: &str) -> anyhow::Result<i64> {
-    if let Ok(d) = s.parse::<jiff::civil::Date>() {
+    // A bare date first (exactly YYYY-MM-DD): through the end of that day, UTC.
+    if s.len() == 10
+        && let Ok(d) = s.parse::<jiff::civil::Date>()
+    {
         let end = d
             .tomorrow()
             .and_then(|t| t.to_zoned(jiff::tz::TimeZone::UTC))
             .with_context(|| format!("--expires {s}: not a usable date"))?;
         return Ok(end.timestamp().as_millisecond());
     }
+    // Otherwise an instant: RFC 3339 with `Z` or a numeric offset; a time without one is
+    // ambiguous and refused.
     let t: jiff::Timestamp = s.parse().map_err(|_| {
         anyhow::anyhow!(
-            "--expires {s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time (2027-01-31T17:00:00Z)"
+            "--expires {s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 time with Z or an offset (2027-01-31T17:00:00Z)"
         )
     })?;
     Ok(t.as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expiry;
+
+    #[test]
+    fn expiry_dates_and_times() {
+        // A date means through that day (UTC).
+        assert_eq!(parse_expiry("2027-01-31").unwrap(), 1_801_440_000_000);
+        // Offsets are honoured, not dropped.
+        assert_eq!(
+            parse_expiry("2027-06-01T12:00:00+02:00").unwrap(),
+            parse_expiry("2027-06-01T10:00:00Z").unwrap()
+        );
+        assert!(
+            parse_expiry("2027-06-01T12:00:00").is_err(),
+            "no offset: ambiguous"
+        );
+        assert!(parse_expiry("2027-02-30").is_err());
+        assert!(parse_expiry("tomorrow").is_err());
+    }
 }
 
 /// Now, unix ms.

@@ -173,6 +173,14 @@ pub enum VerifyError {
         /// The event.
         seq: u64,
     },
+    /// The head record does not match the events (the newest ones were removed).
+    #[error("the ledger holds {found} events but its head records {recorded} (events removed)")]
+    Head {
+        /// Events present.
+        found: u64,
+        /// Events the head records.
+        recorded: u64,
+    },
 }
 
 /// Checks the whole chain.

@@ -4,12 +4,26 @@
 //! [`LedgerStore::append`] chains the event, inserts it and **flushes before returning**, so an
 //! acknowledged change survives a crash (RELIABILITY.md, kill -9 row). Opening verifies the
 //! whole hash chain and refuses a tampered or undecodable ledger with a one-line reason.
+//!
+//! A head record (key [`HEAD_KEY`], nine `0xff` bytes, which sorts after every event key) holds
+//! the number of events and the last hash, written in the same batch as the events: removing
+//! the newest events, which the chain alone cannot reveal, is detected too. (Someone who
+//! rewrites the head as well is not; anchoring the head outside the machine would be needed.)
 
 use crate::consent::control::{Request, Response, lines};
 use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, VerifyError, chain, verify};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use std::path::{Path, PathBuf};
+
+/// Key of the head record.
+pub const HEAD_KEY: [u8; 9] = [0xff; 9];
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Head {
+    events: u64,
+    hash: String,
+}
 
 /// Why the ledger could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +90,13 @@ impl LedgerStore {
             .map_err(sled_err)?;
         let tree = db.open_tree("events").map_err(sled_err)?;
         let mut events = Vec::new();
+        let mut head: Option<Head> = None;
         for item in tree.iter() {
             let (k, v) = item.map_err(sled_err)?;
+            if k.as_ref() == HEAD_KEY {
+                head = serde_json::from_slice(&v).ok();
+                continue;
+            }
             let seq = k
                 .as_ref()
                 .try_into()
@@ -94,6 +113,22 @@ impl LedgerStore {
             path: path.clone(),
             source,
         })?;
+        let last = events
+            .last()
+            .map_or(crate::consent::ledger::GENESIS, |e| e.hash.as_str());
+        let head_ok = match &head {
+            None => events.is_empty(),
+            Some(h) => h.events == events.len() as u64 && h.hash == last,
+        };
+        if !head_ok {
+            return Err(LedgerError::Tampered {
+                path: path.clone(),
+                source: VerifyError::Head {
+                    found: events.len() as u64,
+                    recorded: head.map_or(0, |h| h.events),
+                },
+            });
+        }
         let state = ConsentState::fold(&events);
         Ok(Self {
             path,
@@ -125,6 +160,13 @@ impl LedgerStore {
                 serde_json::to_vec(&ev).unwrap_or_default(),
             );
             chained.push(ev);
+        }
+        if let Some(last) = chained.last() {
+            let head = Head {
+                events: last.seq + 1,
+                hash: last.hash.clone(),
+            };
+            batch.insert(&HEAD_KEY, serde_json::to_vec(&head).unwrap_or_default());
         }
         let path = self.path.clone();
         let sled_err = |source| LedgerError::Sled { path, source };
