@@ -145,28 +145,6 @@ pub fn parse_expiry(s: &str) -> anyhow::Result<i64> {
     Ok(t.as_millisecond())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_expiry;
-
-    #[test]
-    fn expiry_dates_and_times() {
-        // A date means through that day (UTC).
-        assert_eq!(parse_expiry("2027-01-31").unwrap(), 1_801_440_000_000);
-        // Offsets are honoured, not dropped.
-        assert_eq!(
-            parse_expiry("2027-06-01T12:00:00+02:00").unwrap(),
-            parse_expiry("2027-06-01T10:00:00Z").unwrap()
-        );
-        assert!(
-            parse_expiry("2027-06-01T12:00:00").is_err(),
-            "no offset: ambiguous"
-        );
-        assert!(parse_expiry("2027-02-30").is_err());
-        assert!(parse_expiry("tomorrow").is_err());
-    }
-}
-
 /// Now, unix ms.
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -384,5 +362,27 @@ fn selector(s: StreamSelector) -> &'static str {
     match s {
         StreamSelector::All(_) => "all streams",
         StreamSelector::Kind(k) => k.name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expiry;
+
+    #[test]
+    fn expiry_dates_and_times() {
+        // A date means through that day (UTC).
+        assert_eq!(parse_expiry("2027-01-31").unwrap(), 1_801_440_000_000);
+        // Offsets are honoured, not dropped.
+        assert_eq!(
+            parse_expiry("2027-06-01T12:00:00+02:00").unwrap(),
+            parse_expiry("2027-06-01T10:00:00Z").unwrap()
+        );
+        assert!(
+            parse_expiry("2027-06-01T12:00:00").is_err(),
+            "no offset: ambiguous"
+        );
+        assert!(parse_expiry("2027-02-30").is_err());
+        assert!(parse_expiry("tomorrow").is_err());
     }
 }
