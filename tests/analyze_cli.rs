@@ -158,3 +158,24 @@ fn bad_input_gives_one_clear_line() {
         assert!(!err.contains("panicked"));
     }
 }
+
+#[test]
+fn a_recording_without_process_consent_is_not_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("sim-rest-stress.attune.ndjson"))
+        .unwrap()
+        .replacen(
+            r#""purposes":["process","adapt","share_features","record"]"#,
+            r#""purposes":["adapt"]"#,
+            1,
+        );
+    let p = dir.path().join("no-process.attune.ndjson");
+    std::fs::write(&p, text).unwrap();
+    let (code, out, err) = analyze(&[p.to_str().unwrap(), "--kind", "eda"]);
+    assert_eq!(code, Some(1));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("does not allow processing its eda stream"),
+        "{err}"
+    );
+}

@@ -153,6 +153,21 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     );
     assert!(!out.contains("MARKER"), "the receipt holds no data");
 
+    // Import stores data again only under a live `record` consent: forget revoked it.
+    let (code, _, err) = attune(&data, &["import", export1.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no live `record` consent"), "{err}");
+    let regrant = [
+        "consent",
+        "grant",
+        "--participant",
+        "p01",
+        "--stream",
+        "all",
+        "--purpose",
+        "record",
+    ];
+    assert_eq!(attune(&data, &regrant).0, Some(0));
     let (code, out, err) = attune(&data, &["import", export1.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("imported p01: 1 recordings"), "{out}");

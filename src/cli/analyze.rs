@@ -113,6 +113,20 @@ fn load(path: &Path, k: Kind, column: Option<&str>) -> anyhow::Result<(Vec<f64>,
                 k.name()
             )
         })?;
+    // A recording carries its participant's consent: analysing a stream is processing it.
+    let h = r.header();
+    let kind: crate::model::StreamKind = k.name().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !crate::consent::ConsentSnapshot::from_manifest(&h.participant, &h.consent).allows(
+        &h.participant,
+        kind,
+        crate::consent::Purpose::Process,
+    ) {
+        bail!(
+            "{}: the recording's consent manifest does not allow processing its {} stream",
+            path.display(),
+            k.name()
+        );
+    }
     let mut values = Vec::new();
     let mut gaps = 0;
     while let Some(rec) = r

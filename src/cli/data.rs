@@ -139,9 +139,38 @@ pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `import`.
+/// Runs `import`. Data is stored again only under a live `record` consent in the ledger:
+/// importing after `forget` needs the participant to consent again first.
 pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
     let data_dir = common.data_dir();
+    let manifest = a.dir.join("manifest.json");
+    let participant: ParticipantId = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["participant"].as_str().and_then(|p| p.parse().ok()))
+        .with_context(|| {
+            format!(
+                "{} is not an attune export (no readable manifest)",
+                a.dir.display()
+            )
+        })?;
+    let recordable = match execute(
+        common,
+        Request::Show {
+            participant: participant.clone(),
+        },
+        now_ms(),
+    )? {
+        Response::Consent { lines, .. } => lines
+            .iter()
+            .any(|l| l.purpose == crate::consent::Purpose::Record && l.status == "granted"),
+        _ => false,
+    };
+    if !recordable {
+        bail!(
+            "{participant} has no live `record` consent in the ledger; grant it first (attune consent grant --participant {participant} --stream all --purpose record)"
+        );
+    }
     let s = export::import(&data_dir, &a.dir)
         .with_context(|| format!("cannot import {}", a.dir.display()))?;
     let c = &s.counts;
