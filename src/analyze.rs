@@ -118,9 +118,15 @@ pub fn analyze(
     }
     let missing = x.iter().filter(|v| v.is_nan()).count();
     if missing > 0 {
-        warnings.push(format!(
-            "{missing} missing samples were filled as NeuroKit2 does (forward, then backward)"
-        ));
+        warnings.push(match kind {
+            Kind::Ecg | Kind::Ppg => format!(
+                "{missing} missing samples were filled as NeuroKit2 does (forward, then backward)"
+            ),
+            Kind::Rr => format!("{missing} missing intervals were left out"),
+            // eda_nk reports its own filling (forward only, as NeuroKit2's eda_clean).
+            Kind::Eda => String::new(),
+        });
+        warnings.retain(|w| !w.is_empty());
     }
     match kind {
         Kind::Rr => {

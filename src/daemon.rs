@@ -269,11 +269,13 @@ pub async fn replay(
     let control = crate::publish::server::bind_private(&control_path)?;
     info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
     let consent_tx = Arc::new(consent_tx);
+    let control_requests = TaskTracker::new();
     let control_task = tokio::spawn(serve_control(
         control,
         plan.server.allowed_uids.clone(),
         consent.clone(),
         consent_tx.clone(),
+        control_requests.clone(),
     ));
 
     let bus = bus(plan.queue);
@@ -343,7 +345,10 @@ pub async fn replay(
         warn!("Some subscribers did not drain within {DRAIN:?}; closing them.");
     }
     server_task.abort();
+    // No new consent commands; those under way finish (their ledger writes are acknowledged).
     control_task.abort();
+    control_requests.close();
+    let _ = tokio::time::timeout(DRAIN, control_requests.wait()).await;
     let _ = std::fs::remove_file(&control_path);
     if let Err(e) = std::fs::remove_file(&socket_path) {
         warn!(socket = %socket_path.display(), error = %e, "Could not remove the socket file.");
@@ -393,6 +398,7 @@ async fn serve_control(
     allowed_uids: Vec<u32>,
     consent: Consent,
     consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+    requests: TaskTracker,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     loop {
@@ -408,7 +414,7 @@ async fn serve_control(
         }
         let consent = consent.clone();
         let consent_tx = consent_tx.clone();
-        tokio::spawn(async move {
+        requests.spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
             let mut reader = tokio::io::BufReader::new(r.take(64 * 1024));

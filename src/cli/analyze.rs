@@ -183,6 +183,11 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
         bail!("--window-s and --hop-s must be positive");
     }
     // Window boundaries in samples (uniform kinds) or in cumulative time (RR).
+    let values: Vec<f64> = if k == Kind::Rr {
+        values.into_iter().filter(|v| !v.is_nan()).collect()
+    } else {
+        values
+    };
     let times: Vec<f64> = match (k, rate) {
         (Kind::Rr, _) => {
             let mut acc = 0.0;
@@ -202,8 +207,20 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
         (Kind::Rr, _) | (_, None) => times.last().copied().unwrap_or(0.0),
         (_, Some(fs)) => values.len() as f64 / fs,
     };
-    let mut start = 0.0;
-    while start + a.window_s <= end + 1e-9 {
+    if a.window_s > end + 1e-9 {
+        bail!(
+            "{file}: the record ({end:.1} s) is shorter than one window of {} s (--window-s)",
+            a.window_s
+        );
+    }
+    let mut k_win = 0u64;
+    loop {
+        // Window starts as multiples of the hop, so they do not drift by rounding.
+        let start = k_win as f64 * a.hop_s;
+        if start + a.window_s > end + 1e-9 {
+            break;
+        }
+        k_win += 1;
         let lo = times.partition_point(|t| *t < start);
         let hi = times.partition_point(|t| *t < start + a.window_s);
         let mut m = match analyze(k, &values[lo..hi], rate, Method::Streaming, psd) {
@@ -217,7 +234,6 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
         m.insert("t_start_s".into(), json!(start));
         m.insert("t_end_s".into(), json!(start + a.window_s));
         writeln!(out, "{}", Value::Object(m))?;
-        start += a.hop_s;
     }
     Ok(())
 }

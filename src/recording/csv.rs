@@ -5,6 +5,9 @@
 //! in the column's unit; an empty cell or `NaN`/`nan` is a missing sample (NaN), which the
 //! analysis fills as NeuroKit2 does and reports; anything else that is not a number is an error
 //! naming the line and column. Rows with fewer cells than the chosen column are errors too.
+//! Quoted cells may contain the delimiter (`"2024-03-10, 12:00",5.0`); `""` inside quotes is
+//! a quote. Blank lines are skipped, as pandas does: in a one-column file an empty cell is a
+//! blank line, and so is not a missing sample.
 
 /// Why a CSV could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,27 +74,28 @@ pub fn read_column(text: &str, wanted: Option<&str>) -> Result<Column, CsvError>
         .into_iter()
         .find(|d| header.as_bytes().contains(d))
         .unwrap_or(b',') as char;
-    let names: Vec<&str> = header
-        .split(delim)
-        .map(|s| s.trim().trim_matches('"'))
-        .collect();
+    let names: Vec<String> = split_fields(header, delim);
     let index = match wanted {
         None => 0,
         Some(w) => names
             .iter()
-            .position(|n| *n == w)
+            .position(|n| n == w)
             .ok_or_else(|| CsvError::NoColumn {
                 wanted: w.to_owned(),
                 available: names.join(", "),
             })?,
     };
-    let name = names.get(index).copied().unwrap_or("").to_owned();
+    let name = names.get(index).cloned().unwrap_or_default();
     let mut values = Vec::with_capacity(text.len() / 8);
     let mut missing = 0;
     let d = delim as u8;
     for (i, line) in lines {
         let bytes = line.as_bytes();
-        let cell = if index == 0 {
+        let quoted;
+        let cell = if bytes.contains(&b'"') {
+            quoted = split_fields(line, delim);
+            quoted.get(index).map(String::as_str)
+        } else if index == 0 {
             Some(match bytes.iter().position(|&b| b == d) {
                 Some(p) => &line[..p],
                 None => line,
@@ -102,7 +106,7 @@ pub fn read_column(text: &str, wanted: Option<&str>) -> Result<Column, CsvError>
         let Some(cell) = cell else {
             return Err(CsvError::ShortRow {
                 line: i + 1,
-                cells: line.split(delim).count(),
+                cells: split_fields(line, delim).len(),
                 column: name,
                 index: index + 1,
             });
@@ -140,6 +144,27 @@ pub fn read_column(text: &str, wanted: Option<&str>) -> Result<Column, CsvError>
     })
 }
 
+/// Splits one line into trimmed fields, honouring double quotes (RFC 4180 style).
+fn split_fields(line: &str, delim: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => in_quotes = !in_quotes,
+            c if c == delim && !in_quotes => out.push(std::mem::take(&mut cur).trim().to_owned()),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_owned());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +181,13 @@ mod tests {
         assert_eq!((first.name.as_str(), first.values[0]), ("a", 1.0));
         let tab = read_column("a\tb\n1\t2\n", Some("b")).unwrap();
         assert_eq!(tab.values, vec![2.0]);
+    }
+
+    #[test]
+    fn quoted_cells_may_hold_the_delimiter() {
+        let text = "\"timestamp\",\"ecg\",\"eda\"\r\n\"2024-03-10, 12:00:00.0\",0.1,5.0\r\n\"2024-03-10, 12:00:00.1\",0.2,\"5.5\"\r\n";
+        let c = read_column(text, Some("eda")).unwrap();
+        assert_eq!(c.values, vec![5.0, 5.5]);
     }
 
     #[test]
