@@ -13,6 +13,7 @@ mod replay;
 mod simulate;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -153,7 +154,8 @@ pub fn main(args: Args) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("attune: {}", one_line(&e));
+            // A closed stderr (`2>&1 | head`) must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "attune: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }

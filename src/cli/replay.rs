@@ -6,6 +6,7 @@ use crate::model::ParticipantId;
 use crate::pipeline::PipelineConfig;
 use crate::publish::server::ServerConfig;
 use anyhow::Context;
+use std::io::Write;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +68,8 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
             0 => String::new(),
             n => format!(", waiting for {n} subscriber(s)"),
         };
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "attune: replaying {file} at {speed} on {}{wait} (Ctrl-C stops)",
             socket.display()
         );
@@ -79,7 +81,8 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "attune: replay {} at t = {:.2} s: {} records, {} chunks passed the consent gate, {} dropped; published {}",
             if summary.interrupted {
                 "stopped"

@@ -6,6 +6,7 @@ use crate::recording::{Record, Writer};
 use crate::simulate::{Scenario, SimConfig, simulate};
 use anyhow::Context;
 use std::io::BufWriter;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Scenario names.
@@ -87,7 +88,8 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
         std::fs::rename(&tmp, &a.out)
     };
     write().with_context(|| format!("cannot write {}", a.out.display()))?;
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "wrote {} ({} records, {} min, scenario {}, seed {})",
         a.out.display(),
         sim.records.len(),
