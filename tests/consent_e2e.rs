@@ -312,3 +312,76 @@ fn a_command_meant_for_another_data_directory_is_refused_by_the_daemon() {
     assert_eq!(code, Some(1));
     assert!(err.contains("no consent recorded"), "{err}");
 }
+
+#[test]
+fn after_an_acknowledged_share_features_revoke_no_line_carries_those_values() {
+    use std::sync::mpsc;
+    use std::time::Instant;
+    let d = Daemon::replay(
+        &fixture("sim-rest-stress.attune.ndjson"),
+        &["--speed", "20", "--wait-subscribers", "1"],
+    );
+    let data = d.dir.path().join("data");
+    let mut sub = d.subscribe(&["features", "adaptation"]);
+    // Read continuously on a thread, stamping each line with its arrival.
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    std::thread::spawn(move || {
+        while let Some(l) = sub.line() {
+            if tx.send((Instant::now(), l)).is_err() {
+                break;
+            }
+        }
+    });
+    // Wait for EDA values and a baseline, so adaptation reasons carry values too.
+    loop {
+        let (_, l) = rx.recv().unwrap();
+        let m = json(&l);
+        if m["type"] == "adaptation" && m["reason"]["baseline"].is_object() {
+            break;
+        }
+    }
+    let (code, _, err) = consent(
+        &d.socket,
+        &data,
+        &[
+            "revoke",
+            "--participant",
+            "sim-0007",
+            "--stream",
+            "eda",
+            "--purpose",
+            "share_features",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // Lines written before the acknowledgement may still be in flight for a few ms.
+    let acked = Instant::now() + Duration::from_millis(50);
+    let mut checked = 0;
+    while checked < 200 {
+        let (at, l) = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("daemon went quiet");
+        if at < acked {
+            continue;
+        }
+        let m = json(&l);
+        match m["type"].as_str() {
+            Some("features") => {
+                assert!(m["scl_us"].is_null() && m["scr_per_min"].is_null(), "{m}");
+                assert!(m["hr_bpm"].is_number(), "heart features stopped: {m}");
+            }
+            Some("adaptation") => {
+                for f in m["reason"]["features"].as_array().unwrap() {
+                    if f["name"] == "scl_us" || f["name"] == "scr_per_min" {
+                        assert!(
+                            f["value"].is_null() && f["baseline_median"].is_null(),
+                            "{m}"
+                        );
+                    }
+                }
+            }
+            _ => continue,
+        }
+        checked += 1;
+    }
+}
