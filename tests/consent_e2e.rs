@@ -155,38 +155,34 @@ fn an_acknowledged_revoke_survives_kill_9() {
 
 #[test]
 fn a_tampered_ledger_is_refused() {
+    const GRANT: [&str; 7] = [
+        "grant",
+        "--participant",
+        "p1",
+        "--stream",
+        "eda",
+        "--purpose",
+        "process",
+    ];
+    const REVOKE: [&str; 7] = [
+        "revoke",
+        "--participant",
+        "p1",
+        "--stream",
+        "eda",
+        "--purpose",
+        "process",
+    ];
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sock = dir.path().join("run").join("s.sock");
-    let (code, _, err) = consent(
-        &sock,
-        &data,
-        &[
-            "grant",
-            "--participant",
-            "p1",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
-    assert_eq!(code, Some(0), "{err}");
+    let must = |data: &Path, args: &[&str]| {
+        let (code, _, err) = consent(&sock, data, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    };
+    must(&data, &GRANT);
     // Remove the newest event: the chain alone cannot show it; the head record does.
-    let (code, _, err) = consent(
-        &sock,
-        &data,
-        &[
-            "revoke",
-            "--participant",
-            "p1",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
-    assert_eq!(code, Some(0), "{err}");
+    must(&data, &REVOKE);
     {
         let db = sled::open(data.join("ledger")).unwrap();
         let t = db.open_tree("events").unwrap();
@@ -197,20 +193,7 @@ fn a_tampered_ledger_is_refused() {
     assert_eq!(code, Some(1));
     assert!(err.contains("events removed"), "{err}");
     let data = dir.path().join("data2");
-    let (code, _, err) = consent(
-        &sock,
-        &data,
-        &[
-            "grant",
-            "--participant",
-            "p1",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
-    assert_eq!(code, Some(0), "{err}");
+    must(&data, &GRANT);
     // Flip the action inside the stored event with sled itself.
     {
         let db = sled::open(data.join("ledger")).unwrap();
