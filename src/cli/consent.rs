@@ -5,16 +5,13 @@
 //! command opens `<data-dir>/ledger` itself. The output is the same either way.
 
 use super::Common;
-use crate::consent::control::{ControlLine, Request, Response, action_name};
+use crate::consent::control::{Request, Response, action_name};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::store::participant::{Part, StoreError, erase_parts};
 use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::time::Duration;
+use std::io::Write;
 
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -154,33 +151,12 @@ fn iso(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-/// Sends `req` to a running daemon, if one answers at `control`.
-fn via_daemon(control: &Path, data_dir: &Path, req: &Request) -> Option<anyhow::Result<Response>> {
-    let mut s = UnixStream::connect(control).ok()?;
-    Some((|| {
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let line = serde_json::to_string(&ControlLine {
-            data_dir: std::path::absolute(data_dir)?,
-            request: req.clone(),
-        })?;
-        s.write_all(format!("{line}\n").as_bytes())?;
-        let mut answer = String::new();
-        BufReader::new(&s).read_line(&mut answer)?;
-        if answer.is_empty() {
-            anyhow::bail!(
-                "the daemon closed the control connection without answering (shutting down?); check with `attune consent history`"
-            );
-        }
-        serde_json::from_str(&answer).context("the daemon's answer is not a consent response")
-    })())
-}
-
 /// Carries out a consent request: through a running daemon's control socket, or on the ledger
 /// directly when no daemon answers.
 pub fn execute(common: &Common, req: Request, now: i64) -> anyhow::Result<Response> {
     let control = crate::publish::server::control_socket_path(&common.socket_path());
     let data_dir = common.data_dir();
-    let resp = match via_daemon(&control, &data_dir, &req) {
+    let resp = match super::control_client::via_daemon(&control, &data_dir, &req) {
         Some(r) => r?,
         None => {
             let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {

@@ -6,6 +6,7 @@
 mod analyze;
 mod client;
 pub(crate) mod consent;
+mod control_client;
 mod data;
 mod demo;
 mod listen;

@@ -1,0 +1,116 @@
+//! The consent in force for a replay and the control socket that changes it (edge).
+
+use crate::consent::ConsentSnapshot;
+use crate::model::ParticipantId;
+use crate::store::ledger::LedgerStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+use tracing::warn;
+
+/// The consent in force for a replay: the recording's manifest, minus what the ledger withdrew.
+#[derive(Clone)]
+pub(super) struct Consent {
+    /// The daemon's data directory.
+    pub(super) data_dir: PathBuf,
+    pub(super) participant: ParticipantId,
+    /// The participant the recording names (differs from `participant` with `--participant`).
+    pub(super) recorded: ParticipantId,
+    pub(super) manifest: crate::consent::ConsentManifest,
+    pub(super) store: Arc<std::sync::Mutex<LedgerStore>>,
+}
+
+impl Consent {
+    pub(super) fn snapshot(&self, now_ms: i64) -> ConsentSnapshot {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.state().replay_snapshot(
+            &self.participant,
+            std::slice::from_ref(&self.recorded),
+            &self.manifest,
+            now_ms,
+        )
+    }
+
+    pub(super) fn next_expiry(&self, now_ms: i64) -> Option<i64> {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.state().next_expiry_after(now_ms)
+    }
+}
+
+/// Wall-clock now, unix ms (consent times and expiries are wall-clock by nature).
+pub(super) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The control socket: one consent request per connection, answered once it is durable and
+/// the new snapshot is published (the pipeline applies it before its next record, and
+/// subscriber egress re-checks it at once).
+pub(super) async fn serve_control(
+    listener: tokio::net::UnixListener,
+    allowed_uids: Vec<u32>,
+    consent: Consent,
+    consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+    requests: TaskTracker,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        if !stream
+            .peer_cred()
+            .is_ok_and(|c| allowed_uids.contains(&c.uid()))
+        {
+            warn!("Control client uid not allowed; connection closed.");
+            continue;
+        }
+        let consent = consent.clone();
+        let consent_tx = consent_tx.clone();
+        requests.spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = tokio::io::BufReader::new(r.take(64 * 1024));
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let parsed = serde_json::from_str::<crate::consent::control::ControlLine>(&line);
+            let same_dir = |d: &Path| {
+                std::fs::canonicalize(d).ok() == std::fs::canonicalize(&consent.data_dir).ok()
+            };
+            let resp = match parsed {
+                Err(e) => crate::consent::control::Response::Error {
+                    message: format!("bad consent request: {e}"),
+                },
+                Ok(cl) if !same_dir(&cl.data_dir) => crate::consent::control::Response::Error {
+                    message: format!(
+                        "the daemon on this socket uses data directory {}, not {}; pass --data-dir {} or the other daemon's --socket",
+                        consent.data_dir.display(),
+                        cl.data_dir.display(),
+                        consent.data_dir.display()
+                    ),
+                },
+                Ok(crate::consent::control::ControlLine { request: req, .. }) => {
+                    let c = consent.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        let now = now_ms();
+                        let mut store = c.store.lock().unwrap_or_else(|e| e.into_inner());
+                        store.execute(req, now, &[c.participant.clone(), c.recorded.clone()])
+                    })
+                    .await;
+                    match done {
+                        Ok(resp) => {
+                            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+                            resp
+                        }
+                        Err(e) => crate::consent::control::Response::Error {
+                            message: format!("the consent command failed: {e}"),
+                        },
+                    }
+                }
+            };
+            let text = serde_json::to_string(&resp).unwrap_or_default();
+            let _ = w.write_all(format!("{text}\n").as_bytes()).await;
+        });
+    }
+}
