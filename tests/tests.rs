@@ -10,6 +10,7 @@ mod data_cli;
 mod e2e;
 mod erasure;
 mod fixtures;
+mod hardening;
 mod neurokit;
 mod neurokit_eda_ppg;
 mod robustness;

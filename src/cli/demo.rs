@@ -41,7 +41,7 @@ fn feature<'a>(msg: &'a Value, name: &str) -> &'a Value {
 
 /// Runs `demo`.
 pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
-    let (header, _) = replay::validate(&a.file).with_context(|| {
+    let header = replay::open(&a.file).map(|o| o.header).with_context(|| {
         "the demo replays a bundled fixture; run it from the repository's top directory or pass --file"
     })?;
     let onset = header.segment_start("stress");

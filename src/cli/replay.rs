@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
     after_help = "Examples:\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed 10\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed max --wait-subscribers 1 &\n  attune listen --topics adaptation --count 5"
 )]
 pub struct ReplayArgs {
-    /// The recording (attune recording format v1).
+    /// The recording (attune recording format v1); `-` reads it from standard input.
     pub file: PathBuf,
     /// Pacing: a multiple of real time (1 = real time) or "max".
     #[arg(long, default_value = "1")]

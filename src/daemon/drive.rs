@@ -122,6 +122,7 @@ fn refresh_consent(
 }
 
 pub(super) async fn run_replay(
+    opened: replay::Opened,
     plan: &ReplayPlan,
     consent: &Consent,
     consent_tx: &watch::Sender<Arc<ConsentSnapshot>>,
@@ -131,7 +132,7 @@ pub(super) async fn run_replay(
     summary: &mut ReplaySummary,
 ) -> Result<(), DaemonError> {
     let (tx, mut rx) = mpsc::channel::<Record>(1024);
-    let reader = replay::spawn_reader(plan.file.clone(), plan.participant.clone(), tx);
+    let reader = replay::spawn_reader(opened, plan.participant.clone(), tx);
     let first = (**consent_rx.borrow_and_update()).clone();
     let mut pipeline = Pipeline::new(plan.pipeline.clone(), first);
     let mut next_expiry = consent.next_expiry(now_ms());

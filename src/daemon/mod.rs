@@ -157,7 +157,12 @@ pub async fn replay(
     stop: CancellationToken,
     bound: Option<tokio::sync::oneshot::Sender<PathBuf>>,
 ) -> Result<ReplaySummary, DaemonError> {
-    let (header, n_records) = replay::validate(&plan.file)?;
+    // Opened once: everything after reads this handle (or these bytes), never the path again.
+    let path = plan.file.clone();
+    let opened = tokio::task::spawn_blocking(move || replay::open(&path))
+        .await
+        .map_err(|e| DaemonError::Internal(format!("the recording reader failed: {e}")))??;
+    let (header, n_records) = (opened.header.clone(), opened.records);
     let participant = plan
         .participant
         .clone()
@@ -242,6 +247,7 @@ pub async fn replay(
     let mut result = Ok(());
     if go {
         result = run_replay(
+            opened,
             &plan,
             &consent,
             &consent_tx,

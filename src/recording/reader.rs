@@ -161,6 +161,11 @@ impl<R: BufRead> Reader<R> {
         &self.header
     }
 
+    /// The input, handing back what the reader has not consumed.
+    pub fn into_inner(self) -> R {
+        self.input
+    }
+
     /// The line number of the last record read (1 = header).
     pub fn line(&self) -> u64 {
         self.line
