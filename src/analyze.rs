@@ -74,7 +74,10 @@ pub enum AnalyzeError {
     #[error("{0} needs a sampling rate (--rate HZ)")]
     NoRate(&'static str),
     /// The rate is absurd for the kind.
-    #[error("a sampling rate of {rate} Hz is not plausible for {kind} (expected {min}-100000 Hz)")]
+    #[error(
+        "a sampling rate of {} Hz is not plausible for {kind} (expected {min}-100000 Hz)",
+        short_number(*rate)
+    )]
     BadRate {
         /// Kind.
         kind: &'static str,
@@ -88,7 +91,8 @@ pub enum AnalyzeError {
     NoData,
     /// RR values outside a physiological range.
     #[error(
-        "RR interval {value} at row {index} is not plausible in ms (expected 200-3000); are the values in seconds?"
+        "RR interval {} at row {index} is not plausible in ms (expected 200-3000); are the values in seconds?",
+        short_number(*value)
     )]
     RrUnits {
         /// Value.
@@ -99,6 +103,48 @@ pub enum AnalyzeError {
     /// The record is too short for the filters.
     #[error("the record is too short: {0}")]
     TooShort(String),
+}
+
+/// A number for a one-line message: plain when short, in exponent form when huge or tiny
+/// (`1e300` must not print as 301 digits).
+pub fn short_number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Refuses RR intervals outside 200–3000 ms (NaN means missing and is allowed); the index is
+/// the value's position in `x` (0-based data row).
+pub fn check_rr(x: &[f64]) -> Result<(), AnalyzeError> {
+    match x
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !v.is_nan() && !(200.0..=3000.0).contains(*v))
+    {
+        Some((index, value)) => Err(AnalyzeError::RrUnits {
+            value: *value,
+            index,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The sampling rate of a uniformly sampled kind, refused when missing or implausible
+/// (1–100000 Hz for EDA, 10–100000 Hz for ECG and PPG).
+pub fn check_rate(kind: Kind, rate: Option<f64>) -> Result<f64, AnalyzeError> {
+    let name = kind.name();
+    let fs = rate.ok_or(AnalyzeError::NoRate(name))?;
+    let min = if kind == Kind::Eda { 1.0 } else { 10.0 };
+    if !(fs.is_finite() && (min..=100_000.0).contains(&fs)) {
+        return Err(AnalyzeError::BadRate {
+            kind: name,
+            rate: fs,
+            min,
+        });
+    }
+    Ok(fs)
 }
 
 /// Analyses `x` (in the kind's unit) sampled at `rate` Hz (ignored for RR).
@@ -131,17 +177,8 @@ pub fn analyze(
     match kind {
         Kind::Rr => {
             out.insert("rate_hz".into(), Value::Null);
+            check_rr(x)?;
             let rr: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan()).collect();
-            if let Some((index, value)) = rr
-                .iter()
-                .enumerate()
-                .find(|(_, v)| !(200.0..=3000.0).contains(*v))
-            {
-                return Err(AnalyzeError::RrUnits {
-                    value: *value,
-                    index,
-                });
-            }
             out.insert("duration_s".into(), json!(rr.iter().sum::<f64>() / 1000.0));
             match method {
                 Method::NeuroKit => {
@@ -163,16 +200,7 @@ pub fn analyze(
             }
         }
         _ => {
-            let name = kind.name();
-            let fs = rate.ok_or(AnalyzeError::NoRate(name))?;
-            let min = if kind == Kind::Eda { 1.0 } else { 10.0 };
-            if !(fs.is_finite() && (min..=100_000.0).contains(&fs)) {
-                return Err(AnalyzeError::BadRate {
-                    kind: name,
-                    rate: fs,
-                    min,
-                });
-            }
+            let fs = check_rate(kind, rate)?;
             out.insert("rate_hz".into(), json!(fs));
             out.insert("samples".into(), json!(x.len()));
             out.insert("duration_s".into(), json!(x.len() as f64 / fs));

@@ -1,8 +1,10 @@
 //! The `attune` binary: parse arguments, run, map errors to an exit code.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    attune::cli::main(attune::cli::Args::parse())
+    match attune::cli::parse_args() {
+        Ok(args) => attune::cli::main(args),
+        Err(code) => code,
+    }
 }

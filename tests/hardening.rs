@@ -66,7 +66,10 @@ fn finish(mut child: std::process::Child, what: &str) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -108,9 +111,259 @@ fn a_malformed_piped_recording_publishes_nothing() {
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(cut.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cut.as_bytes())
+        .unwrap();
     let (code, err) = finish(child, "cut pipe");
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!dir.path().join("run/attune.sock").exists());
+}
+
+/// Runs `attune ARGS` with a deadline (a hang fails the test instead of stalling the suite).
+fn attune_within(args: &[&str], secs: u64) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain stdout on a thread: a command that writes without end must not block on the pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::take(&mut stdout, 1 << 20).read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("attune {args:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = reader.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (
+        child.wait().unwrap().code(),
+        String::from_utf8_lossy(&out).into_owned(),
+        err,
+    )
+}
+
+use std::io::Read as _;
+
+#[test]
+fn analyze_windows_refuses_an_absurd_interval_instead_of_writing_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "rr\n800\n1e300\n800\n").unwrap();
+    let csv = csv.to_str().unwrap();
+    // Before the fix this wrote about 65 MB/s until killed.
+    let (code, out, err) = attune_within(&["analyze", csv, "--kind", "rr", "--windows"], 20);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.is_empty(), "{} bytes written", out.len());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("RR interval 1e300 at row 1 is not plausible"),
+        "{err}"
+    );
+    // The same value inside a recording.
+    let rec = dir.path().join("x.attune.ndjson");
+    let text = std::fs::read_to_string(fixture("pyhrv-short-rr.attune.ndjson")).unwrap();
+    let text = text.replacen("\"samples\":[867.0]", "\"samples\":[1e300]", 1);
+    std::fs::write(&rec, text).unwrap();
+    let (code, _, err) = attune_within(
+        &[
+            "analyze",
+            rec.to_str().unwrap(),
+            "--kind",
+            "rr",
+            "--windows",
+        ],
+        20,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // An absurd rate would stretch a uniform signal's windows the same way.
+    let eda = dir.path().join("e.csv");
+    std::fs::write(&eda, "eda\n1\n2\n3\n").unwrap();
+    let eda = eda.to_str().unwrap();
+    for rate in ["1e-300", "-inf"] {
+        let (code, out, err) = attune_within(
+            &["analyze", eda, "--kind", "eda", "--rate", rate, "--windows"],
+            20,
+        );
+        assert_eq!(code, Some(1), "{rate}: {err}");
+        assert!(out.is_empty());
+        // `-inf` used to be read as an unknown flag.
+        assert!(err.contains("is not plausible for eda"), "{rate}: {err}");
+    }
+}
+
+fn has_raw_controls(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\n')
+}
+
+#[test]
+fn control_characters_from_input_are_escaped_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("pyhrv-short-rr.attune.ndjson")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    // A record type with ESC and CR: the parser's message quotes it.
+    let bad = dir.path().join("bad.attune.ndjson");
+    lines[5] = "{\"type\":\"ma\\u001b[31mrker\\r\"}".into();
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let sock = dir.path().join("run/a.sock");
+    let data = dir.path().join("data");
+    let common = [
+        "--socket",
+        sock.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let mut args = vec!["replay", bad.to_str().unwrap(), "--speed", "max"];
+    args.extend(common);
+    let (code, _, err) = attune_within(&args, 30);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!has_raw_controls(&err), "raw control characters: {err:?}");
+    assert!(err.contains("\\u{1b}[31m"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // A marker label with ESC and CR reaches the debug log escaped.
+    let text = std::fs::read_to_string(fixture("pyhrv-short-rr.attune.ndjson")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let n = lines.len();
+    let records: u64 = (n - 1) as u64; // the end record counts what precedes it, markers included
+    lines.insert(
+        3,
+        "{\"type\":\"marker\",\"host_t\":1.8,\"t\":1.8,\"label\":\"a\\u001b[2Jb\\rc\"}".into(),
+    );
+    let last = lines.len() - 1;
+    lines[last] = format!("{{\"type\":\"end\",\"records\":{records}}}");
+    let marked = dir.path().join("marked.attune.ndjson");
+    std::fs::write(&marked, lines.join("\n") + "\n").unwrap();
+    let mut args = vec!["replay", marked.to_str().unwrap(), "--speed", "max", "-vv"];
+    args.extend(common);
+    let (code, _, err) = attune_within(&args, 30);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Marker."), "{err}");
+    assert!(!has_raw_controls(&err), "raw control characters in the log");
+    assert!(
+        !err.contains('\u{1b}'),
+        "ANSI colour codes on a non-terminal stderr"
+    );
+}
+
+#[test]
+fn usage_errors_are_one_line_with_the_usage() {
+    let cases: &[&[&str]] = &[
+        &["replay"],
+        &["replay", "x", "--speed"],
+        &["nope"],
+        &["analyze", "--kind", "foo", "x"],
+        &["consent", "grant", "--participant", "p1"],
+        &["--bogus"],
+    ];
+    for args in cases {
+        let (code, out, err) = run_attune(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("attune: "), "{args:?}: {err}");
+        assert!(err.contains("--help"), "{args:?}: {err}");
+        assert!(!err.contains('\u{1b}'), "{args:?}: colour codes");
+    }
+    let (_, _, err) = run_attune(&["consent", "grant", "--participant", "p1"]);
+    assert!(
+        err.contains("--stream") && err.contains("usage: attune consent grant"),
+        "{err}"
+    );
+    let (code, out, _) = run_attune(&["replay", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Usage: attune replay"));
+}
+
+#[test]
+fn output_cut_short_by_its_reader_is_not_an_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args([
+            "analyze",
+            fixture("signals/pyhrv_nn_long.csv").to_str().unwrap(),
+            "--kind",
+            "rr",
+            "--windows",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn sighup_is_survived_and_sigquit_stops_gracefully() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    let pid = Pid::from_raw(i32::try_from(d.child.id()).unwrap());
+    let control = d.socket.with_file_name("control.sock");
+    assert!(control.exists());
+    kill(pid, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut sub = d.subscribe(&["adaptation"]);
+    assert!(sub.line().is_some(), "the daemon died of SIGHUP");
+    kill(pid, Signal::SIGQUIT).unwrap();
+    let socket = d.socket.clone();
+    let t0 = Instant::now();
+    let (code, err) = d.wait();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(!socket.exists(), "subscriber socket left behind");
+    assert!(!control.exists(), "control socket left behind");
+}
+
+#[test]
+fn a_failed_start_leaves_no_socket_behind() {
+    let first = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    // A second daemon in the same socket directory binds its own socket, then finds the
+    // control socket taken and must fail without leaving its socket file.
+    let other = first.socket.with_file_name("other.sock");
+    let data = first.dir.path().join("data2");
+    let (code, _, err) = attune_within(
+        &[
+            "replay",
+            fixture("sim-rest-stress.attune.ndjson").to_str().unwrap(),
+            "--socket",
+            other.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        30,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("control.sock"), "{err}");
+    assert!(
+        !other.exists(),
+        "a failed start left {} behind",
+        other.display()
+    );
+    assert!(first.socket.exists());
 }

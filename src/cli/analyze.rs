@@ -53,7 +53,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum)]
     pub kind: KindArg,
     /// Sampling rate, Hz (CSV input; recordings carry their own).
-    #[arg(long, value_name = "HZ", allow_negative_numbers = true)]
+    #[arg(long, value_name = "HZ", allow_hyphen_values = true)]
     pub rate: Option<f64>,
     /// CSV column name [default: the first column].
     #[arg(long, value_name = "NAME")]
@@ -68,10 +68,20 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub windows: bool,
     /// Window length for --windows, s.
-    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 60.0,
+        value_name = "S",
+        allow_hyphen_values = true
+    )]
     pub window_s: f64,
     /// Window step for --windows, s.
-    #[arg(long, default_value_t = 15.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 15.0,
+        value_name = "S",
+        allow_hyphen_values = true
+    )]
     pub hop_s: f64,
 }
 
@@ -182,8 +192,11 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
     if !(a.window_s.is_finite() && a.window_s > 0.0 && a.hop_s.is_finite() && a.hop_s > 0.0) {
         bail!("--window-s and --hop-s must be positive");
     }
-    // Window boundaries in samples (uniform kinds) or in cumulative time (RR).
+    // Window boundaries in samples (uniform kinds) or in cumulative time (RR). Implausible
+    // intervals are refused first: one 1e300 ms "interval" would otherwise put the end of the
+    // record out of reach and the window loop would never finish.
     let values: Vec<f64> = if k == Kind::Rr {
+        crate::analyze::check_rr(&values).with_context(|| file.clone())?;
         values.into_iter().filter(|v| !v.is_nan()).collect()
     } else {
         values
@@ -199,8 +212,10 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
                 })
                 .collect()
         }
-        (_, Some(fs)) => (0..values.len()).map(|i| i as f64 / fs).collect(),
-        (_, None) => bail!("{} needs a sampling rate (--rate HZ)", k.name()),
+        _ => {
+            let fs = crate::analyze::check_rate(k, rate).with_context(|| file.clone())?;
+            (0..values.len()).map(|i| i as f64 / fs).collect()
+        }
     };
     // The record ends one sample period after its last sample (RR: at its last beat).
     let end = match (k, rate) {

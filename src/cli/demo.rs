@@ -20,7 +20,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "fixtures/sim-rest-stress.attune.ndjson")]
     pub file: PathBuf,
     /// Pacing: a multiple of real time, or "max".
-    #[arg(long, default_value = "60")]
+    #[arg(long, default_value = "60", allow_hyphen_values = true)]
     pub speed: Speed,
     /// Print every decision (4 per second of stream time), not just changes.
     #[arg(long)]

@@ -10,6 +10,7 @@ mod control_client;
 mod data;
 mod demo;
 mod listen;
+mod logging;
 mod replay;
 mod simulate;
 
@@ -17,7 +18,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 /// attune: consent-gated biofeedback signals for adaptive exercises.
 #[derive(Debug, Parser)]
@@ -106,30 +106,12 @@ impl Common {
     }
 }
 
-fn init_logging(c: &Common) {
-    let default = match (c.quiet, c.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = EnvFilter::try_from_env("ATTUNE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let _ = match c.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
 /// Runs the command and returns the process exit code.
 pub fn main(args: Args) -> ExitCode {
     // Every file and socket the daemon creates is private; set before any thread exists
     // (the umask is process-wide; RELIABILITY.md, Unix socket recipe step 2).
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    init_logging(&args.common);
+    logging::init(&args.common);
     let result = match &args.command {
         Command::Simulate(a) => simulate::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
@@ -154,6 +136,8 @@ pub fn main(args: Args) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Output cut short by its reader (`| head`) is the reader's choice, not an error.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed stderr (`2>&1 | head`) must not turn an error into a panic.
             let _ = writeln!(std::io::stderr(), "attune: {}", one_line(&e));
@@ -162,11 +146,20 @@ pub fn main(args: Args) -> ExitCode {
     }
 }
 
-/// The error chain as one line: `context: cause: cause`, skipping repeats.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error chain as one line: `context: cause: cause`, skipping repeats, with control
+/// characters escaped (messages quote file contents, client names and arguments: an ESC or
+/// CR from them must not reach the terminal raw, nor a newline forge a second line).
 pub fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let s = cause.to_string().replace('\n', " ");
+        let s = escape_controls(&cause.to_string());
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -174,18 +167,106 @@ pub fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// Cancels `stop` on SIGINT or SIGTERM.
+/// `s` with every control character (C0, DEL, C1; newline and tab included) written as a
+/// Rust escape (`\u{1b}`, `\r`, `\n`).
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Parses the command line. `Err` carries the exit code after the error (one line on stderr:
+/// what is wrong, then the usage) or the help/version text (stdout) was printed.
+pub fn parse_args() -> Result<Args, ExitCode> {
+    Args::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+        let line = usage_error_line(&e.render().to_string(), &help_command());
+        let _ = writeln!(std::io::stderr(), "attune: {line}");
+        ExitCode::from(2)
+    })
+}
+
+/// `attune SUBCOMMAND --help` for the subcommand named on the command line, else `attune --help`.
+fn help_command() -> String {
+    use clap::CommandFactory;
+    let cmd = Args::command();
+    let mut path = vec!["attune".to_owned()];
+    let mut at = &cmd;
+    for arg in std::env::args().skip(1) {
+        if let Some(sub) = at.find_subcommand(&arg) {
+            path.push(arg);
+            at = sub;
+        }
+    }
+    path.push("--help".to_owned());
+    path.join(" ")
+}
+
+/// clap's multi-line usage error as one line: the message, its details, then the usage and
+/// where help is.
+fn usage_error_line(rendered: &str, help: &str) -> String {
+    let mut message: Vec<&str> = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u);
+        } else if line.starts_with("For more information") {
+            continue;
+        } else {
+            message.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    let mut out = escape_controls(&message.join(" "));
+    match usage {
+        Some(u) => out.push_str(&format!(" (usage: {}; see {help})", escape_controls(u))),
+        None => out.push_str(&format!(" (see {help})")),
+    }
+    out
+}
+
+/// Cancels `stop` on SIGINT, SIGTERM or SIGQUIT (a graceful stop each: drain, remove the
+/// sockets, exit 0). SIGHUP, the usual "reload", is caught so that it no longer kills the
+/// daemon: there is no configuration file to re-read yet, so it is logged and the daemon
+/// carries on.
 pub(crate) fn cancel_on_signals(stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = quit.recv() => "SIGQUIT",
+                _ = hup.recv() => {
+                    tracing::warn!("SIGHUP received: nothing to reload (no configuration file); carrying on.");
+                    continue;
+                }
+            };
+            tracing::info!(signal = name, "Signal received; shutting down.");
+            stop.cancel();
+            break;
         }
-        tracing::info!("Signal received; shutting down.");
-        stop.cancel();
     });
     Ok(())
 }

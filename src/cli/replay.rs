@@ -19,16 +19,21 @@ pub struct ReplayArgs {
     /// The recording (attune recording format v1); `-` reads it from standard input.
     pub file: PathBuf,
     /// Pacing: a multiple of real time (1 = real time) or "max".
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub speed: Speed,
     /// Publish under this participant id instead of the recording's (consent stays the recording's).
     #[arg(long, value_name = "ID")]
     pub participant: Option<ParticipantId>,
     /// Hold the replay until this many clients have subscribed.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
     pub wait_subscribers: usize,
     /// Per-subscriber queue, messages; a slower subscriber loses its oldest and gets `lagged`.
-    #[arg(long, value_name = "N", default_value_t = 4096,
+    #[arg(long, value_name = "N", default_value_t = 4096, allow_hyphen_values = true,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue: u32,
 }

@@ -28,19 +28,19 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Length in minutes (1..=240).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
     pub minutes: f64,
     /// Scenario.
     #[arg(long, value_enum, default_value_t = ScenarioArg::RestThenStress)]
     pub scenario: ScenarioArg,
     /// Seed: picks the simulated person and the noise.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub seed: u64,
     /// Participant id in the header [default: sim-SEED].
     #[arg(long, value_name = "ID")]
     pub participant: Option<ParticipantId>,
     /// EDA sampling rate, Hz.
-    #[arg(long, default_value_t = 32.0)]
+    #[arg(long, default_value_t = 32.0, allow_hyphen_values = true)]
     pub eda_rate: f64,
 }
 

@@ -121,6 +121,9 @@ fn refresh_consent(
     }
 }
 
+// The replay loop's inputs are separate on purpose (the recording is moved in, the rest is
+// borrowed from the daemon's startup); the engine boundary will bundle them.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run_replay(
     opened: replay::Opened,
     plan: &ReplayPlan,

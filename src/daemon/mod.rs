@@ -149,6 +149,19 @@ fn lock_data_dir(dir: &Path) -> Result<DataDirLock, DaemonError> {
     }
 }
 
+/// A socket file this daemon bound: removed when the daemon stops, however it stops.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(socket = %self.0.display(), error = %e, "Could not remove the socket file.");
+        }
+    }
+}
+
 /// Runs `attune replay`: validates the file, locks the data directory, binds the socket, waits
 /// for subscribers, replays, and shuts down. `bound` is told the socket path once it accepts
 /// connections.
@@ -190,8 +203,11 @@ pub async fn replay(
     let (consent_tx, consent_rx) = watch::channel(Arc::new(consent.snapshot(now_ms())));
     let server = Server::bind(plan.server.clone())?;
     let socket_path = server.path().to_owned();
+    // From here on, every way out (a failed start included) removes the socket files we made.
+    let _socket_file = SocketFile(socket_path.clone());
     let control_path = crate::publish::server::control_socket_path(&socket_path);
     let control = crate::publish::server::bind_private(&control_path)?;
+    let _control_file = SocketFile(control_path.clone());
     info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
     let consent_tx = Arc::new(consent_tx);
     let control_requests = TaskTracker::new();
@@ -275,9 +291,5 @@ pub async fn replay(
     control_task.abort();
     control_requests.close();
     let _ = tokio::time::timeout(DRAIN, control_requests.wait()).await;
-    let _ = std::fs::remove_file(&control_path);
-    if let Err(e) = std::fs::remove_file(&socket_path) {
-        warn!(socket = %socket_path.display(), error = %e, "Could not remove the socket file.");
-    }
     result.map(|()| summary)
 }
