@@ -226,6 +226,37 @@ impl Pipeline {
         set_state(p, &g.participant, g.kind, StreamState::Stale, g.start, out);
     }
 
+    /// Stream time jumps from `from` to `to` with nothing in between: a gap on every stream of
+    /// every participant (windows reset, state `stale` from `from`) and one warning; ticking
+    /// resumes with the last tick at or before `to`, without the ticks in between.
+    pub fn jump(&mut self, from: f64, to: f64, out: &mut Vec<Output>) {
+        let resume = (to * TICKS_PER_S).floor().max(0.0) as u64;
+        let skipped = match self.next_tick {
+            Some(k) if resume > k => {
+                self.next_tick = Some(resume);
+                resume - k
+            }
+            _ => 0,
+        };
+        for (id, p) in &mut self.participants {
+            let kinds: Vec<StreamKind> = p.states.keys().copied().collect();
+            for k in kinds {
+                if matches!(
+                    p.states.get(&k),
+                    Some(StreamState::NoConsent | StreamState::Ended)
+                ) {
+                    continue;
+                }
+                p.features.on_gap(k);
+                p.in_gap.insert(k, true);
+                set_state(p, id, k, StreamState::Stale, from, out);
+            }
+        }
+        out.push(Output::Warning(format!(
+            "no data from t = {from:.2} s to t = {to:.2} s: treated as a gap on every stream ({skipped} ticks skipped)"
+        )));
+    }
+
     /// The source has ended: every stream of every participant reports `ended`.
     pub fn finish(&mut self, at: f64, out: &mut Vec<Output>) {
         for (id, p) in &mut self.participants {

@@ -367,3 +367,74 @@ fn a_failed_start_leaves_no_socket_behind() {
     );
     assert!(first.socket.exists());
 }
+
+/// The short RR fixture with every record from the 100th on moved 1e6 s later.
+fn with_time_jump(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(fixture("pyhrv-short-rr.attune.ndjson")).unwrap();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut v = json(line);
+        if i >= 100 && v["type"] == "chunk" {
+            fn shift(x: &serde_json::Value) -> serde_json::Value {
+                serde_json::json!(x.as_f64().unwrap() + 1e6)
+            }
+            v["host_t"] = shift(&v["host_t"]);
+            let times: Vec<_> = v["times"].as_array().unwrap().iter().map(shift).collect();
+            v["times"] = times.into();
+        }
+        out.push(v.to_string());
+    }
+    let path = dir.join("jump.attune.ndjson");
+    std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn a_time_jump_is_a_gap_not_millions_of_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = with_time_jump(dir.path());
+    for speed in ["max", "1000"] {
+        // Before the fix: 4 million ticks at max speed (minutes of CPU); 1000 s at 1000x.
+        let t0 = Instant::now();
+        let d = Daemon::replay(&file, &["--speed", speed, "--wait-subscribers", "1"]);
+        let mut sub = d.subscribe(&["adaptation", "state"]);
+        let lines: Vec<serde_json::Value> = sub.all_lines().iter().map(|l| json(l)).collect();
+        let (code, err) = d.wait();
+        assert_eq!(code, Some(0), "{speed}: {err}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{speed}: {:?}",
+            t0.elapsed()
+        );
+        assert!(
+            err.contains("treated as a gap on every stream"),
+            "{speed}: {err}"
+        );
+        let adaptations = lines.iter().filter(|m| m["type"] == "adaptation").count();
+        // ~1,200 decisions of the data itself, 480 ticking into the silence, none for the jump.
+        assert!(
+            (1000..3000).contains(&adaptations),
+            "{speed}: {adaptations}"
+        );
+        // The silence shows as `stale`, and the stream streams again after the jump.
+        let states: Vec<(&str, f64)> = lines
+            .iter()
+            .filter(|m| m["type"] == "state")
+            .map(|m| (m["state"].as_str().unwrap(), m["since"].as_f64().unwrap()))
+            .collect();
+        let stale = states.iter().position(|(s, _)| *s == "stale").unwrap();
+        assert!(states[stale].1 < 1e6, "{states:?}");
+        assert!(
+            states[stale..]
+                .iter()
+                .any(|(s, t)| *s == "streaming" && *t > 1e6),
+            "{states:?}"
+        );
+        // Decisions after the jump carry the new stream time.
+        assert!(
+            lines
+                .iter()
+                .any(|m| m["type"] == "adaptation" && m["t"].as_f64().unwrap() > 1e6)
+        );
+    }
+}

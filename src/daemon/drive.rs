@@ -121,6 +121,13 @@ fn refresh_consent(
     }
 }
 
+/// The longest silence (no record at all) that replay ticks through, stream s. Beyond it the
+/// rest of the silence is a gap: every stream is marked `stale` and reset as at a gap record,
+/// one warning names the jump, ticks resume at the next record, and real-time pacing skips the
+/// silence too. 120 s covers the longest feature window (60 s) twice, so everything a
+/// silence does to the features and decisions has happened before the jump.
+pub const MAX_SILENCE_S: f64 = 120.0;
+
 // The replay loop's inputs are separate on purpose (the recording is moved in, the rest is
 // borrowed from the daemon's startup); the engine boundary will bundle them.
 #[allow(clippy::too_many_arguments)]
@@ -141,6 +148,11 @@ pub(super) async fn run_replay(
     let mut next_expiry = consent.next_expiry(now_ms());
     let mut outs = Vec::new();
     let start = Instant::now();
+    // Stream time cut out of the pacing by jumps (below), s.
+    let mut skipped_s = 0.0;
+    let due = |t: f64, skipped: f64, x: f64| {
+        start + Duration::from_secs_f64(((t - skipped) / x).max(0.0))
+    };
     let mut last_t = 0.0;
     loop {
         let rec = tokio::select! {
@@ -149,10 +161,15 @@ pub(super) async fn run_replay(
             r = rx.recv() => match r { Some(r) => r, None => break },
         };
         let host_t = rec.host_t();
+        // A silence longer than MAX_SILENCE_S is a jump: tick through its first
+        // MAX_SILENCE_S as usual (streams go stale, windows empty, decisions fall back to
+        // hold), then treat the rest as a gap instead of millions of empty ticks.
+        let jump = host_t - last_t > MAX_SILENCE_S;
+        let tick_until = if jump { last_t + MAX_SILENCE_S } else { host_t };
         // Every tick up to this record's arrival, in bounded batches: in real time each tick
         // waits for its moment (decisions keep coming while a stream is silent); at max speed
         // a long silence is caught up without holding everything in memory or ignoring `stop`.
-        while let Some(tick_t) = pipeline.next_tick_time().filter(|t| *t <= host_t) {
+        while let Some(tick_t) = pipeline.next_tick_time().filter(|t| *t <= tick_until) {
             // ... and from the next tick, so a silence in the data does not delay them.
             refresh_consent(
                 consent,
@@ -162,14 +179,13 @@ pub(super) async fn run_replay(
                 &mut next_expiry,
             );
             if let Speed::Factor(x) = plan.speed {
-                let due = start + Duration::from_secs_f64((tick_t / x).max(0.0));
                 tokio::select! {
                     _ = stop.cancelled() => { summary.interrupted = true; break; }
-                    _ = tokio::time::sleep_until(due) => {}
+                    _ = tokio::time::sleep_until(due(tick_t, skipped_s, x)) => {}
                 }
                 pipeline.advance(tick_t, &mut outs);
             } else {
-                pipeline.advance_bounded(host_t, &mut outs, 1024);
+                pipeline.advance_bounded(tick_until, &mut outs, 1024);
                 tokio::task::yield_now().await;
                 if stop.is_cancelled() {
                     summary.interrupted = true;
@@ -181,11 +197,16 @@ pub(super) async fn run_replay(
         if summary.interrupted {
             break;
         }
+        if jump {
+            pipeline.jump(tick_until, host_t, &mut outs);
+            publisher.publish(&pipeline, &mut outs);
+            summary.jumps += 1;
+            skipped_s += host_t - tick_until;
+        }
         if let Speed::Factor(x) = plan.speed {
-            let due = start + Duration::from_secs_f64((host_t / x).max(0.0));
             tokio::select! {
                 _ = stop.cancelled() => { summary.interrupted = true; break; }
-                _ = tokio::time::sleep_until(due) => {}
+                _ = tokio::time::sleep_until(due(host_t, skipped_s, x)) => {}
             }
         }
         summary.records += 1;

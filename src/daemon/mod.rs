@@ -92,6 +92,8 @@ pub struct ReplaySummary {
     pub published: BTreeMap<&'static str, u64>,
     /// Last stream time, s.
     pub end_t: f64,
+    /// Silences longer than [`drive::MAX_SILENCE_S`] that were skipped as gaps.
+    pub jumps: u64,
     /// True if stopped by a signal before the end of the recording.
     pub interrupted: bool,
 }
