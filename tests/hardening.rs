@@ -120,6 +120,8 @@ fn a_malformed_piped_recording_publishes_nothing() {
     let (code, err) = finish(child, "cut pipe");
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Refused for what the bytes are (before the fix, `-` was a file name that did not exist).
+    assert!(err.contains("truncated"), "{err}");
     assert!(!dir.path().join("run/attune.sock").exists());
 }
 

@@ -10,6 +10,7 @@ mod data_cli;
 mod e2e;
 mod erasure;
 mod fixtures;
+mod fuzz_corpus;
 mod hardening;
 mod neurokit;
 mod neurokit_eda_ppg;

@@ -11,6 +11,8 @@
 //! seconds since the start of the recording.
 
 pub mod csv;
+#[doc(hidden)]
+pub mod fuzzing;
 mod reader;
 mod writer;
 
