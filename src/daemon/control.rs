@@ -2,6 +2,7 @@
 
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
+use crate::publish::egress::{Egresses, QUIESCE_BOUND};
 use crate::store::ledger::LedgerStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +44,58 @@ pub(super) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// The control socket: one consent request per connection, answered once it is durable and
-/// the new snapshot is published (the pipeline applies it before its next record, and
-/// subscriber egress re-checks it at once).
+/// Publishes the consent in force after a command and, if it changed, waits until no
+/// subscriber can still write a line the old consent allowed (RELIABILITY.md, "Revocation
+/// path", steps 2, 4 and 5): every egress confirms it has no write in flight checked against the
+/// old snapshot, or is closed. Only then may `resp` be sent.
+async fn publish_and_quiesce(
+    consent: &Consent,
+    consent_tx: &watch::Sender<Arc<ConsentSnapshot>>,
+    egress: &Egresses,
+    resp: crate::consent::control::Response,
+) -> crate::consent::control::Response {
+    let new = Arc::new(consent.snapshot(now_ms()));
+    // Never replace a newer snapshot with an older one (two commands finishing out of order:
+    // the newer one already holds this change).
+    consent_tx.send_if_modified(|cur| {
+        let newer = new.epoch >= cur.epoch && **cur != *new;
+        if newer {
+            *cur = new.clone();
+        }
+        newer
+    });
+    // Only a change needs the handshake; it is done even when a concurrent command published
+    // this change first, because that command may still be waiting for it.
+    if !matches!(resp, crate::consent::control::Response::Appended { .. }) {
+        return resp;
+    }
+    let q = egress.quiesce(QUIESCE_BOUND).await;
+    if q.closed > 0 {
+        warn!(
+            closed = q.closed,
+            "Subscribers still writing under the old consent after {QUIESCE_BOUND:?} were closed."
+        );
+    }
+    if q.stuck > 0 {
+        return crate::consent::control::Response::Error {
+            message: format!(
+                "the change is recorded, but {} subscriber connection(s) could not be stopped; treat it as not yet in effect and restart the daemon",
+                q.stuck
+            ),
+        };
+    }
+    resp
+}
+
+/// The control socket: one consent request per connection, answered once it is durable, the
+/// new snapshot is published (the pipeline applies it before its next record, and subscriber
+/// egress re-checks it at once) and no subscriber can still write under the old one.
 pub(super) async fn serve_control(
     listener: tokio::net::UnixListener,
     allowed_uids: Vec<u32>,
     consent: Consent,
     consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+    egress: Egresses,
     requests: TaskTracker,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -67,6 +112,7 @@ pub(super) async fn serve_control(
         }
         let consent = consent.clone();
         let consent_tx = consent_tx.clone();
+        let egress = egress.clone();
         requests.spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
@@ -99,10 +145,7 @@ pub(super) async fn serve_control(
                     })
                     .await;
                     match done {
-                        Ok(resp) => {
-                            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
-                            resp
-                        }
+                        Ok(resp) => publish_and_quiesce(&consent, &consent_tx, &egress, resp).await,
                         Err(e) => crate::consent::control::Response::Error {
                             message: format!("the consent command failed: {e}"),
                         },

@@ -14,32 +14,50 @@
 //! 6. Each subscriber reads the bus at its own pace; lagging costs it messages (`lagged`), never
 //!    the pipeline.
 
+use super::egress::{Egresses, Registration};
 use super::messages::{self, ALL_TOPICS, ClientMessage, PROTOCOL_VERSION, Topic};
+use super::trust::{self, TrustError};
 use super::{BusMessage, StateBoard, WeakBus};
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
 use futures_util::StreamExt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, broadcast, watch};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+
+/// How long a connection may stay silent before its first `subscribe`.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections that have not subscribed yet, at most (beyond it the oldest is closed).
+pub const MAX_PENDING: usize = 16;
+
+/// How long a closing connection may take to accept its last error line.
+const FAREWELL: Duration = Duration::from_millis(200);
 
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Socket path.
     pub path: PathBuf,
-    /// Maximum concurrent clients.
+    /// Maximum concurrent subscribed clients (subscriber slots).
     pub max_clients: usize,
+    /// Maximum connections that have not subscribed yet; when a new connection arrives and this
+    /// many are waiting, the oldest of them is closed (`too_many_clients`).
+    pub max_pending: usize,
+    /// A connection that has not subscribed and sends no line for this long is closed
+    /// (`idle_timeout`).
+    pub idle_timeout: Duration,
     /// Maximum inbound line length, bytes.
     pub max_line: usize,
     /// Peer uids allowed to connect.
@@ -47,11 +65,14 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults for `path`: 64 clients, 64 KiB lines, only our own uid.
+    /// Defaults for `path`: 64 subscribers, 16 not yet subscribed with a 10 s idle timeout,
+    /// 64 KiB lines, only our own uid.
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
             max_clients: 64,
+            max_pending: MAX_PENDING,
+            idle_timeout: IDLE_TIMEOUT,
             max_line: 64 * 1024,
             allowed_uids: vec![nix::unistd::geteuid().as_raw()],
         }
@@ -72,6 +93,18 @@ pub enum ServerError {
         /// Its mode bits.
         mode: u32,
         /// Its owner.
+        owner: u32,
+        /// Our uid.
+        uid: u32,
+    },
+    /// The socket directory is a symbolic link (it is never followed).
+    #[error(
+        "socket directory {dir} is a symbolic link (owner uid {owner}); it must be a real directory owned by uid {uid} with mode 0700"
+    )]
+    SymlinkDir {
+        /// Directory.
+        dir: PathBuf,
+        /// The link's owner.
         owner: u32,
         /// Our uid.
         uid: u32,
@@ -116,10 +149,11 @@ pub fn default_socket_path() -> PathBuf {
     }
 }
 
-/// Creates `dir` with mode 0700 if it is missing, else checks that it is private and ours.
+/// Creates `dir` with mode 0700 if it is missing, else checks that it is private and ours: a
+/// real directory (a symlink is refused, never followed), owned by our uid, no group or other
+/// bits ([`trust::check_private_dir`], the rule clients apply too).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), ServerError> {
-    let uid = nix::unistd::geteuid().as_raw();
-    match std::fs::metadata(dir) {
+    match std::fs::symlink_metadata(dir) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             std::fs::DirBuilder::new()
@@ -129,17 +163,23 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), ServerError> {
         }
         Err(e) => return Err(io_err(dir)(e)),
     }
-    let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if !meta.is_dir() || meta.uid() != uid || mode & 0o077 != 0 {
-        return Err(ServerError::InsecureDir {
-            dir: dir.to_owned(),
+    trust::check_private_dir(dir).map_err(|e| match e {
+        TrustError::Symlink { dir, owner, uid } => ServerError::SymlinkDir { dir, owner, uid },
+        TrustError::NotPrivate {
+            dir,
+            owner,
             mode,
-            owner: meta.uid(),
             uid,
-        });
-    }
-    Ok(())
+            ..
+        } => ServerError::InsecureDir {
+            dir,
+            mode,
+            owner,
+            uid,
+        },
+        TrustError::Io { path, source } => ServerError::Io { path, source },
+        other => io_err(dir)(io::Error::other(other.to_string())),
+    })
 }
 
 /// Binds a Unix socket at `path` the safe way (module doc, steps 1–3): private directory,
@@ -202,6 +242,8 @@ pub struct Feeds {
     pub consent: watch::Receiver<Arc<ConsentSnapshot>>,
     /// Counts subscribed connections.
     pub subscribers: watch::Sender<usize>,
+    /// Every connection registers here as an egress point (the revocation handshake).
+    pub egress: Egresses,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -211,6 +253,9 @@ pub struct Server {
     /// Connections refused because of the peer uid.
     pub rejected_uid: Arc<AtomicU64>,
 }
+
+/// Connections that have not subscribed yet, oldest first: (id, closes it).
+type Pending = Arc<std::sync::Mutex<VecDeque<(u64, CancellationToken)>>>;
 
 impl Server {
     /// Checks the directory, handles a stale socket, binds, and sets 0600.
@@ -231,6 +276,11 @@ impl Server {
     /// Accepts clients until `stop` is cancelled. Client tasks go on `tasks`; each drains its
     /// subscription until the bus closes, or ends at `closing` if it never subscribed.
     /// `subscribers` counts connections that have subscribed.
+    ///
+    /// Admission: a new connection joins the pool of connections that have not subscribed yet
+    /// (`max_pending`; when it is full, the oldest of them is closed to make room, so
+    /// connections that never subscribe cannot lock anyone out) and moves to one of the
+    /// `max_clients` subscriber slots when it subscribes.
     pub async fn run(
         self,
         feeds: Feeds,
@@ -243,14 +293,13 @@ impl Server {
             board,
             consent,
             subscribers,
+            egress,
         } = feeds;
-        let limit = Arc::new(Semaphore::new(self.cfg.max_clients));
+        let slots = Arc::new(Semaphore::new(self.cfg.max_clients));
+        let pending: Pending = Arc::default();
         let subscribers = Arc::new(subscribers);
+        let mut next_id = 0u64;
         loop {
-            let permit = tokio::select! {
-                _ = stop.cancelled() => break,
-                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
             let stream = tokio::select! {
                 _ = stop.cancelled() => break,
                 a = self.listener.accept() => match a {
@@ -271,16 +320,34 @@ impl Server {
                 drop(stream);
                 continue;
             }
+            next_id += 1;
+            let evict = CancellationToken::new();
+            {
+                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                while p.len() >= self.cfg.max_pending.max(1) {
+                    if let Some((_, oldest)) = p.pop_front() {
+                        debug!("Too many connections without a subscription; closing the oldest.");
+                        oldest.cancel();
+                    }
+                }
+                p.push_back((next_id, evict.clone()));
+            }
             let client = Client {
+                id: next_id,
                 bus: bus.clone(),
                 board: board.clone(),
                 consent: consent.clone(),
                 subscribers: subscribers.clone(),
                 closing: closing.clone(),
                 max_line: self.cfg.max_line,
+                idle_timeout: self.cfg.idle_timeout,
+                slots: slots.clone(),
+                max_subscribers: self.cfg.max_clients,
+                pending: pending.clone(),
+                evict,
+                egress: egress.register(),
             };
             tasks.spawn(async move {
-                let _permit = permit;
                 if let Err(e) = client.serve(stream).await {
                     debug!(error = %e, "Client connection ended with an error.");
                 }
@@ -290,18 +357,28 @@ impl Server {
 }
 
 struct Client {
+    id: u64,
     bus: WeakBus,
     board: StateBoard,
     consent: watch::Receiver<Arc<ConsentSnapshot>>,
     subscribers: Arc<watch::Sender<usize>>,
     closing: CancellationToken,
     max_line: usize,
+    idle_timeout: Duration,
+    slots: Arc<Semaphore>,
+    max_subscribers: usize,
+    pending: Pending,
+    /// Cancelled when this connection, not yet subscribed, is closed to admit a newer one.
+    evict: CancellationToken,
+    egress: Registration,
 }
 
 struct Subscription {
     rx: broadcast::Receiver<Arc<BusMessage>>,
     participant: Option<ParticipantId>,
     topics: BTreeSet<Topic>,
+    /// The subscriber slot, held while subscribed.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Subscription {
@@ -321,58 +398,134 @@ async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> io::Resul
     w.write_all(&buf).await
 }
 
+/// A last error line to a connection being closed, without waiting long for a client that
+/// does not read.
+async fn farewell(w: &mut tokio::net::unix::OwnedWriteHalf, code: &str, message: &str) {
+    let _ = tokio::time::timeout(FAREWELL, send(w, &messages::error(code, message))).await;
+}
+
+/// What ended a data write.
+enum Wrote {
+    /// Written, or dropped at egress.
+    Done,
+    /// The connection was cancelled by the revocation handshake; close it.
+    Cancelled,
+}
+
 impl Client {
     async fn serve(self, stream: UnixStream) -> io::Result<()> {
         let (r, mut w) = stream.into_split();
-        let mut lines = FramedRead::new(r, LinesCodec::new_with_max_length(self.max_line));
-        send(&mut w, &messages::welcome()).await?;
+        // Bytes, not `String`s: a line that is not UTF-8 is answered and the connection stays
+        // open (a `LinesCodec` error would end the stream). Too long a line ends it.
+        let mut lines = FramedRead::new(
+            r,
+            AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), self.max_line),
+        );
         let mut sub: Option<Subscription> = None;
-        let result = loop {
-            tokio::select! {
-                biased;
-                line = lines.next() => match line {
-                    None => break Ok(()),
-                    Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                        let msg = format!("line longer than {} bytes; closing", self.max_line);
-                        let _ = send(&mut w, &messages::error("line_too_long", &msg)).await;
-                        break Ok(());
-                    }
-                    Some(Err(LinesCodecError::Io(e))) if e.kind() == io::ErrorKind::InvalidData => {
-                        let _ = send(&mut w, &messages::error("bad_request", "line is not UTF-8; closing")).await;
-                        break Ok(());
-                    }
-                    Some(Err(LinesCodecError::Io(e))) => break Err(e),
-                    Some(Ok(line)) => {
-                        if let Err(e) = self.handle(&line, &mut w, &mut sub).await {
-                            break Err(e);
+        let mut reading = true;
+        let idle = tokio::time::sleep(self.idle_timeout);
+        tokio::pin!(idle);
+        let cancel = self.egress.egress.cancel.clone();
+        let result = async {
+            send(&mut w, &messages::welcome()).await?;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Ok(()),
+                    line = lines.next(), if reading => match line {
+                        // End of input. Subscribed: the client half-closed; keep sending until
+                        // the bus closes or a write fails. Not subscribed: nothing to send.
+                        None if sub.is_some() => reading = false,
+                        None => return Ok(()),
+                        Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
+                            let msg = format!("line longer than {} bytes; closing", self.max_line);
+                            farewell(&mut w, "line_too_long", &msg).await;
+                            return Ok(());
                         }
-                        if sub.is_none() && line.is_empty() { continue; }
-                    }
-                },
-                m = recv(&mut sub) => match m {
-                    Ok(m) => {
-                        // Egress re-check: a line queued before a revocation is dropped here.
-                        let allowed = {
-                            let snap = self.consent.borrow();
-                            m.needs.iter().all(|(k, p)| snap.allows(&m.participant, *k, *p))
-                        };
-                        if allowed && sub.as_ref().is_some_and(|s| s.wants(&m)) {
-                            send(&mut w, &m.line).await?;
+                        Some(Err(AnyDelimiterCodecError::Io(e))) => return Err(e),
+                        Some(Ok(bytes)) => {
+                            idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                            let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+                            match std::str::from_utf8(bytes) {
+                                Ok(line) => self.handle(line, &mut w, &mut sub).await?,
+                                Err(_) => {
+                                    let msg = "line is not valid UTF-8; the connection stays open";
+                                    send(&mut w, &messages::error("bad_request", msg)).await?;
+                                }
+                            }
                         }
+                    },
+                    m = recv(&mut sub) => match m {
+                        Ok(m) => {
+                            if let Wrote::Cancelled = self.write_data(&mut w, &m, sub.as_ref()).await? {
+                                return Ok(());
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            send(&mut w, &messages::lagged(n)).await?;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    _ = self.closing.cancelled(), if sub.is_none() => return Ok(()),
+                    _ = self.evict.cancelled(), if sub.is_none() => {
+                        farewell(&mut w, "too_many_clients",
+                            "closed to admit a newer connection: too many connections have not subscribed; subscribe right after connecting").await;
+                        return Ok(());
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        send(&mut w, &messages::lagged(n)).await?;
+                    _ = &mut idle, if sub.is_none() => {
+                        let msg = format!("no subscribe within {} s; closing", self.idle_timeout.as_secs_f64());
+                        farewell(&mut w, "idle_timeout", &msg).await;
+                        return Ok(());
                     }
-                    Err(broadcast::error::RecvError::Closed) => break Ok(()),
-                },
-                _ = self.closing.cancelled(), if sub.is_none() => break Ok(()),
+                }
             }
-        };
+        }
+        .await;
         if sub.is_some() {
             self.subscribers.send_modify(|n| *n = n.saturating_sub(1));
+        } else {
+            self.leave_pending();
         }
         let _ = w.shutdown().await;
         result
+    }
+
+    fn leave_pending(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != self.id);
+    }
+
+    /// Writes one bus message if the subscription wants it and the consent in force allows it,
+    /// holding the egress gate from the check until the write is done (`egress` module doc).
+    async fn write_data(
+        &self,
+        w: &mut tokio::net::unix::OwnedWriteHalf,
+        m: &BusMessage,
+        sub: Option<&Subscription>,
+    ) -> io::Result<Wrote> {
+        if !sub.is_some_and(|s| s.wants(m)) {
+            return Ok(Wrote::Done);
+        }
+        let egress = &self.egress.egress;
+        let _gate = egress.gate.lock().await;
+        if egress.cancel.is_cancelled() {
+            return Ok(Wrote::Cancelled);
+        }
+        // Egress re-check: a line queued before a revocation is dropped here.
+        let allowed = {
+            let snap = self.consent.borrow();
+            m.needs.iter().all(|n| n.met(&snap, &m.participant))
+        };
+        if !allowed {
+            return Ok(Wrote::Done);
+        }
+        tokio::select! {
+            biased;
+            _ = egress.cancel.cancelled() => Ok(Wrote::Cancelled),
+            r = send(w, &m.line) => r.map(|()| Wrote::Done),
+        }
     }
 
     async fn handle(
@@ -414,8 +567,8 @@ impl Client {
                 };
                 let topics: BTreeSet<Topic> =
                     topics.map_or(ALL_TOPICS.into(), |t| t.into_iter().collect());
-                let rx = match sub.take() {
-                    Some(old) => old.rx,
+                let (rx, slot) = match sub.take() {
+                    Some(old) => (old.rx, old._slot),
                     None => {
                         // The bus closes when the pipeline ends; then there is nothing to join.
                         let Some(bus) = self.bus.upgrade() else {
@@ -426,9 +579,17 @@ impl Client {
                             .await?;
                             return Err(io::Error::other("bus closed"));
                         };
+                        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                            let msg = format!(
+                                "all {} subscriber places are taken; try again later",
+                                self.max_subscribers
+                            );
+                            return send(w, &messages::error("too_many_subscribers", &msg)).await;
+                        };
+                        self.leave_pending();
                         let rx = bus.subscribe();
                         self.subscribers.send_modify(|n| *n += 1);
-                        rx
+                        (rx, slot)
                     }
                 };
                 // Current stream states first (they may repeat a change that is also queued).
@@ -446,6 +607,7 @@ impl Client {
                     rx,
                     participant,
                     topics,
+                    _slot: slot,
                 });
                 for line in snapshot {
                     send(w, &line).await?;
