@@ -2,8 +2,8 @@
 //! whose directory is not private and ours, or whose daemon runs as another uid
 //! ([`trust`](crate::publish::trust)).
 
-use anyhow::Context;
 use crate::publish::trust;
+use anyhow::Context;
 use serde_json::json;
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};

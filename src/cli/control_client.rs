@@ -20,8 +20,7 @@ pub fn via_daemon(
     data_dir: &Path,
     req: &Request,
 ) -> Option<anyhow::Result<Response>> {
-    let checked = trust::socket_dir(control).and_then(trust::check_private_dir);
-    match checked {
+    match trust::check_socket_dir(control) {
         Ok(()) => {}
         Err(e) if e.is_absent() => return None,
         Err(e) => return Some(Err(e.into())),

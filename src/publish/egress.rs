@@ -113,7 +113,10 @@ impl Egresses {
         let deadline = tokio::time::Instant::now() + bound;
         let mut q = Quiesced::default();
         for e in all {
-            if tokio::time::timeout_at(deadline, e.gate.lock()).await.is_ok() {
+            if tokio::time::timeout_at(deadline, e.gate.lock())
+                .await
+                .is_ok()
+            {
                 q.confirmed += 1;
                 continue;
             }
@@ -136,26 +139,31 @@ mod tests {
 
     #[tokio::test]
     async fn quiesce_waits_for_a_write_in_flight_and_closes_a_stalled_one() {
-        tokio::time::pause();
         let reg = Egresses::default();
         let a = reg.register();
         let b = reg.register();
-        // `a` is mid-write for 300 ms; `b` never finishes (its client does not read).
+        // `a` is mid-write for 100 ms; `b` never finishes (its client does not read).
+        let (a_held, b_held) = (
+            tokio::sync::oneshot::channel(),
+            tokio::sync::oneshot::channel(),
+        );
         let ga = a.egress.clone();
-        let held_a = ga.gate.lock_owned();
-        let held_a = tokio::spawn(async move {
-            let g = held_a.await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let writing_a = tokio::spawn(async move {
+            let g = ga.gate.lock().await;
+            let _ = a_held.0.send(());
+            tokio::time::sleep(Duration::from_millis(100)).await;
             drop(g);
         });
         let gb = b.egress.clone();
         let stalled_b = tokio::spawn(async move {
             let _g = gb.gate.lock().await;
+            let _ = b_held.0.send(());
             gb.cancel.cancelled().await;
         });
-        tokio::task::yield_now().await;
+        a_held.1.await.unwrap();
+        b_held.1.await.unwrap();
         let t0 = tokio::time::Instant::now();
-        let q = reg.quiesce(Duration::from_secs(1)).await;
+        let q = reg.quiesce(Duration::from_millis(400)).await;
         assert_eq!(
             q,
             Quiesced {
@@ -166,9 +174,8 @@ mod tests {
         );
         assert!(b.egress.cancel.is_cancelled());
         assert!(!a.egress.cancel.is_cancelled());
-        assert!(t0.elapsed() >= Duration::from_secs(1));
-        held_a.await.unwrap();
-        stalled_b.await.unwrap();
+        assert!(t0.elapsed() >= Duration::from_millis(400));
+        assert!(writing_a.is_finished() && stalled_b.is_finished());
         drop(a);
         assert_eq!(reg.len(), 1);
     }

@@ -20,7 +20,7 @@ use super::trust::{self, TrustError};
 use super::{BusMessage, StateBoard, WeakBus};
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::collections::{BTreeSet, VecDeque};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
@@ -41,6 +41,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections that have not subscribed yet, at most (beyond it the oldest is closed).
 pub const MAX_PENDING: usize = 16;
+
+/// How often a subscriber that half-closed is checked for having closed completely (it sends
+/// nothing more, so only this or a failed write tells).
+const HANGUP_PROBE: Duration = Duration::from_secs(1);
 
 /// How long a closing connection may take to accept its last error line.
 const FAREWELL: Duration = Duration::from_millis(200);
@@ -426,6 +430,8 @@ impl Client {
         let idle = tokio::time::sleep(self.idle_timeout);
         tokio::pin!(idle);
         let cancel = self.egress.egress.cancel.clone();
+        let mut probe = tokio::time::interval(HANGUP_PROBE);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = async {
             send(&mut w, &messages::welcome()).await?;
             loop {
@@ -466,6 +472,14 @@ impl Client {
                         }
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     },
+                    _ = probe.tick(), if !reading => {
+                        // Readiness is only read here, never cleared (clearing it could stall
+                        // the next write); a peer that closed completely shows as write-closed.
+                        let ready = w.as_ref().ready(Interest::WRITABLE).now_or_never();
+                        if ready.is_some_and(|r| r.is_ok_and(|r| r.is_write_closed())) {
+                            return Ok(());
+                        }
+                    }
                     _ = self.closing.cancelled(), if sub.is_none() => return Ok(()),
                     _ = self.evict.cancelled(), if sub.is_none() => {
                         farewell(&mut w, "too_many_clients",
@@ -657,6 +671,9 @@ async fn recv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consent::Purpose;
+    use crate::model::StreamKind;
+    use crate::publish::Need;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     use tokio::time::{Duration, timeout};
 
@@ -664,8 +681,20 @@ mod tests {
         _dir: tempfile::TempDir,
         path: PathBuf,
         rejected: Arc<AtomicU64>,
-        _bus: crate::publish::Bus,
+        bus: crate::publish::Bus,
+        consent: watch::Sender<Arc<ConsentSnapshot>>,
+        subs: watch::Receiver<usize>,
         stop: CancellationToken,
+    }
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    fn pid() -> ParticipantId {
+        ParticipantId::new("p01").unwrap()
+    }
+
+    fn granted(purposes: &[Purpose]) -> ConsentSnapshot {
+        ConsentSnapshot::from_triples(1, purposes.iter().map(|pu| (pid(), StreamKind::Eda, *pu)))
     }
 
     fn start(edit: impl FnOnce(&mut ServerConfig)) -> Running {
@@ -675,16 +704,18 @@ mod tests {
         edit(&mut cfg);
         let server = Server::bind(cfg).unwrap();
         let rejected = server.rejected_uid.clone();
-        let bus = crate::publish::bus(8);
+        let bus = crate::publish::bus(64);
         let stop = CancellationToken::new();
-        let (subs, _) = watch::channel(0);
-        let (_consent_tx, consent_rx) = watch::channel(Arc::new(ConsentSnapshot::deny_all()));
+        let (subs_tx, subs) = watch::channel(0);
+        let (consent, consent_rx) =
+            watch::channel(Arc::new(granted(&[Purpose::Process, Purpose::Adapt])));
         tokio::spawn(server.run(
             Feeds {
                 bus: bus.downgrade(),
                 board: StateBoard::default(),
                 consent: consent_rx,
-                subscribers: subs,
+                subscribers: subs_tx,
+                egress: Egresses::default(),
             },
             stop.clone(),
             CancellationToken::new(),
@@ -694,17 +725,82 @@ mod tests {
             _dir: dir,
             path,
             rejected,
-            _bus: bus,
+            bus,
+            consent,
+            subs,
             stop,
         }
     }
 
-    async fn first_line(s: &mut UnixStream, wait: Duration) -> Option<String> {
-        let mut r = BufReader::new(s);
-        let mut line = String::new();
-        match timeout(wait, r.read_line(&mut line)).await {
-            Ok(Ok(n)) if n > 0 => Some(line),
-            _ => None,
+    impl Running {
+        /// Publishes an adaptation line that relies on no stream data (a warm-up line).
+        fn publish(&self, n: u32) {
+            let _ = self.bus.send(Arc::new(BusMessage {
+                participant: pid(),
+                topic: Topic::Adaptation,
+                line: format!(r#"{{"type":"adaptation","n":{n}}}"#),
+                needs: vec![Need::Any(Purpose::Process), Need::Any(Purpose::Adapt)],
+            }));
+        }
+
+        /// Waits until `n` connections have subscribed.
+        async fn subscribed(&mut self, n: usize) {
+            timeout(WAIT, self.subs.wait_for(|k| *k >= n))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    struct Conn {
+        r: BufReader<tokio::net::unix::OwnedReadHalf>,
+        w: tokio::net::unix::OwnedWriteHalf,
+    }
+
+    impl Conn {
+        async fn open(path: &Path) -> Conn {
+            let (r, w) = UnixStream::connect(path).await.unwrap().into_split();
+            Conn {
+                r: BufReader::new(r),
+                w,
+            }
+        }
+
+        async fn write(&mut self, bytes: &[u8]) {
+            self.w.write_all(bytes).await.unwrap();
+        }
+
+        /// The next line, or None at EOF or after `wait`.
+        async fn line_within(&mut self, wait: Duration) -> Option<serde_json::Value> {
+            let mut line = String::new();
+            match timeout(wait, self.r.read_line(&mut line)).await {
+                Ok(Ok(n)) if n > 0 => Some(serde_json::from_str(&line).unwrap()),
+                _ => None,
+            }
+        }
+
+        async fn line(&mut self) -> serde_json::Value {
+            self.line_within(WAIT).await.expect("no line")
+        }
+
+        /// Reads until EOF (panics after `WAIT`); returns the lines.
+        async fn until_eof(&mut self) -> Vec<serde_json::Value> {
+            let mut text = String::new();
+            timeout(WAIT, self.r.read_to_string(&mut text))
+                .await
+                .expect("not closed")
+                .unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+
+        async fn subscribe(path: &Path) -> Conn {
+            let mut c = Conn::open(path).await;
+            c.write(b"{\"type\":\"subscribe\",\"topics\":[\"adaptation\"]}\n")
+                .await;
+            assert_eq!(c.line().await["type"], "welcome");
+            c
         }
     }
 
@@ -713,7 +809,7 @@ mod tests {
         let r = start(|c| c.allowed_uids = vec![u32::MAX - 7]);
         let mut s = UnixStream::connect(&r.path).await.unwrap();
         let mut buf = Vec::new();
-        let n = timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        let n = timeout(WAIT, s.read_to_end(&mut buf))
             .await
             .unwrap()
             .unwrap_or(0);
@@ -723,17 +819,128 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_client_over_the_limit_waits_for_a_free_place() {
-        let r = start(|c| c.max_clients = 2);
-        let mut a = UnixStream::connect(&r.path).await.unwrap();
-        let mut b = UnixStream::connect(&r.path).await.unwrap();
-        let wait = Duration::from_secs(5);
-        assert!(first_line(&mut a, wait).await.unwrap().contains("welcome"));
-        assert!(first_line(&mut b, wait).await.unwrap().contains("welcome"));
-        let mut c = UnixStream::connect(&r.path).await.unwrap();
-        assert_eq!(first_line(&mut c, Duration::from_millis(300)).await, None);
+    async fn a_subscriber_over_the_limit_is_refused_until_a_place_frees() {
+        let mut r = start(|c| c.max_clients = 2);
+        let a = Conn::subscribe(&r.path).await;
+        let _b = Conn::subscribe(&r.path).await;
+        r.subscribed(2).await;
+        let mut c = Conn::subscribe(&r.path).await;
+        let e = c.line().await;
+        assert_eq!(e["code"], "too_many_subscribers", "{e}");
         drop(a);
-        assert!(first_line(&mut c, wait).await.unwrap().contains("welcome"));
+        timeout(WAIT, r.subs.wait_for(|k| *k == 1))
+            .await
+            .unwrap()
+            .unwrap();
+        c.write(b"{\"type\":\"subscribe\",\"topics\":[\"adaptation\"]}\n")
+            .await;
+        r.subscribed(2).await;
+        r.publish(1);
+        assert_eq!(c.line().await["n"], 1);
+        r.stop.cancel();
+    }
+
+    /// Issue 10: a client that half-closes after subscribing is still a subscriber.
+    #[tokio::test]
+    async fn a_client_that_half_closes_after_subscribing_keeps_getting_lines() {
+        let mut r = start(|_| {});
+        let mut c = Conn::subscribe(&r.path).await;
+        r.subscribed(1).await;
+        c.w.shutdown().await.unwrap();
+        // Give the server time to see the end of input before anything is published.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for n in 0..3 {
+            r.publish(n);
+        }
+        for n in 0..3 {
+            assert_eq!(c.line().await["n"], n);
+        }
+        // Closing completely frees its place even though nothing more is published.
+        drop(c);
+        timeout(WAIT, r.subs.wait_for(|k| *k == 0))
+            .await
+            .unwrap()
+            .unwrap();
+        r.stop.cancel();
+    }
+
+    /// Issue 10: invalid UTF-8 is a bad request like any other; the connection stays open.
+    #[tokio::test]
+    async fn invalid_utf8_gets_bad_request_and_the_connection_stays_open() {
+        let r = start(|_| {});
+        let mut c = Conn::open(&r.path).await;
+        assert_eq!(c.line().await["type"], "welcome");
+        c.write(b"{\"type\":\"hello\xff\xfe\"}\n").await;
+        let e = c.line().await;
+        assert_eq!(e["code"], "bad_request", "{e}");
+        c.write(b"{\"type\":\"consent_query\",\"participant\":\"p01\"}\n")
+            .await;
+        let a = c.line().await;
+        assert_eq!(a["type"], "consent", "{a}");
+        r.stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_closes_that_connection_with_line_too_long() {
+        let r = start(|c| c.max_line = 1024);
+        let mut c = Conn::open(&r.path).await;
+        c.write(&[b'x'; 4096]).await;
+        let lines = c.until_eof().await;
+        assert_eq!(lines.last().unwrap()["code"], "line_too_long");
+        r.stop.cancel();
+    }
+
+    /// Issue 10: a connection that never subscribes is closed after the idle timeout.
+    #[tokio::test]
+    async fn an_idle_connection_is_closed_with_idle_timeout() {
+        let r = start(|c| c.idle_timeout = Duration::from_millis(300));
+        let mut idle = Conn::open(&r.path).await;
+        // A line resets the timer; a subscriber is never timed out.
+        let mut sub = Conn::subscribe(&r.path).await;
+        idle.write(b"{\"type\":\"hello\",\"protocol\":1}\n").await;
+        let lines = idle.until_eof().await;
+        let types: Vec<_> = lines.iter().map(|l| l["type"].clone()).collect();
+        assert_eq!(types, ["welcome", "error"], "{lines:?}");
+        assert_eq!(lines[1]["code"], "idle_timeout");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        r.publish(7);
+        assert_eq!(sub.line().await["n"], 7);
+        r.stop.cancel();
+    }
+
+    /// Issue 10: 80 connections that never subscribe do not keep a new client from subscribing.
+    #[tokio::test]
+    async fn connections_that_never_subscribe_cannot_lock_out_a_subscriber() {
+        let mut r = start(|_| {});
+        let mut idle = Vec::new();
+        for _ in 0..80 {
+            let mut c = Conn::open(&r.path).await;
+            assert_eq!(c.line().await["type"], "welcome");
+            idle.push(c);
+        }
+        let mut sub = Conn::subscribe(&r.path).await;
+        r.subscribed(1).await;
+        r.publish(1);
+        assert_eq!(sub.line().await["n"], 1);
+        // The oldest idle connections were closed to make room, with a reason.
+        let first = idle[0].until_eof().await;
+        assert_eq!(first.last().unwrap()["code"], "too_many_clients");
+        r.stop.cancel();
+    }
+
+    /// Issue 4: an adaptation line needs `adapt` whatever it carries; a warm-up line relying on
+    /// no stream data stops once `adapt` is withdrawn.
+    #[tokio::test]
+    async fn a_withdrawn_adapt_stops_adaptation_lines_that_carry_no_data() {
+        let mut r = start(|_| {});
+        let mut c = Conn::subscribe(&r.path).await;
+        r.subscribed(1).await;
+        r.publish(1);
+        assert_eq!(c.line().await["n"], 1);
+        r.consent
+            .send_replace(Arc::new(granted(&[Purpose::Process])));
+        r.publish(2);
+        assert_eq!(c.line_within(Duration::from_millis(300)).await, None);
         r.stop.cancel();
     }
 
@@ -746,5 +953,20 @@ mod tests {
         let e = Server::bind(ServerConfig::new(path.clone())).err().unwrap();
         assert!(matches!(e, ServerError::NotASocket(_)), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    }
+
+    /// Issue 1: the daemon does not follow a symlinked socket directory, even to a private one.
+    #[test]
+    fn a_symlinked_socket_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        ensure_private_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = Server::bind(ServerConfig::new(link.join("s.sock")))
+            .err()
+            .unwrap();
+        assert!(matches!(e, ServerError::SymlinkDir { .. }), "{e}");
+        assert!(std::fs::read_dir(&real).unwrap().next().is_none());
     }
 }

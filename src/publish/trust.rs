@@ -145,6 +145,24 @@ pub fn check_private_dir(dir: &Path) -> Result<(), TrustError> {
     Ok(())
 }
 
+/// The directory check for a client about to connect to `socket`: [`check_private_dir`] on its
+/// directory, except that when nothing exists at `socket` the answer is "absent" (an `Io`
+/// error of kind `NotFound`, [`TrustError::is_absent`]) whatever the directory is: with no
+/// socket there is nothing to talk to, and the caller does not connect.
+pub fn check_socket_dir(socket: &Path) -> Result<(), TrustError> {
+    let checked = check_private_dir(socket_dir(socket)?);
+    match checked {
+        Err(e) if !e.is_absent() => match std::fs::symlink_metadata(socket) {
+            Err(source) if source.kind() == io::ErrorKind::NotFound => Err(TrustError::Io {
+                path: socket.to_owned(),
+                source,
+            }),
+            _ => Err(e),
+        },
+        other => other,
+    }
+}
+
 /// Checks that the process at the other end of `stream` (connected to `path`) runs as our
 /// effective uid. Reads `SO_PEERCRED`; sends and receives nothing.
 pub fn check_peer(stream: &impl AsFd, path: &Path) -> Result<(), TrustError> {
@@ -167,7 +185,7 @@ pub fn check_peer(stream: &impl AsFd, path: &Path) -> Result<(), TrustError> {
 /// Connects to `socket` (blocking) after checking its directory, and checks the peer's uid;
 /// nothing has been written when this returns.
 pub fn connect(socket: &Path) -> Result<std::os::unix::net::UnixStream, TrustError> {
-    check_private_dir(socket_dir(socket)?)?;
+    check_socket_dir(socket)?;
     let s = std::os::unix::net::UnixStream::connect(socket).map_err(|source| TrustError::Io {
         path: socket.to_owned(),
         source,
@@ -178,7 +196,7 @@ pub fn connect(socket: &Path) -> Result<std::os::unix::net::UnixStream, TrustErr
 
 /// [`connect`] for tokio.
 pub async fn connect_async(socket: &Path) -> Result<tokio::net::UnixStream, TrustError> {
-    check_private_dir(socket_dir(socket)?)?;
+    check_socket_dir(socket)?;
     let s = tokio::net::UnixStream::connect(socket)
         .await
         .map_err(|source| TrustError::Io {
@@ -213,7 +231,10 @@ mod tests {
         private(&d);
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o750)).unwrap();
         let e = check_private_dir(&d).unwrap_err();
-        assert!(matches!(e, TrustError::NotPrivate { mode: 0o750, .. }), "{e}");
+        assert!(
+            matches!(e, TrustError::NotPrivate { mode: 0o750, .. }),
+            "{e}"
+        );
         assert!(e.to_string().contains("0750"), "{e}");
         assert!(!e.is_absent());
     }
@@ -242,16 +263,25 @@ mod tests {
     #[test]
     fn a_missing_dir_or_socket_is_absent_not_refused() {
         let t = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let e = connect(&t.path().join("nope").join("s.sock")).unwrap_err();
         assert!(e.is_absent(), "{e}");
+        // A loose directory with no socket in it: nothing to refuse, nothing to talk to.
         let e = connect(&t.path().join("s.sock")).unwrap_err();
         assert!(e.is_absent(), "{e}");
+        // With a socket in it, the loose directory is refused before connecting.
+        let path = t.path().join("l.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let e = connect(&path).unwrap_err();
+        assert!(matches!(e, TrustError::NotPrivate { .. }), "{e}");
     }
 
     #[test]
     fn our_own_peer_passes() {
         let t = tempfile::tempdir().unwrap();
-        let path = t.path().join("s.sock");
+        let d = t.path().join("run");
+        private(&d);
+        let path = d.join("s.sock");
         let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
         connect(&path).unwrap();
     }
