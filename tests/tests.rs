@@ -12,6 +12,8 @@ mod erasure;
 mod fixtures;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod revoke_handshake;
 mod robustness;
 mod simulated_people;
+mod socket_trust;
 mod streaming_vs_offline;
