@@ -684,6 +684,7 @@ mod tests {
         bus: crate::publish::Bus,
         consent: watch::Sender<Arc<ConsentSnapshot>>,
         subs: watch::Receiver<usize>,
+        egress: Egresses,
         stop: CancellationToken,
     }
 
@@ -707,6 +708,7 @@ mod tests {
         let bus = crate::publish::bus(64);
         let stop = CancellationToken::new();
         let (subs_tx, subs) = watch::channel(0);
+        let egress = Egresses::default();
         let (consent, consent_rx) =
             watch::channel(Arc::new(granted(&[Purpose::Process, Purpose::Adapt])));
         tokio::spawn(server.run(
@@ -715,7 +717,7 @@ mod tests {
                 board: StateBoard::default(),
                 consent: consent_rx,
                 subscribers: subs_tx,
-                egress: Egresses::default(),
+                egress: egress.clone(),
             },
             stop.clone(),
             CancellationToken::new(),
@@ -728,6 +730,7 @@ mod tests {
             bus,
             consent,
             subs,
+            egress,
             stop,
         }
     }
@@ -941,6 +944,50 @@ mod tests {
             .send_replace(Arc::new(granted(&[Purpose::Process])));
         r.publish(2);
         assert_eq!(c.line_within(Duration::from_millis(300)).await, None);
+        r.stop.cancel();
+    }
+
+    /// Issue 4: a revocation is acknowledged only when no write checked against the old
+    /// consent is in flight; a subscriber stalled in such a write is closed first.
+    #[tokio::test]
+    async fn a_revocation_waits_for_a_stalled_subscriber_and_closes_it() {
+        let mut r = start(|_| {});
+        let mut stalled = Conn::subscribe(&r.path).await;
+        let mut live = Conn::subscribe(&r.path).await;
+        r.subscribed(2).await;
+        // 64 lines of 32 KiB: far more than a socket buffer; `stalled` never reads.
+        let pad = "x".repeat(32 * 1024);
+        for n in 0..64 {
+            let _ = r.bus.send(Arc::new(BusMessage {
+                participant: pid(),
+                topic: Topic::Adaptation,
+                line: format!(r#"{{"type":"adaptation","n":{n},"pad":"{pad}"}}"#),
+                needs: vec![Need::Any(Purpose::Adapt)],
+            }));
+        }
+        let mut got = 0;
+        while got < 64 {
+            if live.line().await["type"] == "adaptation" {
+                got += 1;
+            }
+        }
+        r.consent
+            .send_replace(Arc::new(granted(&[Purpose::Process])));
+        let t0 = tokio::time::Instant::now();
+        let q = r.egress.quiesce(Duration::from_millis(300)).await;
+        assert_eq!((q.confirmed, q.closed, q.stuck), (1, 1, 0), "{q:?}");
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+        // The stalled connection is closed: it reads what was written before, then EOF.
+        let mut text = Vec::new();
+        timeout(WAIT, stalled.r.read_to_end(&mut text))
+            .await
+            .expect("the stalled subscriber was not closed")
+            .unwrap();
+        let whole = text.split(|b| *b == b'\n').filter(|l| l.ends_with(b"}")).count();
+        assert!(whole < 64, "{whole} lines reached a stalled subscriber");
+        // The live one stays, under the new consent.
+        r.publish(99);
+        assert_eq!(live.line_within(Duration::from_millis(300)).await, None);
         r.stop.cancel();
     }
 
