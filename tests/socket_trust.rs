@@ -150,8 +150,8 @@ fn adapt_status(work: &Path, data: &Path) -> String {
         .unwrap()
 }
 
-/// Runs the three commands that talk to a daemon against the impostor at `socket`; each must
-/// fail with one line containing `why`.
+/// Runs the three commands that talk to a daemon, and the Python example client, against the
+/// impostor at `socket`; each must fail with one line containing `why`.
 fn every_client_refuses(socket: &Path, data: &Path, why: &str) {
     let s = socket.to_str().unwrap();
     let d = data.to_str().unwrap();
@@ -188,6 +188,16 @@ fn every_client_refuses(socket: &Path, data: &Path, why: &str) {
         assert!(err.contains(why), "{args:?}: {err}");
         assert!(!out.contains("flushed") && !out.contains("receipt"), "{out}");
     }
+    // The Python example client from the docs checks the same.
+    let out = Command::new("python3")
+        .arg(crate::util::root().join("docs/clients/attune_client.py"))
+        .args(["--socket", s, "--count", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "python client: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "python client: {err}");
+    assert!(err.contains(why), "python client: {err}");
 }
 
 #[test]
@@ -228,10 +238,10 @@ fn a_fake_daemon_of_another_uid_in_our_own_directory_gets_no_byte() {
         std::fs::rename(theirs.join(n), ours.join(n)).unwrap();
     }
     every_client_refuses(&ours.join("attune.sock"), &data, "runs as uid 65534");
-    // revoke and forget reach control.sock (forget stops at its first request), listen
-    // attune.sock; every connection ended without a byte.
-    let conns = fake.connections(3);
-    assert_eq!(conns.len(), 3, "{conns:?}");
+    // revoke and forget reach control.sock (forget stops at its first request), listen and
+    // the Python client attune.sock; every connection ended without a byte.
+    let conns = fake.connections(4);
+    assert_eq!(conns.len(), 4, "{conns:?}");
     assert!(conns.iter().all(|(_, bytes)| *bytes == 0), "{conns:?}");
     assert_eq!(
         conns.iter().filter(|(n, _)| n == "control.sock").count(),
