@@ -46,10 +46,7 @@ fn query(sub: &mut Subscriber) -> Vec<serde_json::Value> {
 /// One trial: withdraw at stream time `at` (s); returns the rule of the last adaptation line
 /// seen before the withdrawal.
 fn trial(at: f64, forget: bool) -> String {
-    let d = Daemon::replay(
-        &fixture(SIM),
-        &["--speed", "50", "--wait-subscribers", "1"],
-    );
+    let d = Daemon::replay(&fixture(SIM), &["--speed", "50", "--wait-subscribers", "1"]);
     if forget {
         // `forget` needs the participant in the ledger; a grant the manifest lacks changes
         // nothing in a replay.

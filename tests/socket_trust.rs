@@ -186,7 +186,10 @@ fn every_client_refuses(socket: &Path, data: &Path, why: &str) {
         assert_ne!(code, Some(0), "{args:?} trusted the impostor: {out}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(why), "{args:?}: {err}");
-        assert!(!out.contains("flushed") && !out.contains("receipt"), "{out}");
+        assert!(
+            !out.contains("flushed") && !out.contains("receipt"),
+            "{out}"
+        );
     }
     // The Python example client from the docs checks the same.
     let out = Command::new("python3")

@@ -44,6 +44,20 @@ pub(super) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Publishes `snap` unless the snapshot in force is newer: two publishers finishing out of order
+/// (two commands, or a command and an expiring grant) must not bring back an older consent.
+/// The ledger's event count orders snapshots; one of the same epoch (a grant expired meanwhile)
+/// replaces it.
+pub(super) fn publish_snapshot(tx: &watch::Sender<Arc<ConsentSnapshot>>, snap: ConsentSnapshot) {
+    tx.send_if_modified(|cur| {
+        let newer = snap.epoch >= cur.epoch && **cur != snap;
+        if newer {
+            *cur = Arc::new(snap.clone());
+        }
+        newer
+    });
+}
+
 /// Publishes the consent in force after a command and, if it changed, waits until no
 /// subscriber can still write a line the old consent allowed (RELIABILITY.md, "Revocation
 /// path", steps 2, 4 and 5): every egress confirms it has no write in flight checked against the
@@ -54,16 +68,7 @@ async fn publish_and_quiesce(
     egress: &Egresses,
     resp: crate::consent::control::Response,
 ) -> crate::consent::control::Response {
-    let new = Arc::new(consent.snapshot(now_ms()));
-    // Never replace a newer snapshot with an older one (two commands finishing out of order:
-    // the newer one already holds this change).
-    consent_tx.send_if_modified(|cur| {
-        let newer = new.epoch >= cur.epoch && **cur != *new;
-        if newer {
-            *cur = new.clone();
-        }
-        newer
-    });
+    publish_snapshot(consent_tx, consent.snapshot(now_ms()));
     // Only a change needs the handshake; it is done even when a concurrent command published
     // this change first, because that command may still be waiting for it.
     if !matches!(resp, crate::consent::control::Response::Appended { .. }) {
@@ -155,5 +160,33 @@ pub(super) async fn serve_control(
             let text = serde_json::to_string(&resp).unwrap_or_default();
             let _ = w.write_all(format!("{text}\n").as_bytes()).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Purpose;
+    use crate::model::StreamKind;
+
+    fn snap(epoch: u64, purposes: &[Purpose]) -> ConsentSnapshot {
+        let p = ParticipantId::new("p01").unwrap();
+        ConsentSnapshot::from_triples(
+            epoch,
+            purposes.iter().map(|pu| (p.clone(), StreamKind::Eda, *pu)),
+        )
+    }
+
+    /// A revocation published at epoch 5 is not undone by a snapshot computed before it (a
+    /// command or an expiring grant finishing late).
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let (tx, rx) = watch::channel(Arc::new(snap(4, &[Purpose::Process, Purpose::Adapt])));
+        publish_snapshot(&tx, snap(5, &[Purpose::Process]));
+        publish_snapshot(&tx, snap(4, &[Purpose::Process, Purpose::Adapt]));
+        assert_eq!(**rx.borrow(), snap(5, &[Purpose::Process]));
+        // Same epoch, less granted (a grant expired): replaces.
+        publish_snapshot(&tx, snap(5, &[]));
+        assert_eq!(**rx.borrow(), snap(5, &[]));
     }
 }

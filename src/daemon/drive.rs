@@ -120,7 +120,7 @@ fn refresh_consent(
     next_expiry: &mut Option<i64>,
 ) {
     if next_expiry.is_some_and(|x| now_ms() >= x) {
-        consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+        super::control::publish_snapshot(consent_tx, consent.snapshot(now_ms()));
         *next_expiry = consent.next_expiry(now_ms());
     }
     if consent_rx.has_changed().unwrap_or(false) {

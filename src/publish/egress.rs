@@ -68,7 +68,7 @@ pub struct Quiesced {
     pub confirmed: usize,
     /// Egress points closed because they did not confirm within the bound.
     pub closed: usize,
-    /// Closed egress points that had still not dropped their write after [`CANCEL_BOUND`]
+    /// Closed egress points that had still not dropped their write 2 s after being closed
     /// (a stuck runtime; the revocation must not be acknowledged as complete).
     pub stuck: usize,
 }

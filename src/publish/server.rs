@@ -1,18 +1,31 @@
 //! Unix socket server for protocol v1 (edge). Safe by construction (RELIABILITY.md, "Unix socket
 //! recipe"):
 //!
-//! 1. The socket's directory must be private: created 0700 if missing; if it exists it must be
-//!    owned by our uid with no group/other bits, or the daemon refuses to start.
+//! 1. The socket's directory must be private: created 0700 if missing; if it exists it must be a
+//!    real directory (a symlink is refused, never followed) owned by our uid with no group/other
+//!    bits, or the daemon refuses to start ([`trust::check_private_dir`], the rule clients
+//!    apply as well).
 //! 2. The process umask is 0o077 (set in `main` before the runtime starts); after `bind` the
 //!    socket is set to 0600 again.
 //! 3. A live socket is never unlinked: if connecting to the path succeeds, another daemon owns it
 //!    and we refuse. A stale socket file of ours is removed; any other file is left alone.
-//! 4. At most `max_clients` connections (a semaphore permit is taken before `accept`); the peer's
-//!    uid (SO_PEERCRED) must be in `allowed_uids` (default: our own) before any byte is exchanged.
-//! 5. Inbound lines are limited to `max_line` bytes; a longer line gets `line_too_long` and that
-//!    connection only is closed.
+//! 4. The peer's uid (SO_PEERCRED) must be in `allowed_uids` (default: our own) before any byte
+//!    is exchanged. Admission then has two pools, so connections that never subscribe cannot
+//!    lock anyone out: at most `max_pending` connections that have not subscribed (when a new
+//!    one arrives and the pool is full, the oldest is closed with `too_many_clients`), each
+//!    closed with `idle_timeout` after `idle_timeout` without a line; and `max_clients`
+//!    subscriber slots, taken at `subscribe` (`too_many_subscribers` when none is free; the
+//!    connection stays open and unsubscribed).
+//! 5. Inbound lines are bytes up to `max_line`; a longer line gets `line_too_long` and that
+//!    connection only is closed. A line that is not UTF-8 gets `bad_request` like any other bad
+//!    line, and the connection stays open.
 //! 6. Each subscriber reads the bus at its own pace; lagging costs it messages (`lagged`), never
-//!    the pipeline.
+//!    the pipeline. A subscriber that half-closes is still sent to until the bus closes or a
+//!    write fails (or, sending nothing, until a probe sees it closed completely).
+//! 7. Each connection is an egress point of the revocation handshake ([`super::egress`]): a
+//!    data line is checked against the consent in force and written under the connection's
+//!    gate, so a revocation is acknowledged only when no line the old consent allowed can still
+//!    be written.
 
 use super::egress::{Egresses, Registration};
 use super::messages::{self, ALL_TOPICS, ClientMessage, PROTOCOL_VERSION, Topic};
@@ -983,7 +996,10 @@ mod tests {
             .await
             .expect("the stalled subscriber was not closed")
             .unwrap();
-        let whole = text.split(|b| *b == b'\n').filter(|l| l.ends_with(b"}")).count();
+        let whole = text
+            .split(|b| *b == b'\n')
+            .filter(|l| l.ends_with(b"}"))
+            .count();
         assert!(whole < 64, "{whole} lines reached a stalled subscriber");
         // The live one stays, under the new consent.
         r.publish(99);
