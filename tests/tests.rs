@@ -14,6 +14,8 @@ mod fuzz_corpus;
 mod hardening;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod revoke_handshake;
 mod robustness;
 mod simulated_people;
+mod socket_trust;
 mod streaming_vs_offline;

@@ -10,8 +10,21 @@
 //     cp .../docs/clients/AttuneClient.cs . && dotnet run -- --topics adaptation,state --count 20
 // Options: --socket PATH, --participant ID (default "*"), --topics a,b,c, --count N.
 // Exit codes: 0 after --count adaptation messages or when the daemon closes normally; 1 when the
-// socket cannot be reached, the daemon closes before its welcome (uid not allowed), or after a fatal
-// error (unsupported_protocol, line_too_long).
+// socket cannot be reached or fails the trust checks, the daemon closes before its welcome (uid not
+// allowed), or after a fatal error (unsupported_protocol, line_too_long, idle_timeout,
+// too_many_clients).
+//
+// Trust checks (docs/protocol.md, "Transport and security"), done before a byte is sent; anyone can
+// listen at a path, and a socket in someone else's directory may be theirs:
+// - the socket's directory must not be a symbolic link (FileAttributes.ReparsePoint);
+// - on .NET 7+, its mode must have no group or other bits (File.GetUnixFileMode);
+// - after connecting, the daemon must run as our effective uid (SO_PEERCRED through
+//   Socket.GetRawSocketOption, .NET 5+; the uid from /proc/self/status).
+// What it cannot check: .NET has no API for a file's owner, so the directory's owner is not
+// checked (the peer-uid check is the real gate and catches another user's daemon); on .NET 6 the
+// mode is not checked; where GetRawSocketOption is missing (Mono, some Unity players) the peer uid
+// is not checked, and Connect() then fails closed unless allowUnverifiedPeer is true.
+// These checks were added without a .NET SDK at hand and have not been compiled.
 //
 // Using it from Unity (Unity runs Mono or IL2CPP with a .NET Standard 2.1 / .NET Framework 4.x API,
 // not .NET 6):
@@ -78,27 +91,101 @@ namespace Attune.Client
         /// <summary>The real uid, read from /proc (no P/Invoke, so it also works under IL2CPP).</summary>
         static string CurrentUid()
         {
+            return UidField(0);
+        }
+
+        /// <summary>The effective uid, the one the daemon must run as.</summary>
+        static uint EffectiveUid()
+        {
+            return uint.Parse(UidField(1));
+        }
+
+        // "Uid:" in /proc/self/status lists the real, effective, saved and filesystem uids.
+        static string UidField(int index)
+        {
             foreach (string line in System.IO.File.ReadAllLines("/proc/self/status"))
             {
                 if (line.StartsWith("Uid:", StringComparison.Ordinal))
-                    return line.Substring(4).Trim().Split('\t', ' ')[0];
+                    return line.Substring(4).Split(new[] { '\t', ' ' }, StringSplitOptions.RemoveEmptyEntries)[index];
             }
             throw new InvalidOperationException("cannot find the uid in /proc/self/status");
         }
 
-        /// <summary>Connects. Throws SocketException when no daemon listens at the path.</summary>
-        public AttuneClient(string socketPath)
+        /// <summary>
+        /// Connects. Throws SocketException when no daemon listens at the path, and
+        /// UntrustedSocketException when the socket's directory or the daemon's uid fails the trust
+        /// checks (see the header); nothing has been sent then. Pass allowUnverifiedPeer = true
+        /// only on a runtime without GetRawSocketOption, accepting that the peer is not checked.
+        /// </summary>
+        public AttuneClient(string socketPath, bool allowUnverifiedPeer = false)
         {
+            CheckSocketDirectory(socketPath);
             socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
                 socket.Connect(CreateEndPoint(socketPath));
+                CheckPeer(socket, socketPath, allowUnverifiedPeer);
             }
             catch
             {
                 socket.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>Refuses a socket directory that is a symlink or (on .NET 7+) open to others.</summary>
+        static void CheckSocketDirectory(string socketPath)
+        {
+            string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(socketPath));
+            var info = new System.IO.DirectoryInfo(dir);
+            // Nothing at the path: nothing to refuse, and Connect() reports it. (File.Exists is true
+            // for a socket: on Unix it means "exists and is not a directory".)
+            if (!info.Exists || !System.IO.File.Exists(socketPath))
+                return;
+            if ((info.Attributes & System.IO.FileAttributes.ReparsePoint) != 0)
+                throw new UntrustedSocketException("refusing socket directory " + dir
+                    + ": it is a symbolic link; it must be a real directory owned by you with mode 0700");
+#if NET7_0_OR_GREATER
+            var mode = System.IO.File.GetUnixFileMode(dir);
+            const System.IO.UnixFileMode others = System.IO.UnixFileMode.GroupRead | System.IO.UnixFileMode.GroupWrite
+                | System.IO.UnixFileMode.GroupExecute | System.IO.UnixFileMode.OtherRead
+                | System.IO.UnixFileMode.OtherWrite | System.IO.UnixFileMode.OtherExecute;
+            if ((mode & others) != 0)
+                throw new UntrustedSocketException("refusing socket directory " + dir + ": mode "
+                    + Convert.ToString((int)mode, 8).PadLeft(4, '0')
+                    + "; it must be a directory owned by you with mode 0700 (another user may be listening there)");
+#endif
+        }
+
+        /// <summary>Refuses a daemon that runs as another user (SO_PEERCRED: pid, uid, gid).</summary>
+        static void CheckPeer(Socket s, string socketPath, bool allowUnverifiedPeer)
+        {
+            uint peer;
+            try
+            {
+                peer = PeerUid(s);
+            }
+            catch (Exception e) when (e is PlatformNotSupportedException || e is MissingMethodException
+                                      || e is NotSupportedException)
+            {
+                if (allowUnverifiedPeer) return;
+                throw new UntrustedSocketException("cannot check which user the daemon at " + socketPath
+                    + " runs as on this runtime (no Socket.GetRawSocketOption); refusing");
+            }
+            uint us = EffectiveUid();
+            if (peer != us)
+                throw new UntrustedSocketException("refusing the daemon at " + socketPath + ": it runs as uid "
+                    + peer + ", not as uid " + us + "; nothing was sent to it");
+        }
+
+        // A separate method so that a missing GetRawSocketOption fails inside CheckPeer's try.
+        static uint PeerUid(Socket s)
+        {
+            const int SolSocket = 1, SoPeercred = 17; // Linux values
+            var cred = new byte[12];                  // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+            int n = s.GetRawSocketOption(SolSocket, SoPeercred, cred);
+            if (n < 8) throw new UntrustedSocketException("SO_PEERCRED returned " + n + " bytes");
+            return BitConverter.ToUInt32(cred, 4);
         }
 
         static EndPoint CreateEndPoint(string path)
@@ -288,6 +375,12 @@ namespace Attune.Client
         }
     }
 
+    /// <summary>The socket's directory or the daemon's uid failed a trust check; nothing was sent.</summary>
+    public sealed class UntrustedSocketException : Exception
+    {
+        public UntrustedSocketException(string message) : base(message) { }
+    }
+
     /// <summary>A sockaddr_un endpoint for runtimes without a working UnixDomainSocketEndPoint.</summary>
     public sealed class UnixSocketEndPoint : EndPoint
     {
@@ -358,6 +451,11 @@ namespace Attune.Client
                                         + " (is `attune run` or `attune replay` running?)");
                 return 1;
             }
+            catch (UntrustedSocketException e)
+            {
+                Console.Error.WriteLine("attune: " + e.Message);
+                return 1;
+            }
 
             using (client)
             {
@@ -393,7 +491,8 @@ namespace Attune.Client
                     if (type == "error")
                     {
                         string code = AttuneClient.ErrorCode(line);
-                        if (code == "unsupported_protocol" || code == "line_too_long") fatal = code;
+                        if (code == "unsupported_protocol" || code == "line_too_long"
+                            || code == "idle_timeout" || code == "too_many_clients") fatal = code;
                     }
                     if (type == "adaptation")
                     {

@@ -7,21 +7,67 @@ adaptation messages as one readable line each, every other message as its raw JS
     python3 attune_client.py --topics adaptation,state --count 20
     python3 attune_client.py --participant p01 --socket /tmp/attune-1000/attune.sock
 
+Before sending a byte it checks that the socket's directory is a real directory (not a symlink)
+owned by this user with mode 0700, and that the daemon runs as this user (SO_PEERCRED): anyone
+can listen at a path, and a socket in someone else's directory may be theirs.
+
 Exit codes: 0 after --count adaptation messages or when the daemon closes the connection
-normally; 1 when the socket cannot be reached, the daemon closes before its welcome (your uid
-is not allowed) or after a fatal error (unsupported_protocol, line_too_long); 130 on Ctrl-C.
+normally; 1 when the socket cannot be reached or fails those checks, the daemon closes before
+its welcome (your uid is not allowed) or after a fatal error (unsupported_protocol,
+line_too_long, idle_timeout, too_many_clients); 130 on Ctrl-C.
 """
 
 import argparse
 import json
 import os
 import socket
+import stat
+import struct
 import sys
 
 PROTOCOL = 1
 TOPICS = ("adaptation", "state", "features")
 # Errors after which the daemon closes the connection.
-FATAL_CODES = {"unsupported_protocol", "line_too_long"}
+FATAL_CODES = {"unsupported_protocol", "line_too_long", "idle_timeout", "too_many_clients"}
+
+
+class Untrusted(Exception):
+    """The socket's directory or the daemon's uid fails the checks; the message says why."""
+
+
+def check_socket_dir(path):
+    """Refuse a socket whose directory is a symlink, not ours, or open to group/other.
+
+    With nothing at `path` there is nothing to refuse (connect() then reports it).
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.lstat(directory)  # lstat: a symlink is refused, not followed
+    except FileNotFoundError:
+        return
+    problem = None
+    if stat.S_ISLNK(st.st_mode):
+        problem = "it is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "it is not a directory"
+    elif st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        problem = "owner uid {}, mode {:04o}".format(st.st_uid, stat.S_IMODE(st.st_mode))
+    if problem is None:
+        return
+    if not os.path.lexists(path):
+        return
+    raise Untrusted("refusing socket directory {}: {}; it must be a directory owned by uid {} "
+                    "with mode 0700 (another user may be listening there)".format(
+                        directory, problem, os.geteuid()))
+
+
+def check_peer(sock, path):
+    """Refuse a daemon that runs as another user (SO_PEERCRED: pid, uid, gid as three ints)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.geteuid():
+        raise Untrusted("refusing the daemon at {}: it runs as uid {}, not as uid {}; "
+                        "nothing was sent to it".format(path, uid, os.geteuid()))
 
 
 def default_socket_path():
@@ -105,15 +151,22 @@ def run(args):
     path = args.socket or default_socket_path()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        check_socket_dir(path)
         sock.connect(path)
+        check_peer(sock, path)
+    except Untrusted as e:
+        sock.close()
+        print("attune_client: {}".format(e), file=sys.stderr)
+        return 1
     except OSError as e:
+        sock.close()
         print("attune_client: cannot connect to {}: {} (is `attune run` or `attune replay` running?)"
               .format(path, e.strerror or e), file=sys.stderr)
         return 1
 
     with sock:
         # The daemon sends welcome first on its own; hello and subscribe can go out right away.
-        # (If 64 clients are already connected, nothing arrives until a place frees up.)
+        # (Subscribe promptly: a connection that has not subscribed is closed after 10 s.)
         try:
             send(sock, {"type": "hello", "protocol": PROTOCOL, "client": args.client})
             send(sock, {"type": "subscribe", "participant": args.participant, "topics": args.topics})

@@ -1,10 +1,12 @@
-//! A minimal protocol v1 client shared by `listen` and `demo`.
+//! A minimal protocol v1 client shared by `listen` and `demo`. It sends nothing to a socket
+//! whose directory is not private and ours, or whose daemon runs as another uid
+//! ([`trust`](crate::publish::trust)).
 
+use crate::publish::trust;
 use anyhow::Context;
 use serde_json::json;
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
 /// Connects, says hello and subscribes. Returns the line reader.
@@ -14,12 +16,19 @@ pub async fn subscribe(
     participant: &str,
     topics: &[String],
 ) -> anyhow::Result<Lines<BufReader<OwnedReadHalf>>> {
-    let stream = UnixStream::connect(socket).await.with_context(|| {
-        format!(
-            "no daemon is listening on {} (start one with `attune replay FILE`)",
-            socket.display()
-        )
-    })?;
+    // The directory and the daemon's uid are checked before a byte is sent (`trust`).
+    let stream = match trust::connect_async(socket).await {
+        Ok(s) => s,
+        Err(e) if e.is_absent() => {
+            return Err(e).with_context(|| {
+                format!(
+                    "no daemon is listening on {} (start one with `attune replay FILE`)",
+                    socket.display()
+                )
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (r, mut w) = stream.into_split();
     let hello = json!({"type": "hello", "protocol": 1, "client": client});
     let sub = json!({"type": "subscribe", "participant": participant, "topics": topics});

@@ -2,6 +2,7 @@
 
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
+use crate::publish::egress::{Egresses, QUIESCE_BOUND};
 use crate::store::ledger::LedgerStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,14 +44,63 @@ pub(super) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// The control socket: one consent request per connection, answered once it is durable and
-/// the new snapshot is published (the pipeline applies it before its next record, and
-/// subscriber egress re-checks it at once).
+/// Publishes `snap` unless the snapshot in force is newer: two publishers finishing out of order
+/// (two commands, or a command and an expiring grant) must not bring back an older consent.
+/// The ledger's event count orders snapshots; one of the same epoch (a grant expired meanwhile)
+/// replaces it.
+pub(super) fn publish_snapshot(tx: &watch::Sender<Arc<ConsentSnapshot>>, snap: ConsentSnapshot) {
+    tx.send_if_modified(|cur| {
+        let newer = snap.epoch >= cur.epoch && **cur != snap;
+        if newer {
+            *cur = Arc::new(snap.clone());
+        }
+        newer
+    });
+}
+
+/// Publishes the consent in force after a command and, if it changed, waits until no
+/// subscriber can still write a line the old consent allowed (RELIABILITY.md, "Revocation
+/// path", steps 2, 4 and 5): every egress confirms it has no write in flight checked against the
+/// old snapshot, or is closed. Only then may `resp` be sent.
+async fn publish_and_quiesce(
+    consent: &Consent,
+    consent_tx: &watch::Sender<Arc<ConsentSnapshot>>,
+    egress: &Egresses,
+    resp: crate::consent::control::Response,
+) -> crate::consent::control::Response {
+    publish_snapshot(consent_tx, consent.snapshot(now_ms()));
+    // Only a change needs the handshake; it is done even when a concurrent command published
+    // this change first, because that command may still be waiting for it.
+    if !matches!(resp, crate::consent::control::Response::Appended { .. }) {
+        return resp;
+    }
+    let q = egress.quiesce(QUIESCE_BOUND).await;
+    if q.closed > 0 {
+        warn!(
+            closed = q.closed,
+            "Subscribers still writing under the old consent after {QUIESCE_BOUND:?} were closed."
+        );
+    }
+    if q.stuck > 0 {
+        return crate::consent::control::Response::Error {
+            message: format!(
+                "the change is recorded, but {} subscriber connection(s) could not be stopped; treat it as not yet in effect and restart the daemon",
+                q.stuck
+            ),
+        };
+    }
+    resp
+}
+
+/// The control socket: one consent request per connection, answered once it is durable, the
+/// new snapshot is published (the pipeline applies it before its next record, and subscriber
+/// egress re-checks it at once) and no subscriber can still write under the old one.
 pub(super) async fn serve_control(
     listener: tokio::net::UnixListener,
     allowed_uids: Vec<u32>,
     consent: Consent,
     consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+    egress: Egresses,
     requests: TaskTracker,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -67,6 +117,7 @@ pub(super) async fn serve_control(
         }
         let consent = consent.clone();
         let consent_tx = consent_tx.clone();
+        let egress = egress.clone();
         requests.spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
@@ -99,10 +150,7 @@ pub(super) async fn serve_control(
                     })
                     .await;
                     match done {
-                        Ok(resp) => {
-                            consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
-                            resp
-                        }
+                        Ok(resp) => publish_and_quiesce(&consent, &consent_tx, &egress, resp).await,
                         Err(e) => crate::consent::control::Response::Error {
                             message: format!("the consent command failed: {e}"),
                         },
@@ -112,5 +160,33 @@ pub(super) async fn serve_control(
             let text = serde_json::to_string(&resp).unwrap_or_default();
             let _ = w.write_all(format!("{text}\n").as_bytes()).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Purpose;
+    use crate::model::StreamKind;
+
+    fn snap(epoch: u64, purposes: &[Purpose]) -> ConsentSnapshot {
+        let p = ParticipantId::new("p01").unwrap();
+        ConsentSnapshot::from_triples(
+            epoch,
+            purposes.iter().map(|pu| (p.clone(), StreamKind::Eda, *pu)),
+        )
+    }
+
+    /// A revocation published at epoch 5 is not undone by a snapshot computed before it (a
+    /// command or an expiring grant finishing late).
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let (tx, rx) = watch::channel(Arc::new(snap(4, &[Purpose::Process, Purpose::Adapt])));
+        publish_snapshot(&tx, snap(5, &[Purpose::Process]));
+        publish_snapshot(&tx, snap(4, &[Purpose::Process, Purpose::Adapt]));
+        assert_eq!(**rx.borrow(), snap(5, &[Purpose::Process]));
+        // Same epoch, less granted (a grant expired): replaces.
+        publish_snapshot(&tx, snap(5, &[]));
+        assert_eq!(**rx.borrow(), snap(5, &[]));
     }
 }

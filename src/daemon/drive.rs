@@ -6,7 +6,7 @@ use crate::consent::{ConsentSnapshot, Purpose};
 use crate::model::StreamState;
 use crate::pipeline::{Output, Pipeline};
 use crate::publish::messages::{self, Topic};
-use crate::publish::{Bus, BusMessage, StateBoard};
+use crate::publish::{Bus, BusMessage, Need, StateBoard};
 use crate::recording::Record;
 use crate::sources::replay;
 use std::collections::BTreeMap;
@@ -32,16 +32,25 @@ impl Publisher {
                 Output::Features(p, f) => {
                     for (v, k) in f.values.iter().zip(f.sources) {
                         if v.is_some() {
-                            needs.push((k, Purpose::Process));
-                            needs.push((k, Purpose::ShareFeatures));
+                            needs.push(Need::Stream(k, Purpose::Process));
+                            needs.push(Need::Stream(k, Purpose::ShareFeatures));
                         }
                     }
                     (p.clone(), Topic::Features, messages::features(p, f))
                 }
                 Output::Decision(p, d) => {
-                    for t in d.terms.iter().filter(|t| t.z.is_some()) {
-                        needs.push((t.source, Purpose::Process));
-                        needs.push((t.source, Purpose::Adapt));
+                    // Every adaptation line is a decision about this participant: it needs
+                    // `adapt` (and `process`) for some stream whatever it carries, so a
+                    // warm-up or no-data line stops with the rest once `adapt` is withdrawn.
+                    needs.push(Need::Any(Purpose::Process));
+                    needs.push(Need::Any(Purpose::Adapt));
+                    for t in &d.terms {
+                        if t.z.is_some() || t.value.is_some() {
+                            needs.push(Need::Stream(t.source, Purpose::Process));
+                        }
+                        if t.z.is_some() {
+                            needs.push(Need::Stream(t.source, Purpose::Adapt));
+                        }
                     }
                     let quality: BTreeMap<&'static str, &'static str> = pipeline
                         .stream_states(p)
@@ -57,7 +66,7 @@ impl Publisher {
                         .iter()
                         .filter(|t| t.value.is_some() && shared(t.source))
                     {
-                        needs.push((t.source, Purpose::ShareFeatures));
+                        needs.push(Need::Stream(t.source, Purpose::ShareFeatures));
                     }
                     let line = messages::adaptation(
                         p,
@@ -111,7 +120,7 @@ fn refresh_consent(
     next_expiry: &mut Option<i64>,
 ) {
     if next_expiry.is_some_and(|x| now_ms() >= x) {
-        consent_tx.send_replace(Arc::new(consent.snapshot(now_ms())));
+        super::control::publish_snapshot(consent_tx, consent.snapshot(now_ms()));
         *next_expiry = consent.next_expiry(now_ms());
     }
     if consent_rx.has_changed().unwrap_or(false) {

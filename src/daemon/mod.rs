@@ -213,11 +213,13 @@ pub async fn replay(
     info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
     let consent_tx = Arc::new(consent_tx);
     let control_requests = TaskTracker::new();
+    let egress = crate::publish::egress::Egresses::default();
     let control_task = tokio::spawn(serve_control(
         control,
         plan.server.allowed_uids.clone(),
         consent.clone(),
         consent_tx.clone(),
+        egress.clone(),
         control_requests.clone(),
     ));
 
@@ -233,6 +235,7 @@ pub async fn replay(
             board: board.clone(),
             consent: consent_rx.clone(),
             subscribers: subs_tx,
+            egress,
         },
         accept_stop.clone(),
         closing.clone(),

@@ -1,18 +1,26 @@
 //! Publishing to subscribers.
 //!
 //! - [`messages`] (pure): protocol v1 lines and the client-line parser.
-//! - [`server`] (edge): the Unix socket server with private permissions, peer-uid check, a
-//!   client limit, bounded per-subscriber queues (`lagged` on loss) and line-length limits.
+//! - [`server`] (edge): the Unix socket server with private permissions, peer-uid check,
+//!   separate limits for subscribed and not-yet-subscribed connections, an idle timeout before
+//!   `subscribe`, bounded per-subscriber queues (`lagged` on loss) and line-length limits.
+//! - [`egress`] (edge): the consent-epoch handshake that lets a revocation be acknowledged only
+//!   when no line the old consent allowed can still be written.
+//! - [`trust`] (edge): what clients check before sending a byte to a socket (private
+//!   directory, daemon's uid).
 //!
 //! The pipeline publishes each message once onto a [`Bus`]: a bounded broadcast ring (tokio
 //! `broadcast`, loom-tested upstream). Every subscriber reads the ring at its own pace; one that
 //! falls more than the ring's capacity behind loses its oldest messages and is told how many in a
 //! `lagged` line. The pipeline never waits for a subscriber (STYLE.md §10, `DropOldest`).
 
+pub mod egress;
 pub mod messages;
 pub mod server;
+pub mod trust;
 
-use crate::model::ParticipantId;
+use crate::consent::{ConsentSnapshot, Purpose};
+use crate::model::{ParticipantId, StreamKind};
 use messages::Topic;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -26,9 +34,30 @@ pub struct BusMessage {
     pub topic: Topic,
     /// The JSON line, without newline.
     pub line: String,
-    /// The consents this line relies on, per stream: egress drops it if any was withdrawn
-    /// after it was queued (RELIABILITY.md, revocation path).
-    pub needs: Vec<(crate::model::StreamKind, crate::consent::Purpose)>,
+    /// The consents this line relies on: egress drops it if any was withdrawn after it was
+    /// queued (RELIABILITY.md, revocation path).
+    pub needs: Vec<Need>,
+}
+
+/// One consent a published line relies on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// `purpose` for this stream kind of the line's participant (data derived from it).
+    Stream(StreamKind, Purpose),
+    /// `purpose` for at least one stream kind of the line's participant: the kind of message
+    /// needs it whatever it carries (every `adaptation` line needs `adapt`, even a warm-up
+    /// line that relies on no data).
+    Any(Purpose),
+}
+
+impl Need {
+    /// Whether `snap` grants this need for `participant`.
+    pub fn met(self, snap: &ConsentSnapshot, participant: &ParticipantId) -> bool {
+        match self {
+            Self::Stream(k, p) => snap.allows(participant, k, p),
+            Self::Any(p) => snap.allows_any(participant, p),
+        }
+    }
 }
 
 /// The sending side of the bus.
