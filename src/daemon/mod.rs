@@ -1,8 +1,8 @@
 //! The daemon: wires a source, the pure pipeline and the socket server together, and owns
 //! startup and graceful shutdown (edge).
 //!
-//! - [`control`]: the consent in force and the control socket.
-//! - [`drive`]: the replay loop, record by record and tick by tick, and publishing.
+//! - `control`: the consent in force and the control socket.
+//! - `drive`: the replay loop, record by record and tick by tick, and publishing.
 //!
 //! Shutdown (STYLE.md §12): the source ends (end of recording) or `stop` is cancelled
 //! (SIGINT/SIGTERM); the pipeline emits its last messages and drops the bus sender; subscribed
@@ -92,7 +92,7 @@ pub struct ReplaySummary {
     pub published: BTreeMap<&'static str, u64>,
     /// Last stream time, s.
     pub end_t: f64,
-    /// Silences longer than [`drive::MAX_SILENCE_S`] that were skipped as gaps.
+    /// Silences longer than `drive::MAX_SILENCE_S` (120 s) that were skipped as gaps.
     pub jumps: u64,
     /// True if stopped by a signal before the end of the recording.
     pub interrupted: bool,
