@@ -2,7 +2,7 @@
 
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
-use crate::store::ledger::LedgerStore;
+use crate::store::datadir::DataDir;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -18,7 +18,8 @@ pub(super) struct Consent {
     /// The participant the recording names (differs from `participant` with `--participant`).
     pub(super) recorded: ParticipantId,
     pub(super) manifest: crate::consent::ConsentManifest,
-    pub(super) store: Arc<std::sync::Mutex<LedgerStore>>,
+    /// The data directory (lock, ledger); consent requests run on it end to end.
+    pub(super) store: Arc<std::sync::Mutex<DataDir>>,
 }
 
 impl Consent {

@@ -9,6 +9,8 @@
 //! sled is single-process: the daemon owns these databases while it runs; commands reach it
 //! through its control socket, and open the databases directly only when no daemon runs.
 
+pub mod datadir;
 pub mod export;
+pub mod failpoint;
 pub mod ledger;
 pub mod participant;

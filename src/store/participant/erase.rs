@@ -2,6 +2,7 @@
 //! `store::participant`, "Erasure").
 
 use super::*;
+use crate::store::failpoint;
 use std::fs::{DirBuilder, File};
 use std::os::unix::fs::DirBuilderExt;
 
@@ -100,8 +101,10 @@ pub fn forget(
         remove_counted(participant, &forgetting, &mut counts)?;
         fs::rename(&dir, &forgetting).map_err(io("rename", &dir))?;
         sync_dir(&parent).map_err(io("fsync", &parent))?;
+        failpoint::hit("forget.moved");
     }
     remove_counted(participant, &forgetting, &mut counts)?;
+    failpoint::hit("forget.removed");
     sync_dir(&parent).map_err(io("fsync", &parent))?;
     Ok(ForgetReceipt {
         participant: participant.clone(),
@@ -167,13 +170,17 @@ pub fn erase_parts(
         return Err(e);
     }
     sync_dir(&parent).map_err(io("fsync", &parent))?;
+    failpoint::hit("erase_parts.copied");
     {
         let _lock = wait_unlocked(participant, &dir, RELEASE_WAIT)?;
         fs::rename(&dir, &forgetting).map_err(io("rename", &dir))?;
     }
+    failpoint::hit("erase_parts.moved");
     fs::rename(&rewrite, &dir).map_err(io("rename", &rewrite))?;
     sync_dir(&parent).map_err(io("fsync", &parent))?;
+    failpoint::hit("erase_parts.swapped");
     remove_counted(participant, &forgetting, &mut counts)?;
+    failpoint::hit("erase_parts.removed");
     sync_dir(&parent).map_err(io("fsync", &parent))?;
     drop(busy);
     receipt.files_removed = counts.0;

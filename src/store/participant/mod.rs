@@ -258,6 +258,16 @@ pub fn participant_dir(data_dir: &Path, participant: &ParticipantId) -> PathBuf 
     participants_dir(data_dir).join(participant.as_str())
 }
 
+/// Whether anything of `participant` is stored: its directory, or a temporary one of its
+/// (an interrupted erasure, rewrite or import).
+pub fn has_data(data_dir: &Path, participant: &ParticipantId) -> bool {
+    let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+    exists(&participant_dir(data_dir, participant))
+        || [FORGET_PREFIX, REWRITE_PREFIX, IMPORT_PREFIX]
+            .iter()
+            .any(|prefix| exists(&erase::staging_dir(data_dir, prefix, participant)))
+}
+
 /// The participants that have a store, sorted. An absent data directory has none.
 pub fn list_participants(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
     let dir = participants_dir(data_dir);

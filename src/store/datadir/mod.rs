@@ -1,0 +1,544 @@
+//! The owner of a data directory (edge): [`DataDir`] holds the data-directory lock, the consent
+//! ledger, and carries out every request that changes stored data from start to end. The daemon
+//! holds one for as long as it runs (its control socket hands requests to it); a command run
+//! without a daemon opens one for the length of the command. Nothing else appends to the ledger
+//! or erases a participant's store.
+//!
+//! # Erasure, crash-safe
+//!
+//! Revoking `record` or `profile` and `forget` each take three steps (`consent::ledger`,
+//! "Erasures owed"): the intent event is appended and flushed, then the data is erased by
+//! deleting directories whole (`store::participant`, "Erasure"), then the completion receipt
+//! (`data_erased` or `erased`) is appended. [`DataDir::open`] first finishes any directory
+//! operation a crash interrupted (`participant::recover`), then every erasure the ledger says is
+//! owed, before anything else can be appended; every request that appends does the same first.
+//! So whatever step a kill -9 hits, the next command or daemon start converges to "revoked (or
+//! forgotten), data gone, receipt present", and a later grant can never be followed by an
+//! erasure that destroys data stored under it: while an erasure is owed and cannot be finished,
+//! every change is refused with the reason. Crash points: `store::failpoint`.
+//!
+//! # Waiting for the lock
+//!
+//! [`DataDir::open`] does not wait: it reports [`DataDirError::Busy`] with what the lock file
+//! says holds it. [`DataDir::open_waiting`] polls for a bounded time; the CLI uses its own loop,
+//! which also retries a daemon's control socket meanwhile.
+
+mod lock;
+
+pub use lock::{Holder, LOCK_FILE, Role, read_holder};
+
+use crate::consent::control::{Erasure, Request, Response, lines};
+use crate::consent::ledger::{
+    Action, ConsentState, Event, NewEvent, Owed, check_text, erases_data, pending_erasures, verify,
+};
+use crate::consent::{AllStreams, Purpose, StreamSelector};
+use crate::model::ParticipantId;
+use crate::store::failpoint;
+use crate::store::ledger::{LedgerError, LedgerStore};
+use crate::store::participant::{self, Part, StoreError};
+use lock::{DirLock, LockError};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a process waits for a data directory that another process holds.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataDirError {
+    /// Another process holds the data-directory lock.
+    #[error("data directory {path} is in use by {}", holder.as_ref().map_or_else(|| "another attune process".to_owned(), ToString::to_string))]
+    Busy {
+        /// The data directory.
+        path: PathBuf,
+        /// What its lock file says, if readable.
+        holder: Option<Holder>,
+    },
+    /// The ledger's own sled lock is held by a process that does not hold the data-directory
+    /// lock (an older attune, or another program).
+    #[error(
+        "the consent ledger {path} is locked by another process that does not hold {lock}; stop that process"
+    )]
+    LedgerLocked {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The data-directory lock file.
+        lock: PathBuf,
+    },
+    /// The directory or its lock file could not be created or locked.
+    #[error("data directory {path}: cannot {op}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The ledger is missing, truncated, tampered with or unreadable.
+    #[error(transparent)]
+    Ledger(LedgerError),
+    /// Finishing an interrupted directory operation failed.
+    #[error("cannot recover the data directory: {0}")]
+    Recover(#[from] StoreError),
+}
+
+/// An opened data directory: its lock, its ledger, and every owed erasure finished (or the
+/// reason why not).
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    lock: DirLock,
+    ledger: LedgerStore,
+    /// Why the owed erasures could not be finished at the last attempt.
+    stuck: Option<String>,
+}
+
+/// What one finished erasure did.
+#[derive(Debug, Clone, PartialEq)]
+struct Settled {
+    erasure: Erasure,
+    receipts: Vec<Event>,
+}
+
+impl DataDir {
+    /// Takes the lock (without waiting), finishes interrupted directory operations, opens and
+    /// checks the ledger and finishes every owed erasure, at `now_ms` (unix ms, for receipts).
+    pub fn open(path: &Path, role: Role, now_ms: i64) -> Result<Self, DataDirError> {
+        let io = |op| {
+            let path = path.to_owned();
+            move |source| DataDirError::Io { path, op, source }
+        };
+        std::fs::create_dir_all(path).map_err(io("create"))?;
+        let lock = match DirLock::try_take(path, Holder::this_process(role)) {
+            Ok(l) => l,
+            Err(LockError::Busy(holder)) => {
+                return Err(DataDirError::Busy {
+                    path: path.to_owned(),
+                    holder,
+                });
+            }
+            Err(LockError::Io(e)) => return Err(io("lock")(e)),
+        };
+        participant::recover(path)?;
+        let ledger = match LedgerStore::open(path) {
+            Ok(l) => l,
+            Err(LedgerError::Locked(p)) => {
+                return Err(DataDirError::LedgerLocked {
+                    path: p,
+                    lock: path.join(LOCK_FILE),
+                });
+            }
+            Err(e) => return Err(DataDirError::Ledger(e)),
+        };
+        let mut dd = Self {
+            path: path.to_owned(),
+            lock,
+            ledger,
+            stuck: None,
+        };
+        if let Err(e) = dd.settle(now_ms) {
+            tracing::warn!(error = %e, "An owed erasure could not be finished; changes are refused until it is.");
+        }
+        Ok(dd)
+    }
+
+    /// [`open`](Self::open), retrying while another process holds the lock (or the ledger's),
+    /// for up to `wait`.
+    pub fn open_waiting(
+        path: &Path,
+        role: Role,
+        now_ms: i64,
+        wait: Duration,
+    ) -> Result<Self, DataDirError> {
+        let start = Instant::now();
+        loop {
+            match Self::open(path, role, now_ms) {
+                Err(DataDirError::Busy { .. } | DataDirError::LedgerLocked { .. })
+                    if start.elapsed() < wait =>
+                {
+                    std::thread::sleep(poll_interval());
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The consent ledger.
+    pub fn ledger(&self) -> &LedgerStore {
+        &self.ledger
+    }
+
+    /// The fold of the ledger.
+    pub fn state(&self) -> &ConsentState {
+        self.ledger.state()
+    }
+
+    /// Records a daemon's subscriber and control sockets in the lock file, so that a command
+    /// that cannot reach it can say where it is.
+    pub fn set_serving(&mut self, socket: &Path, control: &Path) -> Result<(), DataDirError> {
+        self.lock
+            .set_serving(socket, control)
+            .map_err(|source| DataDirError::Io {
+                path: self.path.join(LOCK_FILE),
+                op: "write",
+                source,
+            })
+    }
+
+    /// Finishes every erasure the ledger says is owed (module doc). Stops at the first that
+    /// fails and remembers why, so that changes are refused until it succeeds.
+    fn settle(&mut self, now_ms: i64) -> Result<Vec<Settled>, String> {
+        let mut done = Vec::new();
+        for owed in pending_erasures(self.ledger.events()) {
+            match self.finish(&owed, now_ms) {
+                Ok(s) => done.push(s),
+                Err(e) => {
+                    let why = format!(
+                        "the erasure of {}'s data asked for at ledger event {} is not finished: {e}",
+                        owed.participant, owed.since
+                    );
+                    self.stuck = Some(why.clone());
+                    return Err(why);
+                }
+            }
+        }
+        self.stuck = None;
+        Ok(done)
+    }
+
+    /// Erases what `owed` covers and appends its receipt(s).
+    fn finish(&mut self, owed: &Owed, now_ms: i64) -> Result<Settled, String> {
+        let p = &owed.participant;
+        let at = u64::try_from(now_ms).unwrap_or(0);
+        let (parts, receipt) = if owed.forget {
+            (Part::ALL.to_vec(), participant::forget(&self.path, p, at))
+        } else {
+            let parts: Vec<Part> = owed.purposes.iter().flat_map(|pu| parts_of(*pu)).collect();
+            let r = participant::erase_parts(&self.path, p, &parts, at);
+            (parts, r)
+        };
+        let (files, bytes) = match receipt {
+            Ok(r) => (r.files_removed, r.bytes_removed),
+            Err(StoreError::UnknownParticipant { .. }) => (0, 0),
+            Err(e) => return Err(e.to_string()),
+        };
+        failpoint::hit("complete.before");
+        let template = NewEvent {
+            action: Action::Erased,
+            participant: p.clone(),
+            stream: StreamSelector::All(AllStreams::All),
+            purpose: Purpose::Process,
+            at_ms: now_ms,
+            by: owed.by.clone(),
+            expires_ms: None,
+            text_version: None,
+        };
+        let events = if owed.forget {
+            vec![template]
+        } else {
+            owed.purposes
+                .iter()
+                .map(|pu| NewEvent {
+                    action: Action::DataErased,
+                    purpose: *pu,
+                    ..template.clone()
+                })
+                .collect()
+        };
+        let receipts = self.ledger.append_all(events).map_err(|e| e.to_string())?;
+        Ok(Settled {
+            erasure: Erasure {
+                participant: p.clone(),
+                parts: parts.iter().map(|x| x.tree().to_owned()).collect(),
+                files_removed: files,
+                bytes_removed: bytes,
+            },
+            receipts,
+        })
+    }
+
+    /// Whether `p` is someone this data directory knows: a ledger history, stored data, or a
+    /// participant a running daemon is processing (`live`: consent from a recording's manifest).
+    fn known(&self, p: &ParticipantId, live: &[ParticipantId]) -> bool {
+        !self.ledger.history(p).is_empty()
+            || live.contains(p)
+            || participant::has_data(&self.path, p)
+    }
+
+    fn unknown(&self, p: &ParticipantId, verb: &str) -> Response {
+        Response::Error {
+            message: format!(
+                "participant {p} has no data and no consent recorded in {}; nothing to {verb}",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Carries out a request at `now_ms`, end to end: changes are durable, and any erasure they
+    /// call for is done and receipted, before this returns. `live` lists participants a
+    /// running daemon is processing: they may be revoked or forgotten even without a ledger
+    /// history (their consent came from a recording's manifest).
+    pub fn execute(&mut self, req: Request, now_ms: i64, live: &[ParticipantId]) -> Response {
+        let err = |message: String| Response::Error { message };
+        if let Err(message) = check_request(&req) {
+            return err(message);
+        }
+        let changes = matches!(
+            req,
+            Request::Grant { .. } | Request::Revoke { .. } | Request::Forget { .. }
+        );
+        if changes && let Err(why) = self.settle(now_ms) {
+            return err(format!("{why}; no change was made"));
+        }
+        match req {
+            Request::Grant {
+                participant,
+                streams,
+                purposes,
+                expires_ms,
+                text_version,
+                by,
+            } => {
+                if let Some(x) = expires_ms
+                    && x <= now_ms
+                {
+                    return err("the expiry date is in the past".into());
+                }
+                let template = NewEvent {
+                    action: Action::Grant,
+                    participant,
+                    stream: StreamSelector::All(AllStreams::All),
+                    purpose: Purpose::Process,
+                    at_ms: now_ms,
+                    by,
+                    expires_ms,
+                    text_version,
+                };
+                match self.ledger.append_all(each(&template, &streams, &purposes)) {
+                    Ok(events) => self.appended(events, None),
+                    Err(e) => err(e.to_string()),
+                }
+            }
+            Request::Revoke {
+                participant,
+                streams,
+                purposes,
+                by,
+            } => {
+                if !self.known(&participant, live) {
+                    return self.unknown(&participant, "revoke");
+                }
+                let template = NewEvent {
+                    action: Action::Revoke,
+                    participant: participant.clone(),
+                    stream: StreamSelector::All(AllStreams::All),
+                    purpose: Purpose::Process,
+                    at_ms: now_ms,
+                    by,
+                    expires_ms: None,
+                    text_version: None,
+                };
+                let mut events = match self.ledger.append_all(each(&template, &streams, &purposes))
+                {
+                    Ok(events) => events,
+                    Err(e) => return err(e.to_string()),
+                };
+                if !purposes.iter().any(|p| erases_data(*p)) {
+                    return self.appended(events, None);
+                }
+                match self.settle(now_ms) {
+                    Ok(done) => {
+                        let mut erasure = None;
+                        for s in done {
+                            if s.erasure.participant == participant {
+                                erasure = Some(s.erasure);
+                            }
+                            events.extend(s.receipts);
+                        }
+                        self.appended(events, erasure)
+                    }
+                    Err(why) => err(format!(
+                        "consent revoked (ledger event {}), but {why}; the next attune command or daemon start finishes it",
+                        events.first().map_or(0, |e| e.seq)
+                    )),
+                }
+            }
+            Request::Forget { participant, by } => {
+                if !self.known(&participant, live) {
+                    return self.unknown(&participant, "forget");
+                }
+                let intent = NewEvent {
+                    action: Action::ForgetRequested,
+                    participant: participant.clone(),
+                    stream: StreamSelector::All(AllStreams::All),
+                    purpose: Purpose::Process,
+                    at_ms: now_ms,
+                    by,
+                    expires_ms: None,
+                    text_version: None,
+                };
+                let asked = match self.ledger.append_all(vec![intent]) {
+                    Ok(e) => e,
+                    Err(e) => return err(e.to_string()),
+                };
+                let asked_seq = asked.first().map_or(0, |e| e.seq);
+                match self.settle(now_ms) {
+                    Ok(done) => {
+                        let Some(s) = done
+                            .into_iter()
+                            .find(|s| s.erasure.participant == participant)
+                        else {
+                            return err(format!("the erasure of {participant} did not run"));
+                        };
+                        let Some(receipt) = s.receipts.into_iter().next() else {
+                            return err(format!("the erasure of {participant} has no receipt"));
+                        };
+                        Response::Forgotten {
+                            erasure: s.erasure,
+                            requested: asked_seq,
+                            receipt,
+                            epoch: self.ledger.state().events,
+                        }
+                    }
+                    Err(why) => err(format!(
+                        "consent of {participant} revoked (ledger event {asked_seq}), but {why}; the next attune command or daemon start finishes it"
+                    )),
+                }
+            }
+            Request::Show { participant } => {
+                if self.ledger.history(&participant).is_empty() {
+                    return err(format!("participant {participant} has no consent recorded"));
+                }
+                Response::Consent {
+                    lines: lines(&self.ledger.state().of(&participant), now_ms),
+                    participant,
+                    epoch: self.ledger.state().events,
+                }
+            }
+            Request::History { participant } => {
+                let events: Vec<Event> = self
+                    .ledger
+                    .history(&participant)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                if events.is_empty() {
+                    return err(format!("participant {participant} has no consent recorded"));
+                }
+                Response::History { events }
+            }
+            Request::Verify => match verify(self.ledger.events()) {
+                Ok(()) => Response::Verified {
+                    events: self.ledger.events().len() as u64,
+                },
+                Err(e) => err(format!("the ledger does not verify: {e}")),
+            },
+        }
+    }
+
+    fn appended(&self, events: Vec<Event>, erased: Option<Erasure>) -> Response {
+        Response::Appended {
+            events,
+            epoch: self.ledger.state().events,
+            erased,
+        }
+    }
+
+    /// Why changes are refused at the moment, if they are.
+    pub fn stuck(&self) -> Option<&str> {
+        self.stuck.as_deref()
+    }
+}
+
+/// Checks what a request carries before anything is done (a request can arrive over the
+/// control socket, not only from the CLI, which checks the same).
+fn check_request(req: &Request) -> Result<(), String> {
+    let text = |field: &str, v: &str| {
+        check_text(v).map_err(|r| format!("--{field}: {r}, not {:?}", truncate(v)))
+    };
+    match req {
+        Request::Grant {
+            streams,
+            purposes,
+            text_version,
+            by,
+            ..
+        } => {
+            nonempty(streams, purposes)?;
+            text("by", by)?;
+            if let Some(v) = text_version {
+                text("text-version", v)?;
+            }
+        }
+        Request::Revoke {
+            streams,
+            purposes,
+            by,
+            ..
+        } => {
+            nonempty(streams, purposes)?;
+            text("by", by)?;
+        }
+        Request::Forget { by, .. } => text("by", by)?,
+        Request::Show { .. } | Request::History { .. } | Request::Verify => {}
+    }
+    Ok(())
+}
+
+fn nonempty(streams: &[StreamSelector], purposes: &[Purpose]) -> Result<(), String> {
+    if streams.is_empty() || purposes.is_empty() {
+        return Err("name at least one stream and one purpose".into());
+    }
+    Ok(())
+}
+
+fn truncate(s: &str) -> String {
+    let t: String = s.chars().take(40).collect();
+    if t.len() < s.len() {
+        format!("{t}...")
+    } else {
+        t
+    }
+}
+
+/// One event per (stream, purpose), from `template`.
+fn each(template: &NewEvent, streams: &[StreamSelector], purposes: &[Purpose]) -> Vec<NewEvent> {
+    streams
+        .iter()
+        .flat_map(|s| {
+            purposes.iter().map(move |p| NewEvent {
+                stream: *s,
+                purpose: *p,
+                ..template.clone()
+            })
+        })
+        .collect()
+}
+
+/// The stored parts a revoked purpose covers. Recordings hold all of a participant's streams,
+/// so revoking `record` for any stream erases them all.
+fn parts_of(purpose: Purpose) -> Vec<Part> {
+    match purpose {
+        Purpose::Record => vec![Part::Recordings, Part::Features],
+        Purpose::Profile => vec![Part::Profile],
+        _ => Vec::new(),
+    }
+}
+
+/// 20–40 ms, varied per process, so that waiting commands do not poll in lockstep.
+pub fn poll_interval() -> Duration {
+    let jitter = u64::from(std::process::id() % 7) * 3
+        + u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_micros() % 8),
+        );
+    Duration::from_millis(20 + jitter)
+}
