@@ -6,6 +6,7 @@ mod util;
 mod analyze_cli;
 mod consent_e2e;
 mod consent_gate;
+mod crash;
 mod data_cli;
 mod e2e;
 mod erasure;
