@@ -8,6 +8,7 @@ mod consent_e2e;
 mod consent_gate;
 mod crash;
 mod data_cli;
+mod datadir;
 mod e2e;
 mod erasure;
 mod fixtures;
