@@ -593,6 +593,47 @@ mod tests {
     }
 
     #[test]
+    fn actors_are_printable_and_short() {
+        assert!(check_text("researcher 1 (Zoë)").is_ok());
+        assert!(
+            check_text(&"é".repeat(200)).is_ok(),
+            "characters, not bytes"
+        );
+        for bad in ["", "a\nb", "tab\there", &"x".repeat(201)] {
+            assert!(check_text(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_revoke_of_record_is_owed_until_its_receipt() {
+        let p = pid("p01");
+        let mut evs = vec![
+            ev(Action::Grant, "p01", ALL, Purpose::Record, 0, None),
+            ev(Action::Revoke, "p01", EDA, Purpose::Record, 1, None),
+            ev(Action::Revoke, "p01", ALL, Purpose::Adapt, 2, None),
+        ];
+        let owed = pending_erasures(&build(evs.clone()));
+        assert_eq!(owed.len(), 1);
+        assert_eq!((owed[0].forget, owed[0].since), (false, 1));
+        assert_eq!(owed[0].purposes, [Purpose::Record]);
+        evs.push(ev(Action::DataErased, "p01", ALL, Purpose::Record, 3, None));
+        assert!(pending_erasures(&build(evs.clone())).is_empty());
+        evs.push(ev(
+            Action::ForgetRequested,
+            "p01",
+            ALL,
+            Purpose::Process,
+            4,
+            None,
+        ));
+        let built = build(evs.clone());
+        assert!(pending_erasures(&built)[0].forget);
+        assert!(!ConsentState::fold(&built).allows(&p, StreamKind::Rr, Purpose::Process, 5));
+        evs.push(ev(Action::Erased, "p01", ALL, Purpose::Process, 5, None));
+        assert!(pending_erasures(&build(evs)).is_empty());
+    }
+
+    #[test]
     fn tampering_is_detected() {
         let mut evs = build(vec![
             ev(Action::Grant, "p01", ALL, Purpose::Process, 0, None),

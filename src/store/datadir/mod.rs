@@ -542,3 +542,128 @@ pub fn poll_interval() -> Duration {
         );
     Duration::from_millis(20 + jitter)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StreamKind;
+    use crate::store::participant::ParticipantStore;
+
+    fn pid(s: &str) -> ParticipantId {
+        ParticipantId::new(s).unwrap()
+    }
+
+    fn all() -> Vec<StreamSelector> {
+        vec![StreamSelector::All(AllStreams::All)]
+    }
+
+    fn grant(p: &str, purposes: &[Purpose]) -> Request {
+        Request::Grant {
+            participant: pid(p),
+            streams: all(),
+            purposes: purposes.to_vec(),
+            expires_ms: None,
+            text_version: None,
+            by: "test".into(),
+        }
+    }
+
+    fn revoke(p: &str, purposes: &[Purpose]) -> Request {
+        Request::Revoke {
+            participant: pid(p),
+            streams: all(),
+            purposes: purposes.to_vec(),
+            by: "test".into(),
+        }
+    }
+
+    fn actions(dd: &DataDir) -> Vec<Action> {
+        dd.ledger().events().iter().map(|e| e.action).collect()
+    }
+
+    #[test]
+    fn an_owed_erasure_that_cannot_finish_blocks_every_change_until_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dd = DataDir::open(dir.path(), Role::Command, 1).unwrap();
+        let r = dd.execute(grant("p01", &[Purpose::Process, Purpose::Record]), 1, &[]);
+        assert!(matches!(r, Response::Appended { .. }), "{r:?}");
+        let p = pid("p01");
+        let store = ParticipantStore::open(dir.path(), &p).unwrap();
+        store.put_profile("x", &serde_json::json!(1)).unwrap();
+        // The store is open in this process: the erasure cannot run.
+        let r = dd.execute(revoke("p01", &[Purpose::Record]), 2, &[]);
+        let Response::Error { message } = r else {
+            panic!("{r:?}")
+        };
+        assert!(message.contains("consent revoked"), "{message}");
+        assert!(dd.stuck().is_some());
+        // A new grant now would let the owed erasure destroy data recorded under it: refused.
+        let r = dd.execute(grant("p01", &[Purpose::Record]), 3, &[]);
+        let Response::Error { message } = r else {
+            panic!("{r:?}")
+        };
+        assert!(message.contains("not finished"), "{message}");
+        assert!(!dd.state().allows(&p, StreamKind::Eda, Purpose::Record, 3));
+        // Reading still works.
+        let r = dd.execute(
+            Request::History {
+                participant: p.clone(),
+            },
+            3,
+            &[],
+        );
+        assert!(matches!(r, Response::History { .. }), "{r:?}");
+        store.close().unwrap();
+        let r = dd.execute(grant("p01", &[Purpose::Record]), 4, &[]);
+        assert!(matches!(r, Response::Appended { .. }), "{r:?}");
+        assert_eq!(
+            actions(&dd),
+            [
+                Action::Grant,
+                Action::Grant,
+                Action::Revoke,
+                Action::DataErased,
+                Action::Grant
+            ],
+            "the receipt comes before the new grant"
+        );
+        assert!(dd.stuck().is_none());
+    }
+
+    #[test]
+    fn a_second_open_is_busy_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = DataDir::open(dir.path(), Role::Command, 1).unwrap();
+        let err = DataDir::open(dir.path(), Role::Command, 1).unwrap_err();
+        let DataDirError::Busy {
+            holder: Some(h), ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(h.pid, std::process::id());
+        assert_eq!(h.role, Role::Command);
+        assert!(
+            err.to_string().contains("in use by an attune command"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_actors_are_refused_before_anything_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dd = DataDir::open(dir.path(), Role::Command, 1).unwrap();
+        for by in ["", "a\nb", &"x".repeat(201)] {
+            let r = dd.execute(
+                Request::Forget {
+                    participant: pid("p01"),
+                    by: by.into(),
+                },
+                1,
+                &[pid("p01")],
+            );
+            assert!(matches!(r, Response::Error { .. }), "{r:?}");
+        }
+        assert!(dd.ledger().events().is_empty());
+    }
+}
