@@ -1,5 +1,6 @@
 //! Per-participant storage (edge): one sled database per participant, so that erasure can delete
-//! it whole.
+//! it whole. Split by job: `trees` ([`ParticipantStore`]), `erase` ([`forget`],
+//! [`erase_parts`]), `recover` ([`recover`]), `busy` (who may touch a directory), `error`.
 //!
 //! # Layout
 //!
@@ -35,8 +36,8 @@
 //! - [`erase_parts`] (a revoked `record` or `profile` consent) copies the trees that stay into a
 //!   fresh database in `participants/.rewrite-<id>`, closes it, swaps the two directories by
 //!   rename and deletes the old one whole, with the same fsyncs. After a crash, [`recover`]
-//!   finishes a swap that had begun and deletes an unfinished copy; the caller repeats the
-//!   erasure when its ledger says it is still owed.
+//!   finishes a swap that had begun and deletes an unfinished copy; `store::datadir` repeats
+//!   the erasure when the ledger says it is still owed (an intent without its receipt).
 //! - An import builds the store in `participants/.import-<id>` and renames it into place;
 //!   [`recover`] deletes an unfinished one. `forget` deletes all of these temporary directories
 //!   of the participant too, whatever state they are in.
@@ -50,9 +51,10 @@
 //! the only handle there is, it registers itself in a process-wide table while open, and
 //! `forget`, `erase_parts` and `import` refuse with [`StoreError::InUse`] while it is open (and
 //! opening refuses while they run). Another process holding the database (a running daemon) is
-//! detected through sled's lock on its `db` file and refused with [`StoreError::Locked`]; the
-//! CLI should then send the command to the daemon through its control socket, and the daemon
-//! closes the participant's store (ends its session) before erasing. [`ParticipantStore::close`]
+//! detected through sled's lock on its `db` file and refused with [`StoreError::Locked`].
+//! Erasures are run only by the data directory's owner (`store::datadir::DataDir`, held by the
+//! daemon or by a command when no daemon runs), which records the intent in the ledger first,
+//! so that a refused or interrupted erasure is finished later rather than forgotten. [`ParticipantStore::close`]
 //! returns only once sled's lock on `db` is free (measured: sled's I/O threads can hold the file
 //! about 1 ms after the last handle drops), and opening and erasing retry a held lock for up to
 //! [`RELEASE_WAIT`] before reporting `Locked`. Exports are written where
