@@ -490,3 +490,71 @@ fn revoking_record_killed_at_each_rename_converges() {
 fn forget_killed_at_each_rename_converges() {
     strace_trials(&FORGET, "forget_requested", assert_forgotten);
 }
+
+impl Dir {
+    /// Starts a long replay daemon on this data directory (dying at `failpoint` if given) and
+    /// waits until its control socket answers.
+    fn daemon(&self, failpoint: Option<&str>) -> std::process::Child {
+        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join("sim-rest-stress.attune.ndjson");
+        let mut c = self.command(
+            &[],
+            failpoint,
+            &["replay", fixture.to_str().unwrap(), "--speed", "1"],
+        );
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let control = self.sock.with_file_name("control.sock");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&control).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child
+    }
+}
+
+#[test]
+fn a_daemon_killed_mid_erasure_converges_at_its_next_start() {
+    for (op, on_path, check) in [
+        (
+            &REVOKE[..],
+            on_revoke_path as fn(&str) -> bool,
+            assert_record_revoked as fn(&Dir, &str, &str, &str, &str),
+        ),
+        (&FORGET[..], on_forget_path, assert_forgotten),
+    ] {
+        for (i, step) in STEPS.iter().filter(|s| on_path(s)).enumerate() {
+            let d = Dir::new();
+            let (rec, prof) = (
+                format!("REC-{i:02}-da3a0a1b2c"),
+                format!("PROF-{i:02}-da3a0d4e"),
+            );
+            participant_with_data(&d, "p01", &rec, &prof);
+            let mut daemon = d.daemon(Some(step));
+            let o = d.run(None, op);
+            let status = daemon.wait().unwrap();
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "{op:?} {step}: the daemon's failpoint did not fire"
+            );
+            assert!(
+                !o.status.success(),
+                "{step}: acknowledged although the daemon died"
+            );
+            let mut daemon = d.daemon(None);
+            let trial = format!("daemon killed at {step} during {op:?}");
+            check(&d, "p01", &rec, &prof, &trial);
+            daemon.kill().unwrap();
+            daemon.wait().unwrap();
+        }
+    }
+}
