@@ -38,7 +38,11 @@ impl DataDir {
             req,
             Request::Grant { .. } | Request::Revoke { .. } | Request::Forget { .. }
         );
-        if changes && let Err(why) = self.settle(now_ms) {
+        // Every request first finishes what is owed (a read, too, so that what it shows has
+        // converged); a change is refused while that fails.
+        if let Err(why) = self.settle(now_ms)
+            && changes
+        {
             return err(format!("{why}; no change was made"));
         }
         match req {
