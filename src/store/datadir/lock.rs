@@ -66,8 +66,8 @@ impl Holder {
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.role {
-            Role::Daemon => "an attune daemon",
-            Role::Command => "an attune command",
+            Role::Daemon => "another attune daemon",
+            Role::Command => "another attune command",
         };
         write!(f, "{what} (pid {}, `{}`)", self.pid, self.command)
     }

@@ -142,8 +142,8 @@ impl DataDir {
         Ok(dd)
     }
 
-    /// [`open`](Self::open), retrying while another process holds the lock (or the ledger's),
-    /// for up to `wait`.
+    /// [`open`](Self::open), retrying while another command holds the lock (or the ledger's),
+    /// for up to `wait`. A daemon holds it for as long as it runs: that is reported at once.
     pub fn open_waiting(
         path: &Path,
         role: Role,
@@ -153,9 +153,13 @@ impl DataDir {
         let start = Instant::now();
         loop {
             match Self::open(path, role, now_ms) {
-                Err(DataDirError::Busy { .. } | DataDirError::LedgerLocked { .. })
-                    if start.elapsed() < wait =>
+                Err(DataDirError::Busy { ref holder, .. })
+                    if start.elapsed() < wait
+                        && holder.as_ref().is_none_or(|h| h.role != Role::Daemon) =>
                 {
+                    std::thread::sleep(poll_interval());
+                }
+                Err(DataDirError::LedgerLocked { .. }) if start.elapsed() < wait => {
                     std::thread::sleep(poll_interval());
                 }
                 other => return other,
@@ -395,6 +399,30 @@ mod tests {
             err.to_string().contains("in use by an attune command"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_daemon_waits_for_a_command_but_not_for_another_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DataDir::open(dir.path(), Role::Command, 1).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let start = Instant::now();
+        let daemon =
+            DataDir::open_waiting(dir.path(), Role::Daemon, 1, Duration::from_secs(10)).unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(250));
+        release.join().unwrap();
+        let start = Instant::now();
+        let err = DataDir::open_waiting(dir.path(), Role::Daemon, 1, Duration::from_secs(10))
+            .unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "waited for a daemon"
+        );
+        assert!(err.to_string().contains("another attune daemon"), "{err}");
+        drop(daemon);
     }
 
     #[test]
