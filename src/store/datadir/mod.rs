@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(h.pid, std::process::id());
         assert_eq!(h.role, Role::Command);
         assert!(
-            err.to_string().contains("in use by an attune command"),
+            err.to_string().contains("in use by another attune command"),
             "{err}"
         );
     }
