@@ -475,6 +475,10 @@ fn strace_trials(op: &[&str], intent: &str, check: fn(&Dir, &str, &str, &str, &s
                 n > 2,
                 "the operation renamed nothing: strace injection did not work"
             );
+            eprintln!(
+                "{op:?}: killed at each of its {} renames, then it finished",
+                n - 1
+            );
             return;
         }
     }
