@@ -93,10 +93,27 @@ pub(super) async fn serve_control(
                 },
                 Ok(crate::consent::control::ControlLine { request: req, .. }) => {
                     let c = consent.clone();
+                    let tx = consent_tx.clone();
                     let done = tokio::task::spawn_blocking(move || {
                         let now = now_ms();
                         let mut store = c.store.lock().unwrap_or_else(|e| e.into_inner());
-                        store.execute(req, now, &[c.participant.clone(), c.recorded.clone()])
+                        // Revocations take effect once their intent is durable, before any
+                        // erasure they call for runs (the lock on `store` is held here, so the
+                        // snapshot is made from the state handed over, not through `c`).
+                        let mut publish = |state: &crate::consent::ledger::ConsentState| {
+                            tx.send_replace(Arc::new(state.replay_snapshot(
+                                &c.participant,
+                                std::slice::from_ref(&c.recorded),
+                                &c.manifest,
+                                now,
+                            )));
+                        };
+                        store.execute_observed(
+                            req,
+                            now,
+                            &[c.participant.clone(), c.recorded.clone()],
+                            &mut publish,
+                        )
                     })
                     .await;
                     match done {

@@ -2,7 +2,9 @@
 
 use super::DataDir;
 use crate::consent::control::{Erasure, Request, Response, lines};
-use crate::consent::ledger::{Action, Event, NewEvent, check_text, erases_data, verify};
+use crate::consent::ledger::{
+    Action, ConsentState, Event, NewEvent, check_text, erases_data, verify,
+};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use crate::store::participant;
@@ -30,6 +32,20 @@ impl DataDir {
     /// running daemon is processing: they may be revoked or forgotten even without a ledger
     /// history (their consent came from a recording's manifest).
     pub fn execute(&mut self, req: Request, now_ms: i64, live: &[ParticipantId]) -> Response {
+        self.execute_observed(req, now_ms, live, &mut |_| {})
+    }
+
+    /// [`execute`](Self::execute), calling `on_intent` with the new consent state as soon as the
+    /// intent of an erasure (a revocation, a forget request) is durable, before the erasure
+    /// runs: a daemon publishes its gate's new snapshot there, so that the revocation takes
+    /// effect without waiting for the erasure.
+    pub fn execute_observed(
+        &mut self,
+        req: Request,
+        now_ms: i64,
+        live: &[ParticipantId],
+        on_intent: &mut dyn FnMut(&ConsentState),
+    ) -> Response {
         let err = |message: String| Response::Error { message };
         if let Err(message) = check_request(&req) {
             return err(message);
@@ -101,6 +117,7 @@ impl DataDir {
                 if !purposes.iter().any(|p| erases_data(*p)) {
                     return self.appended(events, None);
                 }
+                on_intent(self.ledger.state());
                 match self.settle(now_ms) {
                     Ok(done) => {
                         let mut erasure = None;
@@ -137,6 +154,7 @@ impl DataDir {
                     Err(e) => return err(e.to_string()),
                 };
                 let asked_seq = asked.first().map_or(0, |e| e.seq);
+                on_intent(self.ledger.state());
                 match self.settle(now_ms) {
                     Ok(done) => {
                         let Some(s) = done

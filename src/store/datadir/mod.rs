@@ -426,6 +426,36 @@ mod tests {
     }
 
     #[test]
+    fn the_new_consent_is_handed_over_before_the_erasure_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut dd = DataDir::open(dir.path(), Role::Command, 1).unwrap();
+        dd.execute(grant("p01", &[Purpose::Process]), 1, &[]);
+        let p = pid("p01");
+        ParticipantStore::open(dir.path(), &p)
+            .unwrap()
+            .close()
+            .unwrap();
+        let mut seen = Vec::new();
+        let r = dd.execute_observed(
+            Request::Forget {
+                participant: p.clone(),
+                by: "test".into(),
+            },
+            2,
+            &[],
+            &mut |state| {
+                seen.push((
+                    state.allows(&p, StreamKind::Eda, Purpose::Process, 2),
+                    participant::has_data(dir.path(), &p),
+                ));
+            },
+        );
+        assert!(matches!(r, Response::Forgotten { .. }), "{r:?}");
+        assert_eq!(seen, [(false, true)], "revoked, data not yet erased");
+        assert!(!participant::has_data(dir.path(), &p));
+    }
+
+    #[test]
     fn bad_actors_are_refused_before_anything_is_appended() {
         let dir = tempfile::tempdir().unwrap();
         let mut dd = DataDir::open(dir.path(), Role::Command, 1).unwrap();
