@@ -42,6 +42,22 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     let data = dir.path().join("data");
     let marker = b"MARKER-7f3a9c1e2b";
     let p = ParticipantId::new("p01").unwrap();
+    // Consent first: a data directory whose participants/ holds stores but has no ledger is
+    // refused (a deleted ledger must not pass for a new one).
+    let (code, _, err) = attune(
+        &data,
+        &[
+            "consent",
+            "grant",
+            "--participant",
+            "p01",
+            "--stream",
+            "all",
+            "--purpose",
+            "process,record",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     // A participant with a recording and a profile that both carry the marker.
     {
         let mut sim = simulate(&SimConfig {
@@ -81,20 +97,6 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
         scan(&data, marker) > 0,
         "positive control: the marker is on disk"
     );
-    let (code, _, err) = attune(
-        &data,
-        &[
-            "consent",
-            "grant",
-            "--participant",
-            "p01",
-            "--stream",
-            "all",
-            "--purpose",
-            "process,record",
-        ],
-    );
-    assert_eq!(code, Some(0), "{err}");
 
     let export1 = dir.path().join("export1");
     let (code, out, err) = attune(
@@ -116,7 +118,7 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.contains("forgot p01") && out.contains("erasure receipt is ledger event 2"),
+        out.contains("forgot p01") && out.contains("erasure receipt is ledger event 3"),
         "{out}"
     );
     assert_eq!(
@@ -210,6 +212,17 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
     let data = dir.path().join("data");
     let p = ParticipantId::new("p02").unwrap();
     let profile_marker = b"PROFILE-MARK-91c2";
+    let grant = [
+        "consent",
+        "grant",
+        "--participant",
+        "p02",
+        "--stream",
+        "all",
+        "--purpose",
+        "process,profile",
+    ];
+    assert_eq!(attune(&data, &grant).0, Some(0));
     {
         let store = ParticipantStore::open(&data, &p).unwrap();
         store
@@ -225,17 +238,6 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
         store.close().unwrap();
     }
     assert!(scan(&data, profile_marker) > 0);
-    let grant = [
-        "consent",
-        "grant",
-        "--participant",
-        "p02",
-        "--stream",
-        "all",
-        "--purpose",
-        "process,profile",
-    ];
-    assert_eq!(attune(&data, &grant).0, Some(0));
     let (code, out, err) = attune(
         &data,
         &[
@@ -250,7 +252,11 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
         ],
     );
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("erased [Profile] of p02"), "{out}");
+    assert!(out.contains("erased profile of p02"), "{out}");
+    assert!(
+        out.contains("data_erased p02 profile"),
+        "the receipt is printed: {out}"
+    );
     assert_eq!(
         scan(&data, profile_marker),
         0,

@@ -1,17 +1,24 @@
 //! `attune consent grant|revoke|show|history|verify`: the consent ledger from the command line.
 //!
 //! With a daemon running, the command goes to its control socket (`control.sock` next to the
-//! subscriber socket) and the daemon changes its ledger and its gate at once; otherwise the
-//! command opens `<data-dir>/ledger` itself. The output is the same either way.
+//! subscriber socket) and the daemon carries it out; otherwise the command opens the data
+//! directory itself (`store::datadir::DataDir`: lock, recovery, ledger) and carries it out the
+//! same way, erasure included. The output is the same either way.
+//!
+//! While another command holds the data directory, a command waits for it (polling, up to
+//! [`LOCK_WAIT`]) and retries the control socket meanwhile; only then does it give up, saying
+//! what holds it. A daemon that answers on another control socket is named at once.
 
 use super::Common;
 use crate::consent::control::{Request, Response, action_name};
+use crate::consent::ledger::check_text;
 use crate::consent::{AllStreams, Purpose, StreamSelector};
 use crate::model::ParticipantId;
-use crate::store::ledger::{LedgerError, LedgerStore};
-use crate::store::participant::{Part, StoreError, erase_parts};
+use crate::store::datadir::{DataDir, DataDirError, LOCK_WAIT, Role, poll_interval};
 use anyhow::{Context, bail};
 use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
 
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -98,10 +105,9 @@ pub struct JsonArg {
     pub json: bool,
 }
 
-fn short_text(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > 200 || s.chars().any(char::is_control) {
-        return Err("use 1-200 printable characters".into());
-    }
+/// An actor or consent-text version: 1-200 printable characters (`consent::ledger::check_text`).
+pub fn short_text(s: &str) -> Result<String, String> {
+    check_text(s).map_err(str::to_owned)?;
     Ok(s.to_owned())
 }
 
@@ -151,26 +157,82 @@ fn iso(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-/// Carries out a consent request: through a running daemon's control socket, or on the ledger
+/// Carries out a request: through a running daemon's control socket, or on the data directory
 /// directly when no daemon answers.
 pub fn execute(common: &Common, req: Request, now: i64) -> anyhow::Result<Response> {
+    execute_keep(common, req, now).map(|(r, _)| r)
+}
+
+/// Like [`execute`], but when the command opened the data directory itself, it stays open (and
+/// locked) in the returned [`DataDir`] so that the caller can go on working in it.
+pub fn execute_keep(
+    common: &Common,
+    req: Request,
+    now: i64,
+) -> anyhow::Result<(Response, Option<DataDir>)> {
     let control = crate::publish::server::control_socket_path(&common.socket_path());
     let data_dir = common.data_dir();
-    let resp = match super::control_client::via_daemon(&control, &data_dir, &req) {
-        Some(r) => r?,
-        None => {
-            let mut store = LedgerStore::open(&data_dir).map_err(|e| match e {
-                LedgerError::Locked(p) => anyhow::anyhow!(
-                    "the consent ledger {} is held by a running daemon, but its control socket {} does not answer (pass the daemon's --socket)",
-                    p.display(),
-                    control.display()
-                ),
-                other => other.into(),
-            })?;
-            store.execute(req, now, &[])
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        if let Some(r) = super::control_client::via_daemon(&control, &data_dir, &req) {
+            return Ok((r?, None));
         }
-    };
-    Ok(resp)
+        let timed_out = Instant::now() >= deadline;
+        match DataDir::open(&data_dir, Role::Command, now) {
+            Ok(mut dd) => {
+                let resp = dd.execute(req, now, &[]);
+                return Ok((resp, Some(dd)));
+            }
+            Err(DataDirError::Busy { holder, .. }) => {
+                if let Some(h) = &holder
+                    && h.role == Role::Daemon
+                    && let Some(theirs) = &h.control
+                    && !same_path(theirs, &control)
+                {
+                    bail!(
+                        "the data directory {} is held by a running daemon, {h}, whose control socket is {}, not {}; pass --socket {}",
+                        data_dir.display(),
+                        theirs.display(),
+                        control.display(),
+                        h.socket.as_deref().unwrap_or(theirs).display()
+                    );
+                }
+                if timed_out {
+                    match holder {
+                        Some(h) if h.role == Role::Daemon => bail!(
+                            "the data directory {} is held by a running daemon, {h}, but its control socket {} did not answer within {} s",
+                            data_dir.display(),
+                            control.display(),
+                            LOCK_WAIT.as_secs()
+                        ),
+                        Some(h) => bail!(
+                            "the data directory {} has been held by {h} for more than {} s; try again when it has finished",
+                            data_dir.display(),
+                            LOCK_WAIT.as_secs()
+                        ),
+                        None => bail!(
+                            "the data directory {} has been locked by another process for more than {} s ({} names no holder); no daemon answers on {}",
+                            data_dir.display(),
+                            LOCK_WAIT.as_secs(),
+                            data_dir.join(crate::store::datadir::LOCK_FILE).display(),
+                            control.display()
+                        ),
+                    }
+                }
+            }
+            Err(e @ DataDirError::LedgerLocked { .. }) => {
+                if timed_out {
+                    return Err(e).context(format!("waited {} s", LOCK_WAIT.as_secs()));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        std::thread::sleep(poll_interval());
+    }
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    std::path::absolute(a).ok() == std::path::absolute(b).ok()
 }
 
 /// Runs `consent`.
@@ -211,49 +273,12 @@ pub fn run(common: &Common, cmd: &ConsentCommand) -> anyhow::Result<()> {
         ),
         ConsentCommand::Verify(a) => (Request::Verify, a.json),
     };
-    let erase = match &req {
-        Request::Revoke {
-            participant,
-            purposes,
-            ..
-        } => {
-            let mut parts = Vec::new();
-            if purposes.contains(&Purpose::Record) {
-                parts.extend([Part::Recordings, Part::Features]);
-            }
-            if purposes.contains(&Purpose::Profile) {
-                parts.push(Part::Profile);
-            }
-            (!parts.is_empty()).then(|| (participant.clone(), parts))
-        }
-        _ => None,
-    };
     let resp = execute(common, req, now)?;
-    // Revoking `record` or `profile` also erases what that consent covered. Recordings hold
-    // all of a participant's streams, so revoking `record` for any stream erases them all.
-    if let (Some((p, parts)), Response::Appended { .. }) = (erase, &resp) {
-        match erase_parts(
-            &common.data_dir(),
-            &p,
-            &parts,
-            u64::try_from(now).unwrap_or(0),
-        ) {
-            Ok(r) if !json => println!(
-                "erased {:?} of {p}: {} bytes removed",
-                r.parts, r.bytes_removed
-            ),
-            Ok(_) | Err(StoreError::UnknownParticipant { .. }) => {}
-            Err(e) => {
-                return Err(e).context(format!(
-                    "consent revoked, but the data of {p} was not erased"
-                ));
-            }
-        }
-    }
     print(&resp, json, now)
 }
 
-fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
+/// Prints a response (or fails with its error message).
+pub fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
     if let Response::Error { message } = resp {
         bail!("{message}");
     }
@@ -264,7 +289,11 @@ fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
         return Ok(());
     }
     match resp {
-        Response::Appended { events, epoch } => {
+        Response::Appended {
+            events,
+            epoch,
+            erased,
+        } => {
             for e in events {
                 writeln!(
                     out,
@@ -277,7 +306,34 @@ fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
                     e.by
                 )?;
             }
+            if let Some(x) = erased {
+                writeln!(
+                    out,
+                    "erased {} of {}: {} files, {} bytes removed",
+                    x.parts.join(", "),
+                    x.participant,
+                    x.files_removed,
+                    x.bytes_removed
+                )?;
+            }
             writeln!(out, "ledger epoch {epoch}; flushed to disk")?;
+        }
+        Response::Forgotten {
+            erasure, receipt, ..
+        } => {
+            if erasure.files_removed == 0 {
+                writeln!(
+                    out,
+                    "{} had no stored data; consent revoked; erasure receipt is ledger event {}",
+                    erasure.participant, receipt.seq
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "forgot {}: {} files, {} bytes removed; erasure receipt is ledger event {}",
+                    erasure.participant, erasure.files_removed, erasure.bytes_removed, receipt.seq
+                )?;
+            }
         }
         Response::Consent {
             participant,

@@ -1,18 +1,21 @@
 //! `attune forget`, `attune export`, `attune import`: erasure and portability of one
 //! participant's data (issue 4; GDPR Art. 17 and 20).
 //!
-//! `forget` deletes the participant's store directory whole (sled does not erase deleted keys)
-//! and then appends an `erased` receipt to the consent ledger, which also revokes everything.
+//! `forget` is one request to whoever owns the data directory (a running daemon, or
+//! `store::datadir::DataDir` opened by the command): the `forget_requested` intent (which
+//! revokes everything), the deletion of the participant's store directory whole (sled does not
+//! erase deleted keys), then the `erased` receipt; a crash in between is finished by the next
+//! command or daemon start. `export` and `import` run with the data directory locked (and
+//! recovered) when no daemon runs.
 //! `export` writes the documented layout of `store::export` (consent history included);
 //! `import` restores the data from an export. The consent history in an export is not replayed
 //! into the ledger: the ledger keeps its own record, including the erasure receipt.
 
 use super::Common;
-use super::consent::{execute, now_ms};
+use super::consent::{execute_keep, now_ms, print, short_text};
 use crate::consent::control::{Request, Response};
 use crate::model::ParticipantId;
 use crate::store::export;
-use crate::store::participant::{StoreError, forget};
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 
@@ -24,7 +27,7 @@ pub struct ForgetArgs {
     #[arg(long, value_name = "ID")]
     pub participant: ParticipantId,
     /// Who asked for the erasure (kept in the receipt).
-    #[arg(long, value_name = "ACTOR", default_value = "cli")]
+    #[arg(long, value_name = "ACTOR", default_value = "cli", value_parser = short_text)]
     pub by: String,
 }
 
@@ -50,69 +53,28 @@ pub struct ImportArgs {
 
 /// Runs `forget`.
 pub fn run_forget(common: &Common, a: &ForgetArgs) -> anyhow::Result<()> {
-    let data_dir = common.data_dir();
     let now = now_ms();
-    let p = &a.participant;
-    let history = execute(
-        common,
-        Request::History {
-            participant: p.clone(),
-        },
-        now,
-    )?;
-    let known_in_ledger = matches!(history, Response::History { .. });
-    let receipt = match forget(&data_dir, p, u64::try_from(now).unwrap_or(0)) {
-        Ok(r) => Some(r),
-        Err(StoreError::UnknownParticipant { .. }) if known_in_ledger => None,
-        Err(StoreError::UnknownParticipant { .. }) => {
-            bail!(
-                "participant {p} has no data and no consent recorded in {}",
-                data_dir.display()
-            )
-        }
-        Err(e) => return Err(e).context(format!("cannot erase the data of {p}")),
+    let req = Request::Forget {
+        participant: a.participant.clone(),
+        by: a.by.clone(),
     };
-    let resp = execute(
-        common,
-        Request::Erased {
-            participant: p.clone(),
-            by: a.by.clone(),
-        },
-        now,
-    )?;
-    let seq = match resp {
-        Response::Appended { events, .. } => events.first().map(|e| e.seq),
-        Response::Error { message } => {
-            bail!("data erased, but the receipt was not recorded: {message}")
-        }
-        _ => None,
-    };
-    match receipt {
-        Some(r) => println!(
-            "forgot {p}: {} files, {} bytes removed; erasure receipt is ledger event {}",
-            r.files_removed,
-            r.bytes_removed,
-            seq.map_or_else(|| "?".into(), |s| s.to_string())
-        ),
-        None => println!(
-            "{p} had no stored data; consent revoked; erasure receipt is ledger event {}",
-            seq.map_or_else(|| "?".into(), |s| s.to_string())
-        ),
-    }
-    Ok(())
+    let (resp, _dir) = execute_keep(common, req, now)?;
+    print(&resp, false, now)
 }
 
 /// Runs `export`.
 pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
     let data_dir = common.data_dir();
     let p = &a.participant;
-    let history = match execute(
+    // Without a daemon, `_dir` keeps the data directory locked (and recovered) while exporting.
+    let (history, _dir) = execute_keep(
         common,
         Request::History {
             participant: p.clone(),
         },
         now_ms(),
-    )? {
+    )?;
+    let history = match history {
         Response::History { events } => events
             .iter()
             .map(serde_json::to_value)
@@ -154,13 +116,14 @@ pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
                 a.dir.display()
             )
         })?;
-    let recordable = match execute(
+    let (shown, _dir) = execute_keep(
         common,
         Request::Show {
             participant: participant.clone(),
         },
         now_ms(),
-    )? {
+    )?;
+    let recordable = match shown {
         Response::Consent { lines, .. } => lines
             .iter()
             .any(|l| l.purpose == crate::consent::Purpose::Record && l.status == "granted"),

@@ -51,14 +51,27 @@ pub enum Request {
     },
     /// Verify the whole hash chain.
     Verify,
-    /// Record that a participant's data was erased (`forget`): revokes everything; the event
-    /// is the receipt and holds no health data.
-    Erased {
+    /// Erase everything of a participant (`forget`): the `forget_requested` intent (which
+    /// revokes everything), the erasure, then the `erased` receipt (no health data).
+    Forget {
         /// Whose.
         participant: ParticipantId,
         /// Actor.
         by: String,
     },
+}
+
+/// What an erasure removed: ids, names and counts, no health data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// Whose data.
+    pub participant: ParticipantId,
+    /// The stored parts erased (`recordings`, `features`, `profile`, `feedback`).
+    pub parts: Vec<String>,
+    /// Files deleted.
+    pub files_removed: u64,
+    /// Their total size, bytes.
+    pub bytes_removed: u64,
 }
 
 /// What a command sends on the control socket: the request, and the data directory the command
@@ -93,8 +106,23 @@ pub struct Line {
 pub enum Response {
     /// Events appended (grant, revoke), durable when this is sent.
     Appended {
-        /// The new events.
+        /// The new events (for a revoke of `record`/`profile`, the revocations and then the
+        /// `data_erased` receipts).
         events: Vec<Event>,
+        /// Ledger epoch after the change.
+        epoch: u64,
+        /// What the revocation erased, when it covered stored data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        erased: Option<Erasure>,
+    },
+    /// `forget`: the data is erased and the receipt is durable.
+    Forgotten {
+        /// What was erased.
+        erasure: Erasure,
+        /// Sequence number of the `forget_requested` event.
+        requested: u64,
+        /// The `erased` receipt.
+        receipt: Event,
         /// Ledger epoch after the change.
         epoch: u64,
     },
@@ -151,5 +179,7 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Grant => "grant",
         Action::Revoke => "revoke",
         Action::Erased => "erased",
+        Action::ForgetRequested => "forget_requested",
+        Action::DataErased => "data_erased",
     }
 }

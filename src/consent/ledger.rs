@@ -8,8 +8,29 @@
 //! event is detected by [`verify`].
 //!
 //! The fold ([`ConsentState`]) expands `all` into every stream kind: a grant sets each covered
-//! (participant, kind, purpose) to granted (with its expiry), a revoke sets it to revoked, an
-//! `erased` receipt revokes everything of the participant. [`ConsentState::snapshot_at`] gives
+//! (participant, kind, purpose) to granted (with its expiry), a revoke sets it to revoked, a
+//! `forget_requested` intent and an `erased` receipt revoke everything of the participant, and a
+//! `data_erased` receipt changes no consent.
+//!
+//! # Erasures owed ([`pending_erasures`])
+//!
+//! Erasing data is a three-step operation recorded in the ledger, so that a crash at any point
+//! is finished by the next process that opens the data directory (`store::datadir`):
+//!
+//! 1. the intent: a `revoke` of `record` or `profile` (which erases what that consent covered),
+//!    or a `forget_requested` (which erases everything), appended and flushed first;
+//! 2. the erasure itself (idempotent: it deletes whole directories);
+//! 3. the completion receipt: `data_erased` with the purpose whose data went (`record`:
+//!    recordings and features; `profile`: the baseline profile), or `erased` after a forget.
+//!
+//! An intent without a later receipt is owed. A later `erased` settles everything of the
+//! participant, a later `data_erased` settles its purpose, and a later `grant` of that purpose
+//! settles a `revoke` intent too: the store refuses every change while an erasure is owed, so in
+//! a ledger it wrote a grant never follows an unsettled intent; in ledgers written before the
+//! receipts existed it does, and the data stored under that grant must not be erased.
+//!
+//! Actors (`by`) and consent-text versions are 1–200 printable characters ([`check_text`]):
+//! `history` prints them one event per line. [`ConsentState::snapshot_at`] gives
 //! what the gate reads at a time: only grants that have not expired (an expired grant counts as
 //! revoked). [`ConsentState::replay_snapshot`] gives a recording's consent: what its manifest
 //! granted, minus anything the ledger revoked or let expire.
@@ -34,6 +55,24 @@ pub enum Action {
     /// The participant's data was erased (`forget`): everything is revoked; the event proves
     /// the erasure and holds no health data.
     Erased,
+    /// `forget` was asked for: everything is revoked, and the erasure is owed until an
+    /// `erased` receipt follows.
+    ForgetRequested,
+    /// The data a revoked purpose covered was erased (`record`: recordings and features;
+    /// `profile`: the baseline profile): the receipt of a partial erasure, no health data.
+    DataErased,
+}
+
+/// The longest actor or consent-text version, characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// Checks an actor (`by`) or a consent-text version: 1–[`MAX_TEXT_CHARS`] characters, none of
+/// them a control character (a newline would forge a line in `consent history`).
+pub fn check_text(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() || s.chars().count() > MAX_TEXT_CHARS || s.chars().any(char::is_control) {
+        return Err("use 1-200 printable characters");
+    }
+    Ok(())
 }
 
 /// One ledger event.
@@ -266,7 +305,7 @@ impl ConsentState {
                         .insert((e.participant.clone(), k, e.purpose), Status::Revoked);
                 }
             }
-            Action::Erased => {
+            Action::Erased | Action::ForgetRequested => {
                 for k in ALL_KINDS {
                     for p in super::ALL_PURPOSES {
                         self.entries
@@ -274,6 +313,7 @@ impl ConsentState {
                     }
                 }
             }
+            Action::DataErased => {}
         }
     }
 
@@ -371,6 +411,74 @@ impl ConsentState {
         }
         ConsentSnapshot::from_triples(self.events + 1, triples)
     }
+}
+
+/// An erasure the ledger says is owed: its intent has no receipt yet (module doc).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owed {
+    /// Whose data.
+    pub participant: ParticipantId,
+    /// A `forget_requested` is unsettled: erase everything, then append `erased`.
+    pub forget: bool,
+    /// Purposes (`record`, `profile`) whose revocation is unsettled: erase what each covered,
+    /// then append one `data_erased` per purpose.
+    pub purposes: Vec<Purpose>,
+    /// The actor of the latest unsettled intent (the receipt carries it).
+    pub by: String,
+    /// Sequence number of the earliest unsettled intent.
+    pub since: u64,
+}
+
+/// Whether revoking `purpose` erases stored data.
+pub fn erases_data(purpose: Purpose) -> bool {
+    matches!(purpose, Purpose::Record | Purpose::Profile)
+}
+
+/// Every erasure owed, by participant (module doc, "Erasures owed").
+pub fn pending_erasures(events: &[Event]) -> Vec<Owed> {
+    let mut owed: BTreeMap<ParticipantId, Owed> = BTreeMap::new();
+    let entry = |owed: &mut BTreeMap<ParticipantId, Owed>, e: &Event| {
+        let o = owed.entry(e.participant.clone()).or_insert_with(|| Owed {
+            participant: e.participant.clone(),
+            forget: false,
+            purposes: Vec::new(),
+            by: e.by.clone(),
+            since: e.seq,
+        });
+        o.by.clone_from(&e.by);
+    };
+    for e in events {
+        match e.action {
+            Action::Revoke if erases_data(e.purpose) => {
+                entry(&mut owed, e);
+                if let Some(o) = owed.get_mut(&e.participant)
+                    && !o.purposes.contains(&e.purpose)
+                {
+                    o.purposes.push(e.purpose);
+                    o.purposes.sort();
+                }
+            }
+            Action::ForgetRequested => {
+                entry(&mut owed, e);
+                if let Some(o) = owed.get_mut(&e.participant) {
+                    o.forget = true;
+                }
+            }
+            Action::Grant | Action::DataErased => {
+                if let Some(o) = owed.get_mut(&e.participant) {
+                    o.purposes.retain(|p| *p != e.purpose);
+                    if !o.forget && o.purposes.is_empty() {
+                        owed.remove(&e.participant);
+                    }
+                }
+            }
+            Action::Erased => {
+                owed.remove(&e.participant);
+            }
+            Action::Revoke => {}
+        }
+    }
+    owed.into_values().collect()
 }
 
 #[cfg(test)]
@@ -482,6 +590,47 @@ mod tests {
         ]);
         let s = ConsentState::fold(&evs);
         assert!(!s.allows(&pid("p01"), StreamKind::Rr, Purpose::Process, 10));
+    }
+
+    #[test]
+    fn actors_are_printable_and_short() {
+        assert!(check_text("researcher 1 (Zoë)").is_ok());
+        assert!(
+            check_text(&"é".repeat(200)).is_ok(),
+            "characters, not bytes"
+        );
+        for bad in ["", "a\nb", "tab\there", &"x".repeat(201)] {
+            assert!(check_text(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_revoke_of_record_is_owed_until_its_receipt() {
+        let p = pid("p01");
+        let mut evs = vec![
+            ev(Action::Grant, "p01", ALL, Purpose::Record, 0, None),
+            ev(Action::Revoke, "p01", EDA, Purpose::Record, 1, None),
+            ev(Action::Revoke, "p01", ALL, Purpose::Adapt, 2, None),
+        ];
+        let owed = pending_erasures(&build(evs.clone()));
+        assert_eq!(owed.len(), 1);
+        assert_eq!((owed[0].forget, owed[0].since), (false, 1));
+        assert_eq!(owed[0].purposes, [Purpose::Record]);
+        evs.push(ev(Action::DataErased, "p01", ALL, Purpose::Record, 3, None));
+        assert!(pending_erasures(&build(evs.clone())).is_empty());
+        evs.push(ev(
+            Action::ForgetRequested,
+            "p01",
+            ALL,
+            Purpose::Process,
+            4,
+            None,
+        ));
+        let built = build(evs.clone());
+        assert!(pending_erasures(&built)[0].forget);
+        assert!(!ConsentState::fold(&built).allows(&p, StreamKind::Rr, Purpose::Process, 5));
+        evs.push(ev(Action::Erased, "p01", ALL, Purpose::Process, 5, None));
+        assert!(pending_erasures(&build(evs)).is_empty());
     }
 
     #[test]

@@ -167,3 +167,96 @@ proptest! {
         prop_assert_eq!(ConsentState::fold(&events), state);
     }
 }
+
+/// An operation on the ledger's erasure bookkeeping, for two participants.
+#[derive(Debug, Clone)]
+enum EraseOp {
+    Grant(usize, Purpose),
+    Revoke(usize, Purpose),
+    ForgetRequested(usize),
+    DataErased(usize, Purpose),
+    Erased(usize),
+}
+
+fn any_purpose() -> impl Strategy<Value = Purpose> {
+    proptest::sample::select(super::ALL_PURPOSES.to_vec())
+}
+
+fn erase_op() -> impl Strategy<Value = EraseOp> {
+    let who = 0usize..2;
+    prop_oneof![
+        (who.clone(), any_purpose()).prop_map(|(w, p)| EraseOp::Grant(w, p)),
+        (who.clone(), any_purpose()).prop_map(|(w, p)| EraseOp::Revoke(w, p)),
+        who.clone().prop_map(EraseOp::ForgetRequested),
+        (who.clone(), any_purpose()).prop_map(|(w, p)| EraseOp::DataErased(w, p)),
+        who.prop_map(EraseOp::Erased),
+    ]
+}
+
+/// The reference for erasures owed: per participant, whether a forget is owed and which
+/// purposes' data.
+type OwedModel = HashMap<usize, (bool, std::collections::BTreeSet<Purpose>)>;
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `pending_erasures` follows the module doc's rules: a revoke of `record`/`profile` or a
+    /// `forget_requested` makes an erasure owed; `data_erased` and a grant of that purpose
+    /// settle a purpose; `erased` settles everything. `forget_requested` revokes everything
+    /// in the fold, `data_erased` changes no consent.
+    #[test]
+    fn owed_erasures_follow_the_model(ops in proptest::collection::vec(erase_op(), 1..40)) {
+        use super::ledger::{pending_erasures, erases_data};
+        let ids = [ParticipantId::new("p01").unwrap(), ParticipantId::new("p02").unwrap()];
+        let mut model: OwedModel = HashMap::new();
+        let mut events: Vec<Event> = Vec::new();
+        for op in ops {
+            let (action, w, purpose) = match op {
+                EraseOp::Grant(w, p) => (Action::Grant, w, p),
+                EraseOp::Revoke(w, p) => (Action::Revoke, w, p),
+                EraseOp::ForgetRequested(w) => (Action::ForgetRequested, w, Purpose::Process),
+                EraseOp::DataErased(w, p) => (Action::DataErased, w, p),
+                EraseOp::Erased(w) => (Action::Erased, w, Purpose::Process),
+            };
+            let before = ConsentState::fold(&events);
+            let e = chain(events.last(), NewEvent {
+                action, participant: ids[w].clone(), stream: selector(None), purpose,
+                at_ms: 0, by: "prop".into(), expires_ms: None, text_version: None,
+            });
+            events.push(e);
+            let entry = model.entry(w).or_default();
+            match action {
+                Action::Revoke if erases_data(purpose) => { entry.1.insert(purpose); }
+                Action::ForgetRequested => entry.0 = true,
+                Action::Grant | Action::DataErased => { entry.1.remove(&purpose); }
+                Action::Erased => *entry = (false, Default::default()),
+                Action::Revoke => {}
+            }
+            let after = ConsentState::fold(&events);
+            match action {
+                Action::ForgetRequested | Action::Erased => {
+                    for k in [StreamKind::Rr, StreamKind::Eda] {
+                        for p in super::ALL_PURPOSES {
+                            prop_assert!(!after.allows(&ids[w], k, p, 0));
+                        }
+                    }
+                }
+                Action::DataErased => {
+                    prop_assert_eq!(after.of(&ids[w]), before.of(&ids[w]));
+                }
+                _ => {}
+            }
+            let mut want: Vec<(usize, bool, Vec<Purpose>)> = model
+                .iter()
+                .filter(|(_, (f, ps))| *f || !ps.is_empty())
+                .map(|(w, (f, ps))| (*w, *f, ps.iter().copied().collect()))
+                .collect();
+            want.sort_by_key(|x| x.0);
+            let got: Vec<(usize, bool, Vec<Purpose>)> = pending_erasures(&events)
+                .into_iter()
+                .map(|o| (ids.iter().position(|i| *i == o.participant).unwrap(), o.forget, o.purposes))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use crate::consent::ConsentSnapshot;
 use crate::model::ParticipantId;
 use crate::publish::egress::{Egresses, QUIESCE_BOUND};
-use crate::store::ledger::LedgerStore;
+use crate::store::datadir::DataDir;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -19,7 +19,8 @@ pub(super) struct Consent {
     /// The participant the recording names (differs from `participant` with `--participant`).
     pub(super) recorded: ParticipantId,
     pub(super) manifest: crate::consent::ConsentManifest,
-    pub(super) store: Arc<std::sync::Mutex<LedgerStore>>,
+    /// The data directory (lock, ledger); consent requests run on it end to end.
+    pub(super) store: Arc<std::sync::Mutex<DataDir>>,
 }
 
 impl Consent {
@@ -71,7 +72,11 @@ async fn publish_and_quiesce(
     publish_snapshot(consent_tx, consent.snapshot(now_ms()));
     // Only a change needs the handshake; it is done even when a concurrent command published
     // this change first, because that command may still be waiting for it.
-    if !matches!(resp, crate::consent::control::Response::Appended { .. }) {
+    if !matches!(
+        resp,
+        crate::consent::control::Response::Appended { .. }
+            | crate::consent::control::Response::Forgotten { .. }
+    ) {
         return resp;
     }
     let q = egress.quiesce(QUIESCE_BOUND).await;
@@ -143,10 +148,30 @@ pub(super) async fn serve_control(
                 },
                 Ok(crate::consent::control::ControlLine { request: req, .. }) => {
                     let c = consent.clone();
+                    let tx = consent_tx.clone();
                     let done = tokio::task::spawn_blocking(move || {
                         let now = now_ms();
                         let mut store = c.store.lock().unwrap_or_else(|e| e.into_inner());
-                        store.execute(req, now, &[c.participant.clone(), c.recorded.clone()])
+                        // Revocations take effect once their intent is durable, before any
+                        // erasure they call for runs (the lock on `store` is held here, so the
+                        // snapshot is made from the state handed over, not through `c`).
+                        let mut publish = |state: &crate::consent::ledger::ConsentState| {
+                            publish_snapshot(
+                                &tx,
+                                state.replay_snapshot(
+                                    &c.participant,
+                                    std::slice::from_ref(&c.recorded),
+                                    &c.manifest,
+                                    now,
+                                ),
+                            );
+                        };
+                        store.execute_observed(
+                            req,
+                            now,
+                            &[c.participant.clone(), c.recorded.clone()],
+                            &mut publish,
+                        )
                     })
                     .await;
                     match done {

@@ -14,10 +14,9 @@ use crate::pipeline::PipelineConfig;
 use crate::publish::server::{Server, ServerConfig, ServerError};
 use crate::publish::{StateBoard, bus};
 use crate::sources::replay::{self, FileError};
-use crate::store::ledger::{LedgerError, LedgerStore};
+use crate::store::datadir::{DataDir, DataDirError, Role};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -116,39 +115,13 @@ pub enum DaemonError {
         /// What went wrong.
         message: String,
     },
-    /// The consent ledger could not be opened.
+    /// The data directory could not be opened: locked, its ledger missing or tampered with, or
+    /// recovery failed.
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Store(#[from] DataDirError),
     /// A bug or a failed task; one line.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-/// Holds the data-directory lock for the daemon's lifetime (sled is single-process; so is attune).
-struct DataDirLock {
-    _file: File,
-}
-
-fn lock_data_dir(dir: &Path) -> Result<DataDirLock, DaemonError> {
-    let err = |message: String| DaemonError::DataDir {
-        path: dir.to_owned(),
-        message,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-    let path = dir.join("attune.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| err(format!("cannot open lock file: {e}")))?;
-    match file.try_lock() {
-        Ok(()) => Ok(DataDirLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(err("in use by another attune daemon".into()))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(err(format!("cannot lock: {e}"))),
-    }
 }
 
 /// A socket file this daemon bound: removed when the daemon stops, however it stops.
@@ -184,17 +157,14 @@ pub async fn replay(
         .unwrap_or_else(|| header.participant.clone());
     info!(file = %plan.file.display(), records = n_records, participant = %participant,
           streams = header.streams.len(), "Recording validated.");
-    let _lock = lock_data_dir(&plan.data_dir)?;
-    // Finish or undo any erasure, rewrite or import a crash interrupted.
-    let recovered =
-        crate::store::participant::recover(&plan.data_dir).map_err(|e| DaemonError::DataDir {
-            path: plan.data_dir.clone(),
-            message: e.to_string(),
-        })?;
-    if !recovered.is_empty() {
-        info!(participants = ?recovered, "Recovered interrupted store operations.");
-    }
-    let store = LedgerStore::open(&plan.data_dir)?;
+    // Lock the data directory (waiting for a command that holds it briefly), finish what a
+    // crash interrupted (directory operations, owed erasures), open and check the ledger.
+    let store = DataDir::open_waiting(
+        &plan.data_dir,
+        Role::Daemon,
+        now_ms(),
+        crate::store::datadir::LOCK_WAIT,
+    )?;
     let consent = Consent {
         data_dir: plan.data_dir.clone(),
         participant: participant.clone(),
@@ -210,6 +180,14 @@ pub async fn replay(
     let control_path = crate::publish::server::control_socket_path(&socket_path);
     let control = crate::publish::server::bind_private(&control_path)?;
     let _control_file = SocketFile(control_path.clone());
+    if let Err(e) = consent
+        .store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_serving(&socket_path, &control_path)
+    {
+        warn!(error = %e, "Could not record the sockets in the lock file.");
+    }
     info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
     let consent_tx = Arc::new(consent_tx);
     let control_requests = TaskTracker::new();

@@ -9,17 +9,35 @@
 //! the number of events and the last hash, written in the same batch as the events: removing
 //! the newest events, which the chain alone cannot reveal, is detected too. (Someone who
 //! rewrites the head as well is not; anchoring the head outside the machine would be needed.)
+//!
+//! # The head outside the ledger (`<data_dir>/ledger.head`)
+//!
+//! Deleting or truncating the ledger directory would silently drop every recorded revocation,
+//! so a copy of the head (event count and last hash, JSON) lives next to it, replaced
+//! atomically after every append (temp file, fsync, rename, fsync of the data directory).
+//! Opening refuses, in one line, a ledger that is missing while the head or any participant
+//! store exists, one with fewer events than the head records, and one whose event at the
+//! head's position has another hash. A ledger ahead of its head copy (a crash between the
+//! ledger flush and the head write) is fine: the head is rewritten.
+//!
+//! Every appended event is checked first: its actor and consent-text version must pass
+//! [`check_text`] (a request can arrive over the control socket, not only from the CLI).
 
-use crate::consent::control::{Request, Response, lines};
-use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, VerifyError, chain, verify};
-use crate::consent::{AllStreams, Purpose, StreamSelector};
+use crate::consent::ledger::{
+    Action, ConsentState, Event, NewEvent, VerifyError, chain, check_text, verify,
+};
 use crate::model::ParticipantId;
+use crate::store::failpoint;
+use crate::store::participant::{participants_dir, sync_dir};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Key of the head record.
 pub const HEAD_KEY: [u8; 9] = [0xff; 9];
+/// The copy of the head outside the ledger directory, under the data directory.
+pub const HEAD_FILE: &str = "ledger.head";
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Head {
     events: u64,
     hash: String,
@@ -50,6 +68,60 @@ pub enum LedgerError {
         /// Decoder message.
         message: String,
     },
+    /// The ledger directory is gone while the data directory shows it existed.
+    #[error(
+        "the consent ledger {path} is missing, but {evidence}; restore it from a backup (a new, empty ledger would drop every recorded revocation)"
+    )]
+    Missing {
+        /// The ledger directory.
+        path: PathBuf,
+        /// What shows that a ledger existed.
+        evidence: String,
+    },
+    /// The ledger holds fewer events than its head copy records.
+    #[error(
+        "the consent ledger {path} is truncated: it holds {found} events but {head} records {recorded}; restore it from a backup"
+    )]
+    Truncated {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The head copy.
+        head: PathBuf,
+        /// Events present.
+        found: u64,
+        /// Events the head copy records.
+        recorded: u64,
+    },
+    /// The ledger's event at the head copy's position has another hash.
+    #[error(
+        "the consent ledger {path} is not the one {head} records: event {seq} has another hash (replaced or rolled back); restore it from a backup"
+    )]
+    Replaced {
+        /// The ledger directory.
+        path: PathBuf,
+        /// The head copy.
+        head: PathBuf,
+        /// The event compared.
+        seq: u64,
+    },
+    /// The head copy cannot be read or written.
+    #[error("consent ledger head {path}: {message}")]
+    HeadFile {
+        /// The head file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// An event to append is malformed (checked on every append, whoever sent it).
+    #[error("refused consent event: {field} {value:?}: {reason}")]
+    BadEvent {
+        /// `by` or `text_version`.
+        field: &'static str,
+        /// The value, shortened to 40 characters.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// sled failed.
     #[error("consent ledger {path}: {source}")]
     Sled {
@@ -69,10 +141,39 @@ pub struct LedgerStore {
     state: ConsentState,
 }
 
+impl std::fmt::Debug for LedgerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerStore")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
+}
+
 impl LedgerStore {
-    /// Opens (or creates) `<data_dir>/ledger` and verifies it.
+    /// Opens (or creates) `<data_dir>/ledger` and verifies it, against its head copy too
+    /// (module doc). Callers hold the data-directory lock (`store::datadir`).
     pub fn open(data_dir: &Path) -> Result<Self, LedgerError> {
         let path = data_dir.join("ledger");
+        let head_path = data_dir.join(HEAD_FILE);
+        let outside = read_head(&head_path)?;
+        if !path.join("db").is_file() {
+            let evidence = match &outside {
+                Some(h) if h.events > 0 => Some(format!(
+                    "{} records {} events",
+                    head_path.display(),
+                    h.events
+                )),
+                _ => participant_stores(data_dir).map(|n| {
+                    format!(
+                        "{} holds {n} participant store(s)",
+                        participants_dir(data_dir).display()
+                    )
+                }),
+            };
+            if let Some(evidence) = evidence {
+                return Err(LedgerError::Missing { path, evidence });
+            }
+        }
         let sled_err = |source: sled::Error| match &source {
             sled::Error::Io(e) if e.to_string().contains("lock") => {
                 LedgerError::Locked(path.clone())
@@ -129,14 +230,56 @@ impl LedgerStore {
                 },
             });
         }
+        if let Some(h) = &outside
+            && h.events > 0
+        {
+            if (events.len() as u64) < h.events {
+                return Err(LedgerError::Truncated {
+                    path,
+                    head: head_path,
+                    found: events.len() as u64,
+                    recorded: h.events,
+                });
+            }
+            let at = usize::try_from(h.events - 1).unwrap_or(usize::MAX);
+            if events.get(at).is_none_or(|e| e.hash != h.hash) {
+                return Err(LedgerError::Replaced {
+                    path,
+                    head: head_path,
+                    seq: h.events - 1,
+                });
+            }
+        }
         let state = ConsentState::fold(&events);
-        Ok(Self {
+        let store = Self {
             path,
             db,
             tree,
             events,
             state,
-        })
+        };
+        let current = store.head();
+        if outside.as_ref() != Some(&current) {
+            write_head(&head_path, &current)?;
+        }
+        Ok(store)
+    }
+
+    fn head(&self) -> Head {
+        Head {
+            events: self.events.len() as u64,
+            hash: self
+                .events
+                .last()
+                .map_or(crate::consent::ledger::GENESIS, |e| e.hash.as_str())
+                .to_owned(),
+        }
+    }
+
+    fn head_path(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from(HEAD_FILE), |d| d.join(HEAD_FILE))
     }
 
     /// Chains, stores and flushes one event; returns it once it is durable.
@@ -151,6 +294,10 @@ impl LedgerStore {
     /// Chains and stores several events atomically (one sled batch, one flush): a command that
     /// names several streams or purposes is applied whole or not at all.
     pub fn append_all(&mut self, new: Vec<NewEvent>) -> Result<Vec<Event>, LedgerError> {
+        for e in &new {
+            check_event(e)?;
+        }
+        let step = new.first().map(|e| action_step(e.action));
         let mut chained: Vec<Event> = Vec::with_capacity(new.len());
         let mut batch = sled::Batch::default();
         for e in new {
@@ -172,10 +319,17 @@ impl LedgerStore {
         let sled_err = |source| LedgerError::Sled { path, source };
         self.tree.apply_batch(batch).map_err(sled_err.clone())?;
         self.db.flush().map_err(sled_err)?;
+        if let Some(step) = step {
+            failpoint::hit(&format!("append.{step}.flushed"));
+        }
         for ev in &chained {
             self.state.apply(ev);
         }
         self.events.extend(chained.iter().cloned());
+        write_head(&self.head_path(), &self.head())?;
+        if let Some(step) = step {
+            failpoint::hit(&format!("append.{step}.head"));
+        }
         Ok(chained)
     }
 
@@ -198,143 +352,67 @@ impl LedgerStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// One event per (stream, purpose), from `template`, appended atomically.
-    fn append_each(
-        &mut self,
-        template: &NewEvent,
-        streams: &[StreamSelector],
-        purposes: &[Purpose],
-    ) -> Response {
-        let events: Vec<NewEvent> = streams
-            .iter()
-            .flat_map(|s| {
-                purposes.iter().map(move |p| NewEvent {
-                    stream: *s,
-                    purpose: *p,
-                    ..template.clone()
-                })
-            })
-            .collect();
-        match self.append_all(events) {
-            Ok(events) => Response::Appended {
-                events,
-                epoch: self.state.events,
-            },
-            Err(e) => Response::Error {
-                message: e.to_string(),
-            },
-        }
+fn action_step(a: Action) -> &'static str {
+    match a {
+        Action::Grant => "grant",
+        Action::Revoke => "revoke",
+        Action::Erased => "erased",
+        Action::ForgetRequested => "forget_requested",
+        Action::DataErased => "data_erased",
     }
+}
 
-    /// Carries out a consent command at `now_ms`. Changes are durable before this returns.
-    /// `live` lists participants a running daemon is processing: they may be revoked even
-    /// without a ledger history (their consent came from a recording's manifest).
-    pub fn execute(&mut self, req: Request, now_ms: i64, live: &[ParticipantId]) -> Response {
-        let err = |message: String| Response::Error { message };
-        match req {
-            Request::Grant {
-                participant,
-                streams,
-                purposes,
-                expires_ms,
-                text_version,
-                by,
-            } => {
-                if streams.is_empty() || purposes.is_empty() {
-                    return err("name at least one stream and one purpose".into());
-                }
-                if let Some(x) = expires_ms
-                    && x <= now_ms
-                {
-                    return err("the expiry date is in the past".into());
-                }
-                self.append_each(
-                    &NewEvent {
-                        action: Action::Grant,
-                        participant,
-                        stream: StreamSelector::All(AllStreams::All),
-                        purpose: Purpose::Process,
-                        at_ms: now_ms,
-                        by,
-                        expires_ms,
-                        text_version,
-                    },
-                    &streams,
-                    &purposes,
-                )
-            }
-            Request::Revoke {
-                participant,
-                streams,
-                purposes,
-                by,
-            } => {
-                if streams.is_empty() || purposes.is_empty() {
-                    return err("name at least one stream and one purpose".into());
-                }
-                if self.history(&participant).is_empty() && !live.contains(&participant) {
-                    return err(format!(
-                        "participant {participant} has no consent recorded; nothing to revoke"
-                    ));
-                }
-                self.append_each(
-                    &NewEvent {
-                        action: Action::Revoke,
-                        participant,
-                        stream: StreamSelector::All(AllStreams::All),
-                        purpose: Purpose::Process,
-                        at_ms: now_ms,
-                        by,
-                        expires_ms: None,
-                        text_version: None,
-                    },
-                    &streams,
-                    &purposes,
-                )
-            }
-            Request::Show { participant } => {
-                if self.history(&participant).is_empty() {
-                    return err(format!("participant {participant} has no consent recorded"));
-                }
-                Response::Consent {
-                    lines: lines(&self.state.of(&participant), now_ms),
-                    participant,
-                    epoch: self.state.events,
-                }
-            }
-            Request::History { participant } => {
-                let events: Vec<Event> = self.history(&participant).into_iter().cloned().collect();
-                if events.is_empty() {
-                    return err(format!("participant {participant} has no consent recorded"));
-                }
-                Response::History { events }
-            }
-            Request::Erased { participant, by } => {
-                let e = NewEvent {
-                    action: Action::Erased,
-                    participant,
-                    stream: crate::consent::StreamSelector::All(crate::consent::AllStreams::All),
-                    purpose: crate::consent::Purpose::Process,
-                    at_ms: now_ms,
-                    by,
-                    expires_ms: None,
-                    text_version: None,
-                };
-                match self.append(e) {
-                    Ok(ev) => Response::Appended {
-                        events: vec![ev.clone()],
-                        epoch: self.state.events,
-                    },
-                    Err(e) => err(e.to_string()),
-                }
-            }
-            Request::Verify => match verify(&self.events) {
-                Ok(()) => Response::Verified {
-                    events: self.events.len() as u64,
-                },
-                Err(e) => err(format!("the ledger does not verify: {e}")),
-            },
-        }
+fn check_event(e: &NewEvent) -> Result<(), LedgerError> {
+    let bad = |field, value: &str, reason| LedgerError::BadEvent {
+        field,
+        value: value.chars().take(40).collect(),
+        reason,
+    };
+    check_text(&e.by).map_err(|r| bad("by", &e.by, r))?;
+    if let Some(v) = &e.text_version {
+        check_text(v).map_err(|r| bad("text_version", v, r))?;
     }
+    Ok(())
+}
+
+/// How many entries `participants/` holds (stores and unfinished temporary directories), if any.
+fn participant_stores(data_dir: &Path) -> Option<usize> {
+    let n = std::fs::read_dir(participants_dir(data_dir))
+        .map(|d| d.flatten().count())
+        .unwrap_or(0);
+    (n > 0).then_some(n)
+}
+
+fn read_head(path: &Path) -> Result<Option<Head>, LedgerError> {
+    let err = |message: String| LedgerError::HeadFile {
+        path: path.to_owned(),
+        message,
+    };
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| err(format!("unreadable ({e}); restore it from a backup"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Replaces the head copy atomically: temp file, fsync, rename, fsync the directory.
+fn write_head(path: &Path, head: &Head) -> Result<(), LedgerError> {
+    let err = |e: std::io::Error| LedgerError::HeadFile {
+        path: path.to_owned(),
+        message: format!("cannot write: {e}"),
+    };
+    let tmp = path.with_extension("head.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(&serde_json::to_vec(head).unwrap_or_default())
+        .map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir).map_err(err)?;
+    }
+    Ok(())
 }

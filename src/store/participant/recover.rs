@@ -1,0 +1,79 @@
+//! Recovery of directory operations a crash interrupted ([`recover`]).
+
+use super::*;
+use erase::{remove_counted, staging_dir};
+use std::collections::BTreeSet;
+
+/// Finishes or undoes what a crash interrupted, for every participant (module doc, "Erasure").
+/// Call at startup before opening stores. Returns the participants whose directories it touched.
+pub fn recover(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
+    let dir = participants_dir(data_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(StoreError::DataDir {
+                op: "list",
+                path: dir,
+                source,
+            });
+        }
+    };
+    let mut ids = BTreeSet::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        for prefix in [FORGET_PREFIX, REWRITE_PREFIX, IMPORT_PREFIX] {
+            if let Some(id) = name.strip_prefix(prefix)
+                && let Ok(p) = ParticipantId::new(id)
+                && !id.starts_with('.')
+            {
+                ids.insert(p);
+            }
+        }
+    }
+    let mut touched = Vec::new();
+    for p in ids {
+        let _busy = BusyGuard::acquire(data_dir, &p)?;
+        if recover_one(data_dir, &p)? {
+            touched.push(p);
+        }
+    }
+    Ok(touched)
+}
+
+/// Recovery for one participant; the caller holds its busy mark. Returns whether it did anything.
+pub(crate) fn recover_one(
+    data_dir: &Path,
+    participant: &ParticipantId,
+) -> Result<bool, StoreError> {
+    let dir = participant_dir(data_dir, participant);
+    let rewrite = staging_dir(data_dir, REWRITE_PREFIX, participant);
+    let forgetting = staging_dir(data_dir, FORGET_PREFIX, participant);
+    let import = staging_dir(data_dir, IMPORT_PREFIX, participant);
+    let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+    if !exists(&rewrite) && !exists(&forgetting) && !exists(&import) {
+        return Ok(false);
+    }
+    let parent = participants_dir(data_dir);
+    let io = |op, path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io {
+            participant: participant.clone(),
+            op,
+            path,
+            source,
+        }
+    };
+    if !exists(&dir) && exists(&rewrite) && exists(&forgetting) {
+        // erase_parts stopped between its two renames: the copy is complete.
+        fs::rename(&rewrite, &dir).map_err(io("rename", &rewrite))?;
+        sync_dir(&parent).map_err(io("fsync", &parent))?;
+    }
+    let mut counts = (0, 0);
+    for d in [&forgetting, &rewrite, &import] {
+        remove_counted(participant, d, &mut counts)?;
+    }
+    sync_dir(&parent).map_err(io("fsync", &parent))?;
+    Ok(true)
+}
