@@ -1,0 +1,332 @@
+//! One connection's protocol loop (steps 5–7 of the [`server`](super) recipe): the welcome, the
+//! bounded line reader, client requests (`hello`, `subscribe`, `consent_query`, ...), the idle
+//! timeout and eviction while not subscribed, and data lines written under the connection's
+//! egress gate after the consent re-check.
+
+use super::pool::Pending;
+use crate::consent::ConsentSnapshot;
+use crate::model::ParticipantId;
+use crate::publish::egress::Registration;
+use crate::publish::messages::{self, ALL_TOPICS, ClientMessage, PROTOCOL_VERSION, Topic};
+use crate::publish::{BusMessage, StateBoard, WeakBus};
+use futures_util::{FutureExt, StreamExt};
+use std::collections::BTreeSet;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// How often a subscriber that half-closed is checked for having closed completely (it sends
+/// nothing more, so only this or a failed write tells).
+const HANGUP_PROBE: Duration = Duration::from_secs(1);
+
+/// How long a closing connection may take to accept its last error line.
+const FAREWELL: Duration = Duration::from_millis(200);
+
+/// One accepted connection and what it shares with the server.
+pub(super) struct Client {
+    pub(super) id: u64,
+    pub(super) bus: WeakBus,
+    pub(super) board: StateBoard,
+    pub(super) consent: watch::Receiver<Arc<ConsentSnapshot>>,
+    pub(super) subscribers: Arc<watch::Sender<usize>>,
+    pub(super) closing: CancellationToken,
+    pub(super) max_line: usize,
+    pub(super) idle_timeout: Duration,
+    pub(super) slots: Arc<Semaphore>,
+    pub(super) max_subscribers: usize,
+    pub(super) pending: Arc<Pending>,
+    /// Cancelled when this connection, not yet subscribed, is closed to admit a newer one.
+    pub(super) evict: CancellationToken,
+    pub(super) egress: Registration,
+}
+
+struct Subscription {
+    rx: broadcast::Receiver<Arc<BusMessage>>,
+    participant: Option<ParticipantId>,
+    topics: BTreeSet<Topic>,
+    /// The subscriber slot, held while subscribed.
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Subscription {
+    fn wants(&self, m: &BusMessage) -> bool {
+        self.topics.contains(&m.topic)
+            && self
+                .participant
+                .as_ref()
+                .is_none_or(|p| *p == m.participant)
+    }
+}
+
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    w.write_all(&buf).await
+}
+
+/// A last error line to a connection being closed, without waiting long for a client that
+/// does not read.
+async fn farewell(w: &mut tokio::net::unix::OwnedWriteHalf, code: &str, message: &str) {
+    let _ = tokio::time::timeout(FAREWELL, send(w, &messages::error(code, message))).await;
+}
+
+/// What ended a data write.
+enum Wrote {
+    /// Written, or dropped at egress.
+    Done,
+    /// The connection was cancelled by the revocation handshake; close it.
+    Cancelled,
+}
+
+impl Client {
+    /// Serves the connection until it closes, is closed, or the bus closes.
+    pub(super) async fn serve(self, stream: UnixStream) -> io::Result<()> {
+        let (r, mut w) = stream.into_split();
+        // Bytes, not `String`s: a line that is not UTF-8 is answered and the connection stays
+        // open (a `LinesCodec` error would end the stream). Too long a line ends it.
+        let mut lines = FramedRead::new(
+            r,
+            AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), self.max_line),
+        );
+        let mut sub: Option<Subscription> = None;
+        let mut reading = true;
+        let idle = tokio::time::sleep(self.idle_timeout);
+        tokio::pin!(idle);
+        let cancel = self.egress.egress.cancel.clone();
+        let mut probe = tokio::time::interval(HANGUP_PROBE);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = async {
+            send(&mut w, &messages::welcome()).await?;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Ok(()),
+                    line = lines.next(), if reading => match line {
+                        // End of input. Subscribed: the client half-closed; keep sending until
+                        // the bus closes or a write fails. Not subscribed: nothing to send.
+                        None if sub.is_some() => reading = false,
+                        None => return Ok(()),
+                        Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
+                            let msg = format!("line longer than {} bytes; closing", self.max_line);
+                            farewell(&mut w, "line_too_long", &msg).await;
+                            return Ok(());
+                        }
+                        Some(Err(AnyDelimiterCodecError::Io(e))) => return Err(e),
+                        Some(Ok(bytes)) => {
+                            idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
+                            let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
+                            match std::str::from_utf8(bytes) {
+                                Ok(line) => self.handle(line, &mut w, &mut sub).await?,
+                                Err(_) => {
+                                    let msg = "line is not valid UTF-8; the connection stays open";
+                                    send(&mut w, &messages::error("bad_request", msg)).await?;
+                                }
+                            }
+                        }
+                    },
+                    m = recv(&mut sub) => match m {
+                        Ok(m) => {
+                            if let Wrote::Cancelled = self.write_data(&mut w, &m, sub.as_ref()).await? {
+                                return Ok(());
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            send(&mut w, &messages::lagged(n)).await?;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    _ = probe.tick(), if !reading => {
+                        // Readiness is only read here, never cleared (clearing it could stall
+                        // the next write); a peer that closed completely shows as write-closed.
+                        let ready = w.as_ref().ready(Interest::WRITABLE).now_or_never();
+                        if ready.is_some_and(|r| r.is_ok_and(|r| r.is_write_closed())) {
+                            return Ok(());
+                        }
+                    }
+                    _ = self.closing.cancelled(), if sub.is_none() => return Ok(()),
+                    _ = self.evict.cancelled(), if sub.is_none() => {
+                        farewell(&mut w, "too_many_clients",
+                            "closed to admit a newer connection: too many connections have not subscribed; subscribe right after connecting").await;
+                        return Ok(());
+                    }
+                    _ = &mut idle, if sub.is_none() => {
+                        let msg = format!("no subscribe within {} s; closing", self.idle_timeout.as_secs_f64());
+                        farewell(&mut w, "idle_timeout", &msg).await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        .await;
+        if sub.is_some() {
+            self.subscribers.send_modify(|n| *n = n.saturating_sub(1));
+        } else {
+            self.pending.leave(self.id);
+        }
+        let _ = w.shutdown().await;
+        result
+    }
+
+    /// Writes one bus message if the subscription wants it and the consent in force allows it,
+    /// holding the egress gate from the check until the write is done (`egress` module doc).
+    async fn write_data(
+        &self,
+        w: &mut tokio::net::unix::OwnedWriteHalf,
+        m: &BusMessage,
+        sub: Option<&Subscription>,
+    ) -> io::Result<Wrote> {
+        if !sub.is_some_and(|s| s.wants(m)) {
+            return Ok(Wrote::Done);
+        }
+        let egress = &self.egress.egress;
+        let _gate = egress.gate.lock().await;
+        if egress.cancel.is_cancelled() {
+            return Ok(Wrote::Cancelled);
+        }
+        // Egress re-check: a line queued before a revocation is dropped here.
+        let allowed = {
+            let snap = self.consent.borrow();
+            m.needs.iter().all(|n| n.met(&snap, &m.participant))
+        };
+        if !allowed {
+            return Ok(Wrote::Done);
+        }
+        tokio::select! {
+            biased;
+            _ = egress.cancel.cancelled() => Ok(Wrote::Cancelled),
+            r = send(w, &m.line) => r.map(|()| Wrote::Done),
+        }
+    }
+
+    async fn handle(
+        &self,
+        line: &str,
+        w: &mut tokio::net::unix::OwnedWriteHalf,
+        sub: &mut Option<Subscription>,
+    ) -> io::Result<()> {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        match messages::parse_client_line(line) {
+            Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+            Ok(ClientMessage::Hello { protocol, client }) => {
+                if protocol != PROTOCOL_VERSION {
+                    let msg =
+                        format!("this daemon speaks protocol {PROTOCOL_VERSION}, not {protocol}");
+                    send(w, &messages::error("unsupported_protocol", &msg)).await?;
+                    return Err(io::Error::other("unsupported protocol"));
+                }
+                info!(
+                    client = client.as_deref().unwrap_or("?"),
+                    "Client said hello."
+                );
+                Ok(())
+            }
+            Ok(ClientMessage::Subscribe {
+                participant,
+                topics,
+            }) => {
+                let participant = match participant.as_deref() {
+                    None | Some("*") => None,
+                    Some(p) => match ParticipantId::new(p) {
+                        Ok(p) => Some(p),
+                        Err(e) => {
+                            return send(w, &messages::error("bad_request", &e.to_string())).await;
+                        }
+                    },
+                };
+                let topics: BTreeSet<Topic> =
+                    topics.map_or(ALL_TOPICS.into(), |t| t.into_iter().collect());
+                let (rx, slot) = match sub.take() {
+                    Some(old) => (old.rx, old._slot),
+                    None => {
+                        // The bus closes when the pipeline ends; then there is nothing to join.
+                        let Some(bus) = self.bus.upgrade() else {
+                            send(
+                                w,
+                                &messages::error("shutting_down", "the daemon is shutting down"),
+                            )
+                            .await?;
+                            return Err(io::Error::other("bus closed"));
+                        };
+                        let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                            let msg = format!(
+                                "all {} subscriber places are taken; try again later",
+                                self.max_subscribers
+                            );
+                            return send(w, &messages::error("too_many_subscribers", &msg)).await;
+                        };
+                        self.pending.leave(self.id);
+                        let rx = bus.subscribe();
+                        self.subscribers.send_modify(|n| *n += 1);
+                        (rx, slot)
+                    }
+                };
+                // Current stream states first (they may repeat a change that is also queued).
+                let snapshot: Vec<String> = if topics.contains(&Topic::State) {
+                    let board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+                    board
+                        .iter()
+                        .filter(|((p, _), _)| participant.as_ref().is_none_or(|want| want == p))
+                        .map(|(_, line)| line.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                *sub = Some(Subscription {
+                    rx,
+                    participant,
+                    topics,
+                    _slot: slot,
+                });
+                for line in snapshot {
+                    send(w, &line).await?;
+                }
+                Ok(())
+            }
+            Ok(ClientMessage::ConsentQuery { participant }) => match ParticipantId::new(&participant) {
+                Ok(p) => {
+                    let line = messages::consent(&p, &self.consent.borrow());
+                    send(w, &line).await
+                }
+                Err(e) => send(w, &messages::error("bad_request", &e.to_string())).await,
+            },
+            Ok(ClientMessage::ConsentChange { .. }) => {
+                send(
+                    w,
+                    &messages::error(
+                        "not_permitted",
+                        "changing consent over this socket is off: no client is configured for it; use `attune consent`",
+                    ),
+                )
+                .await
+            }
+            Ok(ClientMessage::Exercise { .. } | ClientMessage::Feedback { .. }) => {
+                send(
+                    w,
+                    &messages::error(
+                        "not_implemented",
+                        "exercise and feedback messages are not acted on yet",
+                    ),
+                )
+                .await
+            }
+        }
+    }
+}
+
+async fn recv(
+    sub: &mut Option<Subscription>,
+) -> Result<Arc<BusMessage>, broadcast::error::RecvError> {
+    match sub {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
