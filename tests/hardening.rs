@@ -440,3 +440,18 @@ fn a_time_jump_is_a_gap_not_millions_of_ticks() {
         );
     }
 }
+
+#[test]
+fn a_silent_control_connection_is_closed() {
+    let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
+    let control = d.socket.with_file_name("control.sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&control).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+    // Before the fix, this read waited forever (the daemon kept the request task alive).
+    let n = s.read_to_end(&mut buf).unwrap();
+    assert_eq!(n, 0, "{buf:?}");
+    assert!(t0.elapsed() >= Duration::from_secs(9), "{:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+}

@@ -40,6 +40,9 @@ impl Consent {
     }
 }
 
+/// How long a control connection may take to send its request line.
+pub(super) const CONTROL_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Wall-clock now, unix ms (consent times and expiries are wall-clock by nature).
 pub(super) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -127,8 +130,14 @@ pub(super) async fn serve_control(
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
             let mut reader = tokio::io::BufReader::new(r.take(64 * 1024));
-            if reader.read_line(&mut line).await.is_err() {
-                return;
+            // A client that connects and sends nothing must not keep a task forever.
+            match tokio::time::timeout(CONTROL_READ_TIMEOUT, reader.read_line(&mut line)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    warn!("Control client sent no request within {CONTROL_READ_TIMEOUT:?}; closed.");
+                    return;
+                }
             }
             let parsed = serde_json::from_str::<crate::consent::control::ControlLine>(&line);
             let same_dir = |d: &Path| {

@@ -81,10 +81,13 @@ pub fn bind_private(path: &Path) -> Result<UnixListener, ServerError> {
             }
             match std::os::unix::net::UnixStream::connect(&path) {
                 Ok(_) => return Err(ServerError::InUse(path)),
-                Err(_) => {
+                // Only a refused connection means nobody listens; anything else (a full
+                // backlog answers EAGAIN) may be a live daemon, whose socket is never removed.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     debug!(path = %path.display(), "Removing stale socket.");
                     std::fs::remove_file(&path).map_err(io_err(&path))?;
                 }
+                Err(e) => return Err(io_err(&path)(e)),
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -212,7 +212,13 @@ impl Server {
                 _ = stop.cancelled() => break,
                 a = self.listener.accept() => match a {
                     Ok((s, _)) => s,
-                    Err(e) => { warn!(error = %e, "Accept failed."); continue; }
+                    Err(e) => {
+                        // Out of descriptors (EMFILE/ENFILE) repeats at once: back off
+                        // instead of spinning and flooding the log.
+                        warn!(error = %e, "Accept failed; retrying in 100 ms.");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
                 },
             };
             let uid = match stream.peer_cred() {
