@@ -32,7 +32,7 @@
 //! The consent history is handed back to the caller: the ledger, not this module, owns consent.
 
 use super::participant::{
-    self, BusyGuard, FeatureRow, IMPORT_PREFIX, ParticipantStore, StoreError, check_name,
+    self, BusyGuard, FeatureRow, IMPORT_PREFIX, ParticipantStore, StoreError, check_name, io_error,
     participant_dir, participants_dir, sync_dir,
 };
 use crate::model::{ParticipantId, StreamKind};
@@ -148,16 +148,7 @@ pub fn export_store(
 ) -> Result<ExportSummary, StoreError> {
     let participant = store.participant().clone();
     let (files, counts) = render(store, consent_history)?;
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_owned();
-        let participant = participant.clone();
-        move |source| StoreError::Io {
-            participant,
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(&participant, op, path);
     if fs::symlink_metadata(out_dir).is_ok() {
         return Err(StoreError::OutDirExists {
             path: out_dir.to_owned(),
@@ -394,15 +385,7 @@ fn write_all(
     files: &[NamedBytes],
     counts: ExportCounts,
 ) -> Result<Vec<ExportFile>, StoreError> {
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io {
-            participant: participant.clone(),
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(participant, op, path);
     let recordings = dir.join(RECORDINGS_DIR);
     DirBuilder::new()
         .mode(0o700)
@@ -479,16 +462,7 @@ pub fn import(data_dir: &Path, export_dir: &Path) -> Result<ImportSummary, Store
     }
     let parent = participants_dir(data_dir);
     let staging = parent.join(format!("{IMPORT_PREFIX}{participant}"));
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_owned();
-        let participant = participant.clone();
-        move |source| StoreError::Io {
-            participant,
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(&participant, op, path);
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)

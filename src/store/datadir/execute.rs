@@ -1,11 +1,11 @@
 //! [`DataDir::execute`]: one request, end to end (module doc of `store::datadir`).
 
-use super::DataDir;
+use super::{DataDir, event};
 use crate::consent::control::{Erasure, Request, Response, lines};
 use crate::consent::ledger::{
     Action, ConsentState, Event, NewEvent, check_text, erases_data, verify,
 };
-use crate::consent::{AllStreams, Purpose, StreamSelector};
+use crate::consent::{Purpose, StreamSelector};
 use crate::model::ParticipantId;
 use crate::store::participant;
 
@@ -76,14 +76,9 @@ impl DataDir {
                     return err("the expiry date is in the past".into());
                 }
                 let template = NewEvent {
-                    action: Action::Grant,
-                    participant,
-                    stream: StreamSelector::All(AllStreams::All),
-                    purpose: Purpose::Process,
-                    at_ms: now_ms,
-                    by,
                     expires_ms,
                     text_version,
+                    ..event(Action::Grant, participant, now_ms, by)
                 };
                 match self.ledger.append_all(each(&template, &streams, &purposes)) {
                     Ok(events) => self.appended(events, None),
@@ -99,16 +94,7 @@ impl DataDir {
                 if !self.known(&participant, live) {
                     return self.unknown(&participant, "revoke");
                 }
-                let template = NewEvent {
-                    action: Action::Revoke,
-                    participant: participant.clone(),
-                    stream: StreamSelector::All(AllStreams::All),
-                    purpose: Purpose::Process,
-                    at_ms: now_ms,
-                    by,
-                    expires_ms: None,
-                    text_version: None,
-                };
+                let template = event(Action::Revoke, participant.clone(), now_ms, by);
                 let mut events = match self.ledger.append_all(each(&template, &streams, &purposes))
                 {
                     Ok(events) => events,
@@ -139,16 +125,7 @@ impl DataDir {
                 if !self.known(&participant, live) {
                     return self.unknown(&participant, "forget");
                 }
-                let intent = NewEvent {
-                    action: Action::ForgetRequested,
-                    participant: participant.clone(),
-                    stream: StreamSelector::All(AllStreams::All),
-                    purpose: Purpose::Process,
-                    at_ms: now_ms,
-                    by,
-                    expires_ms: None,
-                    text_version: None,
-                };
+                let intent = event(Action::ForgetRequested, participant.clone(), now_ms, by);
                 let asked = match self.ledger.append_all(vec![intent]) {
                     Ok(e) => e,
                     Err(e) => return err(e.to_string()),

@@ -31,6 +31,7 @@ pub use lock::{Holder, LOCK_FILE, Role, read_holder};
 use crate::consent::control::Erasure;
 use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, Owed, pending_erasures};
 use crate::consent::{AllStreams, Purpose, StreamSelector};
+use crate::model::ParticipantId;
 use crate::store::failpoint;
 use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::store::participant::{self, Part, StoreError};
@@ -232,16 +233,7 @@ impl DataDir {
             Err(e) => return Err(e.to_string()),
         };
         failpoint::hit("complete.before");
-        let template = NewEvent {
-            action: Action::Erased,
-            participant: p.clone(),
-            stream: StreamSelector::All(AllStreams::All),
-            purpose: Purpose::Process,
-            at_ms: now_ms,
-            by: owed.by.clone(),
-            expires_ms: None,
-            text_version: None,
-        };
+        let template = event(Action::Erased, p.clone(), now_ms, owed.by.clone());
         let events = if owed.forget {
             vec![template]
         } else {
@@ -279,6 +271,21 @@ fn parts_of(purpose: Purpose) -> Vec<Part> {
         Purpose::Record => vec![Part::Recordings, Part::Features],
         Purpose::Profile => vec![Part::Profile],
         _ => Vec::new(),
+    }
+}
+
+/// An event of `participant` at `at_ms` for every stream and purpose `process`, with no expiry
+/// and no consent-text version: the template that requests and receipts refine.
+fn event(action: Action, participant: ParticipantId, at_ms: i64, by: String) -> NewEvent {
+    NewEvent {
+        action,
+        participant,
+        stream: StreamSelector::All(AllStreams::All),
+        purpose: Purpose::Process,
+        at_ms,
+        by,
+        expires_ms: None,
+        text_version: None,
     }
 }
 

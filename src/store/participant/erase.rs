@@ -37,19 +37,14 @@ pub(super) fn remove_counted(
     dir: &Path,
     counts: &mut (u64, u64),
 ) -> Result<bool, StoreError> {
-    let io = |op, source| StoreError::Io {
-        participant: participant.clone(),
-        op,
-        path: dir.to_owned(),
-        source,
-    };
+    let io = |op| io_error(participant, op, dir);
     match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(io("inspect", e)),
+        Err(e) => return Err(io("inspect")(e)),
         Ok(_) => {}
     }
-    let (files, bytes) = tally(dir).map_err(|e| io("inspect", e))?;
-    fs::remove_dir_all(dir).map_err(|e| io("remove", e))?;
+    let (files, bytes) = tally(dir).map_err(io("inspect"))?;
+    fs::remove_dir_all(dir).map_err(io("remove"))?;
     counts.0 += files;
     counts.1 += bytes;
     Ok(true)
@@ -82,15 +77,7 @@ pub fn forget(
             path: dir,
         });
     }
-    let io = |op, path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io {
-            participant: participant.clone(),
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(participant, op, path);
     let mut counts = (0, 0);
     // A stale copy must go first, so that recovery can never bring it back.
     for d in &others {
@@ -149,15 +136,7 @@ pub fn erase_parts(
     if parts.is_empty() {
         return Ok(receipt);
     }
-    let io = |op, path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io {
-            participant: participant.clone(),
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(participant, op, path);
     let mut counts = (0, 0);
     remove_counted(participant, &rewrite, &mut counts)?;
     remove_counted(participant, &forgetting, &mut counts)?;

@@ -208,6 +208,21 @@ pub enum StoreError {
     },
 }
 
+/// A `map_err` adapter: the [`StoreError::Io`] of `participant` failing to `op` `path`.
+pub(crate) fn io_error(
+    participant: &ParticipantId,
+    op: &'static str,
+    path: &Path,
+) -> impl FnOnce(io::Error) -> StoreError + use<> {
+    let (participant, path) = (participant.clone(), path.to_owned());
+    move |source| StoreError::Io {
+        participant,
+        op,
+        path,
+        source,
+    }
+}
+
 pub(super) fn sled_error(
     participant: &ParticipantId,
     path: &Path,

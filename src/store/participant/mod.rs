@@ -80,6 +80,7 @@ use busy::wait_unlocked;
 pub(crate) use erase::sync_dir;
 pub use erase::{erase_parts, forget};
 pub use error::StoreError;
+pub(crate) use error::io_error;
 use error::sled_error;
 pub use recover::recover;
 pub(crate) use recover::recover_one;
@@ -273,24 +274,12 @@ pub fn has_data(data_dir: &Path, participant: &ParticipantId) -> bool {
 /// The participants that have a store, sorted. An absent data directory has none.
 pub fn list_participants(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
     let dir = participants_dir(data_dir);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StoreError::DataDir {
-                op: "list",
-                path: dir,
-                source,
-            });
-        }
+    let Some(entries) = read_dir_if_any(&dir)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| StoreError::DataDir {
-            op: "list",
-            path: dir.clone(),
-            source,
-        })?;
+        let entry = entry.map_err(list_error(&dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.starts_with('.') || !entry.path().is_dir() {
@@ -302,6 +291,25 @@ pub fn list_participants(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreErr
     }
     out.sort();
     Ok(out)
+}
+
+/// The entries of the directory `dir` of the data directory, or `None` if it does not exist.
+fn read_dir_if_any(dir: &Path) -> Result<Option<fs::ReadDir>, StoreError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(list_error(dir)(e)),
+    }
+}
+
+/// A `map_err` adapter: the [`StoreError::DataDir`] of failing to list `dir`.
+fn list_error(dir: &Path) -> impl FnOnce(io::Error) -> StoreError + use<> {
+    let path = dir.to_owned();
+    move |source| StoreError::DataDir {
+        op: "list",
+        path,
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -7,17 +7,8 @@ use std::collections::BTreeSet;
 /// Finishes or undoes what a crash interrupted, for every participant (module doc, "Erasure").
 /// Call at startup before opening stores. Returns the participants whose directories it touched.
 pub fn recover(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
-    let dir = participants_dir(data_dir);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(StoreError::DataDir {
-                op: "list",
-                path: dir,
-                source,
-            });
-        }
+    let Some(entries) = read_dir_if_any(&participants_dir(data_dir))? else {
+        return Ok(Vec::new());
     };
     let mut ids = BTreeSet::new();
     for entry in entries.flatten() {
@@ -56,15 +47,7 @@ pub(crate) fn recover_one(
         return Ok(false);
     }
     let parent = participants_dir(data_dir);
-    let io = |op, path: &Path| {
-        let path = path.to_owned();
-        move |source| StoreError::Io {
-            participant: participant.clone(),
-            op,
-            path,
-            source,
-        }
-    };
+    let io = |op, path: &Path| io_error(participant, op, path);
     if !exists(&dir) && exists(&rewrite) && exists(&forgetting) {
         // erase_parts stopped between its two renames: the copy is complete.
         fs::rename(&rewrite, &dir).map_err(io("rename", &rewrite))?;

@@ -41,18 +41,13 @@ impl ParticipantStore {
         recover_one(data_dir, participant)?;
         let path = participant_dir(data_dir, participant);
         if !path.is_dir() {
-            let io = |source| StoreError::Io {
-                participant: participant.clone(),
-                op: "create",
-                path: path.clone(),
-                source,
-            };
+            let io = || io_error(participant, "create", &path);
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&path)
-                .map_err(io)?;
-            sync_dir(&participants_dir(data_dir)).map_err(io)?;
+                .map_err(io())?;
+            sync_dir(&participants_dir(data_dir)).map_err(io())?;
         }
         Self::open_dir(data_dir, participant, path, Some(busy))
     }
@@ -319,29 +314,14 @@ impl ParticipantStore {
     /// Profile entry `name`, or `None`.
     pub fn profile(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
         self.check_name("profile entry", name)?;
-        let v = self
-            .profile
-            .get(name.as_bytes())
-            .map_err(|e| self.sled_err(e))?;
-        v.map(|v| {
-            serde_json::from_slice(&v)
-                .map_err(|e| self.corrupt("profile", name.to_owned(), e.to_string()))
-        })
-        .transpose()
+        self.json_value(Part::Profile, name.as_bytes(), &name)
     }
 
     /// Every profile entry, sorted by name.
     pub fn profile_entries(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        self.profile
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                let key = String::from_utf8_lossy(&k).into_owned();
-                let value = serde_json::from_slice(&v)
-                    .map_err(|e| self.corrupt("profile", key.clone(), e.to_string()))?;
-                Ok((key, value))
-            })
-            .collect()
+        self.json_entries(Part::Profile, |k| {
+            Ok(String::from_utf8_lossy(k).into_owned())
+        })
     }
 
     // ---- feedback ----
@@ -376,29 +356,52 @@ impl ParticipantStore {
 
     /// Feedback entry `seq`, or `None`.
     pub fn feedback(&self, seq: u64) -> Result<Option<serde_json::Value>, StoreError> {
-        let v = self
-            .feedback
-            .get(seq.to_be_bytes())
-            .map_err(|e| self.sled_err(e))?;
-        v.map(|v| {
-            serde_json::from_slice(&v)
-                .map_err(|e| self.corrupt("feedback", seq.to_string(), e.to_string()))
-        })
-        .transpose()
+        self.json_value(Part::Feedback, &seq.to_be_bytes(), &seq)
     }
 
     /// Every feedback entry with its sequence number, in order.
     pub fn feedback_entries(&self) -> Result<Vec<(u64, serde_json::Value)>, StoreError> {
-        self.feedback
+        self.json_entries(Part::Feedback, |k| self.feedback_seq(k))
+    }
+
+    // ---- JSON values (profile, feedback) ----
+
+    /// The JSON value under `key` in `part`'s tree, or `None`; errors name the key `shown`.
+    fn json_value(
+        &self,
+        part: Part,
+        key: &[u8],
+        shown: &dyn std::fmt::Display,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let v = self.tree(part).get(key).map_err(|e| self.sled_err(e))?;
+        v.map(|v| self.decode_json(part, shown, &v)).transpose()
+    }
+
+    /// Every JSON value in `part`'s tree in key order, with its key as `key` decodes it.
+    fn json_entries<K: std::fmt::Display>(
+        &self,
+        part: Part,
+        key: impl Fn(&[u8]) -> Result<K, StoreError>,
+    ) -> Result<Vec<(K, serde_json::Value)>, StoreError> {
+        self.tree(part)
             .iter()
             .map(|item| {
                 let (k, v) = item.map_err(|e| self.sled_err(e))?;
-                let seq = self.feedback_seq(&k)?;
-                let value = serde_json::from_slice(&v)
-                    .map_err(|e| self.corrupt("feedback", seq.to_string(), e.to_string()))?;
-                Ok((seq, value))
+                let key = key(&k)?;
+                let value = self.decode_json(part, &key, &v)?;
+                Ok((key, value))
             })
             .collect()
+    }
+
+    fn decode_json(
+        &self,
+        part: Part,
+        shown: &dyn std::fmt::Display,
+        v: &[u8],
+    ) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_slice(v)
+            .map_err(|e| self.corrupt(part.tree(), shown.to_string(), e.to_string()))
     }
 
     fn feedback_json(&self, value: &serde_json::Value) -> Result<Vec<u8>, StoreError> {
