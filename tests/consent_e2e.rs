@@ -1,21 +1,9 @@
 //! Consent end to end (issue 4): the CLI reaches a running daemon, a revocation during a replay
 //! takes effect from the next chunk, and an acknowledged revocation survives kill -9.
 
-use crate::util::{Daemon, fixture, json, run_attune};
+use crate::util::{Daemon, fixture, grant, json, revoke, run_attune_in};
 use std::path::Path;
 use std::time::Duration;
-
-fn consent(socket: &Path, data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all: Vec<&std::ffi::OsStr> = vec!["consent".as_ref()];
-    all.extend(args.iter().map(std::ffi::OsStr::new));
-    all.extend([
-        "--socket".as_ref(),
-        socket.as_os_str(),
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-    ]);
-    run_attune(&all)
-}
 
 #[test]
 fn revoking_eda_during_a_replay_stops_everything_derived_from_it() {
@@ -23,7 +11,6 @@ fn revoking_eda_during_a_replay_stops_everything_derived_from_it() {
         &fixture("sim-rest-stress.attune.ndjson"),
         &["--speed", "20", "--wait-subscribers", "1"],
     );
-    let data = d.dir.path().join("data");
     let mut sub = d.subscribe(&["features", "state"]);
     // Wait until EDA features flow.
     loop {
@@ -32,19 +19,7 @@ fn revoking_eda_during_a_replay_stops_everything_derived_from_it() {
             break;
         }
     }
-    let (code, out, err) = consent(
-        &d.socket,
-        &data,
-        &[
-            "revoke",
-            "--participant",
-            "sim-0007",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
+    let (code, out, err) = d.cli(&revoke("sim-0007", "eda", "process"));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("revoke sim-0007 process for eda"), "{out}");
     // From the no_consent state on (the first EDA chunk after the revocation), nothing carries
@@ -69,11 +44,7 @@ fn revoking_eda_during_a_replay_stops_everything_derived_from_it() {
     }
     assert!(hr_after > 150, "heart features stopped too");
     // `show` through the daemon sees it.
-    let (code, out, _) = consent(
-        &d.socket,
-        &data,
-        &["show", "--participant", "sim-0007", "--json"],
-    );
+    let (code, out, _) = d.cli(&["consent", "show", "--participant", "sim-0007", "--json"]);
     assert_eq!(code, Some(0));
     let v = json(out.trim());
     let line = v["lines"]
@@ -92,41 +63,15 @@ fn an_acknowledged_revoke_survives_kill_9() {
     // after the acknowledgement.
     for trial in 0..20u64 {
         let mut d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "5"]);
-        let data = d.dir.path().join("data");
-        let (code, _, err) = consent(
-            &d.socket,
-            &data,
-            &[
-                "grant",
-                "--participant",
-                "p9",
-                "--stream",
-                "all",
-                "--purpose",
-                "process,adapt",
-            ],
-        );
+        let (code, _, err) = d.cli(&grant("p9", "all", "process,adapt"));
         assert_eq!(code, Some(0), "{err}");
-        let (code, _, err) = consent(
-            &d.socket,
-            &data,
-            &[
-                "revoke",
-                "--participant",
-                "p9",
-                "--stream",
-                "rr",
-                "--purpose",
-                "adapt",
-            ],
-        );
+        let (code, _, err) = d.cli(&revoke("p9", "rr", "adapt"));
         assert_eq!(code, Some(0), "{err}");
         // SIGKILL right after the acknowledgement (a little later in later trials).
         std::thread::sleep(Duration::from_millis((trial * 37) % 58));
         d.child.kill().unwrap();
         d.child.wait().unwrap();
-        let socket = d.socket.clone();
-        let (code, out, err) = consent(&socket, &data, &["show", "--participant", "p9", "--json"]);
+        let (code, out, err) = d.cli(&["consent", "show", "--participant", "p9", "--json"]);
         assert_eq!(code, Some(0), "trial {trial}: {err}");
         let v = json(out.trim());
         let status = |stream: &str, purpose: &str| {
@@ -147,7 +92,7 @@ fn an_acknowledged_revoke_survives_kill_9() {
             Some("granted"),
             "trial {trial}"
         );
-        let (code, out, err) = consent(&socket, &data, &["verify"]);
+        let (code, out, err) = d.cli(&["consent", "verify"]);
         assert_eq!(code, Some(0), "trial {trial}: {err}");
         assert!(out.contains("hash chain intact"));
     }
@@ -155,45 +100,27 @@ fn an_acknowledged_revoke_survives_kill_9() {
 
 #[test]
 fn a_tampered_ledger_is_refused() {
-    const GRANT: [&str; 7] = [
-        "grant",
-        "--participant",
-        "p1",
-        "--stream",
-        "eda",
-        "--purpose",
-        "process",
-    ];
-    const REVOKE: [&str; 7] = [
-        "revoke",
-        "--participant",
-        "p1",
-        "--stream",
-        "eda",
-        "--purpose",
-        "process",
-    ];
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sock = dir.path().join("run").join("s.sock");
     let must = |data: &Path, args: &[&str]| {
-        let (code, _, err) = consent(&sock, data, args);
+        let (code, _, err) = run_attune_in(&sock, data, args);
         assert_eq!(code, Some(0), "{args:?}: {err}");
     };
-    must(&data, &GRANT);
+    must(&data, &grant("p1", "eda", "process"));
     // Remove the newest event: the chain alone cannot show it; the head record does.
-    must(&data, &REVOKE);
+    must(&data, &revoke("p1", "eda", "process"));
     {
         let db = sled::open(data.join("ledger")).unwrap();
         let t = db.open_tree("events").unwrap();
         t.remove(1u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (code, _, err) = consent(&sock, &data, &["show", "--participant", "p1"]);
+    let (code, _, err) = run_attune_in(&sock, &data, &["consent", "show", "--participant", "p1"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("events removed"), "{err}");
     let data = dir.path().join("data2");
-    must(&data, &GRANT);
+    must(&data, &grant("p1", "eda", "process"));
     // Flip the action inside the stored event with sled itself.
     {
         let db = sled::open(data.join("ledger")).unwrap();
@@ -205,7 +132,7 @@ fn a_tampered_ledger_is_refused() {
         t.insert(k, text.as_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (code, _, err) = consent(&sock, &data, &["verify"]);
+    let (code, _, err) = run_attune_in(&sock, &data, &["consent", "verify"]);
     assert_eq!(code, Some(1));
     assert!(
         err.contains("tampered") && err.lines().count() == 1,
@@ -249,22 +176,9 @@ fn apps_can_read_consent_but_not_change_it() {
 #[test]
 fn a_command_that_cannot_reach_the_running_daemon_says_so() {
     let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
-    let data = d.dir.path().join("data");
     // Same data directory, but a socket path where no daemon listens.
     let elsewhere = d.dir.path().join("other").join("s.sock");
-    let (code, _, err) = consent(
-        &elsewhere,
-        &data,
-        &[
-            "grant",
-            "--participant",
-            "p1",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
+    let (code, _, err) = run_attune_in(&elsewhere, &d.data(), &grant("p1", "eda", "process"));
     assert_eq!(code, Some(1));
     assert!(err.contains("held by a running daemon"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -274,24 +188,11 @@ fn a_command_that_cannot_reach_the_running_daemon_says_so() {
 fn a_command_meant_for_another_data_directory_is_refused_by_the_daemon() {
     let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
     let other = d.dir.path().join("other-data");
-    let (code, _, err) = consent(
-        &d.socket,
-        &other,
-        &[
-            "grant",
-            "--participant",
-            "p1",
-            "--stream",
-            "eda",
-            "--purpose",
-            "process",
-        ],
-    );
+    let (code, _, err) = run_attune_in(&d.socket, &other, &grant("p1", "eda", "process"));
     assert_eq!(code, Some(1));
     assert!(err.contains("uses data directory"), "{err}");
     // Nothing was written to the daemon's ledger.
-    let data = d.dir.path().join("data");
-    let (code, _, err) = consent(&d.socket, &data, &["history", "--participant", "p1"]);
+    let (code, _, err) = d.cli(&["consent", "history", "--participant", "p1"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no consent recorded"), "{err}");
 }
@@ -304,7 +205,6 @@ fn after_an_acknowledged_share_features_revoke_no_line_carries_those_values() {
         &fixture("sim-rest-stress.attune.ndjson"),
         &["--speed", "20", "--wait-subscribers", "1"],
     );
-    let data = d.dir.path().join("data");
     let mut sub = d.subscribe(&["features", "adaptation"]);
     // Read continuously on a thread, stamping each line with its arrival.
     let (tx, rx) = mpsc::channel::<(Instant, String)>();
@@ -323,19 +223,7 @@ fn after_an_acknowledged_share_features_revoke_no_line_carries_those_values() {
             break;
         }
     }
-    let (code, _, err) = consent(
-        &d.socket,
-        &data,
-        &[
-            "revoke",
-            "--participant",
-            "sim-0007",
-            "--stream",
-            "eda",
-            "--purpose",
-            "share_features",
-        ],
-    );
+    let (code, _, err) = d.cli(&revoke("sim-0007", "eda", "share_features"));
     assert_eq!(code, Some(0), "{err}");
     // Lines written before the acknowledgement may still be in flight for a few ms.
     let acked = Instant::now() + Duration::from_millis(50);

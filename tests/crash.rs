@@ -10,15 +10,14 @@
 //!
 //! `ATTUNE_TEST_BIN` runs the tests against another build (e.g. one from before the fix).
 
+use crate::util::{fixture, grant, scan, simulated_recording, wait_for_socket};
 use attune::features::{FEATURE_SOURCES, FeatureFrame};
 use attune::model::ParticipantId;
-use attune::recording::{Record, Writer};
-use attune::simulate::{Scenario, SimConfig, simulate};
 use attune::store::failpoint::{ENV, STEPS};
 use attune::store::participant::ParticipantStore;
 use serde_json::Value;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// The binary under test.
@@ -101,9 +100,7 @@ impl Dir {
     /// Starts a daemon (`replay` of a short fixture, as fast as possible) and waits for it to
     /// end: it opens the data directory (recovery included) like `attune run` does.
     pub fn daemon_start(&self) {
-        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join("pyhrv-short-rr.attune.ndjson");
+        let fixture = fixture("pyhrv-short-rr.attune.ndjson");
         let o = self.run(
             None,
             &["replay", fixture.to_str().unwrap(), "--speed", "max"],
@@ -122,56 +119,14 @@ impl Dir {
     }
 }
 
-/// Occurrences of `needle` in every byte of every file under `dir`.
-pub fn scan(dir: &Path, needle: &str) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            n += scan(&p, needle);
-        } else {
-            let hay = std::fs::read(&p).unwrap();
-            n += hay
-                .windows(needle.len())
-                .filter(|w| *w == needle.as_bytes())
-                .count();
-        }
-    }
-    n
-}
-
 /// Gives `p` consent (process, record, profile) and a store: a recording carrying `rec`, 2,000
 /// feature rows, and a profile carrying `prof`.
 pub fn participant_with_data(d: &Dir, p: &str, rec: &str, prof: &str) {
-    d.ok(&[
-        "consent",
-        "grant",
-        "--participant",
-        p,
-        "--stream",
-        "all",
-        "--purpose",
-        "process,record,profile",
-    ]);
+    d.ok(&grant(p, "all", "process,record,profile"));
     let id = ParticipantId::new(p).unwrap();
-    let mut sim = simulate(&SimConfig {
-        scenario: Scenario::Rest,
-        duration_s: 20.0,
-        seed: 5,
-        participant: id.clone(),
-        eda_rate_hz: 32.0,
-    });
-    sim.header.provenance.source = format!("{} {rec}", sim.header.provenance.source);
-    let mut w = Writer::new(Vec::new(), &sim.header).unwrap();
-    for r in &sim.records {
-        match r {
-            Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
-            Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
-            Record::Marker(m) => w.marker(m).unwrap(),
-        }
-    }
     let s = ParticipantStore::open(&d.data, &id).unwrap();
-    s.put_recording("session1", &w.finish().unwrap()).unwrap();
+    s.put_recording("session1", &simulated_recording(&id, 20.0, 5, rec))
+        .unwrap();
     for i in 0..2000u32 {
         s.put_features(&FeatureFrame {
             t: f64::from(i) * 0.25,
@@ -499,9 +454,7 @@ impl Dir {
     /// Starts a long replay daemon on this data directory (dying at `failpoint` if given) and
     /// waits until its control socket answers.
     fn daemon(&self, failpoint: Option<&str>) -> std::process::Child {
-        let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join("sim-rest-stress.attune.ndjson");
+        let fixture = fixture("sim-rest-stress.attune.ndjson");
         let mut c = self.command(
             &[],
             failpoint,
@@ -512,15 +465,7 @@ impl Dir {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let control = self.sock.with_file_name("control.sock");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&control).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the daemon never listened"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        wait_for_socket(&self.sock.with_file_name("control.sock"));
         child
     }
 }

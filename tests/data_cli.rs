@@ -1,39 +1,16 @@
 //! `attune forget`, `export`, `import` through the real binary, with the consent ledger.
 
-use crate::util::{json, run_attune};
+use crate::util::{grant, json, revoke, run_attune_in, scan, simulated_recording};
 use attune::model::ParticipantId;
-use attune::recording::{Record, Writer};
-use attune::simulate::{Scenario, SimConfig, simulate};
 use attune::store::participant::ParticipantStore;
 use std::path::Path;
 
 fn attune(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let sock = data.parent().unwrap().join("run").join("s.sock");
-    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
-    all.extend([
-        "--data-dir".as_ref(),
-        data.as_os_str(),
-        "--socket".as_ref(),
-        sock.as_os_str(),
-    ]);
-    run_attune(&all)
-}
-
-fn count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len()).filter(|w| *w == needle).count()
-}
-
-fn scan(dir: &Path, needle: &[u8]) -> usize {
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            n += scan(&p, needle);
-        } else {
-            n += count(&std::fs::read(&p).unwrap(), needle);
-        }
-    }
-    n
+    run_attune_in(
+        &data.parent().unwrap().join("run").join("s.sock"),
+        data,
+        args,
+    )
 }
 
 #[test]
@@ -44,46 +21,13 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     let p = ParticipantId::new("p01").unwrap();
     // Consent first: a data directory whose participants/ holds stores but has no ledger is
     // refused (a deleted ledger must not pass for a new one).
-    let (code, _, err) = attune(
-        &data,
-        &[
-            "consent",
-            "grant",
-            "--participant",
-            "p01",
-            "--stream",
-            "all",
-            "--purpose",
-            "process,record",
-        ],
-    );
+    let (code, _, err) = attune(&data, &grant("p01", "all", "process,record"));
     assert_eq!(code, Some(0), "{err}");
     // A participant with a recording and a profile that both carry the marker.
     {
-        let mut sim = simulate(&SimConfig {
-            scenario: Scenario::Rest,
-            duration_s: 60.0,
-            seed: 3,
-            participant: p.clone(),
-            eda_rate_hz: 32.0,
-        });
-        sim.header.provenance.source = format!(
-            "{} {}",
-            sim.header.provenance.source,
-            String::from_utf8_lossy(marker)
-        );
-        let mut w = Writer::new(Vec::new(), &sim.header).unwrap();
-        for r in &sim.records {
-            match r {
-                Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
-                Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
-                Record::Marker(m) => w.marker(m).unwrap(),
-            }
-        }
+        let recording = simulated_recording(&p, 60.0, 3, &String::from_utf8_lossy(marker));
         let store = ParticipantStore::open(&data, &p).unwrap();
-        store
-            .put_recording("session1", &w.finish().unwrap())
-            .unwrap();
+        store.put_recording("session1", &recording).unwrap();
         store
             .put_profile(
                 "baseline",
@@ -159,17 +103,7 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     let (code, _, err) = attune(&data, &["import", export1.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no live `record` consent"), "{err}");
-    let regrant = [
-        "consent",
-        "grant",
-        "--participant",
-        "p01",
-        "--stream",
-        "all",
-        "--purpose",
-        "record",
-    ];
-    assert_eq!(attune(&data, &regrant).0, Some(0));
+    assert_eq!(attune(&data, &grant("p01", "all", "record")).0, Some(0));
     let (code, out, err) = attune(&data, &["import", export1.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("imported p01: 1 recordings"), "{out}");
@@ -212,17 +146,10 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
     let data = dir.path().join("data");
     let p = ParticipantId::new("p02").unwrap();
     let profile_marker = b"PROFILE-MARK-91c2";
-    let grant = [
-        "consent",
-        "grant",
-        "--participant",
-        "p02",
-        "--stream",
-        "all",
-        "--purpose",
-        "process,profile",
-    ];
-    assert_eq!(attune(&data, &grant).0, Some(0));
+    assert_eq!(
+        attune(&data, &grant("p02", "all", "process,profile")).0,
+        Some(0)
+    );
     {
         let store = ParticipantStore::open(&data, &p).unwrap();
         store
@@ -238,19 +165,7 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
         store.close().unwrap();
     }
     assert!(scan(&data, profile_marker) > 0);
-    let (code, out, err) = attune(
-        &data,
-        &[
-            "consent",
-            "revoke",
-            "--participant",
-            "p02",
-            "--stream",
-            "all",
-            "--purpose",
-            "profile",
-        ],
-    );
+    let (code, out, err) = attune(&data, &revoke("p02", "all", "profile"));
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("erased profile of p02"), "{out}");
     assert!(

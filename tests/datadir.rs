@@ -3,22 +3,13 @@
 //! actors are checked on every path (defect 11), and `forget` and `revoke` agree on a
 //! participant known only from a recording's manifest.
 
-use crate::crash::{Dir, participant_with_data, scan};
-use crate::util::{Daemon, fixture, json};
+use crate::crash::{Dir, participant_with_data};
+use crate::util::{Daemon, fixture, grant, json, revoke, scan};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-const GRANT_P1: [&str; 8] = [
-    "consent",
-    "grant",
-    "--participant",
-    "p1",
-    "--stream",
-    "eda",
-    "--purpose",
-    "process",
-];
+const GRANT_P1: [&str; 8] = grant("p1", "eda", "process");
 
 fn stderr_of(d: &Dir, args: &[&str]) -> (Option<i32>, String) {
     let o = d.run(None, args);
@@ -40,26 +31,8 @@ fn concurrent_commands_without_a_daemon_all_succeed() {
                 let mut failures = Vec::new();
                 for i in 0..50 {
                     let args: Vec<&str> = match i % 3 {
-                        0 => vec![
-                            "consent",
-                            "grant",
-                            "--participant",
-                            &p,
-                            "--stream",
-                            "all",
-                            "--purpose",
-                            "process,record",
-                        ],
-                        1 => vec![
-                            "consent",
-                            "revoke",
-                            "--participant",
-                            &p,
-                            "--stream",
-                            "eda",
-                            "--purpose",
-                            "record",
-                        ],
+                        0 => grant(&p, "all", "process,record").to_vec(),
+                        1 => revoke(&p, "eda", "record").to_vec(),
                         _ => vec!["consent", "show", "--participant", &p],
                     };
                     let o = d.run(None, &args);
@@ -98,40 +71,23 @@ fn refused(d: &Dir, args: &[&str], what: &str) {
     );
 }
 
-fn replay_args() -> Vec<String> {
-    vec![
-        "replay".into(),
-        fixture("pyhrv-short-rr.attune.ndjson")
-            .display()
-            .to_string(),
-        "--speed".into(),
-        "max".into(),
-    ]
-}
-
 fn refused_everywhere(d: &Dir, what: &str) {
     refused(d, &["consent", "verify"], what);
     refused(d, &["consent", "show", "--participant", "p01"], what);
     refused(d, &GRANT_P1, what);
-    let replay = replay_args();
-    let replay: Vec<&str> = replay.iter().map(String::as_str).collect();
-    refused(d, &replay, what);
+    let replay = fixture("pyhrv-short-rr.attune.ndjson");
+    refused(
+        d,
+        &["replay", replay.to_str().unwrap(), "--speed", "max"],
+        what,
+    );
 }
 
 #[test]
 fn a_deleted_ledger_is_refused_not_replaced_by_an_empty_one() {
     let d = Dir::new();
     participant_with_data(&d, "p01", "REC-ledger-gone-01", "PROF-ledger-gone-01");
-    d.ok(&[
-        "consent",
-        "revoke",
-        "--participant",
-        "p01",
-        "--stream",
-        "all",
-        "--purpose",
-        "process",
-    ]);
+    d.ok(&revoke("p01", "all", "process"));
     std::fs::remove_dir_all(d.data.join("ledger")).unwrap();
     refused_everywhere(&d, "is missing");
     assert!(!d.data.join("ledger").exists(), "a new ledger was created");
@@ -171,32 +127,14 @@ fn drop_newest_event(ledger: &Path) {
 fn a_truncated_or_replaced_ledger_is_refused() {
     let d = Dir::new();
     d.ok(&GRANT_P1);
-    d.ok(&[
-        "consent",
-        "revoke",
-        "--participant",
-        "p1",
-        "--stream",
-        "eda",
-        "--purpose",
-        "process",
-    ]);
+    d.ok(&revoke("p1", "eda", "process"));
     drop_newest_event(&d.data.join("ledger"));
     refused_everywhere(&d, "is truncated");
 
     // A ledger with as many events but another history.
     let other = Dir::new();
     other.ok(&GRANT_P1);
-    other.ok(&[
-        "consent",
-        "grant",
-        "--participant",
-        "p2",
-        "--stream",
-        "eda",
-        "--purpose",
-        "process",
-    ]);
+    other.ok(&grant("p2", "eda", "process"));
     std::fs::remove_dir_all(d.data.join("ledger")).unwrap();
     std::fs::rename(other.data.join("ledger"), d.data.join("ledger")).unwrap();
     refused_everywhere(&d, "has another hash");
@@ -208,16 +146,7 @@ fn a_ledger_ahead_of_its_head_copy_is_accepted() {
     let d = Dir::new();
     d.ok(&GRANT_P1);
     let behind = std::fs::read(d.data.join("ledger.head")).unwrap();
-    d.ok(&[
-        "consent",
-        "revoke",
-        "--participant",
-        "p1",
-        "--stream",
-        "eda",
-        "--purpose",
-        "process",
-    ]);
+    d.ok(&revoke("p1", "eda", "process"));
     std::fs::write(d.data.join("ledger.head"), behind).unwrap();
     let out = d.ok(&["consent", "verify"]);
     assert!(out.contains("2 events"), "{out}");
@@ -289,31 +218,12 @@ fn forget_and_revoke_agree_on_a_participant_known_only_from_a_manifest() {
     let mut answers = Vec::new();
     for op in ["revoke", "forget"] {
         let d = Daemon::replay(&fixture("sim-rest-stress.attune.ndjson"), &["--speed", "1"]);
-        let data = d.dir.path().join("data");
-        let common = [
-            "--socket",
-            d.socket.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ];
-        let mut args: Vec<&str> = match op {
-            "revoke" => vec![
-                "consent",
-                "revoke",
-                "--participant",
-                "sim-0007",
-                "--stream",
-                "all",
-                "--purpose",
-                "record",
-            ],
+        let args: Vec<&str> = match op {
+            "revoke" => revoke("sim-0007", "all", "record").to_vec(),
             _ => vec!["forget", "--participant", "sim-0007"],
         };
-        args.extend(common);
-        let (code, _, err) = crate::util::run_attune(&args);
-        let mut history = vec!["consent", "history", "--participant", "sim-0007", "--json"];
-        history.extend(common);
-        let (_, events, _) = crate::util::run_attune(&history);
+        let (code, _, err) = d.cli(&args);
+        let (_, events, _) = d.cli(&["consent", "history", "--participant", "sim-0007", "--json"]);
         answers.push((op, code, err, events));
     }
     for (op, code, err, _) in &answers {

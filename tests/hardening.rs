@@ -2,7 +2,7 @@
 //! files would: the recording is read once, analyze and replay stay bounded on absurd values,
 //! quoted input is escaped, and the command line fails in one line.
 
-use crate::util::{Daemon, fixture, json, run_attune};
+use crate::util::{Daemon, fixture, json, run_attune, run_attune_within, wait_within};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,14 +57,7 @@ fn replay_cmd(dir: &std::path::Path, file: &str) -> Command {
 
 /// Waits for `child` with a deadline; kills it and fails if it hangs.
 fn finish(mut child: std::process::Child, what: &str) -> (Option<i32>, String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_within(&mut child, 60, what);
     let out = child.wait_with_output().unwrap();
     (
         out.status.code(),
@@ -125,40 +118,6 @@ fn a_malformed_piped_recording_publishes_nothing() {
     assert!(!dir.path().join("run/attune.sock").exists());
 }
 
-/// Runs `attune ARGS` with a deadline (a hang fails the test instead of stalling the suite).
-fn attune_within(args: &[&str], secs: u64) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain stdout on a thread: a command that writes without end must not block on the pipe.
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::take(&mut stdout, 1 << 20).read_to_end(&mut buf);
-        buf
-    });
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("attune {args:?} did not finish within {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = reader.join().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    (
-        child.wait().unwrap().code(),
-        String::from_utf8_lossy(&out).into_owned(),
-        err,
-    )
-}
-
 use std::io::Read as _;
 
 #[test]
@@ -168,7 +127,7 @@ fn analyze_windows_refuses_an_absurd_interval_instead_of_writing_forever() {
     std::fs::write(&csv, "rr\n800\n1e300\n800\n").unwrap();
     let csv = csv.to_str().unwrap();
     // Before the fix this wrote about 65 MB/s until killed.
-    let (code, out, err) = attune_within(&["analyze", csv, "--kind", "rr", "--windows"], 20);
+    let (code, out, err) = run_attune_within(&["analyze", csv, "--kind", "rr", "--windows"], 20);
     assert_eq!(code, Some(1), "{err}");
     assert!(out.is_empty(), "{} bytes written", out.len());
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -181,7 +140,7 @@ fn analyze_windows_refuses_an_absurd_interval_instead_of_writing_forever() {
     let text = std::fs::read_to_string(fixture("pyhrv-short-rr.attune.ndjson")).unwrap();
     let text = text.replacen("\"samples\":[867.0]", "\"samples\":[1e300]", 1);
     std::fs::write(&rec, text).unwrap();
-    let (code, _, err) = attune_within(
+    let (code, _, err) = run_attune_within(
         &[
             "analyze",
             rec.to_str().unwrap(),
@@ -198,7 +157,7 @@ fn analyze_windows_refuses_an_absurd_interval_instead_of_writing_forever() {
     std::fs::write(&eda, "eda\n1\n2\n3\n").unwrap();
     let eda = eda.to_str().unwrap();
     for rate in ["1e-300", "-inf"] {
-        let (code, out, err) = attune_within(
+        let (code, out, err) = run_attune_within(
             &["analyze", eda, "--kind", "eda", "--rate", rate, "--windows"],
             20,
         );
@@ -232,7 +191,7 @@ fn control_characters_from_input_are_escaped_on_stderr() {
     ];
     let mut args = vec!["replay", bad.to_str().unwrap(), "--speed", "max"];
     args.extend(common);
-    let (code, _, err) = attune_within(&args, 30);
+    let (code, _, err) = run_attune_within(&args, 30);
     assert_eq!(code, Some(1), "{err}");
     assert!(!has_raw_controls(&err), "raw control characters: {err:?}");
     assert!(err.contains("\\u{1b}[31m"), "{err}");
@@ -252,7 +211,7 @@ fn control_characters_from_input_are_escaped_on_stderr() {
     std::fs::write(&marked, lines.join("\n") + "\n").unwrap();
     let mut args = vec!["replay", marked.to_str().unwrap(), "--speed", "max", "-vv"];
     args.extend(common);
-    let (code, _, err) = attune_within(&args, 30);
+    let (code, _, err) = run_attune_within(&args, 30);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("Marker."), "{err}");
     assert!(!has_raw_controls(&err), "raw control characters in the log");
@@ -348,7 +307,7 @@ fn a_failed_start_leaves_no_socket_behind() {
     // control socket taken and must fail without leaving its socket file.
     let other = first.socket.with_file_name("other.sock");
     let data = first.dir.path().join("data2");
-    let (code, _, err) = attune_within(
+    let (code, _, err) = run_attune_within(
         &[
             "replay",
             fixture("sim-rest-stress.attune.ndjson").to_str().unwrap(),

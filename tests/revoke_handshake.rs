@@ -8,7 +8,7 @@
 //! them may be an adaptation line. A second query 300 ms later closes the observation window
 //! (at `--speed 50` that is 15 s of stream time, about 60 adaptation lines had they gone on).
 
-use crate::util::{Daemon, Subscriber, fixture, json, run_attune};
+use crate::util::{Daemon, Subscriber, fixture, grant, json, revoke};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
@@ -17,11 +17,7 @@ const SIM: &str = "sim-rest-stress.attune.ndjson";
 const WHO: &str = "sim-0007";
 
 fn cli(d: &Daemon, args: &[&str]) {
-    let mut all: Vec<&str> = args.to_vec();
-    let socket = d.socket.to_str().unwrap().to_owned();
-    let data = d.dir.path().join("data").to_str().unwrap().to_owned();
-    all.extend(["--socket", &socket, "--data-dir", &data]);
-    let (code, out, err) = run_attune(&all);
+    let (code, out, err) = d.cli(args);
     assert_eq!(code, Some(0), "{args:?}: {out} {err}");
 }
 
@@ -50,19 +46,7 @@ fn trial(at: f64, forget: bool) -> String {
     if forget {
         // `forget` needs the participant in the ledger; a grant the manifest lacks changes
         // nothing in a replay.
-        cli(
-            &d,
-            &[
-                "consent",
-                "grant",
-                "--participant",
-                WHO,
-                "--stream",
-                "all",
-                "--purpose",
-                "share_raw",
-            ],
-        );
+        cli(&d, &grant(WHO, "all", "share_raw"));
     }
     let mut sub = d.subscribe(&["adaptation", "state"]);
     let rule = loop {
@@ -74,19 +58,7 @@ fn trial(at: f64, forget: bool) -> String {
     if forget {
         cli(&d, &["forget", "--participant", WHO, "--by", "test"]);
     } else {
-        cli(
-            &d,
-            &[
-                "consent",
-                "revoke",
-                "--participant",
-                WHO,
-                "--stream",
-                "all",
-                "--purpose",
-                "adapt",
-            ],
-        );
+        cli(&d, &revoke(WHO, "all", "adapt"));
     }
     // Acknowledged. Everything after the first answer was written after the acknowledgement.
     let first = query(&mut sub);

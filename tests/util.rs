@@ -1,12 +1,15 @@
 //! Test harness: run the pure pipeline over records, and spawn the real binary.
 
 use attune::consent::ConsentSnapshot;
+use attune::model::ParticipantId;
 use attune::pipeline::{Output, Pipeline, PipelineConfig};
-use attune::recording::{Header, Reader, Record};
-use std::io::{BufRead, BufReader, Write};
+use attune::recording::{Header, Reader, Record, Writer};
+use attune::simulate::{Scenario, SimConfig, simulate};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The repository root.
@@ -28,6 +31,33 @@ pub fn read_recording(path: &Path) -> (Header, Vec<Record>) {
         recs.push(rec);
     }
     (r.header().clone(), recs)
+}
+
+/// A simulated resting recording of `participant` (`duration_s` long, drawn from `seed`) as
+/// recording-format bytes, with `label` appended to its provenance source.
+pub fn simulated_recording(
+    participant: &ParticipantId,
+    duration_s: f64,
+    seed: u64,
+    label: &str,
+) -> Vec<u8> {
+    let mut sim = simulate(&SimConfig {
+        scenario: Scenario::Rest,
+        duration_s,
+        seed,
+        participant: participant.clone(),
+        eda_rate_hz: 32.0,
+    });
+    sim.header.provenance.source = format!("{} {label}", sim.header.provenance.source);
+    let mut w = Writer::new(Vec::new(), &sim.header).unwrap();
+    for r in &sim.records {
+        match r {
+            Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
+            Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
+            Record::Marker(m) => w.marker(m).unwrap(),
+        }
+    }
+    w.finish().unwrap()
 }
 
 /// Runs the pure pipeline as the daemon does and returns every output.
@@ -75,19 +105,18 @@ impl Daemon {
             .spawn()
             .unwrap();
         let d = Daemon { child, socket, dir };
-        d.wait_for_socket();
+        wait_for_socket(&d.socket);
         d
     }
 
-    fn wait_for_socket(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon socket {} never appeared", self.socket.display());
+    /// Its data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `attune ARGS` against this daemon and its data directory ([`run_attune_in`]).
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        run_attune_in(&self.socket, &self.data(), args)
     }
 
     /// Connects and subscribes; returns a line reader.
@@ -97,18 +126,12 @@ impl Daemon {
 
     /// Waits for exit (with a timeout) and returns (status code, stderr).
     pub fn wait(mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    std::io::Read::read_to_string(&mut e, &mut err).unwrap();
-                }
-                return (status.code(), err);
-            }
-            assert!(Instant::now() < deadline, "daemon did not exit");
-            std::thread::sleep(Duration::from_millis(20));
+        let status = wait_within(&mut self.child, 60, "the daemon");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
         }
+        (status.code(), err)
     }
 }
 
@@ -165,8 +188,36 @@ impl Subscriber {
     }
 }
 
+/// Waits until `socket` accepts connections (for up to 20 s).
+pub fn wait_for_socket(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "socket {} never appeared",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits up to `secs` for `child` to exit; kills it and fails the test if it hangs.
+pub fn wait_within(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs the real binary with `args`; returns (exit code, stdout, stderr).
-pub fn run_attune<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+pub fn run_attune<S: AsRef<OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_attune"))
         .args(args)
         .output()
@@ -176,6 +227,97 @@ pub fn run_attune<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// [`run_attune`] with `--socket SOCKET --data-dir DATA` after `args`.
+pub fn run_attune_in(socket: &Path, data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.extend([
+        "--socket".as_ref(),
+        socket.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    run_attune(&all)
+}
+
+/// [`run_attune`] with a deadline: a hang fails the test instead of stalling the suite.
+/// Reads at most 1 MiB of stdout (on a thread, so that a command that writes without end
+/// cannot block on the pipe).
+pub fn run_attune_within(args: &[&str], secs: u64) -> (Option<i32>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut stdout).take(1 << 20).read_to_end(&mut buf);
+        buf
+    });
+    let status = wait_within(&mut child, secs, &format!("attune {args:?}"));
+    let out = reader.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (
+        status.code(),
+        String::from_utf8_lossy(&out).into_owned(),
+        err,
+    )
+}
+
+/// `consent grant --participant P --stream STREAMS --purpose PURPOSES`.
+pub const fn grant<'a>(participant: &'a str, streams: &'a str, purposes: &'a str) -> [&'a str; 8] {
+    consent_change("grant", participant, streams, purposes)
+}
+
+/// `consent revoke --participant P --stream STREAMS --purpose PURPOSES`.
+pub const fn revoke<'a>(participant: &'a str, streams: &'a str, purposes: &'a str) -> [&'a str; 8] {
+    consent_change("revoke", participant, streams, purposes)
+}
+
+const fn consent_change<'a>(
+    action: &'a str,
+    participant: &'a str,
+    streams: &'a str,
+    purposes: &'a str,
+) -> [&'a str; 8] {
+    [
+        "consent",
+        action,
+        "--participant",
+        participant,
+        "--stream",
+        streams,
+        "--purpose",
+        purposes,
+    ]
+}
+
+/// Occurrences of `needle` in every byte of every file under `dir`.
+pub fn scan(dir: &Path, needle: impl AsRef<[u8]>) -> usize {
+    fn walk(dir: &Path, needle: &[u8]) -> usize {
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                n += walk(&p, needle);
+            } else {
+                let hay = std::fs::read(&p).unwrap();
+                n += hay.windows(needle.len()).filter(|w| *w == needle).count();
+            }
+        }
+        n
+    }
+    walk(dir, needle.as_ref())
 }
 
 /// Parses a JSON line.
