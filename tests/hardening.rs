@@ -414,3 +414,23 @@ fn a_silent_control_connection_is_closed() {
     assert!(t0.elapsed() >= Duration::from_secs(9), "{:?}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
 }
+
+#[test]
+fn replay_of_a_fifo_nobody_writes_to_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("rec.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let child = replay_cmd(dir.path(), fifo.to_str().unwrap())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    // Before the fix the open of the FIFO blocked shutdown: only SIGKILL ended it.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let t0 = Instant::now();
+    let (code, err) = finish(child, "silent fifo");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("replay stopped"), "{err}");
+}

@@ -124,14 +124,17 @@ pub fn main(args: Args) -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
-                rt.block_on(async {
+                let r = rt.block_on(async {
                     match command {
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
                         _ => Ok(()),
                     }
-                })
+                });
+                // A blocking read stuck in the kernel (a silent FIFO) must not hold the exit.
+                rt.shutdown_timeout(std::time::Duration::from_millis(500));
+                r
             }),
     };
     match result {

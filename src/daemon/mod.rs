@@ -147,9 +147,18 @@ pub async fn replay(
 ) -> Result<ReplaySummary, DaemonError> {
     // Opened once: everything after reads this handle (or these bytes), never the path again.
     let path = plan.file.clone();
-    let opened = tokio::task::spawn_blocking(move || replay::open(&path))
-        .await
-        .map_err(|e| DaemonError::Internal(format!("the recording reader failed: {e}")))??;
+    // A FIFO nobody writes to, or a silent stdin, blocks the open or the read in the kernel:
+    // a signal must still stop the daemon (the blocked thread is left behind; the runtime
+    // does not wait for it at exit).
+    let opening = tokio::task::spawn_blocking(move || replay::open(&path));
+    let opened = tokio::select! {
+        r = opening => r
+            .map_err(|e| DaemonError::Internal(format!("the recording reader failed: {e}")))??,
+        _ = stop.cancelled() => {
+            info!(file = %plan.file.display(), "Stopped while the recording was being read.");
+            return Ok(ReplaySummary { interrupted: true, ..ReplaySummary::default() });
+        }
+    };
     let (header, n_records) = (opened.header.clone(), opened.records);
     let participant = plan
         .participant

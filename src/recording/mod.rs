@@ -29,6 +29,9 @@ pub const FORMAT_NAME: &str = "attune-recording";
 pub const FORMAT_VERSION: u32 = 1;
 /// The longest line a reader accepts, bytes. A chunk of 10 s of 1 kHz ECG is about 100 kB.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+/// The most streams a header may declare (a session has a few per participant; the limit
+/// keeps a hostile header from costing more than a moment to check).
+pub const MAX_STREAMS: usize = 256;
 
 /// The device a stream came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,8 +134,15 @@ impl Header {
         if self.streams.is_empty() {
             return Err("the header declares no streams".into());
         }
-        for (i, s) in self.streams.iter().enumerate() {
-            if self.streams[..i].iter().any(|o| o.id == s.id) {
+        if self.streams.len() > MAX_STREAMS {
+            return Err(format!(
+                "the header declares {} streams; at most {MAX_STREAMS} are supported",
+                self.streams.len()
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.streams.len());
+        for s in &self.streams {
+            if !seen.insert(s.id.as_str()) {
                 return Err(format!("stream id {:?} is declared twice", s.id));
             }
             let kind: StreamKind = s

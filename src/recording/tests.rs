@@ -321,3 +321,22 @@ fn an_explicit_gap_is_not_counted_again_at_the_sequence_jump() {
         .count();
     assert_eq!(gaps, 1);
 }
+
+#[test]
+fn a_header_with_too_many_streams_is_refused_at_once() {
+    let streams: Vec<String> = (0..100_000)
+        .map(|i| {
+            format!(
+                r#"{{"id":"s{i}","kind":"rr","unit":"ms","device":{{"name":"x","protocol":"y"}}}}"#
+            )
+        })
+        .collect();
+    let header = format!(
+        r#"{{"format":"attune-recording","version":1,"participant":"p1","streams":[{}],"consent":{{"grants":[]}},"provenance":{{"source":"test","licence":"CC0-1.0"}}}}"#,
+        streams.join(",")
+    );
+    // Before the fix the duplicate-id check was quadratic: almost two minutes for this header
+    // before any answer; now the count is refused before the streams are looked at.
+    let e = Reader::open(header.as_bytes()).err().unwrap();
+    assert!(e.to_string().contains("at most 256"), "{e}");
+}
