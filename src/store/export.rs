@@ -928,6 +928,54 @@ mod tests {
     }
 
     #[test]
+    fn an_import_needs_the_consent_of_each_non_empty_part() {
+        let mut profile = serde_json::Map::new();
+        profile.insert("baseline".into(), serde_json::json!(1));
+        let mut x = VerifiedExport {
+            dir: PathBuf::from("x"),
+            manifest: Manifest {
+                format: EXPORT_FORMAT.into(),
+                version: EXPORT_VERSION,
+                participant: ParticipantId::new("p01").unwrap(),
+                counts: ExportCounts::default(),
+                files: Vec::new(),
+            },
+            contents: Contents {
+                consent_history: Vec::new(),
+                profile: serde_json::Map::new(),
+                features: vec![row(0, [Some(60.0), None, None, Some(1.0)])],
+                feedback: Vec::new(),
+                recordings: Vec::new(),
+                recording_kinds: BTreeSet::new(),
+            },
+        };
+        let needs = x.needs();
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].purpose, Purpose::Record);
+        assert_eq!(needs[0].kinds, [StreamKind::Eda, StreamKind::Rr]);
+        x.contents.features.clear();
+        assert!(x.needs().is_empty(), "an empty export needs nothing");
+        x.contents.profile = profile;
+        x.contents.feedback = vec![(0, serde_json::json!({}))];
+        let needs = x.needs();
+        assert_eq!(
+            needs.iter().map(|n| (n.purpose, n.any)).collect::<Vec<_>>(),
+            [(Purpose::Profile, false), (Purpose::Process, true)]
+        );
+        assert_eq!(needs[0].kinds, ALL_KINDS);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(MANIFEST);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = VerifiedExport::read(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NotAnExport { .. }), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
     fn recording_paths_are_checked() {
         assert_eq!(recording_name("recordings/s1.attune.ndjson"), Some("s1"));
         assert_eq!(recording_name("recordings/../x.attune.ndjson"), None);
