@@ -103,7 +103,15 @@ fn export_forget_import_with_the_ledger_through_the_cli() {
     let (code, _, err) = attune(&data, &["import", export1.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(err.contains("no live `record` consent"), "{err}");
+    // The export holds a recording and a profile: both consents are needed.
     assert_eq!(attune(&data, &grant("p01", "all", "record")).0, Some(0));
+    let (code, _, err) = attune(&data, &["import", export1.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no live `profile` consent for all streams"),
+        "{err}"
+    );
+    assert_eq!(attune(&data, &grant("p01", "all", "profile")).0, Some(0));
     let (code, out, err) = attune(&data, &["import", export1.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("imported p01: 1 recordings"), "{out}");
@@ -184,4 +192,81 @@ fn revoking_profile_consent_erases_the_profile_and_keeps_the_rest() {
         "feedback was not covered"
     );
     store.close().unwrap();
+}
+
+/// `import` checks consent per part and stream kind, reads only regular files, and needs the
+/// data directory itself (no daemon).
+#[test]
+fn import_needs_every_consent_its_parts_need_a_regular_manifest_and_no_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = ParticipantId::new("p01").unwrap();
+    assert_eq!(
+        attune(&data, &grant("p01", "all", "process,record")).0,
+        Some(0)
+    );
+    let recording = simulated_recording(&p, 60.0, 3, "x");
+    let store = ParticipantStore::open(&data, &p).unwrap();
+    store.put_recording("session1", &recording).unwrap();
+    store.close().unwrap();
+    let export1 = dir.path().join("export1");
+    let x = export1.to_str().unwrap();
+    let (code, _, err) = attune(&data, &["export", "--participant", "p01", "--out", x]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        attune(&data, &["forget", "--participant", "p01"]).0,
+        Some(0)
+    );
+
+    // `record` for one kind does not cover a recording of others.
+    assert_eq!(attune(&data, &grant("p01", "hr", "record")).0, Some(0));
+    let (code, _, err) = attune(&data, &["import", x]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no live `record` consent for ") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    assert!(!data.join("participants").join("p01").exists());
+
+    // A FIFO as manifest is refused at once, not waited on.
+    let fifo_dir = dir.path().join("fifo-export");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    nix::unistd::mkfifo(
+        &fifo_dir.join("manifest.json"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let (code, _, err) = crate::util::run_attune_within(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "import",
+            fifo_dir.to_str().unwrap(),
+        ],
+        20,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+
+    assert_eq!(attune(&data, &grant("p01", "all", "record")).0, Some(0));
+    let (code, out, err) = attune(&data, &["import", x]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("imported p01: 1 recordings"), "{out}");
+
+    // With a daemon holding its data directory, import is refused, naming the control socket.
+    let mut d = crate::util::Daemon::replay(
+        &crate::util::fixture("sim-rest-stress.attune.ndjson"),
+        &["--speed", "1"],
+    );
+    assert_eq!(d.cli(&grant("p01", "all", "record")).0, Some(0));
+    let (code, _, err) = d.cli(&["import", x]);
+    let _ = d.child.kill();
+    let _ = d.child.wait();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("stop the daemon, then import") && err.contains("control.sock"),
+        "{err}"
+    );
+    assert!(!d.data().join("participants").join("p01").exists());
 }

@@ -4,6 +4,7 @@
 mod util;
 
 mod analyze_cli;
+mod attack_findings;
 mod consent_e2e;
 mod consent_gate;
 mod crash;

@@ -8,13 +8,21 @@
 //! command or daemon start. `export` and `import` run with the data directory locked (and
 //! recovered) when no daemon runs.
 //! `export` writes the documented layout of `store::export` (consent history included);
-//! `import` restores the data from an export. The consent history in an export is not replayed
+//! `import` restores the data from an export, whole or not at all, and only with the data
+//! directory itself held (no daemon running: it is refused with "stop the daemon, then import"),
+//! so that no revocation can be acknowledged between its consent check and the rename of the
+//! new store into place. The export is read once (`store::export::VerifiedExport`); what it
+//! stores needs the consent `store::export` lists under "Consent an import needs" (`record` for
+//! every stream kind the recordings and feature rows hold, `profile` for all streams for profile
+//! entries, `process` for feedback), granted in the ledger now; otherwise the import is refused
+//! in one line naming what is not covered. The consent history in an export is not replayed
 //! into the ledger: the ledger keeps its own record, including the erasure receipt.
 
 use super::Common;
 use super::consent::{execute_keep, now_ms, print, short_text};
 use crate::consent::control::{Request, Response};
-use crate::model::ParticipantId;
+use crate::model::{ALL_KINDS, ParticipantId, StreamKind};
+use crate::store::datadir::{DataDir, DataDirError, LOCK_WAIT, Role};
 use crate::store::export;
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -45,7 +53,10 @@ pub struct ExportArgs {
 
 /// Arguments of `import`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  attune import /media/usb/p01-export")]
+#[command(
+    long_about = "Restores a participant's data from a directory written by `attune export`.\n\nThe export is stored whole or not at all, and only under consent the ledger grants now: recordings and feature rows need `record` for every stream kind they hold, profile entries need `profile` for all streams, feedback needs `process` for a stream. What is not covered is named and nothing is imported. The consent history in the export is not replayed. No daemon may hold the data directory: stop it, then import.",
+    after_help = "Example:\n  attune consent grant --participant p01 --stream all --purpose record,profile\n  attune import /media/usb/p01-export"
+)]
 pub struct ImportArgs {
     /// A directory written by `attune export`.
     pub dir: PathBuf,
@@ -101,41 +112,73 @@ pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `import`. Data is stored again only under a live `record` consent in the ledger:
-/// importing after `forget` needs the participant to consent again first.
+/// Runs `import` (module doc): reads and verifies the export once, then, holding the data
+/// directory itself (no daemon may run: a revocation acknowledged while the import runs could
+/// not otherwise erase what it stores), checks that the ledger grants every consent the export's
+/// parts need and stores them, or refuses and stores nothing.
 pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
-    let data_dir = common.data_dir();
-    let manifest = a.dir.join("manifest.json");
-    let participant: ParticipantId = std::fs::read(&manifest)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["participant"].as_str().and_then(|p| p.parse().ok()))
-        .with_context(|| {
-            format!(
-                "{} is not an attune export (no readable manifest)",
-                a.dir.display()
-            )
-        })?;
-    let (shown, _dir) = execute_keep(
-        common,
-        Request::Show {
-            participant: participant.clone(),
-        },
-        now_ms(),
-    )?;
-    let recordable = match shown {
-        Response::Consent { lines, .. } => lines
+    let export = export::VerifiedExport::read(&a.dir)
+        .with_context(|| format!("cannot import {}", a.dir.display()))?;
+    let p = export.participant().clone();
+    let now = now_ms();
+    let dd = open_for_import(common, now)?;
+    if let Some(why) = dd.stuck() {
+        bail!("{why}; nothing was imported");
+    }
+    let state = dd.state();
+    let mut missing = Vec::new();
+    let mut grants = Vec::new();
+    for need in export.needs() {
+        let lacking: Vec<StreamKind> = need
+            .kinds
             .iter()
-            .any(|l| l.purpose == crate::consent::Purpose::Record && l.status == "granted"),
-        _ => false,
-    };
-    if !recordable {
+            .copied()
+            .filter(|k| !state.allows(&p, *k, need.purpose, now))
+            .collect();
+        let ok = if need.any {
+            lacking.len() < need.kinds.len()
+        } else {
+            lacking.is_empty()
+        };
+        if ok {
+            continue;
+        }
+        let streams = if need.any || lacking.len() == ALL_KINDS.len() {
+            "all".to_owned()
+        } else {
+            lacking
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let scope = if need.any {
+            "any stream".to_owned()
+        } else if streams == "all" {
+            "all streams".to_owned()
+        } else {
+            streams.clone()
+        };
+        missing.push(format!(
+            "no live `{}` consent for {scope} (needed by its {})",
+            need.purpose, need.what
+        ));
+        grants.push(format!(
+            "attune consent grant --participant {p} --stream {streams} --purpose {}",
+            need.purpose
+        ));
+    }
+    if !missing.is_empty() {
         bail!(
-            "{participant} has no live `record` consent in the ledger; grant it first (attune consent grant --participant {participant} --stream all --purpose record)"
+            "{p} has {}; nothing was imported; grant it first ({})",
+            missing.join(" and "),
+            grants.join("; ")
         );
     }
-    let s = export::import(&data_dir, &a.dir)
+    let s = export
+        .store(dd.path())
         .with_context(|| format!("cannot import {}", a.dir.display()))?;
+    drop(dd);
     let c = &s.counts;
     println!(
         "imported {}: {} recordings, {} feature rows, {} profile entries, {} feedback entries",
@@ -148,4 +191,32 @@ pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Opens the data directory for `import`, waiting up to [`LOCK_WAIT`] for another command;
+/// a running daemon is refused at once.
+fn open_for_import(common: &Common, now: i64) -> anyhow::Result<DataDir> {
+    let data_dir = common.data_dir();
+    match DataDir::open_waiting(&data_dir, Role::Command, now, LOCK_WAIT) {
+        Ok(dd) => Ok(dd),
+        Err(DataDirError::Busy {
+            holder: Some(h), ..
+        }) if h.role == Role::Daemon => {
+            let control = h.control.clone().unwrap_or_else(|| {
+                crate::publish::server::control_socket_path(&common.socket_path())
+            });
+            bail!(
+                "the data directory {} is held by a running daemon, {h}, listening on {}; stop the daemon, then import",
+                data_dir.display(),
+                control.display()
+            )
+        }
+        Err(DataDirError::Busy { holder, .. }) => bail!(
+            "the data directory {} has been held by {} for more than {} s; try again when it has finished (a running daemon must be stopped before an import)",
+            data_dir.display(),
+            holder.map_or_else(|| "another process".to_owned(), |h| h.to_string()),
+            LOCK_WAIT.as_secs()
+        ),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -30,14 +30,37 @@
 //! anything, builds the store in `participants/.import-<id>/` and renames it into place, so a
 //! failed import leaves nothing behind. Files not listed in the manifest are ignored.
 //! The consent history is handed back to the caller: the ledger, not this module, owns consent.
+//!
+//! The export is read once ([`VerifiedExport::read`]): `manifest.json` and every listed file
+//! must be regular files (a FIFO, a device or a directory is refused without being read, and
+//! never blocks), the manifest at most [`MAX_MANIFEST_BYTES`], each listed file at most one byte
+//! more than its listed size. What is checked and what is stored are the same bytes in memory.
+//!
+//! # Consent an import needs
+//!
+//! [`VerifiedExport::needs`] says what the ledger must grant, at the time of the import, for
+//! each non-empty part; `attune import` refuses the whole import (stores nothing) unless all of
+//! it is granted, so export → forget → import → export stays the identity:
+//!
+//! | part | needs |
+//! |---|---|
+//! | recordings, feature rows | `record` for every stream kind they hold: each recording's header streams; for a feature row, `hr_source` (for `hr_bpm`), `rr` (`rmssd_ms`), `eda` (`scl_us`, `scr_per_min`), for each value present |
+//! | profile entries | `profile` for every stream kind (a profile does not say which streams it came from, and revoking `profile` for any kind erases it whole) |
+//! | feedback entries | `process` for at least one stream kind |
+//!
+//! A revocation of `record` or `profile` for any one kind erases the whole part, so data stored
+//! under these rules is erased as soon as any consent it needed is revoked.
 
 use super::participant::{
     self, BusyGuard, FeatureRow, IMPORT_PREFIX, ParticipantStore, StoreError, check_name, io_error,
     participant_dir, participants_dir, sync_dir,
 };
-use crate::model::{ParticipantId, StreamKind};
+use crate::consent::Purpose;
+use crate::model::{ALL_KINDS, ParticipantId, StreamKind};
+use crate::recording::Reader;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -429,70 +452,179 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Everything an export holds, verified and parsed.
+#[derive(Debug)]
 struct Contents {
     consent_history: Vec<serde_json::Value>,
     profile: serde_json::Map<String, serde_json::Value>,
     features: Vec<FeatureRow>,
     feedback: Vec<(u64, serde_json::Value)>,
     recordings: Vec<NamedBytes>,
+    /// The stream kinds the recordings' headers declare.
+    recording_kinds: BTreeSet<StreamKind>,
 }
 
-/// Restores a participant's store from an export (module doc, "Import"). The participant is the
-/// one the manifest names; it must not have a store in `data_dir` yet.
-pub fn import(data_dir: &Path, export_dir: &Path) -> Result<ImportSummary, StoreError> {
-    let manifest = read_manifest(export_dir)?;
-    let participant = manifest.participant.clone();
-    let dir = participant_dir(data_dir, &participant);
-    let exists = || fs::symlink_metadata(&dir).is_ok();
-    if exists() {
-        return Err(StoreError::AlreadyExists {
-            participant,
-            path: dir,
-        });
-    }
-    let contents = read_contents(export_dir, &manifest)?;
+/// What storing an export needs from the consent ledger (module doc, "Consent an import needs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportNeed {
+    /// The purpose that must be granted.
+    pub purpose: Purpose,
+    /// The stream kinds it must be granted for (every one of them).
+    pub kinds: Vec<StreamKind>,
+    /// Whether one granted kind is enough (feedback) rather than every kind listed.
+    pub any: bool,
+    /// What of the export needs it, for messages (`"1 recordings, 0 feature rows"`).
+    pub what: String,
+}
 
-    let busy = BusyGuard::acquire(data_dir, &participant)?;
-    participant::recover_one(data_dir, &participant)?;
-    if exists() {
-        return Err(StoreError::AlreadyExists {
-            participant,
-            path: dir,
-        });
+/// An export read once and verified (manifest, sizes, checksums, content, counts), held in
+/// memory: the participant and parts a caller checks consent for are exactly what
+/// [`VerifiedExport::store`] stores.
+#[derive(Debug)]
+pub struct VerifiedExport {
+    dir: PathBuf,
+    manifest: Manifest,
+    contents: Contents,
+}
+
+impl VerifiedExport {
+    /// Reads and verifies the export in `export_dir` (module doc, "Import"); writes nothing.
+    pub fn read(export_dir: &Path) -> Result<Self, StoreError> {
+        let manifest = read_manifest(export_dir)?;
+        let contents = read_contents(export_dir, &manifest)?;
+        Ok(Self {
+            dir: export_dir.to_owned(),
+            manifest,
+            contents,
+        })
     }
-    let parent = participants_dir(data_dir);
-    let staging = parent.join(format!("{IMPORT_PREFIX}{participant}"));
-    let io = |op, path: &Path| io_error(&participant, op, path);
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&parent)
-        .map_err(io("create", &parent))?;
-    DirBuilder::new()
-        .mode(0o700)
-        .create(&staging)
-        .map_err(io("create", &staging))?;
-    let filled = fill(data_dir, &participant, &staging, &contents).and_then(|()| {
-        if exists() {
-            return Err(StoreError::AlreadyExists {
-                participant: participant.clone(),
-                path: dir.clone(),
+
+    /// Whose data it is.
+    pub fn participant(&self) -> &ParticipantId {
+        &self.manifest.participant
+    }
+
+    /// Entries per kind.
+    pub fn counts(&self) -> ExportCounts {
+        self.manifest.counts
+    }
+
+    /// The consent storing it needs (module doc, "Consent an import needs"); empty parts need
+    /// nothing.
+    pub fn needs(&self) -> Vec<ImportNeed> {
+        let c = &self.contents;
+        let mut needs = Vec::new();
+        let mut record: BTreeSet<StreamKind> = c.recording_kinds.clone();
+        for row in &c.features {
+            if row.hr_bpm.is_some() {
+                record.insert(row.hr_source);
+            }
+            if row.rmssd_ms.is_some() {
+                record.insert(StreamKind::Rr);
+            }
+            if row.scl_us.is_some() || row.scr_per_min.is_some() {
+                record.insert(StreamKind::Eda);
+            }
+        }
+        if !c.recordings.is_empty() || !c.features.is_empty() {
+            needs.push(ImportNeed {
+                purpose: Purpose::Record,
+                kinds: record.into_iter().collect(),
+                any: false,
+                what: format!(
+                    "{} recordings, {} feature rows",
+                    c.recordings.len(),
+                    c.features.len()
+                ),
             });
         }
-        fs::rename(&staging, &dir).map_err(io("rename", &staging))?;
-        sync_dir(&parent).map_err(io("fsync", &parent))
-    });
-    if let Err(e) = filled {
-        let _ = fs::remove_dir_all(&staging);
-        let _ = sync_dir(&parent);
-        return Err(e);
+        if !c.profile.is_empty() {
+            needs.push(ImportNeed {
+                purpose: Purpose::Profile,
+                kinds: ALL_KINDS.to_vec(),
+                any: false,
+                what: format!("{} profile entries", c.profile.len()),
+            });
+        }
+        if !c.feedback.is_empty() {
+            needs.push(ImportNeed {
+                purpose: Purpose::Process,
+                kinds: ALL_KINDS.to_vec(),
+                any: true,
+                what: format!("{} feedback entries", c.feedback.len()),
+            });
+        }
+        needs
     }
-    drop(busy);
-    Ok(ImportSummary {
-        participant,
-        counts: manifest.counts,
-        consent_history: contents.consent_history,
-    })
+
+    /// Stores it as the participant's new store in `data_dir`, which must not have one yet.
+    /// The caller checks [`needs`](Self::needs) against the ledger, holding the data directory
+    /// (`store::datadir::DataDir`) from that check until this returns.
+    pub fn store(self, data_dir: &Path) -> Result<ImportSummary, StoreError> {
+        let participant = self.manifest.participant.clone();
+        let dir = participant_dir(data_dir, &participant);
+        let exists = || fs::symlink_metadata(&dir).is_ok();
+        if exists() {
+            return Err(StoreError::AlreadyExists {
+                participant,
+                path: dir,
+            });
+        }
+        let contents = self.contents;
+
+        let busy = BusyGuard::acquire(data_dir, &participant)?;
+        participant::recover_one(data_dir, &participant)?;
+        if exists() {
+            return Err(StoreError::AlreadyExists {
+                participant,
+                path: dir,
+            });
+        }
+        let parent = participants_dir(data_dir);
+        let staging = parent.join(format!("{IMPORT_PREFIX}{participant}"));
+        let io = |op, path: &Path| io_error(&participant, op, path);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&parent)
+            .map_err(io("create", &parent))?;
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(io("create", &staging))?;
+        let filled = fill(data_dir, &participant, &staging, &contents).and_then(|()| {
+            if exists() {
+                return Err(StoreError::AlreadyExists {
+                    participant: participant.clone(),
+                    path: dir.clone(),
+                });
+            }
+            fs::rename(&staging, &dir).map_err(io("rename", &staging))?;
+            sync_dir(&parent).map_err(io("fsync", &parent))
+        });
+        if let Err(e) = filled {
+            let _ = fs::remove_dir_all(&staging);
+            let _ = sync_dir(&parent);
+            return Err(e);
+        }
+        drop(busy);
+        Ok(ImportSummary {
+            participant,
+            counts: self.manifest.counts,
+            consent_history: contents.consent_history,
+        })
+    }
+
+    /// The export directory it was read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Restores a participant's store from an export (module doc, "Import") without checking
+/// consent: [`VerifiedExport::read`] then [`VerifiedExport::store`]. The participant is the one
+/// the manifest names; it must not have a store in `data_dir` yet.
+pub fn import(data_dir: &Path, export_dir: &Path) -> Result<ImportSummary, StoreError> {
+    VerifiedExport::read(export_dir)?.store(data_dir)
 }
 
 fn fill(
@@ -524,7 +656,7 @@ fn read_manifest(export_dir: &Path) -> Result<Manifest, StoreError> {
     };
     let path = export_dir.join(MANIFEST);
     let file =
-        fs::File::open(&path).map_err(|e| not_export(format!("cannot read {MANIFEST}: {e}")))?;
+        open_regular(&path).map_err(|e| not_export(format!("cannot read {MANIFEST}: {e}")))?;
     let mut bytes = Vec::new();
     file.take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -632,9 +764,21 @@ fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError
     }
 
     let mut recordings = Vec::new();
+    let mut recording_kinds = BTreeSet::new();
     for f in &m.files {
         if let Some(name) = recording_name(&f.path) {
-            recordings.push((name.to_owned(), read(f)?));
+            let bytes = read(f)?;
+            let reader = Reader::open(bytes.as_slice()).map_err(|e| bad(&f.path, e.to_string()))?;
+            for s in &reader.header().streams {
+                let kind = s.kind().ok_or_else(|| {
+                    bad(
+                        &f.path,
+                        format!("stream {:?} has an unknown kind {:?}", s.id, s.kind),
+                    )
+                })?;
+                recording_kinds.insert(kind);
+            }
+            recordings.push((name.to_owned(), bytes));
         }
     }
 
@@ -660,6 +804,7 @@ fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError
         features,
         feedback,
         recordings,
+        recording_kinds,
     })
 }
 
@@ -672,11 +817,28 @@ fn recording_name(path: &str) -> Option<&str> {
     check_name(name).ok().map(|()| name)
 }
 
+/// Opens `path` for reading if it is a regular file (following symlinks), without blocking on
+/// a FIFO or a device: those, and directories, are refused.
+fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Reads a listed file, reading at most one byte more than the manifest claims, and checks its
 /// size and SHA-256.
 fn read_verified(export_dir: &Path, f: &ExportFile) -> Result<Vec<u8>, StoreError> {
     let path = export_dir.join(&f.path);
-    let file = fs::File::open(&path).map_err(|e| StoreError::BadExport {
+    let file = open_regular(&path).map_err(|e| StoreError::BadExport {
         path: export_dir.to_owned(),
         file: f.path.clone(),
         message: format!("listed in {MANIFEST} but cannot be read: {e}"),
@@ -763,6 +925,54 @@ mod tests {
             let err = parse_features_csv(&text).unwrap_err();
             assert_eq!(err.0, line, "{text:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn an_import_needs_the_consent_of_each_non_empty_part() {
+        let mut profile = serde_json::Map::new();
+        profile.insert("baseline".into(), serde_json::json!(1));
+        let mut x = VerifiedExport {
+            dir: PathBuf::from("x"),
+            manifest: Manifest {
+                format: EXPORT_FORMAT.into(),
+                version: EXPORT_VERSION,
+                participant: ParticipantId::new("p01").unwrap(),
+                counts: ExportCounts::default(),
+                files: Vec::new(),
+            },
+            contents: Contents {
+                consent_history: Vec::new(),
+                profile: serde_json::Map::new(),
+                features: vec![row(0, [Some(60.0), None, None, Some(1.0)])],
+                feedback: Vec::new(),
+                recordings: Vec::new(),
+                recording_kinds: BTreeSet::new(),
+            },
+        };
+        let needs = x.needs();
+        assert_eq!(needs.len(), 1);
+        assert_eq!(needs[0].purpose, Purpose::Record);
+        assert_eq!(needs[0].kinds, [StreamKind::Eda, StreamKind::Rr]);
+        x.contents.features.clear();
+        assert!(x.needs().is_empty(), "an empty export needs nothing");
+        x.contents.profile = profile;
+        x.contents.feedback = vec![(0, serde_json::json!({}))];
+        let needs = x.needs();
+        assert_eq!(
+            needs.iter().map(|n| (n.purpose, n.any)).collect::<Vec<_>>(),
+            [(Purpose::Profile, false), (Purpose::Process, true)]
+        );
+        assert_eq!(needs[0].kinds, ALL_KINDS);
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(MANIFEST);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = VerifiedExport::read(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::NotAnExport { .. }), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[test]
