@@ -20,6 +20,11 @@
 //! head's position has another hash. A ledger ahead of its head copy (a crash between the
 //! ledger flush and the head write) is fine: the head is rewritten.
 //!
+//! `ledger/` and the data directory must pass `store::trust` (not symbolic links, ours, no
+//! group or other write bit); the head copy is read without following a link and written
+//! through a temp file created with `O_EXCL | O_NOFOLLOW`, so a link planted as
+//! `ledger.head.tmp` is replaced, never written through.
+//!
 //! Every appended event is checked first: its actor and consent-text version must pass
 //! [`check_text`] (a request can arrive over the control socket, not only from the CLI).
 
@@ -29,6 +34,7 @@ use crate::consent::ledger::{
 use crate::model::ParticipantId;
 use crate::store::failpoint;
 use crate::store::participant::{participants_dir, sync_dir};
+use crate::store::trust::{self, UntrustedPath};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -122,6 +128,9 @@ pub enum LedgerError {
         /// Why.
         reason: &'static str,
     },
+    /// The data directory or `ledger/` is a symbolic link, or not ours alone (`store::trust`).
+    #[error(transparent)]
+    Untrusted(#[from] UntrustedPath),
     /// sled failed.
     #[error("consent ledger {path}: {source}")]
     Sled {
@@ -183,7 +192,8 @@ impl LedgerStore {
                 source,
             },
         };
-        std::fs::create_dir_all(data_dir).map_err(|e| sled_err(sled::Error::Io(e)))?;
+        trust::create_data_dir(data_dir)?;
+        trust::create_private_dir(&path)?;
         let db = sled::Config::new()
             .path(&path)
             .cache_capacity(8 * 1024 * 1024)
@@ -390,7 +400,7 @@ fn read_head(path: &Path) -> Result<Option<Head>, LedgerError> {
         path: path.to_owned(),
         message,
     };
-    match std::fs::read(path) {
+    match trust::read_nofollow(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|e| err(format!("unreadable ({e}); restore it from a backup"))),
@@ -406,7 +416,7 @@ fn write_head(path: &Path, head: &Head) -> Result<(), LedgerError> {
         message: format!("cannot write: {e}"),
     };
     let tmp = path.with_extension("head.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    let mut f = trust::create_temp(&tmp).map_err(err)?;
     f.write_all(&serde_json::to_vec(head).unwrap_or_default())
         .map_err(err)?;
     f.sync_all().map_err(err)?;

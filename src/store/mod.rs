@@ -10,6 +10,8 @@
 //!   by job (trees, erase, recover, busy).
 //! - [`export`]: the documented export/import layout.
 //! - [`failpoint`]: test-only crash points.
+//! - [`trust`]: owner, mode and symlink checks of the data directory's tree, and creating
+//!   files in it without following links.
 //!
 //! sled is single-process: the daemon owns the data directory while it runs; commands reach it
 //! through its control socket, and open it themselves ([`datadir::DataDir`]) only when no
@@ -20,3 +22,4 @@ pub mod export;
 pub mod failpoint;
 pub mod ledger;
 pub mod participant;
+pub mod trust;

@@ -5,11 +5,13 @@
 //!
 //! The lock is `flock` on the file (released by the kernel when the owner dies, so a kill -9
 //! leaves no stale lock); the file's content is advisory and may be stale or empty while
-//! another process is between taking the lock and writing it.
+//! another process is between taking the lock and writing it. It is opened with `O_NOFOLLOW`
+//! (mode 0600), so a symbolic link planted as the lock file is refused, not written through.
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The lock file's name under the data directory.
@@ -98,6 +100,8 @@ impl DirLock {
             .truncate(false)
             .read(true)
             .write(true)
+            .mode(0o600)
+            .custom_flags(crate::store::trust::nofollow())
             .open(&path)
             .map_err(LockError::Io)?;
         match file.try_lock() {
@@ -129,6 +133,7 @@ impl DirLock {
 
 /// What the current owner wrote into `<dir>/attune.lock`, if anything readable.
 pub fn read_holder(path: &Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let bytes = crate::store::trust::read_nofollow(path).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     serde_json::from_str(text.trim()).ok()
 }

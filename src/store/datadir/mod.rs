@@ -17,6 +17,14 @@
 //! erasure that destroys data stored under it: while an erasure is owed and cannot be finished,
 //! every change is refused with the reason. Crash points: `store::failpoint`.
 //!
+//! # Trust
+//!
+//! [`DataDir::open`] refuses, in one line naming the path, its owner and its mode, a data
+//! directory, `participants/` or `ledger/` that another user owns, that a group or other user
+//! can write, or (inside the data directory) that is a symbolic link (`store::trust`). A data
+//! directory that does not exist is created mode 0700. A `--data-dir` that is itself the
+//! user's own symbolic link is followed once, and its target is checked.
+//!
 //! # Waiting for the lock
 //!
 //! [`DataDir::open`] does not wait: it reports [`DataDirError::Busy`] with what the lock file
@@ -35,6 +43,7 @@ use crate::model::ParticipantId;
 use crate::store::failpoint;
 use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::store::participant::{self, Part, StoreError};
+use crate::store::trust::{self, UntrustedPath};
 use lock::{DirLock, LockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,6 +84,10 @@ pub enum DataDirError {
         /// The error.
         source: std::io::Error,
     },
+    /// The data directory or a directory in it is a symbolic link, or not ours alone
+    /// (`store::trust`).
+    #[error(transparent)]
+    Untrusted(#[from] UntrustedPath),
     /// The ledger is missing, truncated, tampered with or unreadable.
     #[error(transparent)]
     Ledger(LedgerError),
@@ -109,7 +122,8 @@ impl DataDir {
             let path = path.to_owned();
             move |source| DataDirError::Io { path, op, source }
         };
-        std::fs::create_dir_all(path).map_err(io("create"))?;
+        trust::create_data_dir(path)?;
+        trust::check_dir(&participant::participants_dir(path))?;
         let lock = match DirLock::try_take(path, Holder::this_process(role)) {
             Ok(l) => l,
             Err(LockError::Busy(holder)) => {
@@ -478,5 +492,27 @@ mod tests {
             assert!(matches!(r, Response::Error { .. }), "{r:?}");
         }
         assert!(dd.ledger().events().is_empty());
+    }
+
+    #[test]
+    fn a_planted_lock_file_link_is_refused_and_a_new_data_dir_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("new");
+        drop(DataDir::open(&data, Role::Command, 1).unwrap());
+        for sub in ["", "ledger"] {
+            let mode = std::fs::metadata(data.join(sub))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{sub}");
+        }
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::fs::remove_file(data.join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&victim, data.join(LOCK_FILE)).unwrap();
+        let err = DataDir::open(&data, Role::Command, 1).unwrap_err();
+        assert!(matches!(err, DataDirError::Io { op: "lock", .. }), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     }
 }

@@ -20,12 +20,15 @@ pub(crate) struct BusyGuard {
 }
 
 impl BusyGuard {
-    /// Marks `participant` busy, or refuses with [`StoreError::InUse`].
+    /// Marks `participant` busy, or refuses with [`StoreError::InUse`]; first checks the
+    /// directories on the way to its store (`check_tree`), refusing with
+    /// [`StoreError::Untrusted`].
     pub(crate) fn acquire(
         data_dir: &Path,
         participant: &ParticipantId,
     ) -> Result<Self, StoreError> {
         check_id(participant)?;
+        super::check_tree(data_dir, participant)?;
         let key = participant_dir(&resolve(data_dir), participant);
         let mut busy = BUSY.lock().unwrap_or_else(PoisonError::into_inner);
         if !busy.insert(key.clone()) {

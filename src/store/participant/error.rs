@@ -32,6 +32,10 @@ pub enum StoreError {
         /// The error.
         source: io::Error,
     },
+    /// A directory of the data directory's tree is a symbolic link, or not ours alone
+    /// (`store::trust`).
+    #[error(transparent)]
+    Untrusted(#[from] crate::store::trust::UntrustedPath),
     /// sled failed.
     #[error("participant {participant}: database {path}: {source}")]
     Sled {

@@ -42,6 +42,13 @@
 //!   [`recover`] deletes an unfinished one. `forget` deletes all of these temporary directories
 //!   of the participant too, whatever state they are in.
 //!
+//! **Links and owners.** Every operation on a participant ([`ParticipantStore::open`],
+//! [`forget`], [`erase_parts`], [`recover`], import) first checks the data directory,
+//! `participants/`, the participant's directory and its temporary directories
+//! (`store::trust`): a symbolic link among them is refused, never followed, and so is one
+//! that another user owns or that a group or other user can write. `remove_dir_all` does not
+//! follow links inside what it deletes; these checks keep the path leading to it ours.
+//!
 //! Directory names starting with `.` are this module's: participant ids starting with `.`
 //! (including `.` and `..`, which [`ParticipantId`] accepts) are refused with
 //! [`StoreError::ReservedId`] before any path is built from them.
@@ -88,6 +95,7 @@ pub use trees::ParticipantStore;
 
 use crate::features::{FEATURE_SOURCES, FeatureFrame};
 use crate::model::{ParticipantId, StreamKind};
+use crate::store::trust;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -261,6 +269,21 @@ pub fn participant_dir(data_dir: &Path, participant: &ParticipantId) -> PathBuf 
     participants_dir(data_dir).join(participant.as_str())
 }
 
+/// Checks the part of the data directory's tree a participant's operation goes through
+/// (`store::trust`): the data directory, `participants/`, the participant's directory and its
+/// temporary directories, those that exist. None may be a symbolic link (inside the data
+/// directory links are refused, never followed), and each must be ours without group or
+/// other write bits.
+pub(crate) fn check_tree(data_dir: &Path, participant: &ParticipantId) -> Result<(), StoreError> {
+    trust::check_data_dir(data_dir)?;
+    trust::check_dir(&participants_dir(data_dir))?;
+    trust::check_dir(&participant_dir(data_dir, participant))?;
+    for prefix in [FORGET_PREFIX, REWRITE_PREFIX, IMPORT_PREFIX] {
+        trust::check_dir(&erase::staging_dir(data_dir, prefix, participant))?;
+    }
+    Ok(())
+}
+
 /// Whether anything of `participant` is stored: its directory, or a temporary one of its
 /// (an interrupted erasure, rewrite or import).
 pub fn has_data(data_dir: &Path, participant: &ParticipantId) -> bool {
@@ -274,6 +297,7 @@ pub fn has_data(data_dir: &Path, participant: &ParticipantId) -> bool {
 /// The participants that have a store, sorted. An absent data directory has none.
 pub fn list_participants(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
     let dir = participants_dir(data_dir);
+    trust::check_dir(&dir)?;
     let Some(entries) = read_dir_if_any(&dir)? else {
         return Ok(Vec::new());
     };
@@ -418,5 +442,31 @@ mod tests {
             let lock = lock_db(&p, &participant_dir(dir.path(), &p)).unwrap();
             assert!(lock.is_some());
         }
+    }
+
+    #[test]
+    fn symlinked_participant_directories_are_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("p01")).unwrap();
+        std::fs::write(elsewhere.join("p01/keep"), b"x").unwrap();
+        let p = pid("p01");
+        ParticipantStore::open(&data, &p).unwrap().close().unwrap();
+        // The participant's own directory replaced by a link.
+        std::fs::remove_dir_all(participant_dir(&data, &p)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("p01"), participant_dir(&data, &p)).unwrap();
+        let e = forget(&data, &p, 1).unwrap_err();
+        assert!(matches!(e, StoreError::Untrusted(_)), "{e}");
+        assert!(ParticipantStore::open(&data, &p).is_err());
+        assert!(erase_parts(&data, &p, &[Part::Profile], 1).is_err());
+        // `participants/` replaced by a link.
+        std::fs::remove_dir_all(participants_dir(&data)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, participants_dir(&data)).unwrap();
+        let e = forget(&data, &p, 1).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && !e.contains('\n'), "{e}");
+        assert!(recover(&data).is_err());
+        assert!(list_participants(&data).is_err());
+        assert!(elsewhere.join("p01/keep").exists());
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 /// Finishes or undoes what a crash interrupted, for every participant (module doc, "Erasure").
 /// Call at startup before opening stores. Returns the participants whose directories it touched.
 pub fn recover(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
+    crate::store::trust::check_dir(&participants_dir(data_dir))?;
     let Some(entries) = read_dir_if_any(&participants_dir(data_dir))? else {
         return Ok(Vec::new());
     };

@@ -4,8 +4,6 @@
 use super::*;
 use crate::recording::{Reader, RecordingError};
 use busy::LOCK_POLL;
-use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
 use std::time::Instant;
 
 /// One participant's open database. The only handle there is: dropping it (or [`close`]) closes
@@ -41,13 +39,11 @@ impl ParticipantStore {
         recover_one(data_dir, participant)?;
         let path = participant_dir(data_dir, participant);
         if !path.is_dir() {
-            let io = || io_error(participant, "create", &path);
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&path)
-                .map_err(io())?;
-            sync_dir(&participants_dir(data_dir)).map_err(io())?;
+            let parent = participants_dir(data_dir);
+            crate::store::trust::create_data_dir(data_dir)?;
+            crate::store::trust::create_private_dir(&parent)?;
+            crate::store::trust::create_private_dir(&path)?;
+            sync_dir(&parent).map_err(io_error(participant, "create", &path))?;
         }
         Self::open_dir(data_dir, participant, path, Some(busy))
     }
