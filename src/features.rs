@@ -16,7 +16,7 @@
 //! the plausible range [0.05, 100] µS marks the stream low-quality and gives no EDA features,
 //! and so does an RR stream with half or more of its last 10 s of intervals rejected, and an EDA
 //! window that does not move by 0.1 nS (lost contact or a saturated input).
-//! ECG and PPG are not turned into beats yet (issue 3): their chunks pass through unused.
+//! ECG and PPG are not turned into beats in the daemon yet: their chunks pass through unused.
 
 use crate::dsp::eda::{EdaChain, EdaConfig, Scr};
 use crate::dsp::filter::FilterError;
@@ -213,7 +213,7 @@ impl ParticipantFeatures {
                     h.samples.push_back((c.time_of(i), x));
                 }
             }
-            // ECG/PPG beat detection arrives with issue 3; event-timed EDA is not a thing.
+            // ECG/PPG beat detection is not in the daemon yet; event-timed EDA is not a thing.
             _ => {}
         }
         Ok(())

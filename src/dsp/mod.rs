@@ -5,8 +5,7 @@
 //! - [`eda`]: the causal EDA chain and SCR detector for streaming (SIGNALS.md §4.4).
 //! - [`rr`]: RR-interval acceptance and windowed HR / RMSSD (SIGNALS.md §2.3, §3.1).
 //!
-//! This is the walking skeleton's streaming DSP. The NeuroKit2-exact offline path (`analyze`)
-//! arrives with issue 3.
+//! This is the daemon's streaming DSP; the NeuroKit2-exact offline path is `crate::analyze`.
 
 pub mod ecg;
 pub mod eda;
