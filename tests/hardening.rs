@@ -434,3 +434,27 @@ fn replay_of_a_fifo_nobody_writes_to_stops_on_sigterm() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("replay stopped"), "{err}");
 }
+
+#[test]
+fn demo_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .current_dir(crate::util::root())
+        .args(["demo", "--speed", "max"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Before the fix, println! panicked: "failed printing to stdout: Broken pipe", exit 101.
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -99,7 +99,7 @@ pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
     let s = export::export(&data_dir, p, &history, &out)
         .with_context(|| format!("cannot export {p} to {}", out.display()))?;
     let c = &s.counts;
-    println!(
+    say!(
         "exported {p} to {}: {} consent events, {} recordings, {} feature rows, {} profile entries, {} feedback entries",
         s.dir.display(),
         c.consent_events,
@@ -108,7 +108,7 @@ pub fn run_export(common: &Common, a: &ExportArgs) -> anyhow::Result<()> {
         c.profile_entries,
         c.feedback_entries
     );
-    println!("the export is not encrypted: keep it as carefully as the data directory");
+    say!("the export is not encrypted: keep it as carefully as the data directory");
     Ok(())
 }
 
@@ -180,12 +180,16 @@ pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot import {}", a.dir.display()))?;
     drop(dd);
     let c = &s.counts;
-    println!(
+    say!(
         "imported {}: {} recordings, {} feature rows, {} profile entries, {} feedback entries",
-        s.participant, c.recordings, c.feature_rows, c.profile_entries, c.feedback_entries
+        s.participant,
+        c.recordings,
+        c.feature_rows,
+        c.profile_entries,
+        c.feedback_entries
     );
     if !s.consent_history.is_empty() {
-        println!(
+        say!(
             "its {} consent events were not replayed into the ledger; record consent again with `attune consent grant`",
             s.consent_history.len()
         );

@@ -76,7 +76,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
             &["adaptation".into(), "state".into()],
         )
         .await?;
-        println!(
+        say!(
             "attune demo: {} (participant {}), {}",
             a.file.display(),
             header.participant,
@@ -85,10 +85,18 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
                 None => "no stress segment".into(),
             }
         );
-        println!("decisions over the socket; a line per change of action or rule, and every 30 s:");
-        println!(
+        say!("decisions over the socket; a line per change of action or rule, and every 30 s:");
+        say!(
             "{:>8}  {:<9} {:>7}  {:<8} {:<17} {:>6} {:>7} {:>6} {:>7}",
-            "t (s)", "action", "arousal", "state", "rule", "HR", "RMSSD", "SCL", "SCR/min"
+            "t (s)",
+            "action",
+            "arousal",
+            "state",
+            "rule",
+            "HR",
+            "RMSSD",
+            "SCL",
+            "SCR/min"
         );
         let mut last: Option<(String, String)> = None;
         let mut last_print = f64::NEG_INFINITY;
@@ -98,7 +106,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
             let msg: Value = serde_json::from_str(&line)?;
             match msg["type"].as_str() {
                 Some("state") => {
-                    println!(
+                    say!(
                         "          [{} stream: {} at {} s]",
                         msg["stream"].as_str().unwrap_or("?"),
                         msg["state"].as_str().unwrap_or("?"),
@@ -106,7 +114,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
                     );
                 }
                 Some("lagged") => {
-                    println!("          [lagged: {} messages skipped]", msg["skipped"])
+                    say!("          [lagged: {} messages skipped]", msg["skipped"])
                 }
                 Some("adaptation") => {
                     let t = msg["t"].as_f64().unwrap_or(0.0);
@@ -115,9 +123,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
                     if let (Some(o), false) = (onset, onset_shown)
                         && t >= o
                     {
-                        println!(
-                            "  ------  stress onset at {o:.0} s (from the recording's segments)"
-                        );
+                        say!("  ------  stress onset at {o:.0} s (from the recording's segments)");
                         onset_shown = true;
                     }
                     if action == "ease_off"
@@ -128,7 +134,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
                     }
                     let changed = last.as_ref() != Some(&(action.clone(), rule.clone()));
                     if a.all || changed || t - last_print >= 30.0 {
-                        println!(
+                        say!(
                             "{:>8.2}  {:<9} {:>7}  {:<8} {:<17} {:>6} {:>7} {:>6} {:>7}",
                             t,
                             action,
@@ -156,11 +162,11 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
     daemon_result?;
     if let Some((Some(o), first)) = result? {
         match first {
-            Some(t) => println!(
+            Some(t) => say!(
                 "first ease_off after the onset at {t:.2} s: {:.2} s after the stress onset",
                 t - o
             ),
-            None => println!("no ease_off after the stress onset"),
+            None => say!("no ease_off after the stress onset"),
         }
     }
     Ok(())

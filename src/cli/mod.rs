@@ -3,6 +3,15 @@
 //! Each subcommand lives in its own module. Errors print as one line on stderr
 //! (`attune: <what>: <why>`) with exit code 1; usage errors exit 2 (clap).
 
+// `println!` that returns a closed stdout (`demo | head`) as an error instead of panicking;
+// `cli::main` ends such a run quietly with success.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($t)*)?
+    }};
+}
+
 mod analyze;
 mod client;
 pub(crate) mod consent;
