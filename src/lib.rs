@@ -11,7 +11,9 @@
 //! - [`features`]: windowed per-participant features on a 4 Hz tick.
 //! - [`baseline`]: the provisional per-participant baseline (median, MAD).
 //! - [`policy`]: arousal score and decision with hysteresis, dwell and an explanation.
-//! - [`pipeline`]: gate → features → baseline → policy, driven by record arrival times.
+//! - [`pipeline`]: gate → features → baseline → policy, per participant, on a 4 Hz tick.
+//! - [`engine`]: the engine boundary: [`engine::input::Input`]s in, [`engine::event::Event`]s
+//!   out, ticks on the session clock, device clocks mapped onto it.
 //! - [`simulate`]: synthetic participants for fixtures and tests.
 //! - [`publish::messages`]: protocol v1 lines.
 //!
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod consent;
 pub mod daemon;
 pub mod dsp;
+pub mod engine;
 pub mod features;
 pub mod model;
 pub mod pipeline;

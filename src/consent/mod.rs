@@ -11,10 +11,12 @@
 pub mod control;
 pub mod gate;
 pub mod ledger;
+pub mod needs;
 #[cfg(test)]
 mod proptests;
 
 use crate::model::{ParticipantId, StreamKind};
+pub use needs::{Need, all_met, needs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;

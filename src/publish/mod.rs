@@ -19,8 +19,7 @@ pub mod messages;
 pub mod server;
 pub mod trust;
 
-use crate::consent::{ConsentSnapshot, Purpose};
-use crate::model::{ParticipantId, StreamKind};
+use crate::model::ParticipantId;
 use messages::Topic;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -39,26 +38,7 @@ pub struct BusMessage {
     pub needs: Vec<Need>,
 }
 
-/// One consent a published line relies on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// `purpose` for this stream kind of the line's participant (data derived from it).
-    Stream(StreamKind, Purpose),
-    /// `purpose` for at least one stream kind of the line's participant: the kind of message
-    /// needs it whatever it carries (every `adaptation` line needs `adapt`, even a warm-up
-    /// line that relies on no data).
-    Any(Purpose),
-}
-
-impl Need {
-    /// Whether `snap` grants this need for `participant`.
-    pub fn met(self, snap: &ConsentSnapshot, participant: &ParticipantId) -> bool {
-        match self {
-            Self::Stream(k, p) => snap.allows(participant, k, p),
-            Self::Any(p) => snap.allows_any(participant, p),
-        }
-    }
-}
+pub use crate::consent::Need;
 
 /// The sending side of the bus.
 pub type Bus = broadcast::Sender<Arc<BusMessage>>;

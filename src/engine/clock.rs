@@ -1,0 +1,1 @@
+//! Device-to-session clock mapping (placeholder, being written).
