@@ -56,3 +56,32 @@ pub type StateBoard =
 pub fn bus(capacity: usize) -> Bus {
     broadcast::channel(capacity.max(1)).0
 }
+
+/// What a publisher tells the engine after an event (STYLE.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep sending.
+    Continue,
+    /// Detach this publisher (it failed for good, or has nothing more to do).
+    Stop,
+}
+
+/// A push-model sink for engine events: the Unix socket, the recorder, later WebSocket, OSC,
+/// MQTT and LSL (DESIGN.md, "The engine boundary").
+///
+/// Methods only enqueue; the transport's own task does the I/O, so a slow transport never
+/// blocks the engine. Every event's [`Event::needs`](crate::engine::event::Event::needs) must
+/// still be met by the consent in force when the transport writes it.
+pub trait Publisher: Send {
+    /// A short name for `status` and logs (`"unix"`, `"recorder"`).
+    fn name(&self) -> &'static str;
+    /// One event, in engine order. Must not block.
+    fn publish(&mut self, event: &Arc<crate::engine::event::Event>) -> Flow;
+    /// The consent in force changed. No default: each transport must drop what it has queued
+    /// that `snapshot` no longer allows, and stop what it no longer covers, before returning.
+    fn consent(&mut self, snapshot: &Arc<crate::consent::ConsentSnapshot>) -> Flow;
+    /// Counters and state for `attune status` (a JSON object).
+    fn status(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}

@@ -20,6 +20,8 @@
 //! Host arrival: one RR chunk per beat, arriving 10–60 ms after the beat (one BLE notification);
 //! EDA in 1 s chunks (32 samples) arriving 5–40 ms after the last sample.
 
+pub mod live;
+
 use crate::consent::{AllStreams, ConsentManifest, ManifestGrant, Purpose, StreamSelector};
 use crate::model::{Chunk, ParticipantId, StreamKind, Timing};
 use crate::recording::{

@@ -1,0 +1,1 @@
+//! The live simulated source (being written).
