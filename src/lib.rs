@@ -28,6 +28,7 @@
 pub mod analyze;
 pub mod baseline;
 pub mod cli;
+pub mod config;
 pub mod consent;
 pub mod daemon;
 pub mod dsp;
