@@ -227,6 +227,8 @@ pub struct Gap {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamState {
+    /// The source is opening the device or connection; no data yet.
+    Connecting,
     /// Data is arriving and passes the quality checks.
     Streaming,
     /// No data for a while (a gap is open).
@@ -247,6 +249,7 @@ impl StreamState {
     /// The wire name (`"no_consent"`).
     pub fn name(self) -> &'static str {
         match self {
+            Self::Connecting => "connecting",
             Self::Streaming => "streaming",
             Self::Stale => "stale",
             Self::Reconnecting => "reconnecting",

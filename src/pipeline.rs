@@ -140,6 +140,44 @@ impl Pipeline {
             })
     }
 
+    /// Registers `p` (a participant of the session): from the next tick on they get ticks and,
+    /// with consent, decisions, whether or not data has arrived.
+    pub fn join(&mut self, p: &ParticipantId) {
+        self.participant(p);
+    }
+
+    /// The participants of the session.
+    pub fn participants(&self) -> impl Iterator<Item = &ParticipantId> + '_ {
+        self.participants.keys()
+    }
+
+    /// A source reports a state for one stream (`connecting`, `reconnecting`, `lost`,
+    /// `low_quality`, `ended`). Ignored without `process` consent for that stream (its state
+    /// is `no_consent`). `reconnecting`, `lost` and `connecting` hold until data arrives again;
+    /// `low_quality` and `ended` likewise until the next chunk.
+    pub fn source_state(
+        &mut self,
+        participant: &ParticipantId,
+        kind: StreamKind,
+        state: StreamState,
+        at: f64,
+        out: &mut Vec<Output>,
+    ) {
+        if !self
+            .gate
+            .snapshot()
+            .allows(participant, kind, Purpose::Process)
+        {
+            return;
+        }
+        let p = self.participant(participant);
+        if matches!(state, StreamState::Reconnecting | StreamState::Lost) {
+            p.features.on_gap(kind);
+            p.in_gap.insert(kind, true);
+        }
+        set_state(p, participant, kind, state, at, out);
+    }
+
     /// Emits every tick at or before host time `now`.
     pub fn advance(&mut self, now: f64, out: &mut Vec<Output>) {
         while !self.advance_bounded(now, out, usize::MAX) {}
@@ -278,7 +316,17 @@ impl Pipeline {
                 let current = p.states.get(&kind).copied();
                 let gap = p.in_gap.get(&kind).copied().unwrap_or(false);
                 let next = match (q, current) {
-                    (_, Some(StreamState::NoConsent | StreamState::Ended)) | (_, None) => continue,
+                    (
+                        _,
+                        Some(
+                            StreamState::NoConsent
+                            | StreamState::Ended
+                            | StreamState::Connecting
+                            | StreamState::Reconnecting
+                            | StreamState::Lost,
+                        ),
+                    )
+                    | (_, None) => continue,
                     (Quality::Good, _) if gap => continue,
                     (Quality::Good, _) => StreamState::Streaming,
                     (Quality::Stale, _) => StreamState::Stale,

@@ -289,6 +289,10 @@ pub fn print(resp: &Response, json: bool, now: i64) -> anyhow::Result<()> {
         return Ok(());
     }
     match resp {
+        Response::Status { status } => writeln!(out, "{status}")?,
+        Response::Marked { participant, t } => {
+            writeln!(out, "marked {participant} at t = {t:.2} s")?;
+        }
         Response::Appended {
             events,
             epoch,

@@ -2,8 +2,7 @@
 //! a person would want to read them.
 
 use super::Common;
-use crate::daemon::{self, ReplayPlan, Speed};
-use crate::pipeline::PipelineConfig;
+use crate::daemon::{self, Plan, SourcePlan, Speed, Timeline};
 use crate::publish::server::ServerConfig;
 use crate::sources::replay;
 use anyhow::Context;
@@ -41,9 +40,10 @@ fn feature<'a>(msg: &'a Value, name: &str) -> &'a Value {
 
 /// Runs `demo`.
 pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
-    let header = replay::open(&a.file).map(|o| o.header).with_context(|| {
+    let opened = replay::open(&a.file).with_context(|| {
         "the demo replays a bundled fixture; run it from the repository's top directory or pass --file"
     })?;
+    let header = opened.header.clone();
     let onset = header.segment_start("stress");
     let dir = std::env::temp_dir().join(format!("attune-demo-{}", std::process::id()));
     std::fs::DirBuilder::new()
@@ -52,18 +52,22 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let stop = CancellationToken::new();
     super::cancel_on_signals(stop.clone())?;
-    let plan = ReplayPlan {
-        file: a.file.clone(),
-        speed: a.speed,
-        participant: None,
+    let plan = Plan {
+        sources: vec![SourcePlan::Replay {
+            files: vec![opened],
+            rename: None,
+        }],
+        timeline: Timeline::Replay(a.speed),
         server: ServerConfig::new(dir.join("attune.sock")),
         data_dir: dir.join("data"),
         wait_subscribers: 1,
         queue: 1 << 16,
-        pipeline: PipelineConfig::default(),
+        input_queue: 1024,
+        engine: crate::engine::EngineConfig::default(),
+        recorder: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(daemon::replay(plan, stop.clone(), Some(tx)));
+    let daemon = tokio::spawn(daemon::run(plan, stop.clone(), Some(tx)));
     let result = async {
         let Ok(socket) = rx.await else {
             // The daemon failed before binding; its error is reported below.

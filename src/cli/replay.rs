@@ -1,9 +1,9 @@
-//! `attune replay FILE`: the daemon with a recording as its source.
+//! `attune replay FILE...`: the daemon with recordings as its source (several files replay on one
+//! timeline, e.g. a dyad).
 
 use super::Common;
-use crate::daemon::{self, ReplayPlan, Speed};
+use crate::daemon::{self, Plan, SourcePlan, Speed, Timeline};
 use crate::model::ParticipantId;
-use crate::pipeline::PipelineConfig;
 use crate::publish::server::ServerConfig;
 use anyhow::Context;
 use std::io::Write;
@@ -16,12 +16,15 @@ use tokio_util::sync::CancellationToken;
     after_help = "Examples:\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed 10\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed max --wait-subscribers 1 &\n  attune listen --topics adaptation --count 5"
 )]
 pub struct ReplayArgs {
-    /// The recording (attune recording format v1); `-` reads it from standard input.
-    pub file: PathBuf,
+    /// The recordings (attune recording format v1); `-` reads one from standard input. Several
+    /// files replay together on one timeline, each under its own participant.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
     /// Pacing: a multiple of real time (1 = real time) or "max".
     #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub speed: Speed,
-    /// Publish under this participant id instead of the recording's (consent stays the recording's).
+    /// Publish under this participant id instead of the recording's (consent stays the
+    /// recording's); one file only.
     #[arg(long, value_name = "ID")]
     pub participant: Option<ParticipantId>,
     /// Hold the replay until this many clients have subscribed.
@@ -47,21 +50,37 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
         a.wait_subscribers,
         server.max_clients
     );
+    anyhow::ensure!(
+        a.participant.is_none() || a.files.len() == 1,
+        "--participant renames a single recording; replay several without it"
+    );
     let stop = CancellationToken::new();
     super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
-    let plan = ReplayPlan {
-        file: a.file.clone(),
-        speed: a.speed,
-        participant: a.participant.clone(),
+    let Some(files) = daemon::open_recordings(&a.files, &stop).await? else {
+        return Ok(());
+    };
+    let plan = Plan {
+        sources: vec![SourcePlan::Replay {
+            files,
+            rename: a.participant.clone(),
+        }],
+        timeline: Timeline::Replay(a.speed),
         server,
         data_dir: common.data_dir(),
         wait_subscribers: a.wait_subscribers,
         queue: a.queue as usize,
-        pipeline: PipelineConfig::default(),
+        input_queue: 1024,
+        engine: crate::engine::EngineConfig::default(),
+        recorder: None,
     };
-    let file = a.file.display().to_string();
+    let file = a
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(daemon::replay(plan, stop, Some(tx)));
+    let task = tokio::spawn(daemon::run(plan, stop, Some(tx)));
     if let Ok(socket) = rx.await
         && !common.quiet
     {
@@ -88,7 +107,7 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
             .collect();
         let _ = writeln!(
             std::io::stderr(),
-            "attune: replay {} at t = {:.2} s: {} records, {} chunks passed the consent gate, {} dropped; published {}",
+            "attune: replay {} at t = {:.2} s: {} records, {} chunks passed the consent gate, {} dropped{}; published {}",
             if summary.interrupted {
                 "stopped"
             } else {
@@ -98,6 +117,10 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
             summary.records,
             summary.chunks_passed,
             summary.chunks_dropped,
+            match summary.jumps {
+                0 => String::new(),
+                n => format!(", {n} silence(s) over 120 s skipped"),
+            },
             if published.is_empty() {
                 "nothing".to_owned()
             } else {

@@ -51,6 +51,19 @@ pub enum Request {
     },
     /// Verify the whole hash chain.
     Verify,
+    /// A running daemon's health (`attune status`): sources, streams, clocks, subscribers,
+    /// drops, recordings. Only a daemon answers it.
+    Status,
+    /// A researcher's marker for a participant of the running session (`attune mark`).
+    Mark {
+        /// Whose session.
+        participant: ParticipantId,
+        /// The label (1–128 printable characters).
+        label: String,
+        /// Free-form details.
+        #[serde(default)]
+        data: Option<serde_json::Value>,
+    },
     /// Erase everything of a participant (`forget`): the `forget_requested` intent (which
     /// revokes everything), the erasure, then the `erased` receipt (no health data).
     Forget {
@@ -144,6 +157,18 @@ pub enum Response {
     Verified {
         /// Number of events checked.
         events: u64,
+    },
+    /// `status`: the daemon's health as one JSON object.
+    Status {
+        /// See `attune status --json`.
+        status: serde_json::Value,
+    },
+    /// `mark`: the marker is in the session (and in its recording, with `record` consent).
+    Marked {
+        /// Whose session.
+        participant: ParticipantId,
+        /// Session time of the marker, s.
+        t: f64,
     },
     /// The command was refused; one sentence.
     Error {

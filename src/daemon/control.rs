@@ -10,15 +10,35 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
 
-/// The consent in force for a replay: the recording's manifest, minus what the ledger withdrew.
+/// Whose consent a session reads, and how.
+#[derive(Clone, Debug)]
+pub(super) enum Scope {
+    /// A live participant: the ledger's consent, as it stands.
+    Live(ParticipantId),
+    /// A replayed recording: its manifest, minus what the ledger withdrew for the participant
+    /// it is published under or the one it names (they differ with `--participant`).
+    Replay {
+        participant: ParticipantId,
+        recorded: ParticipantId,
+        manifest: crate::consent::ConsentManifest,
+    },
+}
+
+impl Scope {
+    /// The participant the session publishes under.
+    pub(super) fn participant(&self) -> &ParticipantId {
+        match self {
+            Self::Live(p) | Self::Replay { participant: p, .. } => p,
+        }
+    }
+}
+
+/// The consent in force for a session: the union of its scopes.
 #[derive(Clone)]
 pub(super) struct Consent {
     /// The daemon's data directory.
     pub(super) data_dir: PathBuf,
-    pub(super) participant: ParticipantId,
-    /// The participant the recording names (differs from `participant` with `--participant`).
-    pub(super) recorded: ParticipantId,
-    pub(super) manifest: crate::consent::ConsentManifest,
+    pub(super) scopes: Arc<Vec<Scope>>,
     /// The data directory (lock, ledger); consent requests run on it end to end.
     pub(super) store: Arc<std::sync::Mutex<DataDir>>,
 }
@@ -26,18 +46,79 @@ pub(super) struct Consent {
 impl Consent {
     pub(super) fn snapshot(&self, now_ms: i64) -> ConsentSnapshot {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        store.state().replay_snapshot(
-            &self.participant,
-            std::slice::from_ref(&self.recorded),
-            &self.manifest,
-            now_ms,
-        )
+        snapshot_of(store.state(), &self.scopes, now_ms)
     }
 
     pub(super) fn next_expiry(&self, now_ms: i64) -> Option<i64> {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         store.state().next_expiry_after(now_ms)
     }
+
+    /// Every participant id the session's consent depends on.
+    pub(super) fn ids(&self) -> Vec<ParticipantId> {
+        let mut ids: Vec<ParticipantId> = self
+            .scopes
+            .iter()
+            .flat_map(|s| match s {
+                Scope::Live(p) => vec![p.clone()],
+                Scope::Replay {
+                    participant,
+                    recorded,
+                    ..
+                } => vec![participant.clone(), recorded.clone()],
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether `p` is a participant of this session.
+    pub(super) fn knows(&self, p: &ParticipantId) -> bool {
+        self.scopes.iter().any(|s| s.participant() == p)
+    }
+}
+
+/// The snapshot `scopes` get from `state` at `now_ms`.
+pub(super) fn snapshot_of(
+    state: &crate::consent::ledger::ConsentState,
+    scopes: &[Scope],
+    now_ms: i64,
+) -> ConsentSnapshot {
+    let mut triples = Vec::new();
+    for scope in scopes {
+        match scope {
+            Scope::Live(p) => {
+                for k in crate::model::ALL_KINDS {
+                    for pu in crate::consent::ALL_PURPOSES {
+                        if state.allows(p, k, pu, now_ms) {
+                            triples.push((p.clone(), k, pu));
+                        }
+                    }
+                }
+            }
+            Scope::Replay {
+                participant,
+                recorded,
+                manifest,
+            } => {
+                let snap = state.replay_snapshot(
+                    participant,
+                    std::slice::from_ref(recorded),
+                    manifest,
+                    now_ms,
+                );
+                for k in crate::model::ALL_KINDS {
+                    for pu in crate::consent::ALL_PURPOSES {
+                        if snap.allows(participant, k, pu) {
+                            triples.push((participant.clone(), k, pu));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ConsentSnapshot::from_triples(state.events + 1, triples)
 }
 
 /// How long a control connection may take to send its request line.
@@ -100,15 +181,97 @@ async fn publish_and_quiesce(
     resp
 }
 
-/// The control socket: one consent request per connection, answered once it is durable, the
-/// new snapshot is published (the pipeline applies it before its next record, and subscriber
-/// egress re-checks it at once) and no subscriber can still write under the old one.
+/// What the control socket's requests act on.
+#[derive(Clone)]
+pub(super) struct Shared {
+    pub(super) consent: Consent,
+    pub(super) consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
+    pub(super) egress: Egresses,
+    /// Markers go into the session through the engine's input channel.
+    pub(super) inputs: tokio::sync::mpsc::Sender<crate::engine::input::Input>,
+    pub(super) clock: crate::sources::SessionClock,
+    pub(super) status: StatusBoard,
+}
+
+/// The latest `attune status` object, refreshed by the session loop.
+#[derive(Clone, Default)]
+pub(super) struct StatusBoard(Arc<std::sync::Mutex<serde_json::Value>>);
+
+impl StatusBoard {
+    /// Recomputes the status from the engine and the publishers.
+    pub(super) fn update(
+        &self,
+        engine: &crate::engine::Engine,
+        publishers: &[&mut dyn crate::publish::Publisher],
+        speed: f64,
+        live: bool,
+    ) {
+        let v = super::status::render(engine, publishers, speed, live);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
+    fn get(&self) -> serde_json::Value {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Answers `status` and `mark`, which need the running session, not the ledger.
+async fn session_request(
+    shared: &Shared,
+    req: &crate::consent::control::Request,
+) -> Option<crate::consent::control::Response> {
+    use crate::consent::control::{Request, Response};
+    match req {
+        Request::Status => Some(Response::Status {
+            status: shared.status.get(),
+        }),
+        Request::Mark {
+            participant,
+            label,
+            data,
+        } => {
+            if let Err(message) = crate::store::datadir::check_request(req) {
+                return Some(Response::Error { message });
+            }
+            if !shared.consent.knows(participant) {
+                return Some(Response::Error {
+                    message: format!(
+                        "participant {participant} is not in this session; nothing was recorded"
+                    ),
+                });
+            }
+            let t = shared.clock.now();
+            let marker = crate::recording::Marker {
+                host_t: t,
+                t,
+                label: label.clone(),
+                data: data.clone(),
+            };
+            let sent = shared
+                .inputs
+                .send(crate::engine::input::Input::Marker(participant.clone(), marker))
+                .await;
+            Some(match sent {
+                Ok(()) => Response::Marked {
+                    participant: participant.clone(),
+                    t,
+                },
+                Err(_) => Response::Error {
+                    message: "the session has ended; nothing was recorded".into(),
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The control socket: one request per connection. A consent request is answered once it is
+/// durable, the new snapshot is published (the engine applies it before its next input, and
+/// subscriber egress re-checks it at once) and no subscriber can still write under the old one.
 pub(super) async fn serve_control(
     listener: tokio::net::UnixListener,
     allowed_uids: Vec<u32>,
-    consent: Consent,
-    consent_tx: Arc<watch::Sender<Arc<ConsentSnapshot>>>,
-    egress: Egresses,
+    shared: Shared,
     requests: TaskTracker,
 ) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -123,9 +286,10 @@ pub(super) async fn serve_control(
             warn!("Control client uid not allowed; connection closed.");
             continue;
         }
-        let consent = consent.clone();
-        let consent_tx = consent_tx.clone();
-        let egress = egress.clone();
+        let shared = shared.clone();
+        let consent = shared.consent.clone();
+        let consent_tx = shared.consent_tx.clone();
+        let egress = shared.egress.clone();
         requests.spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
@@ -155,6 +319,19 @@ pub(super) async fn serve_control(
                         consent.data_dir.display()
                     ),
                 },
+                Ok(crate::consent::control::ControlLine { request: req, .. })
+                    if matches!(
+                        req,
+                        crate::consent::control::Request::Status
+                            | crate::consent::control::Request::Mark { .. }
+                    ) =>
+                {
+                    session_request(&shared, &req)
+                        .await
+                        .unwrap_or(crate::consent::control::Response::Error {
+                            message: "unexpected request".into(),
+                        })
+                }
                 Ok(crate::consent::control::ControlLine { request: req, .. }) => {
                     let c = consent.clone();
                     let tx = consent_tx.clone();
@@ -165,22 +342,9 @@ pub(super) async fn serve_control(
                         // erasure they call for runs (the lock on `store` is held here, so the
                         // snapshot is made from the state handed over, not through `c`).
                         let mut publish = |state: &crate::consent::ledger::ConsentState| {
-                            publish_snapshot(
-                                &tx,
-                                state.replay_snapshot(
-                                    &c.participant,
-                                    std::slice::from_ref(&c.recorded),
-                                    &c.manifest,
-                                    now,
-                                ),
-                            );
+                            publish_snapshot(&tx, snapshot_of(state, &c.scopes, now));
                         };
-                        store.execute_observed(
-                            req,
-                            now,
-                            &[c.participant.clone(), c.recorded.clone()],
-                            &mut publish,
-                        )
+                        store.execute_observed(req, now, &c.ids(), &mut publish)
                     })
                     .await;
                     match done {

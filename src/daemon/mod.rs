@@ -1,19 +1,28 @@
-//! The daemon: wires a source, the pure pipeline and the socket server together, and owns
-//! startup and graceful shutdown (edge).
+//! The daemon: sources → one bounded input channel → the pure engine → publishers, with the
+//! consent ledger and the control socket beside it; owns startup and graceful shutdown (edge).
 //!
-//! - `control`: the consent in force and the control socket.
-//! - `drive`: the replay loop, record by record and tick by tick, and publishing.
+//! - `control`: the consent in force for the session and the control socket (consent commands,
+//!   `status`, `mark`).
+//! - `drive`: the loop that feeds the engine (inputs, the tick timer, consent changes) and hands
+//!   its events to every publisher.
+//! - `sources`: starting the configured sources and watching them.
 //!
-//! Shutdown (STYLE.md §12): the source ends (end of recording) or `stop` is cancelled
-//! (SIGINT/SIGTERM); the pipeline emits its last messages and drops the bus sender; subscribed
-//! clients drain what is queued for them and are closed, with a [`DRAIN`] timeout so a stalled
-//! client cannot delay exit; the socket file is removed; the data-directory lock is released.
+//! One session runs per daemon. `attune run` drives it from live sources on the session clock
+//! (real time, or faster for simulated ones); `attune replay` from recordings that drive session
+//! time themselves, so a replay is deterministic at any speed.
+//!
+//! Shutdown (STYLE.md §12): the sources end (end of the recordings) or `stop` is cancelled
+//! (SIGINT/SIGTERM); the engine emits its last messages; publishers flush (the recorder closes
+//! its files); subscribed clients drain what is queued for them and are closed, with a [`DRAIN`]
+//! timeout so a stalled client cannot delay exit; the socket files are removed; the
+//! data-directory lock is released.
 
+use crate::engine::EngineConfig;
 use crate::model::ParticipantId;
-use crate::pipeline::PipelineConfig;
 use crate::publish::server::{Server, ServerConfig, ServerError};
 use crate::publish::{StateBoard, bus};
-use crate::sources::replay::{self, FileError};
+use crate::simulate::live::LiveSpec;
+use crate::sources::replay::{FileError, Opened};
 use crate::store::datadir::{DataDir, DataDirError, Role};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,9 +35,10 @@ use tracing::{info, warn};
 
 mod control;
 mod drive;
+mod status;
+mod sources;
 
-use control::{Consent, now_ms, serve_control};
-use drive::{Publisher, run_replay};
+use control::{Consent, Scope, now_ms, serve_control};
 
 /// How long subscribers get to drain their queues at shutdown.
 pub const DRAIN: Duration = Duration::from_secs(2);
@@ -57,31 +67,66 @@ impl std::str::FromStr for Speed {
     }
 }
 
-/// What `replay` runs.
-#[derive(Debug, Clone)]
-pub struct ReplayPlan {
-    /// The recording.
-    pub file: PathBuf,
-    /// Pacing.
-    pub speed: Speed,
-    /// Publish under this participant id instead of the recording's.
-    pub participant: Option<ParticipantId>,
+/// One source of a session.
+#[derive(Debug)]
+pub enum SourcePlan {
+    /// A simulated participant producing data live.
+    Simulate(LiveSpec),
+    /// Recordings (validated), published under `rename` if given (one file only).
+    Replay {
+        /// The files.
+        files: Vec<Opened>,
+        /// Publish under this participant instead of each file's.
+        rename: Option<ParticipantId>,
+    },
+}
+
+/// How session time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timeline {
+    /// Live: the session clock (`speed` times real time) drives the ticks.
+    Live {
+        /// Session clock speed (1 with real devices).
+        speed: f64,
+    },
+    /// Replay: the recordings drive session time at this speed.
+    Replay(Speed),
+}
+
+/// What a daemon session runs.
+#[derive(Debug)]
+pub struct Plan {
+    /// The sources.
+    pub sources: Vec<SourcePlan>,
+    /// How time runs.
+    pub timeline: Timeline,
     /// Socket server settings.
     pub server: ServerConfig,
     /// Data directory (locked while the daemon runs).
     pub data_dir: PathBuf,
-    /// Hold the replay until this many clients have subscribed.
+    /// Hold the session until this many clients have subscribed.
     pub wait_subscribers: usize,
     /// Per-subscriber queue bound, messages.
     pub queue: usize,
-    /// Pipeline settings.
-    pub pipeline: PipelineConfig,
+    /// Sources → engine channel bound.
+    pub input_queue: usize,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// Record sessions of participants who consented to `record` (live sessions only).
+    pub recorder: Option<RecorderPlan>,
 }
 
-/// What a replay did.
+/// Recorder settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecorderPlan {
+    /// Data reaches the kernel at least this often.
+    pub flush_every: Duration,
+}
+
+/// What a session did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ReplaySummary {
-    /// Records read.
+pub struct Summary {
+    /// Records read (replay) or inputs received (live).
     pub records: u64,
     /// Chunks that passed the gate.
     pub chunks_passed: u64,
@@ -89,19 +134,22 @@ pub struct ReplaySummary {
     pub chunks_dropped: u64,
     /// Messages published, per topic name.
     pub published: BTreeMap<&'static str, u64>,
-    /// Last stream time, s.
+    /// Last session time, s.
     pub end_t: f64,
-    /// Silences longer than `drive::MAX_SILENCE_S` (120 s) that were skipped as gaps.
+    /// Silences longer than 120 s that a replay skipped as gaps.
     pub jumps: u64,
-    /// True if stopped by a signal before the end of the recording.
+    /// True if stopped by a signal before the sources ended.
     pub interrupted: bool,
 }
+
+/// The summary of a replay (kept for callers of the replay API).
+pub type ReplaySummary = Summary;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DaemonError {
-    /// The recording is unreadable or malformed.
+    /// A recording is unreadable or malformed.
     #[error(transparent)]
     Recording(#[from] FileError),
     /// The socket could not be set up.
@@ -119,6 +167,9 @@ pub enum DaemonError {
     /// recovery failed.
     #[error(transparent)]
     Store(#[from] DataDirError),
+    /// The plan is inconsistent (two sources for one stream, a rename of several files).
+    #[error("{0}")]
+    Plan(String),
     /// A bug or a failed task; one line.
     #[error("internal error: {0}")]
     Internal(String),
@@ -137,35 +188,57 @@ impl Drop for SocketFile {
     }
 }
 
-/// Runs `attune replay`: validates the file, locks the data directory, binds the socket, waits
-/// for subscribers, replays, and shuts down. `bound` is told the socket path once it accepts
-/// connections.
-pub async fn replay(
-    plan: ReplayPlan,
+/// The consent scopes of a plan, one per participant (a participant fed by several sources has
+/// one scope; replayed files are limited by their manifests).
+fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
+    let mut scopes: Vec<Scope> = Vec::new();
+    let mut add = |s: Scope| -> Result<(), DaemonError> {
+        if scopes.iter().any(|x| x.participant() == s.participant()) {
+            return Err(DaemonError::Plan(format!(
+                "participant {} appears in two sources of this session; give each participant's recording or device once",
+                s.participant()
+            )));
+        }
+        scopes.push(s);
+        Ok(())
+    };
+    for src in &plan.sources {
+        match src {
+            SourcePlan::Simulate(spec) => add(Scope::Live(spec.participant.clone()))?,
+            SourcePlan::Replay { files, rename } => {
+                if rename.is_some() && files.len() > 1 {
+                    return Err(DaemonError::Plan(
+                        "--participant renames a single recording; replay several without it".into(),
+                    ));
+                }
+                for f in files {
+                    add(Scope::Replay {
+                        participant: crate::sources::replay_run::participant_of(
+                            f,
+                            rename.as_ref(),
+                        ),
+                        recorded: f.header.participant.clone(),
+                        manifest: f.header.consent.clone(),
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(scopes)
+}
+
+/// Runs one daemon session: locks the data directory, binds the sockets, waits for
+/// subscribers, runs the sources through the engine to the publishers, and shuts down. `bound`
+/// is told the socket path once it accepts connections.
+pub async fn run(
+    plan: Plan,
     stop: CancellationToken,
     bound: Option<tokio::sync::oneshot::Sender<PathBuf>>,
-) -> Result<ReplaySummary, DaemonError> {
-    // Opened once: everything after reads this handle (or these bytes), never the path again.
-    let path = plan.file.clone();
-    // A FIFO nobody writes to, or a silent stdin, blocks the open or the read in the kernel:
-    // a signal must still stop the daemon (the blocked thread is left behind; the runtime
-    // does not wait for it at exit).
-    let opening = tokio::task::spawn_blocking(move || replay::open(&path));
-    let opened = tokio::select! {
-        r = opening => r
-            .map_err(|e| DaemonError::Internal(format!("the recording reader failed: {e}")))??,
-        _ = stop.cancelled() => {
-            info!(file = %plan.file.display(), "Stopped while the recording was being read.");
-            return Ok(ReplaySummary { interrupted: true, ..ReplaySummary::default() });
-        }
-    };
-    let (header, n_records) = (opened.header.clone(), opened.records);
-    let participant = plan
-        .participant
-        .clone()
-        .unwrap_or_else(|| header.participant.clone());
-    info!(file = %plan.file.display(), records = n_records, participant = %participant,
-          streams = header.streams.len(), "Recording validated.");
+) -> Result<Summary, DaemonError> {
+    let scopes = scopes(&plan)?;
+    for s in &scopes {
+        info!(participant = %s.participant(), "Participant in this session.");
+    }
     // Lock the data directory (waiting for a command that holds it briefly), finish what a
     // crash interrupted (directory operations, owed erasures), open and check the ledger.
     let store = DataDir::open_waiting(
@@ -176,9 +249,7 @@ pub async fn replay(
     )?;
     let consent = Consent {
         data_dir: plan.data_dir.clone(),
-        participant: participant.clone(),
-        recorded: header.participant.clone(),
-        manifest: header.consent.clone(),
+        scopes: Arc::new(scopes),
         store: Arc::new(std::sync::Mutex::new(store)),
     };
     let (consent_tx, consent_rx) = watch::channel(Arc::new(consent.snapshot(now_ms())));
@@ -199,14 +270,25 @@ pub async fn replay(
     }
     info!(socket = %socket_path.display(), control = %control_path.display(), "Listening.");
     let consent_tx = Arc::new(consent_tx);
+    let (input_tx, input_rx) = tokio::sync::mpsc::channel(plan.input_queue.max(1));
+    let status = control::StatusBoard::default();
     let control_requests = TaskTracker::new();
     let egress = crate::publish::egress::Egresses::default();
+    let clock = crate::sources::SessionClock::start(match plan.timeline {
+        Timeline::Live { speed } => speed,
+        Timeline::Replay(_) => 1.0,
+    });
     let control_task = tokio::spawn(serve_control(
         control,
         plan.server.allowed_uids.clone(),
-        consent.clone(),
-        consent_tx.clone(),
-        egress.clone(),
+        control::Shared {
+            consent: consent.clone(),
+            consent_tx: consent_tx.clone(),
+            egress: egress.clone(),
+            inputs: input_tx.clone(),
+            clock,
+            status: status.clone(),
+        },
         control_requests.clone(),
     ));
 
@@ -223,6 +305,11 @@ pub async fn replay(
             consent: consent_rx.clone(),
             subscribers: subs_tx,
             egress,
+            markers: Some(crate::publish::server::Markers {
+                inputs: input_tx.clone(),
+                clock,
+                participants: consent.scopes.iter().map(|s| s.participant().clone()).collect(),
+            }),
         },
         accept_stop.clone(),
         closing.clone(),
@@ -232,7 +319,6 @@ pub async fn replay(
         let _ = tx.send(socket_path.clone());
     }
 
-    let mut summary = ReplaySummary::default();
     let waited = async {
         if plan.wait_subscribers > 0 {
             info!(n = plan.wait_subscribers, "Waiting for subscribers.");
@@ -247,32 +333,46 @@ pub async fn replay(
         _ = stop.cancelled() => false,
     };
 
-    let mut publisher = Publisher {
-        bus,
-        board,
-        published: BTreeMap::new(),
-    };
+    let mut unix = crate::publish::unix::UnixPublisher::new(bus, board);
+    let mut summary = Summary::default();
     let mut result = Ok(());
     if go {
-        result = run_replay(
-            opened,
-            &plan,
-            &consent,
-            &consent_tx,
-            consent_rx,
+        // The session clock starts when the data starts flowing.
+        let clock = crate::sources::SessionClock::start(clock.speed());
+        let sources_stop = stop.child_token();
+        let started = sources::start(plan.sources, plan.timeline, clock, input_tx, &sources_stop);
+        let first = (**consent_rx.borrow()).clone();
+        result = drive::drive(
+            drive::Loop {
+                engine: crate::engine::Engine::new(plan.engine.clone(), first),
+                inputs: input_rx,
+                timeline: plan.timeline,
+                clock,
+                consent: consent.clone(),
+                consent_tx: consent_tx.clone(),
+                consent_rx,
+                status: status.clone(),
+                sources_done: started.done.clone(),
+            },
+            &mut [&mut unix],
             &stop,
-            &mut publisher,
             &mut summary,
         )
         .await;
+        sources_stop.cancel();
+        let source_result = started.finish(&mut summary).await;
+        if result.is_ok() {
+            result = source_result;
+        }
     } else {
+        drop(input_tx);
         summary.interrupted = true;
     }
-    summary.published = std::mem::take(&mut publisher.published);
+    summary.published = unix.published().clone();
 
     // Shutdown: no new clients; close the bus; let subscribers drain; close the rest.
     accept_stop.cancel();
-    drop(publisher);
+    drop(unix);
     closing.cancel();
     clients.close();
     if tokio::time::timeout(DRAIN, clients.wait()).await.is_err() {
@@ -284,4 +384,31 @@ pub async fn replay(
     control_requests.close();
     let _ = tokio::time::timeout(DRAIN, control_requests.wait()).await;
     result.map(|()| summary)
+}
+
+/// Opens and validates recordings (each opened once; see `sources::replay`). A FIFO nobody
+/// writes to, or a silent stdin, blocks the open or the read in the kernel: `stop` still ends
+/// the wait (`Ok(None)`; the blocked thread is left behind and the runtime does not wait for it
+/// at exit).
+pub async fn open_recordings(
+    paths: &[PathBuf],
+    stop: &CancellationToken,
+) -> Result<Option<Vec<Opened>>, DaemonError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let p = path.clone();
+        let opening = tokio::task::spawn_blocking(move || crate::sources::replay::open(&p));
+        let opened = tokio::select! {
+            r = opening => r
+                .map_err(|e| DaemonError::Internal(format!("the recording reader failed: {e}")))??,
+            _ = stop.cancelled() => {
+                info!(file = %path.display(), "Stopped while the recording was being read.");
+                return Ok(None);
+            }
+        };
+        info!(file = %path.display(), records = opened.records, participant = %opened.header.participant,
+              streams = opened.header.streams.len(), "Recording validated.");
+        out.push(opened);
+    }
+    Ok(Some(out))
 }

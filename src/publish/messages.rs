@@ -5,14 +5,12 @@
 //! to 3) so that lines stay short and byte-identical across runs of the same input. No message
 //! carries wall-clock time; `t` and `since` are stream time in seconds.
 
-use crate::baseline::Baseline;
+use crate::engine::event::{Adaptation, State};
 use crate::features::{FEATURE_NAMES, FeatureFrame};
 use crate::model::ParticipantId;
-use crate::pipeline::StateChange;
-use crate::policy::{DIRECTIONS, Decision, PolicyConfig};
+use crate::policy::DIRECTIONS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 /// Protocol version spoken by this build.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -53,10 +51,18 @@ pub enum ClientMessage {
         #[serde(default)]
         topics: Option<Vec<Topic>>,
     },
-    /// Exercise start/end (not acted on yet).
+    /// Exercise start/end: becomes a marker in the engine and the recording.
     Exercise {
         /// Participant.
         participant: String,
+        /// `start` or `end`.
+        event: ExerciseEvent,
+        /// The exercise's name, as the app calls it.
+        #[serde(default)]
+        exercise: Option<String>,
+        /// What the exercise aims at (`calm`, `engaged`, `challenge`).
+        #[serde(default)]
+        target: Option<ExerciseTarget>,
     },
     /// Participant feedback (not acted on yet).
     Feedback {
@@ -74,6 +80,28 @@ pub enum ClientMessage {
         /// Participant.
         participant: String,
     },
+}
+
+/// An exercise's `event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExerciseEvent {
+    /// The exercise starts.
+    Start,
+    /// The exercise ends.
+    End,
+}
+
+/// An exercise's `target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExerciseTarget {
+    /// Calm the person down.
+    Calm,
+    /// Keep them engaged.
+    Engaged,
+    /// Challenge them.
+    Challenge,
 }
 
 /// Why a client line was refused: `(code, message)` for an `error` reply.
@@ -136,11 +164,20 @@ pub fn consent(p: &ParticipantId, snap: &crate::consent::ConsentSnapshot) -> Str
         .to_string()
 }
 
-/// `state`.
-pub fn state(s: &StateChange) -> String {
-    json!({"type": "state", "participant": s.participant, "stream": s.kind.name(),
-           "state": s.state.name(), "since": r3(s.since)})
-    .to_string()
+/// `state`, with the stream's clock mapping (`clock`: offset, skew, latency) once estimated
+/// and the source's explanation (`detail`) where there is one.
+pub fn state(st: &State) -> String {
+    let s = &st.change;
+    let mut v = json!({"type": "state", "participant": s.participant, "stream": s.kind.name(),
+           "state": s.state.name(), "since": r3(s.since)});
+    if let Some(c) = st.clock {
+        v["clock"] = json!({"offset_s": r3(c.offset_s), "skew_ppm": (c.skew_ppm * 10.0).round() / 10.0,
+                            "latency_s": r3(c.latency_s)});
+    }
+    if let Some(d) = &st.detail {
+        v["detail"] = json!(d);
+    }
+    v.to_string()
 }
 
 /// `features`.
@@ -154,19 +191,13 @@ pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
 /// `adaptation`, with its reason. Feature values and baseline statistics are feature data:
 /// they appear only where `shared(source stream)` says `share_features` is consented; the
 /// z-scores (relative to the participant's own baseline) are part of the decision.
-pub fn adaptation(
-    p: &ParticipantId,
-    d: &Decision,
-    cfg: &PolicyConfig,
-    baseline: Option<&Baseline>,
-    quality: &BTreeMap<&'static str, &'static str>,
-    shared: impl Fn(crate::model::StreamKind) -> bool,
-) -> String {
+pub fn adaptation(a: &Adaptation) -> String {
+    let (p, d) = (&a.participant, &a.decision);
     let features: Vec<Value> = d
         .terms
         .iter()
         .map(|t| {
-            let show = shared(t.source);
+            let show = a.shared.get(t.index).copied().unwrap_or(false);
             let hide = |v: Option<f64>| if show { opt3(v) } else { Value::Null };
             json!({"name": FEATURE_NAMES[t.index], "value": hide(t.value), "z": opt3(t.z),
                    "direction": DIRECTIONS[t.index] as i8,
@@ -174,7 +205,7 @@ pub fn adaptation(
                    "baseline_scale": hide(t.stats.map(|s| s.scale))})
         })
         .collect();
-    let baseline = baseline.map_or(
+    let baseline = a.baseline.as_ref().map_or(
         Value::Null,
         |b| json!({"kind": "provisional", "from_s": b.from_s, "to_s": b.to_s, "frames": b.frames}),
     );
@@ -183,8 +214,8 @@ pub fn adaptation(
         "arousal": opt3(d.arousal), "confidence": r3(d.confidence),
         "arousal_state": d.state.name(),
         "reason": {
-            "rule": d.rule.name(), "summary": d.summary(cfg), "composite_z": opt3(d.composite_z),
-            "features": features, "quality": quality, "baseline": baseline,
+            "rule": d.rule.name(), "summary": a.summary, "composite_z": opt3(d.composite_z),
+            "features": features, "quality": a.quality, "baseline": baseline,
             "dwell_s": r3(d.dwell_s),
         }
     })

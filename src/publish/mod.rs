@@ -16,8 +16,10 @@
 
 pub mod egress;
 pub mod messages;
+pub mod ndjson;
 pub mod server;
 pub mod trust;
+pub mod unix;
 
 use crate::model::ParticipantId;
 use messages::Topic;

@@ -44,6 +44,7 @@ pub(super) struct Client {
     /// Cancelled when this connection, not yet subscribed, is closed to admit a newer one.
     pub(super) evict: CancellationToken,
     pub(super) egress: Registration,
+    pub(super) markers: Option<super::Markers>,
 }
 
 struct Subscription {
@@ -308,17 +309,75 @@ impl Client {
                 )
                 .await
             }
-            Ok(ClientMessage::Exercise { .. } | ClientMessage::Feedback { .. }) => {
+            Ok(ClientMessage::Exercise {
+                participant,
+                event,
+                exercise,
+                target,
+            }) => match self.exercise(&participant, event, exercise, target).await {
+                Ok(()) => Ok(()),
+                Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+            },
+            Ok(ClientMessage::Feedback { .. }) => {
                 send(
                     w,
                     &messages::error(
                         "not_implemented",
-                        "exercise and feedback messages are not acted on yet",
+                        "feedback messages are not acted on yet",
                     ),
                 )
                 .await
             }
         }
+    }
+}
+
+impl Client {
+    /// An app's `exercise` start/end becomes a marker (`exercise_start`/`exercise_end`, with the
+    /// exercise and its target as data) in the engine and the recording. Nothing is answered on
+    /// success; an unknown participant is an `error`, and nothing is recorded.
+    async fn exercise(
+        &self,
+        participant: &str,
+        event: messages::ExerciseEvent,
+        exercise: Option<String>,
+        target: Option<messages::ExerciseTarget>,
+    ) -> Result<(), (&'static str, String)> {
+        let p = ParticipantId::new(participant).map_err(|e| ("bad_request", e.to_string()))?;
+        let Some(m) = &self.markers else {
+            return Err((
+                "not_implemented",
+                "this daemon does not take exercise messages".into(),
+            ));
+        };
+        if !m.participants.contains(&p) {
+            return Err((
+                "unknown_participant",
+                format!("participant {p} is not in this session; nothing was recorded"),
+            ));
+        }
+        if exercise.as_deref().is_some_and(|e| e.len() > 128 || e.chars().any(char::is_control)) {
+            return Err((
+                "bad_request",
+                "an exercise name is at most 128 printable characters".into(),
+            ));
+        }
+        let label = match event {
+            messages::ExerciseEvent::Start => "exercise_start",
+            messages::ExerciseEvent::End => "exercise_end",
+        };
+        let t = m.clock.now();
+        let data = serde_json::json!({"exercise": exercise, "target": target});
+        let marker = crate::recording::Marker {
+            host_t: t,
+            t,
+            label: label.into(),
+            data: Some(data),
+        };
+        m.inputs
+            .send(crate::engine::input::Input::Marker(p, marker))
+            .await
+            .map_err(|_| ("shutting_down", "the session has ended".to_owned()))
     }
 }
 

@@ -155,6 +155,19 @@ pub struct Feeds {
     pub subscribers: watch::Sender<usize>,
     /// Every connection registers here as an egress point (the revocation handshake).
     pub egress: Egresses,
+    /// Where an app's `exercise` messages go; `None`: they are refused.
+    pub markers: Option<Markers>,
+}
+
+/// Where `exercise` messages become markers: the engine's input channel.
+#[derive(Clone)]
+pub struct Markers {
+    /// The engine's inputs.
+    pub inputs: tokio::sync::mpsc::Sender<crate::engine::input::Input>,
+    /// Stamps the markers.
+    pub clock: crate::sources::SessionClock,
+    /// The participants of the session (a marker for anyone else is an error).
+    pub participants: Vec<crate::model::ParticipantId>,
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -202,6 +215,7 @@ impl Server {
             consent,
             subscribers,
             egress,
+            markers,
         } = feeds;
         let slots = Arc::new(Semaphore::new(self.cfg.max_clients));
         let pending = Arc::new(Pending::new(self.cfg.max_pending));
@@ -250,6 +264,7 @@ impl Server {
                 pending: pending.clone(),
                 evict,
                 egress: egress.register(),
+                markers: markers.clone(),
             };
             tasks.spawn(async move {
                 if let Err(e) = client.serve(stream).await {

@@ -183,6 +183,9 @@ impl DataDir {
                 },
                 Err(e) => err(format!("the ledger does not verify: {e}")),
             },
+            Request::Status | Request::Mark { .. } => {
+                err("no attune daemon is running (start one with `attune run`)".into())
+            }
         }
     }
 
@@ -197,7 +200,7 @@ impl DataDir {
 
 /// Checks what a request carries before anything is done (a request can arrive over the
 /// control socket, not only from the CLI, which checks the same).
-fn check_request(req: &Request) -> Result<(), String> {
+pub(crate) fn check_request(req: &Request) -> Result<(), String> {
     let text = |field: &str, v: &str| {
         check_text(v).map_err(|r| format!("--{field}: {r}, not {:?}", truncate(v)))
     };
@@ -225,7 +228,15 @@ fn check_request(req: &Request) -> Result<(), String> {
             text("by", by)?;
         }
         Request::Forget { by, .. } => text("by", by)?,
-        Request::Show { .. } | Request::History { .. } | Request::Verify => {}
+        Request::Mark { label, .. } => {
+            if label.is_empty() || label.len() > 128 || label.chars().any(char::is_control) {
+                return Err(format!(
+                    "a marker label is 1-128 printable characters, not {:?}",
+                    truncate(label)
+                ));
+            }
+        }
+        Request::Show { .. } | Request::History { .. } | Request::Verify | Request::Status => {}
     }
     Ok(())
 }

@@ -35,6 +35,7 @@ mod execute;
 mod lock;
 
 pub use lock::{Holder, LOCK_FILE, Role, read_holder};
+pub(crate) use execute::check_request;
 
 use crate::consent::control::Erasure;
 use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, Owed, pending_erasures};

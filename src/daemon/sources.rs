@@ -1,0 +1,147 @@
+//! Starting a session's sources and collecting how they ended (edge).
+//!
+//! Every source runs as its own task and pushes into the one input channel. A source that fails
+//! is reported in one line naming it, its streams turn `lost`, and the other sources keep
+//! running (a replay's error is also the session's result: `attune replay` exits non-zero).
+
+use super::{DaemonError, SourcePlan, Speed, Summary, Timeline};
+use crate::engine::input::{Input, SourceState, SourceStatus};
+use crate::model::ParticipantId;
+use crate::sources::SessionClock;
+use crate::sources::replay_run::{self, Pace, ReplayStats};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::error;
+
+/// What a source task returns.
+enum Ended {
+    Replay(Result<ReplayStats, crate::sources::replay::FileError>),
+    Simulate(String, Result<(), String>),
+}
+
+/// The running sources.
+pub(super) struct Started {
+    tasks: Vec<JoinHandle<Ended>>,
+    tracker: TaskTracker,
+    /// Cancelled once every source task has ended.
+    pub(super) done: CancellationToken,
+}
+
+/// Starts every source.
+pub(super) fn start(
+    sources: Vec<SourcePlan>,
+    timeline: Timeline,
+    clock: SessionClock,
+    tx: mpsc::Sender<Input>,
+    stop: &CancellationToken,
+) -> Started {
+    let tracker = TaskTracker::new();
+    let mut tasks = Vec::new();
+    for src in sources {
+        let (tx, stop) = (tx.clone(), stop.child_token());
+        tasks.push(match src {
+            SourcePlan::Replay { files, rename } => {
+                let pace = match timeline {
+                    Timeline::Replay(Speed::Max) => Pace::Driven(None),
+                    Timeline::Replay(Speed::Factor(x)) => Pace::Driven(Some(x)),
+                    Timeline::Live { .. } => Pace::Wall,
+                };
+                tracker.spawn(async move {
+                    Ended::Replay(replay_run::run(files, rename, pace, clock, tx, stop).await)
+                })
+            }
+            SourcePlan::Simulate(spec) => {
+                let name = format!("{}/simulate", spec.participant);
+                let p = spec.participant.clone();
+                let kinds: Vec<crate::model::StreamKind> = [
+                    spec.rr.map(|_| crate::model::StreamKind::Rr),
+                    spec.eda.map(|_| crate::model::StreamKind::Eda),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                tracker.spawn(async move {
+                    let r = crate::sources::simulate::run(spec, clock, tx.clone(), stop)
+                        .await
+                        .map_err(|e| e.to_string());
+                    if let Err(e) = &r {
+                        lost(&tx, &p, &kinds, clock.now(), e).await;
+                    }
+                    Ended::Simulate(name, r)
+                })
+            }
+        });
+    }
+    tracker.close();
+    let done = CancellationToken::new();
+    let (t, d) = (tracker.clone(), done.clone());
+    tokio::spawn(async move {
+        t.wait().await;
+        d.cancel();
+    });
+    Started {
+        tasks,
+        tracker,
+        done,
+    }
+}
+
+/// Tells the engine that a source's streams are lost.
+async fn lost(
+    tx: &mpsc::Sender<Input>,
+    p: &ParticipantId,
+    kinds: &[crate::model::StreamKind],
+    at: f64,
+    why: &str,
+) {
+    for &kind in kinds {
+        let _ = tx
+            .send(Input::Source(SourceState {
+                participant: p.clone(),
+                kind,
+                status: SourceStatus::Lost,
+                host_t: at,
+                detail: Some(why.to_owned()),
+            }))
+            .await;
+    }
+}
+
+impl Started {
+    /// Waits for every source (they were told to stop) and folds their results into `summary`.
+    pub(super) async fn finish(self, summary: &mut Summary) -> Result<(), DaemonError> {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.tracker.wait()).await;
+        let mut result = Ok(());
+        for task in self.tasks {
+            if !task.is_finished() {
+                task.abort();
+                continue;
+            }
+            match task.await {
+                Ok(Ended::Replay(Ok(stats))) => {
+                    summary.records += stats.records;
+                    summary.jumps += stats.jumps;
+                    summary.interrupted |= stats.interrupted;
+                }
+                Ok(Ended::Replay(Err(e))) => {
+                    if result.is_ok() {
+                        result = Err(DaemonError::Recording(e));
+                    }
+                }
+                Ok(Ended::Simulate(_, Ok(()))) => {}
+                Ok(Ended::Simulate(name, Err(e))) => {
+                    error!(source = %name, error = %e, "Source failed.");
+                }
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => {
+                    if result.is_ok() {
+                        result = Err(DaemonError::Internal(format!("a source task failed: {e}")));
+                    }
+                }
+            }
+        }
+        result
+    }
+}

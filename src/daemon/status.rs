@@ -1,0 +1,76 @@
+//! `attune status`: the running session as one JSON object (edge, rendering only).
+//!
+//! Keys (stable; more may be added): `session` {`t`, `speed`, `live`}, `participants[]`
+//! {`id`, `streams[]` {`stream`, `state`, `device`, `clock` {`offset_s`, `skew_ppm`,
+//! `latency_s`, `observations`}, `drops` {reason: count}}}, `publishers[]` {`name`, …each
+//! publisher's own counters}, `drops` {reason: total}.
+
+use crate::engine::Engine;
+use crate::publish::Publisher;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The status object.
+pub(super) fn render(
+    engine: &Engine,
+    publishers: &[&mut dyn Publisher],
+    speed: f64,
+    live: bool,
+) -> Value {
+    let mut drops_by: BTreeMap<(String, &'static str), BTreeMap<&'static str, u64>> =
+        BTreeMap::new();
+    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (p, k, r, n) in engine.drops() {
+        *drops_by
+            .entry((p.to_string(), k.name()))
+            .or_default()
+            .entry(r.name())
+            .or_default() += n;
+        *totals.entry(r.name()).or_default() += n;
+    }
+    let mut participants: BTreeMap<String, Vec<Value>> = engine
+        .pipeline()
+        .participants()
+        .map(|p| (p.to_string(), Vec::new()))
+        .collect();
+    for s in engine.stream_status() {
+        let clock = s.clock.map(|c| {
+            json!({"offset_s": c.offset_s, "skew_ppm": c.skew_ppm, "latency_s": c.latency_s,
+                   "observations": c.observations})
+        });
+        let drops = drops_by
+            .get(&(s.participant.to_string(), s.kind.name()))
+            .cloned()
+            .unwrap_or_default();
+        participants
+            .entry(s.participant.to_string())
+            .or_default()
+            .push(json!({
+                "stream": s.kind.name(),
+                "state": s.state.map(|x| x.name()),
+                "device": s.device,
+                "clock": clock,
+                "drops": drops,
+            }));
+    }
+    let participants: Vec<Value> = participants
+        .into_iter()
+        .map(|(id, streams)| json!({"id": id, "streams": streams}))
+        .collect();
+    let publishers: Vec<Value> = publishers
+        .iter()
+        .map(|p| {
+            let mut v = p.status();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("name".into(), json!(p.name()));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "session": {"t": engine.now(), "speed": speed, "live": live},
+        "participants": participants,
+        "publishers": publishers,
+        "drops": totals,
+    })
+}
