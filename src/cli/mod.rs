@@ -22,6 +22,7 @@ mod listen;
 mod logging;
 mod replay;
 mod simulate;
+mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -92,6 +93,10 @@ pub enum Command {
     Export(data::ExportArgs),
     /// Restore a participant's data from an export.
     Import(data::ImportArgs),
+    /// A running daemon's health: sources, stream states, clocks, subscribers, drops.
+    Status(status::StatusArgs),
+    /// Put a researcher's marker into a participant's running session (and its recording).
+    Mark(status::MarkArgs),
 }
 
 impl Common {
@@ -128,6 +133,8 @@ pub fn main(args: Args) -> ExitCode {
         Command::Forget(a) => data::run_forget(&args.common, a),
         Command::Export(a) => data::run_export(&args.common, a),
         Command::Import(a) => data::run_import(&args.common, a),
+        Command::Status(a) => status::run_status(&args.common, a),
+        Command::Mark(a) => status::run_mark(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -35,6 +35,8 @@ pub(super) struct Loop {
     pub(super) status: StatusBoard,
     /// Cancelled once every source has ended.
     pub(super) sources_done: CancellationToken,
+    /// The participants of the session: their ticks start with the session.
+    pub(super) participants: Vec<crate::model::ParticipantId>,
 }
 
 /// Hands `events` to every attached publisher, and logs warnings and unintended drops.
@@ -80,6 +82,9 @@ pub(super) async fn drive(
     let mut events = Vec::new();
     let mut next_expiry = l.consent.next_expiry(now_ms());
     let live = matches!(l.timeline, Timeline::Live { .. });
+    for p in std::mem::take(&mut l.participants) {
+        l.engine.step(Input::Join(p), &mut events);
+    }
     if live {
         l.engine.step(Input::Advance(0.0), &mut events);
     }

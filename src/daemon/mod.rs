@@ -192,10 +192,12 @@ impl Drop for SocketFile {
 /// one scope; replayed files are limited by their manifests).
 fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
     let mut scopes: Vec<Scope> = Vec::new();
+    let mut scopes_seen: Vec<ParticipantId> = Vec::new();
+    let scopes_live = |seen: &[ParticipantId], p: &ParticipantId| seen.contains(p);
     let mut add = |s: Scope| -> Result<(), DaemonError> {
         if scopes.iter().any(|x| x.participant() == s.participant()) {
             return Err(DaemonError::Plan(format!(
-                "participant {} appears in two sources of this session; give each participant's recording or device once",
+                "participant {} is fed by a recording and by another source; a replayed recording's consent is its own, so give it a participant of its own",
                 s.participant()
             )));
         }
@@ -204,7 +206,14 @@ fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
     };
     for src in &plan.sources {
         match src {
-            SourcePlan::Simulate(spec) => add(Scope::Live(spec.participant.clone()))?,
+            // A live participant may have several devices: one scope.
+            SourcePlan::Simulate(spec) => {
+                let p = &spec.participant;
+                if !scopes_live(&scopes_seen, p) {
+                    add(Scope::Live(p.clone()))?;
+                    scopes_seen.push(p.clone());
+                }
+            }
             SourcePlan::Replay { files, rename } => {
                 if rename.is_some() && files.len() > 1 {
                     return Err(DaemonError::Plan(
@@ -353,6 +362,7 @@ pub async fn run(
                 consent_rx,
                 status: status.clone(),
                 sources_done: started.done.clone(),
+                participants: consent.scopes.iter().map(|s| s.participant().clone()).collect(),
             },
             &mut [&mut unix],
             &stop,

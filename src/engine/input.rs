@@ -95,7 +95,8 @@ impl Input {
             Self::Source(s) => Some(s.host_t),
             Self::Marker(_, m) => Some(m.host_t),
             Self::Advance(t) => Some(*t),
-            Self::Skip { to, .. } => Some(*to),
+            // Time reaches the start of the silence; the skip itself moves the ticks past it.
+            Self::Skip { from, .. } => Some(*from),
             Self::Join(_) | Self::Stream(_) | Self::Consent(_) => None,
         }
     }

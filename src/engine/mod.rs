@@ -440,3 +440,6 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

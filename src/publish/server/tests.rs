@@ -63,6 +63,7 @@ fn start(edit: impl FnOnce(&mut ServerConfig)) -> Running {
             consent: consent_rx,
             subscribers: subs_tx,
             egress: egress.clone(),
+            markers: None,
         },
         stop.clone(),
         CancellationToken::new(),
