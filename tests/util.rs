@@ -2,7 +2,12 @@
 
 use attune::consent::ConsentSnapshot;
 use attune::model::ParticipantId;
-use attune::pipeline::{Output, Pipeline, PipelineConfig};
+use attune::engine::event::{Event, EventBody};
+use attune::engine::input::{Input, StreamInfo};
+use attune::engine::{Engine, EngineConfig};
+use attune::pipeline::{Output, PipelineConfig};
+use attune::sources::replay_run::MAX_SILENCE_S;
+use std::sync::Arc;
 use attune::recording::{Header, Reader, Record, Writer};
 use attune::simulate::{Scenario, SimConfig, simulate};
 use std::ffi::OsStr;
@@ -60,23 +65,72 @@ pub fn simulated_recording(
     w.finish().unwrap()
 }
 
-/// Runs the pure pipeline as the daemon does and returns every output.
-pub fn run_pipeline(header: &Header, records: &[Record], cfg: PipelineConfig) -> Vec<Output> {
+/// Drives the engine with a recording's inputs exactly as `attune replay --speed max` does
+/// (participant joins, streams declared, time from 0, silences over 120 s skipped) and returns
+/// the events.
+pub fn run_engine(header: &Header, records: &[Record], cfg: PipelineConfig) -> Vec<Arc<Event>> {
     let consent = ConsentSnapshot::from_manifest(&header.participant, &header.consent);
-    let mut p = Pipeline::new(cfg, consent);
+    let cfg = EngineConfig {
+        pipeline: cfg,
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg, consent);
     let mut out = Vec::new();
-    let mut last = 0.0;
-    for r in records {
-        p.advance(r.host_t(), &mut out);
-        match r {
-            Record::Chunk(c) => p.on_chunk(c, &mut out),
-            Record::Gap(g) => p.on_gap(g, &mut out),
-            Record::Marker(_) => {}
+    let p = header.participant.clone();
+    e.step(Input::Join(p.clone()), &mut out);
+    for s in &header.streams {
+        if let Some(kind) = s.kind() {
+            e.step(
+                Input::Stream(Arc::new(StreamInfo {
+                    participant: p.clone(),
+                    kind,
+                    rate_hz: s.rate_hz,
+                    device: s.device.clone(),
+                })),
+                &mut out,
+            );
         }
-        last = r.host_t();
     }
-    p.finish(last, &mut out);
+    e.step(Input::Advance(0.0), &mut out);
+    let mut last = 0.0_f64;
+    for r in records {
+        let t = r.host_t().max(last);
+        if t - last > MAX_SILENCE_S {
+            e.step(Input::Advance(last + MAX_SILENCE_S), &mut out);
+            e.step(
+                Input::Skip {
+                    from: last + MAX_SILENCE_S,
+                    to: t,
+                },
+                &mut out,
+            );
+        }
+        let input = match r.clone() {
+            Record::Chunk(c) => Input::Chunk(c),
+            Record::Gap(g) => Input::Gap(g),
+            Record::Marker(m) => Input::Marker(p.clone(), m),
+        };
+        e.step(input, &mut out);
+        last = t;
+    }
+    e.finish(&mut out);
     out
+}
+
+/// [`run_engine`]'s events as pipeline outputs (features, decisions, states, warnings).
+pub fn run_pipeline(header: &Header, records: &[Record], cfg: PipelineConfig) -> Vec<Output> {
+    run_engine(header, records, cfg)
+        .into_iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::Features(p, f) => Some(Output::Features(p.clone(), f.clone())),
+            EventBody::Adaptation(a) => {
+                Some(Output::Decision(a.participant.clone(), a.decision.clone()))
+            }
+            EventBody::State(s) => Some(Output::State(s.change.clone())),
+            EventBody::Warning(w) => Some(Output::Warning(w.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A running `attune replay` with a private socket and data directory.
