@@ -20,14 +20,19 @@
 //!
 //! - Only the *last* sample of a delivery is a point: it left the device most recently, so it has
 //!   the smallest delay. Points are binned by device time ([`ClockConfig::bin_s`], 1 s) and each
-//!   bin keeps its lowest point, over a sliding window ([`ClockConfig::window_s`], 120 s): at most
+//!   bin keeps its lowest point, over a sliding window ([`ClockConfig::window_s`], 300 s): at most
 //!   a few hundred points. The fit is redone when a delivery opens a new bin or lies below the
 //!   current envelope, O(bins) each time; other deliveries cost O(log bins).
 //! - With fewer than 2 bins, or a window spanning less than [`ClockConfig::min_span_s`], the
 //!   envelope is flat through the lowest point (skew 0).
-//! - The slope is limited to ±[`ClockConfig::max_skew_ppm`] (the same LP with a bounded slope:
-//!   the supporting line of that slope). A downward latency step then moves the envelope to the
-//!   new level at once instead of tilting it.
+//! - Departure from Moon et al.: the hull slope is smoothed exponentially over refits
+//!   ([`ClockConfig::skew_tau_s`], 60 s of device time) and bounded to
+//!   ±[`ClockConfig::max_skew_ppm`]; the envelope is then the supporting line of that slope (the
+//!   same LP with the slope fixed), so it stays below every point. Why: with one delivery a
+//!   second and 40 ms of jitter, the hull edge over a 120 s window wandered by ±30 ppm (its two
+//!   vertices can be a few seconds apart); 300 s and the smoothing keep it within ±9 ppm
+//!   (`skew_of_100_ppm_over_an_hour`). A downward latency step moves the envelope to the new
+//!   level at once instead of tilting it.
 //!
 //! Without a common clock a *steady* latency cannot be told from an offset: a strap whose data
 //! always arrive 6 s late is mapped as if its clock were 6 s behind, and the engine sees it as

@@ -466,3 +466,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn backward_move_is_clamped_not_reordered() {
+    let mut clock = StreamClock::new(ClockConfig::default());
+    let uniform = |t0: f64| Timing::Uniform { t0, rate_hz: 1.0 };
+    // A 10 s block: allowance 10 s, samples mapped 10.05..=20.05.
+    assert_eq!(clock.observe(0.0, 10.0, 10.05), Observed::Used);
+    let Some(Timing::Uniform { t0: a, .. }) = clock.map_timing(&uniform(0.0), 11) else {
+        panic!("no mapping");
+    };
+    assert!((a - 10.05).abs() < 1e-9);
+    // The estimate moves back by 10 s: the next sample is clamped just after 20.05.
+    clock.reset();
+    assert_eq!(clock.observe(11.0, 11.0, 11.05), Observed::Used);
+    let Some(Timing::Uniform { t0: b, .. }) = clock.map_timing(&uniform(11.0), 1) else {
+        panic!("no mapping");
+    };
+    let estimate = clock.to_session(11.0).unwrap_or(f64::NAN);
+    println!(
+        "clamp: estimate {estimate:.6} s, mapped {b:.6} s, displaced {:.6} s",
+        b - estimate
+    );
+    assert!(b > a + 10.0 && b - (a + 10.0) <= 2e-6, "clamped to {b}");
+    assert!(
+        b - estimate <= 10.0 + 2e-6,
+        "displaced by more than the backward move"
+    );
+    // Once the estimate passes the floor the mapping is exact again.
+    assert_eq!(clock.observe(30.0, 30.0, 30.05), Observed::Used);
+    let Some(Timing::Uniform { t0: c, .. }) = clock.map_timing(&uniform(30.0), 1) else {
+        panic!("no mapping");
+    };
+    assert_eq!(Some(c), clock.to_session(30.0));
+}
