@@ -8,8 +8,7 @@
 //!
 //! # Method
 //!
-//! Each delivery (`observe`) gives one point per sample: its delay `y = host_t − device_t`
-//! against `x = device_t`. Every delay is the clock offset plus a transport latency ≥ 0, so the
+//! Every delivered sample has a delay `y = host_t − device_t` at `x = device_t`. Every delay is the clock offset plus a transport latency ≥ 0, so the
 //! *lower envelope* of the points is the offset plus the smallest latency. The envelope is a line
 //! `y = a + b·x` (constant skew over the window), fitted as Moon, Skelly & Towsley do
 //! ("Estimation and removal of clock skew from network delay measurements", IEEE INFOCOM 1999):
@@ -60,7 +59,8 @@
 //! (a device reset or a backward clock step), restarts the estimate from that delivery, and
 //! `observe` returns [`Observed::Reset`] so the engine can mark a gap. An upward departure with
 //! device time still moving forward is a stall: the point is kept (it cannot lower the envelope)
-//! and the quantile discounts it. A backward step smaller than `reset_jump_s` is not a reset: the
+//! and the quantile discounts it as long as it covers under 5% of the window's bins (15 s of a
+//! 300 s window); a longer FIFO stall raises `L` until its bins leave the window. A backward step smaller than `reset_jump_s` is not a reset: the
 //! allowance absorbs it within the window and the clamp below keeps order meanwhile. Non-finite
 //! inputs, and deliveries with `first_device_t > last_device_t`, are ignored (no state change).
 //!
@@ -69,10 +69,11 @@
 //! Mapped times of a stream strictly increase across [`StreamClock::map_timing`] calls, even
 //! when the estimate moves. When it moves backward (a lower envelope, a smaller `L`), samples
 //! that would map at or before the previous mapped time are *clamped* to just after it
-//! ([`ClockConfig::min_step_s`], 1 µs), never reordered. A backward move of `δ` thus displaces at
-//! most `δ` worth of data, each sample by at most `δ + min_step_s`; the mapping is exact again as
-//! soon as the estimate passes the clamp. The floor survives resets: session time never runs
-//! backwards within a stream. A uniform chunk keeps its nominal rate (the feature chain is built
+//! ([`ClockConfig::min_step_s`], 1 µs), never reordered; a uniform chunk moves whole. A backward
+//! move of `δ` thus displaces about `δ` worth of data (rounded up to whole chunks), each sample
+//! by at most `δ + min_step_s` as long as device times do not overlap; the mapping is exact again
+//! as soon as the estimate passes the clamp. The floor survives resets (both [`Observed::Reset`]
+//! and [`StreamClock::reset`]): session time never runs backwards within a stream. A uniform chunk keeps its nominal rate (the feature chain is built
 //! per rate), so within a chunk the mapping ignores skew: an error of at most the chunk's
 //! duration times the skew (10 s × 100 ppm = 1 ms), not carried into the next chunk.
 //!
