@@ -6,7 +6,7 @@
 //!
 //! Sources are a closed enum tagged by their `type` key (`#[serde(tag = "type")]` semantics).
 //! serde's internally tagged enums buffer their content and lose the positions `toml::Spanned`
-//! needs, so [`lift_source_tags`] moves each source's `type` into an outer key on the parsed
+//! needs, so `lift_source_tags` moves each source's `type` into an outer key on the parsed
 //! (spanned) document first and [`RawSource`] is read externally tagged from there: errors
 //! inside a source keep their exact line. Adding a source kind is one variant here, one struct,
 //! and one arm in validation.
