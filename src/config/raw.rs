@@ -18,7 +18,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// The whole file.
+/// The whole file. Read it through [`super::Config::parse`], which lifts the source tags first.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -239,7 +239,7 @@ pub(super) fn lift_source_tags(root: &mut DeTable<'_>) -> Result<(), TagError> {
                 continue;
             };
             let path = format!("participant[{i}].source[{j}]");
-            let Some((key, ty)) = table.remove_entry("type") else {
+            let Some(ty) = table.remove("type") else {
                 return Err((
                     span,
                     path,
@@ -254,7 +254,6 @@ pub(super) fn lift_source_tags(root: &mut DeTable<'_>) -> Result<(), TagError> {
                     "must be a string: \"simulate\" or \"replay\"".to_owned(),
                 ));
             };
-            let _ = key;
             let rest = std::mem::take(table);
             let mut outer = DeTable::new();
             outer.insert(

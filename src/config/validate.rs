@@ -151,13 +151,18 @@ fn within(x: f64, lo: f64, lo_open: bool, hi: f64, unit: &str) -> Result<(), Str
         Ok(())
     } else {
         let open = if lo_open { "(" } else { "[" };
-        Err(format!("{x} is out of range {open}{lo}, {hi}] {unit}"))
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        Err(format!("{x} is out of range {open}{lo}, {hi}]{unit}"))
     }
 }
 
 /// The session speed range.
 pub(super) fn check_speed(x: f64) -> Result<(), String> {
-    within(x, 0.01, false, 1e6, "x real time")
+    within(x, 0.01, false, 1e6, "")
 }
 
 fn check_offset(x: f64) -> Result<(), String> {
