@@ -576,3 +576,13 @@ fn for_replay_builds_the_cli_shortcut() {
     );
     assert_eq!(c.recorder, RecorderConfig::default());
 }
+
+#[test]
+fn inline_tables_read_the_same() {
+    let inline = "participant = [{ id = \"p01\", source = [{ type = \"simulate\", rr = { latency_s = 6 }, eda = true }] }]\n";
+    let long = format!("{ONE}[participant.source.rr]\nlatency_s = 6.0\n");
+    assert_eq!(parse(inline).unwrap(), parse(&long).unwrap());
+    let bad = inline.replace("latency_s", "latncy_s");
+    let s = error(&bad, Some(1), "participant[0].source[0].rr.latncy_s");
+    assert!(s.contains("unknown field `latncy_s`"), "{s}");
+}
