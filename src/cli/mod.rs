@@ -21,6 +21,7 @@ mod demo;
 mod listen;
 mod logging;
 mod replay;
+mod run;
 mod simulate;
 mod status;
 
@@ -74,7 +75,9 @@ pub enum LogFormat {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon with a recording as its source.
+    /// Run the live daemon: simulated participants (--simulate) or the sources in a config file.
+    Run(run::RunArgs),
+    /// Run the daemon with recordings as its source.
     Replay(replay::ReplayArgs),
     /// Subscribe to a running daemon and print its messages.
     Listen(listen::ListenArgs),
@@ -142,6 +145,7 @@ pub fn main(args: Args) -> ExitCode {
             .and_then(|rt| {
                 let r = rt.block_on(async {
                     match command {
+                        Command::Run(a) => run::run(&args.common, a).await,
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,

@@ -296,7 +296,19 @@ impl Engine {
             self.pipeline.on_gap(&gap, &mut self.outs);
         }
         let s = self.stream((c.participant.clone(), c.kind));
-        s.clock.observe(first, last, now);
+        if s.clock.observe(first, last, now) == clock::Observed::Reset {
+            // The device clock stepped (forward, or back within the late window): a gap.
+            let gap = crate::model::Gap {
+                participant: c.participant.clone(),
+                kind: c.kind,
+                start: now,
+                end: now,
+                host_t: now,
+                reason: "clock_step".into(),
+            };
+            self.pipeline.on_gap(&gap, &mut self.outs);
+        }
+        let s = self.stream((c.participant.clone(), c.kind));
         s.last_device_t = last;
         let Some(timing) = s.clock.map_timing(&c.timing, c.samples.len()) else {
             self.dropped(&c.participant, c.kind, DropReason::Malformed, out);
