@@ -319,10 +319,7 @@ fn eda_records(
     }
     // Phasic: Poisson SCR onsets, Bateman shapes.
     let mut t = 0.0;
-    loop {
-        let Some(gap) = scr_gap(rng, p, t, onset) else {
-            break;
-        };
+    while let Some(gap) = scr_gap(rng, p, t, onset) {
         t += gap;
         if t >= dur {
             break;
