@@ -337,6 +337,12 @@ fn specs_are_checked_and_bad_values_do_not_stall_the_generator() {
     (none.rr, none.eda) = (None, None);
     assert!(matches!(none.check(), Err(LiveSpecError::NoStreams(_))));
     assert!(LiveSim::new(&none).next_delivery().is_none());
+    let mut per_beat = good.clone();
+    per_beat.rr = Some(timing(0.0, 0.0, 0.0, 0.0, 0.0));
+    assert_eq!(per_beat.check(), Ok(()));
+    per_beat.eda = per_beat.rr;
+    let err = per_beat.check().unwrap_err().to_string();
+    assert!(err.contains("eda.block_s must be in (0, 60] s"), "{err}");
     let mut bad = good.clone();
     bad.eda_rate_hz = f64::NAN;
     bad.eda = Some(timing(f64::NAN, f64::INFINITY, -1.0, f64::NAN, 0.0));
