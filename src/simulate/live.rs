@@ -8,9 +8,8 @@
 //! parameter ranges, which are plausible adult ranges chosen by hand, not fitted to a dataset;
 //! a later issue calibrates the cohort to published norms, SIGNALS.md §5.1). The person is
 //! `Person::draw` on the seed, so `--simulate` with seed `s` is the same person as
-//! `attune simulate --seed s`; the per-beat and per-sample steps ([`super::Heart`],
-//! [`super::TonicDrift`], [`super::Scr`], [`super::tonic_level`], [`super::measure_eda`]) are the
-//! same functions, run incrementally: RR = 60000/HR + RSA + 0.1 Hz Mayer wave + AR(1) wander +
+//! `attune simulate --seed s`; the per-beat and per-sample steps (`Heart`, `TonicDrift`, `Scr`,
+//! `tonic_level`, `measure_eda` in [`super`]) are the same functions, run incrementally: RR = 60000/HR + RSA + 0.1 Hz Mayer wave + AR(1) wander +
 //! jitter, quantised to 1/1024 s; EDA = tonic level + slow drift (32 Hz grid) + Bateman SCRs
 //! (Poisson onsets, each cut off after 8 decay constants) + 3 nS noise, rounded to 0.1 nS.
 //! The sample values differ from a batch recording with the same seed, because each process
