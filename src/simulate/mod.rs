@@ -69,7 +69,7 @@ pub struct SimConfig {
 
 /// The person a seed draws.
 #[derive(Debug, Clone, PartialEq)]
-struct Person {
+pub(crate) struct Person {
     hr_rest: f64,
     hr_rise: f64,
     rsa_ms: f64,
@@ -87,7 +87,7 @@ struct Person {
 }
 
 impl Person {
-    fn draw(rng: &mut ChaCha8Rng) -> Self {
+    pub(crate) fn draw(rng: &mut ChaCha8Rng) -> Self {
         Self {
             hr_rest: rng.random_range(58.0..80.0),
             hr_rise: rng.random_range(10.0..22.0),
@@ -116,7 +116,7 @@ pub struct Simulation {
 }
 
 /// Stress level 0..1 at time t: 0 before the onset, raised-cosine ramp to 1.
-fn stress_level(t: f64, onset: Option<f64>, ramp_s: f64) -> f64 {
+pub(crate) fn stress_level(t: f64, onset: Option<f64>, ramp_s: f64) -> f64 {
     match onset {
         Some(o) if t > o => {
             let x = ((t - o) / ramp_s).min(1.0);
@@ -269,27 +269,12 @@ fn rr_records(
     dur: f64,
     onset: Option<f64>,
 ) -> Vec<Record> {
-    let jitter = Normal::new(0.0, p.jitter_ms).unwrap_or_else(|_| unreachable_normal());
-    let phase_resp = rng.random_range(0.0..2.0 * PI);
-    let phase_mayer = rng.random_range(0.0..2.0 * PI);
-    let mut wander = 0.0;
+    let mut heart = Heart::new(rng, p);
     let mut t = 0.0;
     let mut out = Vec::new();
     let mut seq = 0;
     loop {
-        let s = stress_level(t, onset, p.ramp_s);
-        let hr = p.hr_rest + s * p.hr_rise;
-        let rsa = p.rsa_ms * (1.0 - s * (1.0 - p.rsa_stress_factor));
-        let f_resp = p.f_resp + s * 0.05;
-        wander = 0.98 * wander
-            + rng.sample(Normal::new(0.0, 3.0).unwrap_or_else(|_| unreachable_normal()));
-        let rr = 60_000.0 / hr
-            + rsa * (2.0 * PI * f_resp * t + phase_resp).sin()
-            + p.mayer_ms * (2.0 * PI * 0.1 * t + phase_mayer).sin()
-            + wander
-            + jitter.sample(rng);
-        // BLE HRM reports RR in 1/1024 s.
-        let rr = (rr.clamp(300.0, 2000.0) * 1.024).round() / 1.024;
+        let rr = heart.next_rr(rng, p, t, onset);
         let beat = t + rr / 1000.0;
         if beat > dur {
             break;
@@ -321,52 +306,34 @@ fn eda_records(
     let mut x = vec![0.0; n];
     // Tonic: level, slow drift (integrated, damped noise, simulated on a fixed 32 Hz grid so
     // that the person does not depend on the EDA rate), stress rise over ~30 s.
-    const DRIFT_HZ: f64 = 32.0;
     let n_drift = ((dur * DRIFT_HZ).floor() as usize).max(1);
     let mut drift = Vec::with_capacity(n_drift);
-    let (mut d, mut slope) = (0.0, 0.0);
-    let drift_noise = Normal::new(0.0, 0.0004).unwrap_or_else(|_| unreachable_normal());
+    let mut tonic = TonicDrift::default();
     for _ in 0..n_drift {
-        slope = 0.999 * slope + drift_noise.sample(rng) / DRIFT_HZ;
-        d = 0.9995 * d + slope;
-        drift.push(d);
+        drift.push(tonic.step(rng));
     }
     for (i, v) in x.iter_mut().enumerate() {
         let t = i as f64 / fs;
         let k = ((t * DRIFT_HZ).floor() as usize).min(n_drift - 1);
-        let s = stress_level(t, onset, 30.0);
-        *v = p.scl0 + drift[k] + s * p.scl_rise;
+        *v = tonic_level(p, drift[k], t, onset);
     }
     // Phasic: Poisson SCR onsets, Bateman shapes.
     let mut t = 0.0;
-    loop {
-        let s = stress_level(t, onset, p.ramp_s);
-        let rate_per_s = (p.scr_rate_rest + s * (p.scr_rate_stress - p.scr_rate_rest)) / 60.0;
-        let Ok(gap) = Exp::new(rate_per_s) else { break };
-        t += gap.sample(rng);
+    while let Some(gap) = scr_gap(rng, p, t, onset) {
+        t += gap;
         if t >= dur {
             break;
         }
-        let s = stress_level(t, onset, p.ramp_s);
-        let median = p.scr_amp_rest + s * (p.scr_amp_stress - p.scr_amp_rest);
-        let amp = LogNormal::new(median.ln(), 0.5)
-            .map(|d| d.sample(rng))
-            .unwrap_or(median)
-            .clamp(0.02, 2.0);
-        let tr: f64 = rng.random_range(0.6..0.9);
-        let td: f64 = rng.random_range(3.0..5.0);
-        let tp = (td / tr).ln() * tr * td / (td - tr);
-        let norm = (-tp / td).exp() - (-tp / tr).exp();
+        let scr = Scr::draw(rng, p, t, onset);
         let start = (t * fs).ceil() as usize;
-        let end = ((t + 8.0 * td) * fs).ceil().min(n as f64) as usize;
+        let end = scr.end_index(fs).min(n as f64) as usize;
         for (i, v) in x.iter_mut().enumerate().take(end).skip(start) {
-            let u = i as f64 / fs - t;
-            *v += amp * ((-u / td).exp() - (-u / tr).exp()) / norm;
+            *v += scr.value(i as f64 / fs);
         }
     }
-    let noise = Normal::new(0.0, 0.003).unwrap_or_else(|_| unreachable_normal());
+    let noise = eda_noise();
     for v in &mut x {
-        *v = ((*v + noise.sample(rng)) * 10_000.0).round() / 10_000.0;
+        *v = measure_eda(*v, noise.sample(rng));
     }
     let per_chunk = fs.round().max(1.0) as usize;
     x.chunks(per_chunk)
@@ -386,7 +353,146 @@ fn eda_records(
         .collect()
 }
 
-fn round_us(t: f64) -> f64 {
+/// Rate of the grid the tonic drift is simulated on, Hz (fixed, so that the person does not
+/// depend on the EDA rate).
+pub(crate) const DRIFT_HZ: f64 = 32.0;
+
+/// The heart's state between beats (shared by the batch and the live simulator).
+#[derive(Debug, Clone)]
+pub(crate) struct Heart {
+    jitter: Normal<f64>,
+    wander_noise: Normal<f64>,
+    phase_resp: f64,
+    phase_mayer: f64,
+    wander: f64,
+}
+
+impl Heart {
+    /// Draws the respiratory and Mayer-wave phases from `rng`.
+    pub(crate) fn new(rng: &mut ChaCha8Rng, p: &Person) -> Self {
+        let jitter = Normal::new(0.0, p.jitter_ms).unwrap_or_else(|_| unreachable_normal());
+        let phase_resp = rng.random_range(0.0..2.0 * PI);
+        let phase_mayer = rng.random_range(0.0..2.0 * PI);
+        Self {
+            jitter,
+            wander_noise: Normal::new(0.0, 3.0).unwrap_or_else(|_| unreachable_normal()),
+            phase_resp,
+            phase_mayer,
+            wander: 0.0,
+        }
+    }
+
+    /// The RR interval (ms, quantised to 1/1024 s) of the beat that follows the one at `t` (s).
+    pub(crate) fn next_rr(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        p: &Person,
+        t: f64,
+        onset: Option<f64>,
+    ) -> f64 {
+        let s = stress_level(t, onset, p.ramp_s);
+        let hr = p.hr_rest + s * p.hr_rise;
+        let rsa = p.rsa_ms * (1.0 - s * (1.0 - p.rsa_stress_factor));
+        let f_resp = p.f_resp + s * 0.05;
+        self.wander = 0.98 * self.wander + rng.sample(self.wander_noise);
+        let rr = 60_000.0 / hr
+            + rsa * (2.0 * PI * f_resp * t + self.phase_resp).sin()
+            + p.mayer_ms * (2.0 * PI * 0.1 * t + self.phase_mayer).sin()
+            + self.wander
+            + self.jitter.sample(rng);
+        // BLE HRM reports RR in 1/1024 s.
+        (rr.clamp(300.0, 2000.0) * 1.024).round() / 1.024
+    }
+}
+
+/// The slow tonic drift: integrated, damped noise, one step per 1/[`DRIFT_HZ`] s.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TonicDrift {
+    d: f64,
+    slope: f64,
+}
+
+impl TonicDrift {
+    /// Advances one grid step and returns the drift, µS.
+    pub(crate) fn step(&mut self, rng: &mut ChaCha8Rng) -> f64 {
+        let noise = Normal::new(0.0, 0.0004).unwrap_or_else(|_| unreachable_normal());
+        self.slope = 0.999 * self.slope + noise.sample(rng) / DRIFT_HZ;
+        self.d = 0.9995 * self.d + self.slope;
+        self.d
+    }
+}
+
+/// Tonic skin conductance at `t`, µS: level, drift and the stress rise over ~30 s.
+pub(crate) fn tonic_level(p: &Person, drift: f64, t: f64, onset: Option<f64>) -> f64 {
+    let s = stress_level(t, onset, 30.0);
+    p.scl0 + drift + s * p.scl_rise
+}
+
+/// The wait from an SCR onset at `t` to the next one (Poisson arrivals at the rate in force at
+/// `t`), s; `None` if the rate is not a valid rate.
+pub(crate) fn scr_gap(rng: &mut ChaCha8Rng, p: &Person, t: f64, onset: Option<f64>) -> Option<f64> {
+    let s = stress_level(t, onset, p.ramp_s);
+    let rate_per_s = (p.scr_rate_rest + s * (p.scr_rate_stress - p.scr_rate_rest)) / 60.0;
+    Exp::new(rate_per_s).ok().map(|gap| gap.sample(rng))
+}
+
+/// One skin conductance response: a Bateman function with its peak scaled to `amp` µS.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scr {
+    /// Onset, s.
+    pub(crate) t: f64,
+    amp: f64,
+    tr: f64,
+    td: f64,
+    norm: f64,
+}
+
+impl Scr {
+    /// Draws the amplitude and time constants of an SCR starting at `t`.
+    pub(crate) fn draw(rng: &mut ChaCha8Rng, p: &Person, t: f64, onset: Option<f64>) -> Self {
+        let s = stress_level(t, onset, p.ramp_s);
+        let median = p.scr_amp_rest + s * (p.scr_amp_stress - p.scr_amp_rest);
+        let amp = LogNormal::new(median.ln(), 0.5)
+            .map(|d| d.sample(rng))
+            .unwrap_or(median)
+            .clamp(0.02, 2.0);
+        let tr: f64 = rng.random_range(0.6..0.9);
+        let td: f64 = rng.random_range(3.0..5.0);
+        let tp = (td / tr).ln() * tr * td / (td - tr);
+        let norm = (-tp / td).exp() - (-tp / tr).exp();
+        Self {
+            t,
+            amp,
+            tr,
+            td,
+            norm,
+        }
+    }
+
+    /// One past the last sample index (at `fs`) the response is added to: it is cut off after
+    /// 8 decay time constants. Returned as f64, as the batch simulator computes it.
+    pub(crate) fn end_index(&self, fs: f64) -> f64 {
+        ((self.t + 8.0 * self.td) * fs).ceil()
+    }
+
+    /// The response at time `t_s` (≥ the onset), µS.
+    pub(crate) fn value(&self, t_s: f64) -> f64 {
+        let u = t_s - self.t;
+        self.amp * ((-u / self.td).exp() - (-u / self.tr).exp()) / self.norm
+    }
+}
+
+/// White measurement noise of the EDA sensor, µS.
+pub(crate) fn eda_noise() -> Normal<f64> {
+    Normal::new(0.0, 0.003).unwrap_or_else(|_| unreachable_normal())
+}
+
+/// A true conductance plus a noise draw, rounded to 0.1 nS as the sensor reports it, µS.
+pub(crate) fn measure_eda(v: f64, noise: f64) -> f64 {
+    ((v + noise) * 10_000.0).round() / 10_000.0
+}
+
+pub(crate) fn round_us(t: f64) -> f64 {
     (t * 1e6).round() / 1e6
 }
 
