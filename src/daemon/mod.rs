@@ -206,11 +206,17 @@ fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
     };
     for src in &plan.sources {
         match src {
-            // A live participant may have several devices: one scope.
+            // A simulated participant comes with the simulator's synthetic consent, which the
+            // ledger can withdraw (`simulate::synthetic_consent`); one scope per participant
+            // whatever the number of simulated devices.
             SourcePlan::Simulate(spec) => {
                 let p = &spec.participant;
                 if !scopes_live(&scopes_seen, p) {
-                    add(Scope::Live(p.clone()))?;
+                    add(Scope::Replay {
+                        participant: p.clone(),
+                        recorded: p.clone(),
+                        manifest: crate::simulate::synthetic_consent(),
+                    })?;
                     scopes_seen.push(p.clone());
                 }
             }

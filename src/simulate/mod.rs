@@ -126,6 +126,25 @@ pub(crate) fn stress_level(t: f64, onset: Option<f64>, ramp_s: f64) -> f64 {
     }
 }
 
+/// The consent a simulated participant comes with (they are synthetic: nobody to ask): process,
+/// adapt, share features and record, for every stream. The same manifest goes into simulated
+/// recordings and governs live simulated participants; the ledger can still withdraw any of it.
+pub fn synthetic_consent() -> ConsentManifest {
+    ConsentManifest {
+        text_version: Some("synthetic-1".into()),
+        by: Some("attune simulate".into()),
+        grants: vec![ManifestGrant {
+            stream: StreamSelector::All(AllStreams::All),
+            purposes: vec![
+                Purpose::Process,
+                Purpose::Adapt,
+                Purpose::ShareFeatures,
+                Purpose::Record,
+            ],
+        }],
+    }
+}
+
 /// Generates a recording.
 pub fn simulate(cfg: &SimConfig) -> Simulation {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -203,19 +222,7 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
                 device,
             },
         ],
-        consent: ConsentManifest {
-            text_version: Some("synthetic-1".into()),
-            by: Some("attune simulate".into()),
-            grants: vec![ManifestGrant {
-                stream: StreamSelector::All(AllStreams::All),
-                purposes: vec![
-                    Purpose::Process,
-                    Purpose::Adapt,
-                    Purpose::ShareFeatures,
-                    Purpose::Record,
-                ],
-            }],
-        },
+        consent: synthetic_consent(),
         provenance: Provenance {
             source: format!(
                 "attune simulate --scenario {} --minutes {} --seed {}",
