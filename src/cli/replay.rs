@@ -57,6 +57,13 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
     let Some(files) = daemon::open_recordings(&a.files, &stop).await? else {
+        report(
+            common,
+            &daemon::Summary {
+                interrupted: true,
+                ..daemon::Summary::default()
+            },
+        );
         return Ok(());
     };
     let plan = Plan {
@@ -99,6 +106,12 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
         );
     }
     let summary = task.await.context("the replay task failed")??;
+    report(common, &summary);
+    Ok(())
+}
+
+/// The summary line on stderr.
+fn report(common: &Common, summary: &daemon::Summary) {
     if !common.quiet {
         let published: Vec<String> = summary
             .published
@@ -128,5 +141,4 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
             }
         );
     }
-    Ok(())
 }

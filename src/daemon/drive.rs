@@ -56,6 +56,9 @@ fn publish(events: &mut Vec<Arc<Event>>, publishers: &mut [&mut dyn Publisher], 
                     warn!(%participant, stream = %kind, reason = reason.name(), count, "Chunks dropped.");
                 }
             }
+            EventBody::Marker(p, m) => {
+                debug!(participant = %p, label = %m.label, t = m.t, "Marker.");
+            }
             EventBody::State(s) if s.change.state != crate::model::StreamState::Streaming => {
                 info!(participant = %s.change.participant, stream = %s.change.kind,
                       state = s.change.state.name(), t = s.change.since, "Stream state changed.");

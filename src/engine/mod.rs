@@ -443,7 +443,10 @@ impl Engine {
     /// Emits `body` if the consent in force meets its needs.
     fn emit(&mut self, body: EventBody, out: &mut Vec<Arc<Event>>) {
         let ev = Event::new(body);
+        // A marker carries no sensor data: it is emitted for the daemon's log whatever the
+        // consent, and its needs (`record`) are checked where it would be stored.
         let ok = match ev.participant() {
+            _ if matches!(ev.body, EventBody::Marker(..)) => true,
             Some(p) => all_met(ev.needs(), self.pipeline.gate().snapshot(), p),
             None => true,
         };
