@@ -55,6 +55,7 @@ pub fn simulated_recording(
             Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
             Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
             Record::Marker(m) => w.marker(m).unwrap(),
+            Record::State(s) => w.state(s.kind.name(), s).unwrap(),
         }
     }
     w.finish().unwrap()
@@ -71,7 +72,7 @@ pub fn run_pipeline(header: &Header, records: &[Record], cfg: PipelineConfig) ->
         match r {
             Record::Chunk(c) => p.on_chunk(c, &mut out),
             Record::Gap(g) => p.on_gap(g, &mut out),
-            Record::Marker(_) => {}
+            Record::Marker(_) | Record::State(_) => {}
         }
         last = r.host_t();
     }

@@ -232,6 +232,7 @@ pub(super) async fn run_replay(
             Record::Chunk(c) => pipeline.on_chunk(c, &mut outs),
             Record::Gap(g) => pipeline.on_gap(g, &mut outs),
             Record::Marker(m) => debug!(label = %m.label, t = m.t, "Marker."),
+            Record::State(_) => {}
         }
         publisher.publish(&pipeline, &mut outs);
         last_t = host_t;
