@@ -205,6 +205,11 @@ impl<R: BufRead> Reader<R> {
         self.records
     }
 
+    /// The input, as far as the reader has consumed it.
+    pub fn input_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+
     /// The input, handing back what the reader has not consumed.
     pub fn into_inner(self) -> R {
         self.input

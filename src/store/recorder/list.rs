@@ -1,0 +1,1 @@
+//! Listing session files (`attune sessions`).
