@@ -362,3 +362,66 @@ fn repair_walks_the_sessions_tree() {
     assert!(done[0].0.ends_with("b.attune.ndjson"));
     assert!(repair(dir.path()).unwrap().is_empty());
 }
+
+#[test]
+fn forget_and_erasing_recordings_remove_the_sessions_directory() {
+    use crate::store::participant::{Part, erase_parts, forget, has_data};
+    let scan = |root: &Path, needle: &[u8]| -> usize {
+        fn walk(p: &Path, needle: &[u8], n: &mut usize) {
+            let Ok(meta) = std::fs::symlink_metadata(p) else {
+                return;
+            };
+            if meta.is_dir() {
+                for e in std::fs::read_dir(p).unwrap().flatten() {
+                    walk(&e.path(), needle, n);
+                }
+            } else if let Ok(b) = std::fs::read(p) {
+                *n += b.windows(needle.len()).filter(|w| *w == needle).count();
+            }
+        }
+        let mut n = 0;
+        walk(root, needle, &mut n);
+        n
+    };
+    for forgetting in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, _) = recorder(dir.path());
+        r.consent(&snap(&["p01"], &all()));
+        declare(&mut r, "p01", StreamKind::Eda, Some(4.0));
+        // A marker value that shows up in the file's bytes.
+        r.publish(&eda("p01", 0, 123_456.789_012_345));
+        r.close(Duration::from_secs(5)).unwrap();
+        let marker = b"123456.789012345";
+        assert_eq!(scan(dir.path(), marker), 1, "positive control");
+        let p = pid("p01");
+        assert!(has_data(dir.path(), &p));
+        let receipt = if forgetting {
+            forget(dir.path(), &p, 1).unwrap()
+        } else {
+            erase_parts(dir.path(), &p, &[Part::Recordings], 1).unwrap()
+        };
+        assert_eq!(receipt.files_removed, 1);
+        assert!(receipt.bytes_removed > 0);
+        assert_eq!(scan(dir.path(), marker), 0);
+        assert!(!has_data(dir.path(), &p));
+        assert!(!session_dir(dir.path(), &p).exists());
+        // Idempotent: a re-run finds nothing.
+        assert!(forget(dir.path(), &p, 2).is_err());
+    }
+}
+
+#[test]
+fn an_interrupted_sessions_erasure_is_finished_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = sample_file();
+    let root = sessions_dir(dir.path());
+    crate::store::trust::create_private_dir(&root).unwrap();
+    // As left by a kill at `sessions.moved`.
+    let staging = root.join(".forget-p01");
+    crate::store::trust::create_private_dir(&staging).unwrap();
+    std::fs::write(staging.join("x.attune.ndjson"), &full).unwrap();
+    assert!(crate::store::participant::has_data(dir.path(), &pid("p01")));
+    let touched = crate::store::participant::recover(dir.path()).unwrap();
+    assert_eq!(touched, vec![pid("p01")]);
+    assert!(!staging.exists());
+}
