@@ -21,6 +21,7 @@ mod demo;
 mod listen;
 mod logging;
 mod replay;
+mod sessions;
 mod simulate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -92,6 +93,8 @@ pub enum Command {
     Export(data::ExportArgs),
     /// Restore a participant's data from an export.
     Import(data::ImportArgs),
+    /// Recorded live sessions: path, start, duration, streams, recovered.
+    Sessions(sessions::SessionsArgs),
 }
 
 impl Common {
@@ -128,6 +131,7 @@ pub fn main(args: Args) -> ExitCode {
         Command::Forget(a) => data::run_forget(&args.common, a),
         Command::Export(a) => data::run_export(&args.common, a),
         Command::Import(a) => data::run_import(&args.common, a),
+        Command::Sessions(a) => sessions::run(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -72,6 +72,8 @@ mod repair;
 mod tests;
 mod writer;
 
+pub use list::{SessionEntry, list_sessions};
+
 pub use file::{FSYNC_EVERY, SESSION_SUFFIX, session_stamp};
 pub use repair::{RepairOutcome, repair, repair_file};
 
@@ -81,7 +83,7 @@ use crate::model::ParticipantId;
 use crate::publish::{Flow, Publisher};
 use crate::store::trust::UntrustedPath;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use writer::{Msg, Shared};
@@ -274,14 +276,10 @@ impl Publisher for Recorder {
         let Some(tx) = &self.tx else {
             return Flow::Stop;
         };
-        match tx.try_send(Msg::Event(Arc::clone(event))) {
-            Ok(()) => Flow::Continue,
-            Err(TrySendError::Full(Msg::Event(e))) => {
-                self.shared.lost(&e);
-                Flow::Continue
-            }
-            Err(TrySendError::Full(Msg::Stop)) => Flow::Continue,
-            Err(TrySendError::Disconnected(_)) => Flow::Stop,
+        if self.shared.enqueue(tx, event) {
+            Flow::Continue
+        } else {
+            Flow::Stop
         }
     }
 

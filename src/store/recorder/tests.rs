@@ -173,7 +173,10 @@ fn a_full_queue_becomes_an_explicit_gap() {
             _ => None,
         })
         .collect();
-    assert!(!gaps.is_empty() && gaps.iter().all(|g| g.reason == "lagged"));
+    assert!(
+        !gaps.is_empty() && gaps.iter().all(|g| g.reason == "lagged"),
+        "lagged {lagged} chunks {chunks} gaps {gaps:?}"
+    );
     assert!(
         !recs
             .iter()
@@ -424,4 +427,40 @@ fn an_interrupted_sessions_erasure_is_finished_by_recovery() {
     let touched = crate::store::participant::recover(dir.path()).unwrap();
     assert_eq!(touched, vec![pid("p01")]);
     assert!(!staging.exists());
+}
+
+#[test]
+fn sessions_are_listed_from_header_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut r, _) = recorder(dir.path());
+    r.consent(&snap(&["p01"], &all()));
+    declare(&mut r, "p01", StreamKind::Eda, Some(4.0));
+    for i in 0..10 {
+        r.publish(&eda("p01", i, 5.0));
+    }
+    let start = std::time::Instant::now();
+    while r.status()["files"][0]["records"] != 10 {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // Open and being written: shown as open while a daemon runs, as a problem otherwise.
+    let open = list_sessions(dir.path(), None, true).unwrap();
+    assert!(open[0].open && open[0].problem.is_none(), "{open:?}");
+    let closed = list_sessions(dir.path(), None, false).unwrap();
+    assert!(closed[0].problem.is_some());
+    r.close(Duration::from_secs(5)).unwrap();
+    let l = list_sessions(dir.path(), Some(&pid("p01")), false).unwrap();
+    assert_eq!(l.len(), 1);
+    let e = &l[0];
+    assert_eq!(e.streams, ["eda"]);
+    assert_eq!(e.duration_s, Some(9.0));
+    assert!(!e.open && !e.recovered && e.problem.is_none(), "{e:?}");
+    assert!(e.started_unix_ms.is_some() && e.bytes > 0);
+    // Cut and repaired: recovered.
+    let bytes = std::fs::read(&e.path).unwrap();
+    std::fs::write(&e.path, &bytes[..bytes.len() - 40]).unwrap();
+    repair(dir.path()).unwrap();
+    let l = list_sessions(dir.path(), None, false).unwrap();
+    assert!(l[0].recovered && l[0].duration_s == Some(8.0), "{:?}", l[0]);
 }

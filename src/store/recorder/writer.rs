@@ -15,24 +15,57 @@ use crate::recording::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What the publisher sends the writer thread.
 pub(super) enum Msg {
-    /// An event to write.
-    Event(Arc<Event>),
+    /// An event to write, and the stretch of its stream lost to a full queue just before it.
+    Event(Arc<Event>, Option<Lost>),
     /// Finish every file and stop.
     Stop,
 }
 
 /// A stretch of one stream lost to a full queue.
 #[derive(Debug, Clone, Copy)]
-struct Lost {
+pub(super) struct Lost {
     first_t: f64,
     last_t: f64,
     host_t: f64,
+}
+
+impl Lost {
+    fn merge(self, o: Lost) -> Lost {
+        Lost {
+            first_t: self.first_t.min(o.first_t),
+            last_t: self.last_t.max(o.last_t),
+            host_t: self.host_t.max(o.host_t),
+        }
+    }
+}
+
+/// The stream and the stretch of a sample or gap event.
+fn lost_span(e: &Event) -> Option<((ParticipantId, StreamKind), Lost)> {
+    match &e.body {
+        EventBody::Samples(c) => Some((
+            (c.participant.clone(), c.kind),
+            Lost {
+                first_t: c.time_of(0),
+                last_t: c.last_time(),
+                host_t: c.host_t,
+            },
+        )),
+        EventBody::Gap(g) => Some((
+            (g.participant.clone(), g.kind),
+            Lost {
+                first_t: g.start,
+                last_t: g.end,
+                host_t: g.host_t,
+            },
+        )),
+        _ => None,
+    }
 }
 
 struct State {
@@ -75,7 +108,7 @@ pub(super) fn run(shared: &Shared, rx: &Receiver<Msg>) {
         let since = lock(&shared.state).last_flush.elapsed();
         let wait = shared.flush_every.saturating_sub(since);
         match rx.recv_timeout(wait) {
-            Ok(Msg::Event(e)) => shared.write_event(&e),
+            Ok(Msg::Event(e, lost)) => shared.write_event(&e, lost),
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 shared.close_all_now();
                 return;
@@ -119,34 +152,27 @@ impl Shared {
         lock(&self.declared).insert((info.participant.clone(), info.kind), Arc::clone(info));
     }
 
-    /// An event the full queue could not take: counted `lagged`; samples and gaps are
-    /// remembered so that the file gets an explicit gap.
-    pub(super) fn lost(&self, e: &Event) {
-        self.count(DropReason::Lagged);
-        let (key, span) = match &e.body {
-            EventBody::Samples(c) => (
-                (c.participant.clone(), c.kind),
-                Lost {
-                    first_t: c.time_of(0),
-                    last_t: c.last_time(),
-                    host_t: c.host_t,
-                },
-            ),
-            EventBody::Gap(g) => (
-                (g.participant.clone(), g.kind),
-                Lost {
-                    first_t: g.start,
-                    last_t: g.end,
-                    host_t: g.host_t,
-                },
-            ),
-            _ => return,
-        };
-        let mut lost = lock(&self.lost);
-        let entry = lost.entry(key).or_insert(span);
-        entry.first_t = entry.first_t.min(span.first_t);
-        entry.last_t = entry.last_t.max(span.last_t);
-        entry.host_t = entry.host_t.max(span.host_t);
+    /// Queues `e` for the writer thread without blocking. A sample or gap carries the stretch
+    /// of its stream lost since its previous queued event; one the full queue cannot take is
+    /// counted `lagged` and its stretch remembered for the next (module doc). Returns false if
+    /// the writer thread is gone.
+    pub(super) fn enqueue(&self, tx: &SyncSender<Msg>, e: &Arc<Event>) -> bool {
+        let span = lost_span(e);
+        let before = span.as_ref().and_then(|(k, _)| lock(&self.lost).remove(k));
+        match tx.try_send(Msg::Event(Arc::clone(e), before)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.count(DropReason::Lagged);
+                if let Some((key, span)) = span {
+                    let mut lost = lock(&self.lost);
+                    let merged = before.map_or(span, |b| b.merge(span));
+                    let entry = lost.entry(key).or_insert(merged);
+                    *entry = entry.merge(merged);
+                }
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
 
     fn report(&self, failures: Vec<RecorderFailure>) {
@@ -157,11 +183,11 @@ impl Shared {
         }
     }
 
-    pub(super) fn write_event(&self, e: &Event) {
+    pub(super) fn write_event(&self, e: &Event, lost: Option<Lost>) {
         let mut failures = Vec::new();
         {
             let mut st = lock(&self.state);
-            if let Err((p, err)) = self.write_locked(&mut st, e) {
+            if let Err((p, err)) = self.write_locked(&mut st, e, lost) {
                 let host_t = match &e.body {
                     EventBody::Samples(c) => c.host_t,
                     EventBody::Gap(g) => g.host_t,
@@ -178,6 +204,7 @@ impl Shared {
         &self,
         st: &mut State,
         e: &Event,
+        lost: Option<Lost>,
     ) -> Result<(), (ParticipantId, RecorderError)> {
         let Some(p) = e.participant().cloned() else {
             return Ok(());
@@ -204,8 +231,7 @@ impl Shared {
                 else {
                     return Ok(());
                 };
-                self.write_lag_gap(f, &p, c.kind, c.host_t)
-                    .map_err(|x| (p.clone(), io(f, x)))?;
+                write_lag_gap(f, &p, c.kind, lost, c.host_t).map_err(|x| (p.clone(), io(f, x)))?;
                 f.chunk(c).map_err(|x| (p.clone(), io(f, x)))
             }
             EventBody::Gap(g) => {
@@ -215,8 +241,7 @@ impl Shared {
                 else {
                     return Ok(());
                 };
-                self.write_lag_gap(f, &p, g.kind, g.host_t)
-                    .map_err(|x| (p.clone(), io(f, x)))?;
+                write_lag_gap(f, &p, g.kind, lost, g.host_t).map_err(|x| (p.clone(), io(f, x)))?;
                 f.gap(g).map_err(|x| (p.clone(), io(f, x)))
             }
             EventBody::Marker(_, m) => {
@@ -245,30 +270,6 @@ impl Shared {
             }
             _ => Ok(()),
         }
-    }
-
-    /// Writes the `lagged` gap of (`p`, `kind`), if events of it were lost, before a record
-    /// at `next_host_t`.
-    fn write_lag_gap(
-        &self,
-        f: &mut SessionFile,
-        p: &ParticipantId,
-        kind: StreamKind,
-        next_host_t: f64,
-    ) -> std::io::Result<()> {
-        let Some(lost) = lock(&self.lost).remove(&(p.clone(), kind)) else {
-            return Ok(());
-        };
-        let start = f.last_time.get(&kind).copied().unwrap_or(lost.first_t);
-        let g = Gap {
-            participant: p.clone(),
-            kind,
-            start: start.min(lost.last_t),
-            end: lost.last_t,
-            host_t: lost.host_t.min(next_host_t),
-            reason: "lagged".into(),
-        };
-        f.gap(&g)
     }
 
     /// The participant's file for data of `kind` (`None`: a marker, any stream): the open one,
@@ -375,12 +376,13 @@ impl Shared {
         }
     }
 
-    /// The timer: lag gaps of open files, `write(2)` of every buffer, fsync where due.
+    /// The timer: `write(2)` of every buffer, fsync where due. (A stretch lost with no later
+    /// event queued is written at the stream's next event, or at close: writing it here could
+    /// put it before events still queued.)
     pub(super) fn tick(&self) {
         let mut failures = Vec::new();
         {
             let mut st = lock(&self.state);
-            self.lag_gaps(&mut st, &mut failures);
             for (p, f) in &mut st.files {
                 if let Err(e) = f.flush() {
                     failures.push((p.clone(), RecorderError::io(p, "write", &f.path, e)));
@@ -398,7 +400,8 @@ impl Shared {
         }
     }
 
-    /// Writes the `lagged` gap of every open file's stream that lost events.
+    /// At close, after the queue is drained: the `lagged` gap of every open file's stream whose
+    /// last events were lost.
     fn lag_gaps(&self, st: &mut State, failures: &mut Vec<(ParticipantId, RecorderError)>) {
         {
             let keys: Vec<(ParticipantId, StreamKind)> = lock(&self.lost).keys().cloned().collect();
@@ -406,7 +409,8 @@ impl Shared {
                 if let Some(f) = st.files.get_mut(&p)
                     && f.ids.contains_key(&k)
                 {
-                    if let Err(e) = self.write_lag_gap(f, &p, k, f64::INFINITY) {
+                    let lost = lock(&self.lost).remove(&(p.clone(), k));
+                    if let Err(e) = write_lag_gap(f, &p, k, lost, f64::INFINITY) {
                         let err = RecorderError::io(&p, "write", &f.path, e);
                         failures.push((p.clone(), err));
                     }
@@ -550,4 +554,28 @@ fn manifest(snap: &ConsentSnapshot, p: &ParticipantId, specs: &[StreamSpec]) -> 
         by: Some("attune run".into()),
         grants,
     }
+}
+
+/// Writes the `lagged` gap of (`p`, `kind`) for the stretch `lost` before a record at
+/// `next_host_t`: from the last sample written to the last one lost.
+fn write_lag_gap(
+    f: &mut SessionFile,
+    p: &ParticipantId,
+    kind: StreamKind,
+    lost: Option<Lost>,
+    next_host_t: f64,
+) -> std::io::Result<()> {
+    let Some(lost) = lost else {
+        return Ok(());
+    };
+    let start = f.last_time.get(&kind).copied().unwrap_or(lost.first_t);
+    let g = Gap {
+        participant: p.clone(),
+        kind,
+        start: start.min(lost.last_t),
+        end: lost.last_t,
+        host_t: lost.host_t.min(next_host_t),
+        reason: "lagged".into(),
+    };
+    f.gap(&g)
 }
