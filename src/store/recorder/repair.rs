@@ -121,7 +121,11 @@ pub fn repair(data_dir: &Path) -> Result<Vec<(PathBuf, RepairOutcome)>, Recorder
 
 /// Where the last whole valid line of the file at `f` ends, and the records before it; `None`
 /// if the file is complete; `Err(why)` if its header is unusable.
-fn scan(f: &File) -> io::Result<Result<Option<(u64, u64)>, (bool, String)>> {
+/// What [`scan`] found: `Ok(None)` complete, `Ok(Some((bytes, records)))` the valid prefix,
+/// `Err((removable, why))` an unusable header (removable: it is incomplete or empty).
+type Scan = Result<Option<(u64, u64)>, (bool, String)>;
+
+fn scan(f: &File) -> io::Result<Scan> {
     let mut input = Counting {
         inner: BufReader::with_capacity(256 * 1024, f),
         consumed: 0,
