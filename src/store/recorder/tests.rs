@@ -464,3 +464,39 @@ fn sessions_are_listed_from_header_and_tail() {
     let l = list_sessions(dir.path(), None, false).unwrap();
     assert!(l[0].recovered && l[0].duration_s == Some(8.0), "{:?}", l[0]);
 }
+
+#[test]
+fn exports_carry_finished_sessions_verified_like_recordings() {
+    use crate::store::export::{VerifiedExport, export};
+    use crate::store::participant::ParticipantStore;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let p = pid("p01");
+    ParticipantStore::open(&data, &p).unwrap().close().unwrap();
+    let (mut r, _) = recorder(&data);
+    r.consent(&snap(&["p01"], &all()));
+    declare(&mut r, "p01", StreamKind::Eda, Some(4.0));
+    r.publish(&eda("p01", 0, 5.0));
+    r.close(Duration::from_secs(5)).unwrap();
+    let out = dir.path().join("out");
+    let s = export(&data, &p, &[], &out).unwrap();
+    assert_eq!(s.counts.sessions, 1);
+    let listed: Vec<_> = s
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("sessions/"))
+        .collect();
+    assert_eq!(listed.len(), 1);
+    let session = files(&data, "p01").pop().unwrap();
+    assert_eq!(
+        std::fs::read(out.join(&listed[0].path)).unwrap(),
+        std::fs::read(&session).unwrap()
+    );
+    assert_eq!(VerifiedExport::read(&out).unwrap().counts().sessions, 1);
+    // A changed byte is caught like any listed file.
+    let f = out.join(&listed[0].path);
+    let mut b = std::fs::read(&f).unwrap();
+    b[10] ^= 1;
+    std::fs::write(&f, b).unwrap();
+    assert!(VerifiedExport::read(&out).is_err());
+}
