@@ -85,6 +85,15 @@ pub fn list_sessions(
             out.push(describe(&p, &f, daemon_running));
         }
     }
+    // By participant, then start; `20261201T122000Z` before its `-2`.
+    out.sort_by(|a, b| {
+        (&a.participant, a.started_unix_ms, a.id.len(), &a.id).cmp(&(
+            &b.participant,
+            b.started_unix_ms,
+            b.id.len(),
+            &b.id,
+        ))
+    });
     Ok(out)
 }
 
