@@ -151,6 +151,7 @@ fn an_eda_dropout_is_an_explicit_stale_state_then_streaming_again() {
             Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
             Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
             Record::Marker(m) => w.marker(m).unwrap(),
+            Record::State(s) => w.state(s.kind.name(), s).unwrap(),
         }
     }
     let bytes = w.finish().unwrap();

@@ -3,7 +3,8 @@
 use attune::consent::ConsentSnapshot;
 use attune::model::ParticipantId;
 use attune::engine::event::{Event, EventBody};
-use attune::engine::input::{Input, StreamInfo};
+use attune::engine::input::{Input, SourceState, StreamInfo};
+use attune::sources::replay_run::source_status;
 use attune::engine::{Engine, EngineConfig};
 use attune::pipeline::{Output, PipelineConfig};
 use attune::sources::replay_run::MAX_SILENCE_S;
@@ -60,6 +61,7 @@ pub fn simulated_recording(
             Record::Chunk(c) => w.chunk(c.kind.name(), c).unwrap(),
             Record::Gap(g) => w.gap(g.kind.name(), g).unwrap(),
             Record::Marker(m) => w.marker(m).unwrap(),
+            Record::State(s) => w.state(s.kind.name(), s).unwrap(),
         }
     }
     w.finish().unwrap()
@@ -109,6 +111,16 @@ pub fn run_engine(header: &Header, records: &[Record], cfg: PipelineConfig) -> V
             Record::Chunk(c) => Input::Chunk(c),
             Record::Gap(g) => Input::Gap(g),
             Record::Marker(m) => Input::Marker(p.clone(), m),
+            Record::State(s) => match source_status(&s.state) {
+                Some(status) => Input::Source(SourceState {
+                    participant: p.clone(),
+                    kind: s.kind,
+                    status,
+                    host_t: s.host_t,
+                    detail: s.detail,
+                }),
+                None => continue,
+            },
         };
         e.step(input, &mut out);
         last = t;

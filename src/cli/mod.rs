@@ -22,6 +22,7 @@ mod listen;
 mod logging;
 mod replay;
 mod run;
+mod sessions;
 mod simulate;
 mod status;
 
@@ -100,6 +101,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Put a researcher's marker into a participant's running session (and its recording).
     Mark(status::MarkArgs),
+    /// Recorded live sessions: path, start, duration, streams, recovered.
+    Sessions(sessions::SessionsArgs),
 }
 
 impl Common {
@@ -138,6 +141,7 @@ pub fn main(args: Args) -> ExitCode {
         Command::Import(a) => data::run_import(&args.common, a),
         Command::Status(a) => status::run_status(&args.common, a),
         Command::Mark(a) => status::run_mark(&args.common, a),
+        Command::Sessions(a) => sessions::run(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

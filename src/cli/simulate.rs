@@ -79,6 +79,7 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
                 Record::Chunk(c) => w.chunk(c.kind.name(), c)?,
                 Record::Gap(g) => w.gap(g.kind.name(), g)?,
                 Record::Marker(m) => w.marker(m)?,
+                Record::State(s) => w.state(s.kind.name(), s)?,
             }
         }
         w.finish()?

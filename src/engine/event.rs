@@ -102,6 +102,9 @@ pub struct Adaptation {
 pub struct State {
     /// The change.
     pub change: StateChange,
+    /// Session time the engine published it, s (`change.since` may lie earlier, or later: it
+    /// is on the stream's mapped timeline).
+    pub at: f64,
     /// The stream's clock mapping.
     pub clock: Option<ClockReport>,
     /// Why, for people (a source's detail), if known.

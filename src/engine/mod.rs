@@ -429,6 +429,7 @@ impl Engine {
                         r
                     });
                     EventBody::State(State {
+                        at: self.now.unwrap_or(0.0),
                         change,
                         clock,
                         detail: detail.map(str::to_owned),

@@ -40,6 +40,7 @@ pub fn recording_bytes(data: &[u8]) {
             Record::Chunk(c) => w.chunk(&id(c.kind), c),
             Record::Gap(g) => w.gap(&id(g.kind), g),
             Record::Marker(m) => w.marker(m),
+            Record::State(s) => w.state(&id(s.kind), s),
         }
         .expect("writing to memory");
     }

@@ -4,7 +4,10 @@
 //! Line 1 is the header (format name and version, participant, streams with kind, unit, rate and
 //! device, consent manifest, provenance and licence, labelled segments). Every further line is one
 //! record in host-arrival order: `chunk` (samples with device and host times), `gap` (an explicit
-//! stretch without data) or `marker` (an event such as a stress onset or an exercise start).
+//! stretch without data), `marker` (an event such as a stress onset or an exercise start) or
+//! `state` (a source state such as `reconnecting`); the last line is `end`, which may say
+//! `recovered` (the file was repaired after a crash). A live session's header carries a
+//! `session` object ([`SessionInfo`]).
 //! The full specification, with a ten-line Python reader, is `docs/recording-format.md`.
 //!
 //! Units are the stream kind's (`model`): ecg mV, ppg a.u., eda µS, hr bpm, rr ms. Times are
@@ -17,7 +20,7 @@ mod reader;
 mod writer;
 
 pub use reader::{Reader, Record};
-pub use writer::Writer;
+pub use writer::{SessionHeader, Writer, end_line};
 
 use crate::consent::ConsentManifest;
 use crate::model::{ParticipantId, StreamKind};
@@ -218,6 +221,44 @@ pub struct Marker {
     /// Free-form details.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+}
+
+/// The header's optional `session` object: the file is one live session recorded by
+/// `attune run` (`store::recorder`). Readers that do not know it ignore it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session's name (its file name without `.attune.ndjson`), e.g. `20261201T122000Z`.
+    pub name: String,
+    /// Wall-clock start of the session, Unix time in ms (UTC).
+    pub started_unix_ms: i64,
+    /// Recorded live (not converted or simulated).
+    #[serde(default)]
+    pub live: bool,
+}
+
+/// A `state` record: a source state of one stream (`reconnecting`, `lost`, `low_quality`, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRecord {
+    /// Which stream (its kind; the file's stream id is the caller's mapping).
+    pub kind: StreamKind,
+    /// Host arrival time, s.
+    pub host_t: f64,
+    /// The state's wire name (`StreamState::name`).
+    pub state: String,
+    /// Why, for people (the source's detail), if known.
+    pub detail: Option<String>,
+}
+
+/// What the `end` record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndInfo {
+    /// Records before it.
+    pub records: u64,
+    /// The file was repaired after its writer stopped without finishing it (a crash): it was
+    /// cut to its last whole, valid record and this `end` was added.
+    pub recovered: bool,
+    /// Why it was closed early or repaired, if said (`"crash"`, `"write_failed"`).
+    pub reason: Option<String>,
 }
 
 /// Why a recording could not be read. Line numbers are 1-based.

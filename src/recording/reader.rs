@@ -1,6 +1,6 @@
 //! Streaming reader for recording format v1: header first, then one validated record at a time.
 
-use super::{Header, MAX_LINE_BYTES, Marker, RecordingError};
+use super::{EndInfo, Header, MAX_LINE_BYTES, Marker, RecordingError, SessionInfo, StateRecord};
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -15,6 +15,8 @@ pub enum Record {
     Gap(Gap),
     /// An event marker.
     Marker(Marker),
+    /// A source state of one stream (`reconnecting`, `lost`, ...).
+    State(StateRecord),
 }
 
 impl Record {
@@ -24,6 +26,7 @@ impl Record {
             Self::Chunk(c) => c.host_t,
             Self::Gap(g) => g.host_t,
             Self::Marker(m) => m.host_t,
+            Self::State(s) => s.host_t,
         }
     }
 }
@@ -49,9 +52,29 @@ enum RawRecord {
         reason: String,
     },
     Marker(MarkerFields),
+    State {
+        stream: String,
+        host_t: f64,
+        state: String,
+        #[serde(default)]
+        detail: Option<String>,
+    },
     End {
         records: u64,
+        #[serde(default)]
+        recovered: bool,
+        #[serde(default)]
+        reason: Option<String>,
     },
+}
+
+/// Line 1 as read: the header plus the optional `session` object (a live session's file).
+#[derive(Deserialize)]
+struct HeaderLine {
+    #[serde(flatten)]
+    header: Header,
+    #[serde(default)]
+    session: Option<SessionInfo>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +118,8 @@ fn check_time(what: &str, t: f64) -> Result<(), String> {
 pub struct Reader<R> {
     input: R,
     header: Header,
+    session: Option<SessionInfo>,
+    end: Option<EndInfo>,
     line: u64,
     buf: Vec<u8>,
     streams: HashMap<String, StreamCursor>,
@@ -114,7 +139,7 @@ impl<R: BufRead> Reader<R> {
         if buf.iter().all(u8::is_ascii_whitespace) {
             return Err(RecordingError::Empty);
         }
-        let header: Header = serde_json::from_slice(&buf).map_err(|e| {
+        let HeaderLine { header, session } = serde_json::from_slice(&buf).map_err(|e| {
             if !complete && e.is_eof() {
                 RecordingError::Truncated { line: 1 }
             } else {
@@ -146,6 +171,8 @@ impl<R: BufRead> Reader<R> {
         Ok(Self {
             input,
             header,
+            session,
+            end: None,
             line: 1,
             buf,
             streams,
@@ -159,6 +186,28 @@ impl<R: BufRead> Reader<R> {
     /// The validated header.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The header's `session` object, if the file is a recorded live session.
+    pub fn session(&self) -> Option<&SessionInfo> {
+        self.session.as_ref()
+    }
+
+    /// The `end` record, once it has been read (after [`next_record`](Self::next_record)
+    /// returned `None`).
+    pub fn end(&self) -> Option<&EndInfo> {
+        self.end.as_ref()
+    }
+
+    /// Records read from the file so far (implied gaps not counted; the `end` record not
+    /// counted).
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// The input, as far as the reader has consumed it.
+    pub fn input_mut(&mut self) -> &mut R {
+        &mut self.input
     }
 
     /// The input, handing back what the reader has not consumed.
@@ -205,7 +254,12 @@ impl<R: BufRead> Reader<R> {
                     }
                 }
             })?;
-            if let RawRecord::End { records } = raw {
+            if let RawRecord::End {
+                records,
+                recovered,
+                reason,
+            } = raw
+            {
                 if records != self.records {
                     return Err(RecordingError::Malformed {
                         line,
@@ -216,6 +270,11 @@ impl<R: BufRead> Reader<R> {
                     });
                 }
                 self.ended = true;
+                self.end = Some(EndInfo {
+                    records,
+                    recovered,
+                    reason,
+                });
                 continue;
             }
             self.records += 1;
@@ -362,6 +421,27 @@ impl<R: BufRead> Reader<R> {
                 }));
             }
             RawRecord::End { .. } => {}
+            RawRecord::State {
+                stream,
+                host_t,
+                state,
+                detail,
+            } => {
+                self.check_host_t(host_t)?;
+                let cur = self
+                    .streams
+                    .get(&stream)
+                    .ok_or_else(|| format!("state for undeclared stream {stream:?}"))?;
+                if state.is_empty() {
+                    return Err(format!("state of stream {stream:?} is empty"));
+                }
+                self.pending.push_back(Record::State(StateRecord {
+                    kind: cur.kind,
+                    host_t,
+                    state,
+                    detail,
+                }));
+            }
             RawRecord::Marker(m) => {
                 self.check_host_t(m.host_t)?;
                 check_time("marker time", m.t)?;

@@ -340,3 +340,80 @@ fn a_header_with_too_many_streams_is_refused_at_once() {
     let e = Reader::open(header.as_bytes()).err().unwrap();
     assert!(e.to_string().contains("at most 256"), "{e}");
 }
+
+#[test]
+fn session_header_state_records_and_a_recovered_end_round_trip() {
+    let header: Header = serde_json::from_str(HEADER).unwrap();
+    let session = SessionInfo {
+        name: "20261201T122000Z".into(),
+        started_unix_ms: 1_796_127_600_000,
+        live: true,
+    };
+    let state = StateRecord {
+        kind: StreamKind::Eda,
+        host_t: 2.5,
+        state: "reconnecting".into(),
+        detail: Some("link dropped".into()),
+    };
+    let mut w = Writer::new_session(Vec::new(), &header, &session).unwrap();
+    w.state("eda", &state).unwrap();
+    let bytes = w.finish().unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains(r#""session":{"name":"20261201T122000Z""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"{"type":"state","stream":"eda","host_t":2.5,"state":"reconnecting","detail":"link dropped"}"#), "{text}");
+    let mut r = Reader::open(Cursor::new(text.clone().into_bytes())).unwrap();
+    assert_eq!(
+        r.header(),
+        &header,
+        "the session object is not part of Header"
+    );
+    assert_eq!(r.session(), Some(&session));
+    assert_eq!(r.next_record().unwrap(), Some(Record::State(state)));
+    assert_eq!(r.next_record().unwrap(), None);
+    assert_eq!(
+        r.end(),
+        Some(&EndInfo {
+            records: 1,
+            recovered: false,
+            reason: None
+        })
+    );
+    // A repaired file's end, and unknown header fields, are accepted.
+    let repaired = format!(
+        "{}\n{}",
+        HEADER.replacen('{', r#"{"later_field":[1,2],"#, 1),
+        String::from_utf8(end_line(0, true, Some("crash"))).unwrap()
+    );
+    let mut r = Reader::open(Cursor::new(repaired.into_bytes())).unwrap();
+    assert_eq!(r.session(), None);
+    assert_eq!(r.next_record().unwrap(), None);
+    let end = r.end().unwrap();
+    assert!(end.recovered && end.reason.as_deref() == Some("crash"));
+}
+
+#[test]
+fn state_records_are_checked() {
+    let bad = [
+        (
+            r#"{"type":"state","stream":"temp","host_t":1.0,"state":"lost"}"#,
+            "undeclared",
+        ),
+        (
+            r#"{"type":"state","stream":"eda","host_t":1.0,"state":""}"#,
+            "empty",
+        ),
+        (
+            r#"{"type":"state","stream":"eda","host_t":1.0,"state":"lost","x":1}"#,
+            "unknown field",
+        ),
+    ];
+    for (line, want) in bad {
+        let e = err(&format!(
+            "{HEADER}\n{line}\n{{\"type\":\"end\",\"records\":1}}\n"
+        ));
+        assert!(e.contains(want) && e.starts_with("line 2"), "{line}: {e}");
+    }
+}

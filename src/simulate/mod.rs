@@ -262,7 +262,7 @@ fn round3(x: f64) -> f64 {
 
 fn rank(r: &Record) -> u8 {
     match r {
-        Record::Marker(_) => 0,
+        Record::Marker(_) | Record::State(_) => 0,
         Record::Gap(_) => 1,
         Record::Chunk(c) if c.kind == StreamKind::Rr => 2,
         Record::Chunk(_) => 3,

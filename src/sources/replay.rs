@@ -224,7 +224,7 @@ fn stream<R: Read>(
             match &mut rec {
                 Record::Chunk(c) => c.participant = p.clone(),
                 Record::Gap(g) => g.participant = p.clone(),
-                Record::Marker(_) => {}
+                Record::Marker(_) | Record::State(_) => {}
             }
         }
         if tx.blocking_send(rec).is_err() {

@@ -16,7 +16,7 @@
 
 use super::SessionClock;
 use super::replay::{FileError, Opened, spawn_reader};
-use crate::engine::input::{Input, StreamInfo};
+use crate::engine::input::{Input, SourceState, SourceStatus, StreamInfo};
 use crate::model::ParticipantId;
 use crate::pipeline::TICKS_PER_S;
 use crate::recording::Record;
@@ -201,6 +201,20 @@ pub async fn run(
             Record::Chunk(c) => Input::Chunk(c),
             Record::Gap(g) => Input::Gap(g),
             Record::Marker(m) => Input::Marker(lanes[i].participant.clone(), m),
+            Record::State(s) => match source_status(&s.state) {
+                Some(status) => Input::Source(SourceState {
+                    participant: lanes[i].participant.clone(),
+                    kind: s.kind,
+                    status,
+                    host_t: s.host_t,
+                    detail: s.detail,
+                }),
+                // The engine derives the others again from the data.
+                None => {
+                    last_t = t;
+                    continue;
+                }
+            },
         };
         if !send(input).await {
             stats.interrupted = true;
@@ -215,6 +229,18 @@ pub async fn run(
     }
     stats.end_t = last_t;
     finish(lanes, stats).await
+}
+
+/// The source status a recorded `state` record replays as: only what a source reported
+/// (`connecting`, `reconnecting`, `lost`); the engine derives every other state from the data
+/// again, so feeding those back would count them twice.
+pub fn source_status(state: &str) -> Option<SourceStatus> {
+    match state {
+        "connecting" => Some(SourceStatus::Connecting),
+        "reconnecting" => Some(SourceStatus::Reconnecting),
+        "lost" => Some(SourceStatus::Lost),
+        _ => None,
+    }
 }
 
 /// Sleeps until session time `t` on `clock`; false if `stop` fired first.

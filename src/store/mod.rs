@@ -22,4 +22,5 @@ pub mod export;
 pub mod failpoint;
 pub mod ledger;
 pub mod participant;
+pub mod recorder;
 pub mod trust;

@@ -10,8 +10,10 @@
 //! "Erasures owed"): the intent event is appended and flushed, then the data is erased by
 //! deleting directories whole (`store::participant`, "Erasure"), then the completion receipt
 //! (`data_erased` or `erased`) is appended. [`DataDir::open`] first finishes any directory
-//! operation a crash interrupted (`participant::recover`), then every erasure the ledger says is
-//! owed, before anything else can be appended; every request that appends does the same first.
+//! operation a crash interrupted (`participant::recover`, which also removes an interrupted
+//! erasure of session files), repairs every session file a crash left without its `end` record
+//! (`store::recorder::repair`; no recorder writes while the lock is held), then every erasure
+//! the ledger says is owed (erasures of recordings delete `sessions/<id>/` too), before anything else can be appended; every request that appends does the same first.
 //! So whatever step a kill -9 hits, the next command or daemon start converges to "revoked (or
 //! forgotten), data gone, receipt present", and a later grant can never be followed by an
 //! erasure that destroys data stored under it: while an erasure is owed and cannot be finished,
@@ -44,6 +46,7 @@ use crate::model::ParticipantId;
 use crate::store::failpoint;
 use crate::store::ledger::{LedgerError, LedgerStore};
 use crate::store::participant::{self, Part, StoreError};
+use crate::store::recorder::{self, RecorderError};
 use crate::store::trust::{self, UntrustedPath};
 use lock::{DirLock, LockError};
 use std::path::{Path, PathBuf};
@@ -95,6 +98,9 @@ pub enum DataDirError {
     /// Finishing an interrupted directory operation failed.
     #[error("cannot recover the data directory: {0}")]
     Recover(#[from] StoreError),
+    /// Repairing a session file a crash left unfinished failed (`store::recorder`).
+    #[error("cannot repair the recorded sessions: {0}")]
+    Sessions(#[from] RecorderError),
 }
 
 /// An opened data directory: its lock, its ledger, and every owed erasure finished (or the
@@ -136,6 +142,7 @@ impl DataDir {
             Err(LockError::Io(e)) => return Err(io("lock")(e)),
         };
         participant::recover(path)?;
+        recorder::repair(path)?;
         let ledger = match LedgerStore::open(path) {
             Ok(l) => l,
             Err(LedgerError::Locked(p)) => {

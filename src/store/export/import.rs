@@ -263,6 +263,7 @@ fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError
         }
         if ![CONSENT, PROFILE, FEATURES, FEEDBACK].contains(&f.path.as_str())
             && recording_name(&f.path).is_none()
+            && session_name(&f.path).is_none()
         {
             return Err(bad(MANIFEST, format!("unexpected file {:?}", f.path)));
         }
@@ -335,7 +336,24 @@ fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError
         }
     }
 
+    // Session files are verified, not stored (module doc, "Import").
+    let mut sessions = 0;
+    for f in &m.files {
+        if session_name(&f.path).is_some() {
+            let bytes = read(f)?;
+            let mut reader =
+                Reader::open(bytes.as_slice()).map_err(|e| bad(&f.path, e.to_string()))?;
+            while reader
+                .next_record()
+                .map_err(|e| bad(&f.path, e.to_string()))?
+                .is_some()
+            {}
+            sessions += 1;
+        }
+    }
+
     let found = ExportCounts {
+        sessions,
         consent_events: consent_history.len() as u64,
         profile_entries: profile.len() as u64,
         feature_rows: features.len() as u64,
@@ -359,6 +377,15 @@ fn read_contents(export_dir: &Path, m: &Manifest) -> Result<Contents, StoreError
         recordings,
         recording_kinds,
     })
+}
+
+/// The session name of an export path `sessions/<name>.attune.ndjson`, if valid.
+pub(super) fn session_name(path: &str) -> Option<&str> {
+    let name = path
+        .strip_prefix(SESSIONS_DIR)?
+        .strip_prefix('/')?
+        .strip_suffix(RECORDING_SUFFIX)?;
+    check_name(name).ok().map(|()| name)
 }
 
 /// The recording name of an export path `recordings/<name>.attune.ndjson`, if valid.

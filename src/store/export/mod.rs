@@ -15,6 +15,7 @@
 //! | `features.csv` | header `t_s,hr_bpm,rmssd_ms,scl_us,scr_per_min,hr_source`, then one row per feature frame in time order. `t_s`: tick time in s with exactly three decimals (whole ms, exact). Features in their units (bpm, ms, µS, 1/min) written with Rust's shortest round-trip formatting (`72.5`, `1e-7`), so they parse back bit for bit; an empty cell where the window had no value. `hr_source`: the stream HR came from (`rr` or `hr`). |
 //! | `feedback.jsonl` | one line per feedback entry in order: `{"seq":0,"feedback":<the stored JSON>}` |
 //! | `recordings/<name>.attune.ndjson` | each recording exactly as stored: recording format v1 (`docs/recording-format.md`) |
+//! | `sessions/<name>.attune.ndjson` | each finished live session file (`store::recorder`) byte for byte; a session still being recorded (no `end` yet) is left out. `counts.sessions` counts them (absent, 0, in older exports). |
 //!
 //! Nothing in an export depends on the time or the machine it was made on: the same stored data
 //! always gives the same bytes, so export → forget → import → export gives identical files.
@@ -30,6 +31,10 @@
 //! anything, builds the store in `participants/.import-<id>/` and renames it into place, so a
 //! failed import leaves nothing behind. Files not listed in the manifest are ignored.
 //! The consent history is handed back to the caller: the ledger, not this module, owns consent.
+//! **Session files are verified (size, SHA-256, readable whole as recordings) but not brought
+//! back:** the participant's store and `sessions/<id>/` are separate directories, and no single
+//! rename can put both in place, so storing them would break whole-or-nothing. The import
+//! reports how many it left out (`ImportSummary::counts.sessions`).
 //!
 //! The export is read once ([`VerifiedExport::read`]): `manifest.json` and every listed file
 //! must be regular files (a FIFO, a device or a directory is refused without being read, and
@@ -90,6 +95,7 @@ const PROFILE: &str = "profile.json";
 const FEATURES: &str = "features.csv";
 const FEEDBACK: &str = "feedback.jsonl";
 const RECORDINGS_DIR: &str = "recordings";
+const SESSIONS_DIR: &str = "sessions";
 const RECORDING_SUFFIX: &str = ".attune.ndjson";
 
 /// How many entries of each kind an export holds.
@@ -106,6 +112,9 @@ pub struct ExportCounts {
     pub feedback_entries: u64,
     /// Files under `recordings/`.
     pub recordings: u64,
+    /// Files under `sessions/` (absent in exports made before session files existed).
+    #[serde(default)]
+    pub sessions: u64,
 }
 
 /// One file of an export as the manifest lists it.
@@ -292,6 +301,9 @@ fn render(
         })?;
         files.push((recording_path(name), bytes));
     }
+    let sessions = session_files(store)?;
+    let session_count = sessions.len() as u64;
+    files.extend(sessions);
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let counts = ExportCounts {
         consent_events: consent_history.len() as u64,
@@ -299,6 +311,7 @@ fn render(
         feature_rows: rows.len() as u64,
         feedback_entries: feedback.len() as u64,
         recordings: names.len() as u64,
+        sessions: session_count,
     };
     Ok((files, counts))
 }
@@ -308,6 +321,49 @@ fn render(
 struct FeedbackLine {
     seq: u64,
     feedback: serde_json::Value,
+}
+
+/// The participant's finished session files (`store::recorder`), as `sessions/<name>.attune.ndjson`
+/// with their bytes: read without following links and checked whole with the recording reader.
+/// A file without its `end` record (a session a running daemon is still recording) is left out.
+fn session_files(store: &ParticipantStore) -> Result<Vec<NamedBytes>, StoreError> {
+    let participant = store.participant();
+    let list = crate::store::recorder::list_sessions(store.data_dir(), Some(participant), true)
+        .map_err(|e| io_error(participant, "list", store.data_dir())(io::Error::other(e)))?;
+    let mut out = Vec::new();
+    for entry in list.into_iter().filter(|e| !e.open && e.problem.is_none()) {
+        let bytes = crate::store::trust::read_nofollow(&entry.path).map_err(io_error(
+            participant,
+            "read",
+            &entry.path,
+        ))?;
+        let mut reader =
+            Reader::open(bytes.as_slice()).map_err(|e| session_corrupt(store, &entry.id, e))?;
+        while reader
+            .next_record()
+            .map_err(|e| session_corrupt(store, &entry.id, e))?
+            .is_some()
+        {}
+        out.push((
+            format!("{SESSIONS_DIR}/{}{RECORDING_SUFFIX}", entry.id),
+            bytes,
+        ));
+    }
+    Ok(out)
+}
+
+fn session_corrupt(
+    store: &ParticipantStore,
+    name: &str,
+    e: crate::recording::RecordingError,
+) -> StoreError {
+    StoreError::Corrupt {
+        participant: store.participant().clone(),
+        path: crate::store::recorder::session_dir(store.data_dir(), store.participant()),
+        tree: "sessions",
+        key: name.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 fn recording_path(name: &str) -> String {
@@ -423,6 +479,13 @@ fn write_all(
         .mode(0o700)
         .create(&recordings)
         .map_err(io("create", &recordings))?;
+    if counts.sessions > 0 {
+        let sessions = dir.join(SESSIONS_DIR);
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&sessions)
+            .map_err(io("create", &sessions))?;
+    }
     let mut listed = Vec::with_capacity(files.len());
     for (rel, bytes) in files {
         let path = dir.join(rel);
@@ -434,6 +497,10 @@ fn write_all(
         });
     }
     sync_dir(&recordings).map_err(io("fsync", &recordings))?;
+    if counts.sessions > 0 {
+        let sessions = dir.join(SESSIONS_DIR);
+        sync_dir(&sessions).map_err(io("fsync", &sessions))?;
+    }
     let manifest = Manifest {
         format: EXPORT_FORMAT.to_owned(),
         version: EXPORT_VERSION,

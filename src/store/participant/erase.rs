@@ -2,7 +2,7 @@
 //! `store::participant`, "Erasure").
 
 use super::*;
-use crate::store::failpoint;
+use crate::store::{failpoint, recorder};
 use std::fs::{DirBuilder, File};
 use std::os::unix::fs::DirBuilderExt;
 
@@ -50,6 +50,52 @@ pub(super) fn remove_counted(
     Ok(true)
 }
 
+/// The erasure staging directory of `participant`'s session files: `sessions/.forget-<id>`.
+pub(super) fn sessions_staging(data_dir: &Path, participant: &ParticipantId) -> PathBuf {
+    recorder::sessions_dir(data_dir).join(format!("{FORGET_PREFIX}{}", participant.as_str()))
+}
+
+/// Whether `participant` has session files (or an unfinished erasure of them).
+pub(super) fn has_sessions(data_dir: &Path, participant: &ParticipantId) -> bool {
+    let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+    exists(&recorder::session_dir(data_dir, participant))
+        || exists(&sessions_staging(data_dir, participant))
+}
+
+/// Deletes `sessions/<id>/` whole, crash-safely and idempotently: renames it to
+/// `sessions/.forget-<id>`, fsyncs `sessions/`, removes that whole and fsyncs again (module
+/// doc, "Erasure"). The recorder must have closed the participant's file first
+/// (`RecorderHandle::close_participant`; the daemon does). Returns whether anything was there.
+pub(super) fn remove_sessions(
+    data_dir: &Path,
+    participant: &ParticipantId,
+    counts: &mut (u64, u64),
+) -> Result<bool, StoreError> {
+    let root = recorder::sessions_dir(data_dir);
+    let dir = recorder::session_dir(data_dir, participant);
+    let staging = sessions_staging(data_dir, participant);
+    if !trust::check_dir(&root)? {
+        return Ok(false);
+    }
+    trust::check_dir(&dir)?;
+    trust::check_dir(&staging)?;
+    let io = |op, path: &Path| io_error(participant, op, path);
+    let mut any = false;
+    if fs::symlink_metadata(&dir).is_ok() {
+        remove_counted(participant, &staging, counts)?;
+        fs::rename(&dir, &staging).map_err(io("rename", &dir))?;
+        sync_dir(&root).map_err(io("fsync", &root))?;
+        failpoint::hit("sessions.moved");
+        any = true;
+    }
+    any |= remove_counted(participant, &staging, counts)?;
+    failpoint::hit("sessions.removed");
+    if any {
+        sync_dir(&root).map_err(io("fsync", &root))?;
+    }
+    Ok(any)
+}
+
 /// Erases everything stored about `participant`: deletes `<data_dir>/participants/<id>/` whole
 /// (and any unfinished temporary directory of that participant) and fsyncs `participants/`.
 /// `at_unix_ms` is the time to put on the receipt (no clock is read here).
@@ -71,7 +117,11 @@ pub fn forget(
         staging_dir(data_dir, IMPORT_PREFIX, participant),
     ];
     let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
-    if !exists(&dir) && !exists(&forgetting) && !others.iter().any(|p| exists(p)) {
+    if !exists(&dir)
+        && !exists(&forgetting)
+        && !others.iter().any(|p| exists(p))
+        && !has_sessions(data_dir, participant)
+    {
         return Err(StoreError::UnknownParticipant {
             participant: participant.clone(),
             path: dir,
@@ -92,7 +142,10 @@ pub fn forget(
     }
     remove_counted(participant, &forgetting, &mut counts)?;
     failpoint::hit("forget.removed");
-    sync_dir(&parent).map_err(io("fsync", &parent))?;
+    if exists(&parent) {
+        sync_dir(&parent).map_err(io("fsync", &parent))?;
+    }
+    remove_sessions(data_dir, participant, &mut counts)?;
     Ok(ForgetReceipt {
         participant: participant.clone(),
         at_unix_ms,
@@ -117,12 +170,6 @@ pub fn erase_parts(
     let dir = participant_dir(data_dir, participant);
     let rewrite = staging_dir(data_dir, REWRITE_PREFIX, participant);
     let forgetting = staging_dir(data_dir, FORGET_PREFIX, participant);
-    if !dir.join("db").is_file() {
-        return Err(StoreError::UnknownParticipant {
-            participant: participant.clone(),
-            path: dir,
-        });
-    }
     let mut parts: Vec<Part> = parts.to_vec();
     parts.sort();
     parts.dedup();
@@ -133,11 +180,25 @@ pub fn erase_parts(
         files_removed: 0,
         bytes_removed: 0,
     };
+    let mut counts = (0, 0);
+    // Session files are recordings too; they live outside the database (store::recorder).
+    let sessions =
+        parts.contains(&Part::Recordings) && remove_sessions(data_dir, participant, &mut counts)?;
+    if !dir.join("db").is_file() {
+        if sessions {
+            receipt.files_removed = counts.0;
+            receipt.bytes_removed = counts.1;
+            return Ok(receipt);
+        }
+        return Err(StoreError::UnknownParticipant {
+            participant: participant.clone(),
+            path: dir,
+        });
+    }
     if parts.is_empty() {
         return Ok(receipt);
     }
     let io = |op, path: &Path| io_error(participant, op, path);
-    let mut counts = (0, 0);
     remove_counted(participant, &rewrite, &mut counts)?;
     remove_counted(participant, &forgetting, &mut counts)?;
     DirBuilder::new()

@@ -38,6 +38,13 @@
 //!   rename and deletes the old one whole, with the same fsyncs. After a crash, [`recover`]
 //!   finishes a swap that had begun and deletes an unfinished copy; `store::datadir` repeats
 //!   the erasure when the ledger says it is still owed (an intent without its receipt).
+//! - **Session files** (`store::recorder`, `<data_dir>/sessions/<id>/`) are recordings
+//!   too: [`forget`], and [`erase_parts`] of [`Part::Recordings`], rename `sessions/<id>` to
+//!   `sessions/.forget-<id>`, fsync `sessions/`, remove it whole and fsync again; the step is
+//!   idempotent, so the data directory's re-run of an owed erasure finishes it, and
+//!   [`recover`] removes a leftover `.forget-` directory. The receipt counts their files.
+//!   [`has_data`] and `forget`'s "unknown participant" check count them; `erase_parts` of
+//!   recordings succeeds for a participant who has session files but no database.
 //! - An import builds the store in `participants/.import-<id>` and renames it into place;
 //!   [`recover`] deletes an unfinished one. `forget` deletes all of these temporary directories
 //!   of the participant too, whatever state they are in.
@@ -281,14 +288,18 @@ pub(crate) fn check_tree(data_dir: &Path, participant: &ParticipantId) -> Result
     for prefix in [FORGET_PREFIX, REWRITE_PREFIX, IMPORT_PREFIX] {
         trust::check_dir(&erase::staging_dir(data_dir, prefix, participant))?;
     }
+    trust::check_dir(&crate::store::recorder::sessions_dir(data_dir))?;
+    trust::check_dir(&crate::store::recorder::session_dir(data_dir, participant))?;
+    trust::check_dir(&erase::sessions_staging(data_dir, participant))?;
     Ok(())
 }
 
 /// Whether anything of `participant` is stored: its directory, or a temporary one of its
-/// (an interrupted erasure, rewrite or import).
+/// (an interrupted erasure, rewrite or import), or session files (`store::recorder`).
 pub fn has_data(data_dir: &Path, participant: &ParticipantId) -> bool {
     let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
-    exists(&participant_dir(data_dir, participant))
+    erase::has_sessions(data_dir, participant)
+        || exists(&participant_dir(data_dir, participant))
         || [FORGET_PREFIX, REWRITE_PREFIX, IMPORT_PREFIX]
             .iter()
             .any(|prefix| exists(&erase::staging_dir(data_dir, prefix, participant)))

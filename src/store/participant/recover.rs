@@ -4,10 +4,51 @@ use super::*;
 use erase::{remove_counted, staging_dir};
 use std::collections::BTreeSet;
 
-/// Finishes or undoes what a crash interrupted, for every participant (module doc, "Erasure").
-/// Call at startup before opening stores. Returns the participants whose directories it touched.
+/// Finishes or undoes what a crash interrupted, for every participant (module doc, "Erasure"):
+/// their database directories, and interrupted erasures of their session files
+/// (`sessions/.forget-<id>`). Call at startup before opening stores. Returns the participants
+/// whose directories it touched.
 pub fn recover(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
     crate::store::trust::check_dir(&participants_dir(data_dir))?;
+    let mut touched = recover_sessions(data_dir)?;
+    let mut more = recover_stores(data_dir)?;
+    touched.append(&mut more);
+    touched.sort();
+    touched.dedup();
+    Ok(touched)
+}
+
+/// Removes every `sessions/.forget-<id>` left by an interrupted erasure.
+fn recover_sessions(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
+    let root = crate::store::recorder::sessions_dir(data_dir);
+    if !crate::store::trust::check_dir(&root)? {
+        return Ok(Vec::new());
+    }
+    let Some(entries) = read_dir_if_any(&root)? else {
+        return Ok(Vec::new());
+    };
+    let mut touched = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_prefix(FORGET_PREFIX)) else {
+            continue;
+        };
+        let Ok(p) = ParticipantId::new(id) else {
+            continue;
+        };
+        let staging = erase::sessions_staging(data_dir, &p);
+        crate::store::trust::check_dir(&staging)?;
+        let mut counts = (0, 0);
+        if remove_counted(&p, &staging, &mut counts)? {
+            sync_dir(&root).map_err(|e| io_error(&p, "fsync", &root)(e))?;
+            touched.push(p);
+        }
+    }
+    Ok(touched)
+}
+
+/// Recovery of the database directories.
+fn recover_stores(data_dir: &Path) -> Result<Vec<ParticipantId>, StoreError> {
     let Some(entries) = read_dir_if_any(&participants_dir(data_dir))? else {
         return Ok(Vec::new());
     };
