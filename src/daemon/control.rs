@@ -43,6 +43,8 @@ pub(super) struct Consent {
     pub(super) scopes: Arc<Vec<Scope>>,
     /// The data directory (lock, ledger); consent requests run on it end to end.
     pub(super) store: Arc<std::sync::Mutex<DataDir>>,
+    /// The recorder, whose files must be closed before an erasure removes them.
+    pub(super) recorder: Option<crate::store::recorder::RecorderHandle>,
 }
 
 impl Consent {
@@ -343,8 +345,23 @@ pub(super) async fn serve_control(
                         // Revocations take effect once their intent is durable, before any
                         // erasure they call for runs (the lock on `store` is held here, so the
                         // snapshot is made from the state handed over, not through `c`).
+                        let erasing = match &req {
+                            crate::consent::control::Request::Revoke { participant, .. }
+                            | crate::consent::control::Request::Forget { participant, .. } => {
+                                Some(participant.clone())
+                            }
+                            _ => None,
+                        };
                         let mut publish = |state: &crate::consent::ledger::ConsentState| {
                             publish_snapshot(&tx, snapshot_of(state, &c.scopes, now));
+                            // The erasure that follows removes the participant's session
+                            // files: the one being written is closed first (the recorder stops
+                            // at once; nothing holds a handle on what is deleted).
+                            if let (Some(r), Some(p)) = (&c.recorder, &erasing)
+                                && let Err(e) = r.close_participant(p)
+                            {
+                                warn!(participant = %p, error = %e, "Could not close the recording before erasing it.");
+                            }
                         };
                         store.execute_observed(req, now, &c.ids(), &mut publish)
                     })

@@ -262,10 +262,23 @@ pub async fn run(
         now_ms(),
         crate::store::datadir::LOCK_WAIT,
     )?;
+    // The recorder (live sessions): session files under the data directory, repaired by the
+    // open above if a crash left one unfinished.
+    let mut recorder = match plan.recorder {
+        Some(r) => Some(
+            crate::store::recorder::Recorder::new(&plan.data_dir, r.flush_every, |f| {
+                tracing::error!(participant = %f.participant, file = %f.path.display(), error = %f.error,
+                    "Recording stopped for this participant (an explicit gap ends the file); the session and the other recordings go on.");
+            })
+            .map_err(|e| DaemonError::Internal(format!("the recorder could not start: {e}")))?,
+        ),
+        None => None,
+    };
     let consent = Consent {
         data_dir: plan.data_dir.clone(),
         scopes: Arc::new(scopes),
         store: Arc::new(std::sync::Mutex::new(store)),
+        recorder: recorder.as_ref().map(|r| r.handle()),
     };
     let (consent_tx, consent_rx) = watch::channel(Arc::new(consent.snapshot(now_ms())));
     let server = Server::bind(plan.server.clone())?;
@@ -357,6 +370,11 @@ pub async fn run(
         let sources_stop = stop.child_token();
         let started = sources::start(plan.sources, plan.timeline, clock, input_tx, &sources_stop);
         let first = (**consent_rx.borrow()).clone();
+        let mut publishers: Vec<&mut dyn crate::publish::Publisher> = vec![&mut unix];
+        if let Some(r) = recorder.as_mut() {
+            crate::publish::Publisher::consent(r, &Arc::new(first.clone()));
+            publishers.push(r);
+        }
         result = drive::drive(
             drive::Loop {
                 engine: crate::engine::Engine::new(plan.engine.clone(), first),
@@ -370,11 +388,12 @@ pub async fn run(
                 sources_done: started.done.clone(),
                 participants: consent.scopes.iter().map(|s| s.participant().clone()).collect(),
             },
-            &mut [&mut unix],
+            &mut publishers,
             &stop,
             &mut summary,
         )
         .await;
+        drop(publishers);
         sources_stop.cancel();
         let source_result = started.finish(&mut summary).await;
         if result.is_ok() {
@@ -385,6 +404,12 @@ pub async fn run(
         summary.interrupted = true;
     }
     summary.published = unix.published().clone();
+    // Every recording finished (end record, flush, fsync) before the sockets go.
+    if let Some(mut r) = recorder.take()
+        && let Err(e) = tokio::task::block_in_place(|| r.close(DRAIN))
+    {
+        warn!(error = %e, "The recorder did not finish cleanly; the next start repairs its files.");
+    }
 
     // Shutdown: no new clients; close the bus; let subscribers drain; close the rest.
     accept_stop.cancel();
