@@ -16,6 +16,7 @@ mod fixtures;
 mod fuzz_corpus;
 mod hardening;
 mod neurokit;
+mod recorder_live;
 mod neurokit_eda_ppg;
 mod revoke_handshake;
 mod robustness;

@@ -274,6 +274,16 @@ fn usage_error_line(rendered: &str, help: &str) -> String {
 /// daemon: there is no configuration file to re-read yet, so it is logged and the daemon
 /// carries on.
 pub(crate) fn cancel_on_signals(stop: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    cancel_on_signals_with(stop, None)
+}
+
+/// [`cancel_on_signals`], calling `on_hup` for every SIGHUP (`attune run` re-reads its
+/// configuration there).
+pub(crate) fn cancel_on_signals_with(
+    stop: tokio_util::sync::CancellationToken,
+    on_hup: Option<Box<dyn FnMut() + Send>>,
+) -> anyhow::Result<()> {
+    let mut on_hup = on_hup;
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -286,7 +296,10 @@ pub(crate) fn cancel_on_signals(stop: tokio_util::sync::CancellationToken) -> an
                 _ = term.recv() => "SIGTERM",
                 _ = quit.recv() => "SIGQUIT",
                 _ = hup.recv() => {
-                    tracing::warn!("SIGHUP received: nothing to reload (no configuration file); carrying on.");
+                    match on_hup.as_mut() {
+                        Some(f) => f(),
+                        None => tracing::warn!("SIGHUP received: nothing to reload (no configuration file); carrying on."),
+                    }
                     continue;
                 }
             };

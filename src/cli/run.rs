@@ -108,11 +108,53 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// SIGHUP: re-reads the configuration file and says, one line each, what differs from the
+/// running one. In this version a running session applies none of it: participants, sources
+/// and recorder settings are fixed at start, so every difference is reported as needing a
+/// restart (the running configuration stays in force). A file that no longer parses is
+/// reported in one line and changes nothing.
+fn reload(path: &std::path::Path, running: &Config) {
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "Configuration not reloaded; the running one stays in force.");
+            return;
+        }
+    };
+    let plan = crate::config::reload(running, &new);
+    if plan.is_empty() {
+        tracing::info!(file = %path.display(), "SIGHUP: configuration re-read; nothing changed.");
+        return;
+    }
+    let mut not_applied: Vec<String> = plan.refused.clone();
+    for p in &plan.participants_added {
+        not_applied.push(format!("participant {} added", p.id));
+    }
+    for p in &plan.participants_removed {
+        not_applied.push(format!("participant {p} removed"));
+    }
+    for c in &plan.sources {
+        not_applied.push(format!("{c:?}"));
+    }
+    if plan.recorder.is_some() {
+        not_applied.push("recorder settings changed".into());
+    }
+    for what in not_applied {
+        tracing::warn!(file = %path.display(), change = %super::escape_controls(&what),
+            "SIGHUP: not applied to the running session (restart attune run to apply it).");
+    }
+}
+
 /// Runs `run`.
 pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
     let cfg = config_of(a)?;
     let stop = CancellationToken::new();
-    super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
+    let on_hup = a.config.clone().map(|path| {
+        let running = cfg.clone();
+        Box::new(move || reload(&path, &running)) as Box<dyn FnMut() + Send>
+    });
+    super::cancel_on_signals_with(stop.clone(), on_hup)
+        .context("cannot install signal handlers")?;
     let socket = common
         .socket
         .clone()
