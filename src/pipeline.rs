@@ -146,6 +146,11 @@ impl Pipeline {
         self.participant(p);
     }
 
+    /// Forgets `p` (they left the session): features, baseline, policy and states.
+    pub fn leave(&mut self, p: &ParticipantId) {
+        self.participants.remove(p);
+    }
+
     /// The participants of the session.
     pub fn participants(&self) -> impl Iterator<Item = &ParticipantId> + '_ {
         self.participants.keys()

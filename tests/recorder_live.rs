@@ -75,12 +75,8 @@ fn kill_trial(seed: u64) -> f64 {
     let files = session_files(&data, "p01");
     assert_eq!(files.len(), 1, "one session file: {files:?}");
     // The next start (any open of the data directory) repairs it.
-    let (code, out, err) = run_attune(&[
-        "sessions",
-        "--json",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let (code, out, err) =
+        run_attune(&["sessions", "--json", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     let listed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed[0]["recovered"], true, "{listed}");
@@ -90,7 +86,11 @@ fn kill_trial(seed: u64) -> f64 {
     let before = std::fs::read(&files[0]).unwrap();
     let (code, _, err) = run_attune(&["sessions", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(before, std::fs::read(&files[0]).unwrap(), "a second repair changed the file");
+    assert_eq!(
+        before,
+        std::fs::read(&files[0]).unwrap(),
+        "a second repair changed the file"
+    );
     // A contiguous prefix per stream: seq 0, 1, 2, ... with no hole or duplicate.
     let mut seqs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut first_host_t = None;
@@ -148,9 +148,15 @@ fn kill_9_loses_at_most_150_ms_and_the_next_start_repairs_the_recording() {
         "kill -9, 20 trials: data lost median {:.0} ms, worst {:.0} ms (all: {:?})",
         median * 1000.0,
         worst * 1000.0,
-        lost.iter().map(|x| (x * 1000.0).round()).collect::<Vec<_>>()
+        lost.iter()
+            .map(|x| (x * 1000.0).round())
+            .collect::<Vec<_>>()
     );
-    assert!(worst <= 0.150, "worst loss {:.0} ms > 150 ms", worst * 1000.0);
+    assert!(
+        worst <= 0.150,
+        "worst loss {:.0} ms > 150 ms",
+        worst * 1000.0
+    );
 }
 
 fn adaptations(lines: &[String]) -> BTreeMap<String, (Value, Value, Value)> {
@@ -229,11 +235,11 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
     let replayed = adaptations(&Subscriber::connect(&rsock, &["adaptation"]).all_lines());
     assert!(wait_within(&mut replay, 60, "attune replay").success());
     let common: Vec<&String> = live.keys().filter(|k| replayed.contains_key(*k)).collect();
-    let differ: Vec<&&String> = common.iter().filter(|k| live[**k] != replayed[**k]).collect();
-    let ease_off = live
-        .values()
-        .filter(|v| v.0 == "ease_off")
-        .count();
+    let differ: Vec<&&String> = common
+        .iter()
+        .filter(|k| live[**k] != replayed[**k])
+        .collect();
+    let ease_off = live.values().filter(|v| v.0 == "ease_off").count();
     eprintln!(
         "replay = live: {} live decisions, {} replayed, {} compared, {} differ, {} live ease_off",
         live.len(),
@@ -249,6 +255,13 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
         common.len(),
         live.len()
     );
-    assert!(differ.is_empty(), "decisions differ, first at {:?}", differ.first());
-    assert!(ease_off > 0, "the stress onset never showed: the comparison is weak");
+    assert!(
+        differ.is_empty(),
+        "decisions differ, first at {:?}",
+        differ.first()
+    );
+    assert!(
+        ease_off > 0,
+        "the stress onset never showed: the comparison is weak"
+    );
 }

@@ -65,6 +65,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
         input_queue: 1024,
         engine: crate::engine::EngineConfig::default(),
         recorder: None,
+        reconfigure: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let daemon = tokio::spawn(daemon::run(plan, stop.clone(), Some(tx)));

@@ -79,6 +79,7 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
         input_queue: 1024,
         engine: crate::engine::EngineConfig::default(),
         recorder: None,
+        reconfigure: None,
     };
     let file = a
         .files

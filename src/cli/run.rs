@@ -108,40 +108,123 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-/// SIGHUP: re-reads the configuration file and says, one line each, what differs from the
-/// running one. In this version a running session applies none of it: participants, sources
-/// and recorder settings are fixed at start, so every difference is reported as needing a
-/// restart (the running configuration stays in force). A file that no longer parses is
-/// reported in one line and changes nothing.
-fn reload(path: &std::path::Path, running: &Config) {
-    let new = match Config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "Configuration not reloaded; the running one stays in force.");
+/// The sources of one participant's configuration, opened (replayed files are validated).
+async fn plans_of(
+    p: &crate::config::ParticipantConfig,
+    stop: &CancellationToken,
+) -> anyhow::Result<Vec<SourcePlan>> {
+    let mut out = Vec::new();
+    for s in &p.sources {
+        match s {
+            SourceConfig::Simulate(spec) => out.push(SourcePlan::Simulate(spec.clone())),
+            SourceConfig::Replay { file } => {
+                let Some(files) = daemon::open_recordings(std::slice::from_ref(file), stop).await?
+                else {
+                    bail!("stopped");
+                };
+                out.push(SourcePlan::Replay {
+                    files,
+                    rename: Some(p.id.clone()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// SIGHUP: re-reads the configuration file and applies what a running session can take:
+/// participants added (their sources start) and removed (their sources stop, their streams
+/// end), and a participant whose sources changed has them restarted (its features and baseline
+/// carry on). Daemon settings (socket, data directory, queues, speed) and recorder settings
+/// need a restart: each is reported in one line and keeps its running value. A file that no
+/// longer parses is reported in one line and changes nothing.
+async fn reload_on_hup(
+    path: PathBuf,
+    mut running: Config,
+    mut hup: tokio::sync::mpsc::Receiver<()>,
+    tx: tokio::sync::mpsc::Sender<daemon::Reconfigure>,
+    stop: CancellationToken,
+) {
+    while hup.recv().await.is_some() {
+        let new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "Configuration not reloaded; the running one stays in force.");
+                continue;
+            }
+        };
+        let plan = crate::config::reload(&running, &new);
+        if plan.is_empty() {
+            tracing::info!(file = %path.display(), "SIGHUP: configuration re-read; nothing changed.");
+            continue;
+        }
+        for what in &plan.refused {
+            tracing::warn!(file = %path.display(), change = %super::escape_controls(what),
+                "SIGHUP: not applied (restart attune run to apply it).");
+        }
+        if plan.recorder.is_some() {
+            tracing::warn!(file = %path.display(),
+                "SIGHUP: recorder settings not applied (restart attune run to apply them).");
+        }
+        let mut remove = plan.participants_removed.clone();
+        let mut touched: Vec<crate::model::ParticipantId> = plan
+            .sources
+            .iter()
+            .map(|c| match c {
+                crate::config::SourceChange::Added(id, _)
+                | crate::config::SourceChange::Removed(id)
+                | crate::config::SourceChange::Changed(id, _) => id.participant.clone(),
+            })
+            .collect();
+        touched.sort();
+        touched.dedup();
+        remove.extend(touched.iter().cloned());
+        let mut add = Vec::new();
+        let mut failed = None;
+        for p in new.participants.iter().filter(|p| {
+            touched.contains(&p.id) || plan.participants_added.iter().any(|a| a.id == p.id)
+        }) {
+            match plans_of(p, &stop).await {
+                Ok(mut v) => add.append(&mut v),
+                Err(e) => failed = Some(format!("participant {}: {e:#}", p.id)),
+            }
+        }
+        if let Some(e) = failed {
+            tracing::error!(error = %super::escape_controls(&e), "Configuration not reloaded; the running one stays in force.");
+            continue;
+        }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if tx
+            .send(daemon::Reconfigure {
+                remove: remove.clone(),
+                add,
+                done: done_tx,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
-    };
-    let plan = crate::config::reload(running, &new);
-    if plan.is_empty() {
-        tracing::info!(file = %path.display(), "SIGHUP: configuration re-read; nothing changed.");
-        return;
-    }
-    let mut not_applied: Vec<String> = plan.refused.clone();
-    for p in &plan.participants_added {
-        not_applied.push(format!("participant {} added", p.id));
-    }
-    for p in &plan.participants_removed {
-        not_applied.push(format!("participant {p} removed"));
-    }
-    for c in &plan.sources {
-        not_applied.push(format!("{c:?}"));
-    }
-    if plan.recorder.is_some() {
-        not_applied.push("recorder settings changed".into());
-    }
-    for what in not_applied {
-        tracing::warn!(file = %path.display(), change = %super::escape_controls(&what),
-            "SIGHUP: not applied to the running session (restart attune run to apply it).");
+        match done_rx.await {
+            Ok(Ok(())) => {
+                for p in &plan.participants_added {
+                    tracing::info!(participant = %p.id, "SIGHUP: participant added.");
+                }
+                for p in &plan.participants_removed {
+                    tracing::info!(participant = %p, "SIGHUP: participant removed.");
+                }
+                for p in &touched {
+                    tracing::info!(participant = %p, "SIGHUP: sources restarted with the new settings.");
+                }
+                running.participants = new.participants;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %super::escape_controls(&e),
+                    "SIGHUP: the new participants could not join; the removed ones are gone, nothing was added.");
+                running.participants.retain(|p| !remove.contains(&p.id));
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -149,9 +232,22 @@ fn reload(path: &std::path::Path, running: &Config) {
 pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
     let cfg = config_of(a)?;
     let stop = CancellationToken::new();
-    let on_hup = a.config.clone().map(|path| {
-        let running = cfg.clone();
-        Box::new(move || reload(&path, &running)) as Box<dyn FnMut() + Send>
+    let (hup_tx, hup_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (reconf_tx, reconf_rx) = tokio::sync::mpsc::channel(4);
+    let on_hup = a.config.as_ref().map(|_| {
+        Box::new(move || {
+            // One pending reload is enough: a second SIGHUP meanwhile reads the same file.
+            let _ = hup_tx.try_send(());
+        }) as Box<dyn FnMut() + Send>
+    });
+    let reloading = a.config.clone().map(|path| {
+        tokio::spawn(reload_on_hup(
+            path,
+            cfg.clone(),
+            hup_rx,
+            reconf_tx,
+            stop.clone(),
+        ))
     });
     super::cancel_on_signals_with(stop.clone(), on_hup)
         .context("cannot install signal handlers")?;
@@ -176,24 +272,15 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
     let mut names = Vec::new();
     for p in &cfg.participants {
         for s in &p.sources {
-            match s {
-                SourceConfig::Simulate(spec) => {
-                    names.push(format!("{} (simulated)", p.id));
-                    sources.push(SourcePlan::Simulate(spec.clone()));
-                }
-                SourceConfig::Replay { file } => {
-                    let Some(files) = daemon::open_recordings(std::slice::from_ref(file), &stop).await?
-                    else {
-                        return Ok(());
-                    };
-                    names.push(format!("{} (from {})", p.id, file.display()));
-                    sources.push(SourcePlan::Replay {
-                        files,
-                        rename: Some(p.id.clone()),
-                    });
-                }
-            }
+            names.push(match s {
+                SourceConfig::Simulate(_) => format!("{} (simulated)", p.id),
+                SourceConfig::Replay { file } => format!("{} (from {})", p.id, file.display()),
+            });
         }
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        sources.append(&mut plans_of(p, &stop).await?);
     }
     let plan = Plan {
         sources,
@@ -207,6 +294,7 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
         recorder: cfg.recorder.enabled.then_some(RecorderPlan {
             flush_every: cfg.recorder.flush_every,
         }),
+        reconfigure: reloading.as_ref().map(|_| reconf_rx),
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let speed = cfg.speed;
@@ -227,6 +315,9 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
         );
     }
     let summary = task.await.context("the daemon task failed")??;
+    if let Some(r) = reloading {
+        r.abort();
+    }
     if !common.quiet {
         let published: Vec<String> = summary
             .published

@@ -10,7 +10,9 @@ use std::io::Write;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  attune status\n  attune status --json | jq '.participants[].streams'")]
+#[command(
+    after_help = "Examples:\n  attune status\n  attune status --json | jq '.participants[].streams'"
+)]
 pub struct StatusArgs {
     /// Print the status as one JSON object.
     #[arg(long)]
@@ -122,7 +124,11 @@ fn write_text(out: &mut impl Write, s: &Value) -> std::io::Result<()> {
         if let Some(o) = rest.as_object_mut() {
             o.remove("name");
         }
-        writeln!(out, "publisher {name}: {}", super::escape_controls(&rest.to_string()))?;
+        writeln!(
+            out,
+            "publisher {name}: {}",
+            super::escape_controls(&rest.to_string())
+        )?;
     }
     Ok(())
 }

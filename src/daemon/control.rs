@@ -40,7 +40,8 @@ impl Scope {
 pub(super) struct Consent {
     /// The daemon's data directory.
     pub(super) data_dir: PathBuf,
-    pub(super) scopes: Arc<Vec<Scope>>,
+    /// One per participant; changes when a reloaded configuration adds or removes one.
+    pub(super) scopes: Arc<std::sync::RwLock<Vec<Scope>>>,
     /// The data directory (lock, ledger); consent requests run on it end to end.
     pub(super) store: Arc<std::sync::Mutex<DataDir>>,
     /// The recorder, whose files must be closed before an erasure removes them.
@@ -50,7 +51,7 @@ pub(super) struct Consent {
 impl Consent {
     pub(super) fn snapshot(&self, now_ms: i64) -> ConsentSnapshot {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        snapshot_of(store.state(), &self.scopes, now_ms)
+        snapshot_of(store.state(), &self.scopes_now(), now_ms)
     }
 
     pub(super) fn next_expiry(&self, now_ms: i64) -> Option<i64> {
@@ -61,7 +62,7 @@ impl Consent {
     /// Every participant id the session's consent depends on.
     pub(super) fn ids(&self) -> Vec<ParticipantId> {
         let mut ids: Vec<ParticipantId> = self
-            .scopes
+            .scopes_now()
             .iter()
             .flat_map(|s| match s {
                 Scope::Live(p) => vec![p.clone()],
@@ -79,7 +80,23 @@ impl Consent {
 
     /// Whether `p` is a participant of this session.
     pub(super) fn knows(&self, p: &ParticipantId) -> bool {
-        self.scopes.iter().any(|s| s.participant() == p)
+        self.scopes_now().iter().any(|s| s.participant() == p)
+    }
+
+    /// The scopes in force.
+    pub(super) fn scopes_now(&self) -> Vec<Scope> {
+        self.scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The participants of the session, in scope order.
+    pub(super) fn participants(&self) -> Vec<ParticipantId> {
+        self.scopes_now()
+            .iter()
+            .map(|s| s.participant().clone())
+            .collect()
     }
 }
 
@@ -253,7 +270,10 @@ async fn session_request(
             };
             let sent = shared
                 .inputs
-                .send(crate::engine::input::Input::Marker(participant.clone(), marker))
+                .send(crate::engine::input::Input::Marker(
+                    participant.clone(),
+                    marker,
+                ))
                 .await;
             Some(match sent {
                 Ok(()) => Response::Marked {
@@ -353,7 +373,7 @@ pub(super) async fn serve_control(
                             _ => None,
                         };
                         let mut publish = |state: &crate::consent::ledger::ConsentState| {
-                            publish_snapshot(&tx, snapshot_of(state, &c.scopes, now));
+                            publish_snapshot(&tx, snapshot_of(state, &c.scopes_now(), now));
                             // The erasure that follows removes the participant's session
                             // files: the one being written is closed first (the recorder stops
                             // at once; nothing holds a handle on what is deleted).

@@ -40,7 +40,11 @@ pub(super) struct Loop {
 }
 
 /// Hands `events` to every attached publisher, and logs warnings and unintended drops.
-fn publish(events: &mut Vec<Arc<Event>>, publishers: &mut [&mut dyn Publisher], attached: &mut [bool]) {
+fn publish(
+    events: &mut Vec<Arc<Event>>,
+    publishers: &mut [&mut dyn Publisher],
+    attached: &mut [bool],
+) {
     for ev in events.drain(..) {
         match &ev.body {
             EventBody::Warning(w) => warn!("{w}"),
@@ -150,7 +154,8 @@ pub(super) async fn drive(
     }
     l.engine.finish(&mut events);
     publish(&mut events, publishers, &mut attached);
-    l.status.update(&l.engine, publishers, l.clock.speed(), live);
+    l.status
+        .update(&l.engine, publishers, l.clock.speed(), live);
     summary.end_t = l.engine.now().unwrap_or(0.0);
     for (_, c) in l.engine.pipeline().gate().all_counts() {
         summary.chunks_passed += c.passed;

@@ -35,8 +35,8 @@ use tracing::{info, warn};
 
 mod control;
 mod drive;
-mod status;
 mod sources;
+mod status;
 
 use control::{Consent, Scope, now_ms, serve_control};
 
@@ -114,6 +114,77 @@ pub struct Plan {
     pub engine: EngineConfig,
     /// Record sessions of participants who consented to `record` (live sessions only).
     pub recorder: Option<RecorderPlan>,
+    /// Changes to apply while the session runs (a reloaded configuration).
+    pub reconfigure: Option<tokio::sync::mpsc::Receiver<Reconfigure>>,
+}
+
+/// Participants to remove and sources to add while a session runs (SIGHUP). A participant
+/// whose sources changed is removed and added again: its sources restart, its engine state
+/// (features, baseline) carries on.
+#[derive(Debug)]
+pub struct Reconfigure {
+    /// Participants whose sources stop and who leave the session's consent scope.
+    pub remove: Vec<ParticipantId>,
+    /// Sources to start (their participants join the session).
+    pub add: Vec<SourcePlan>,
+    /// Told the outcome: one line on failure (then nothing was added).
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// Applies reconfigurations until the session ends.
+async fn reconfigure(
+    mut rx: tokio::sync::mpsc::Receiver<Reconfigure>,
+    started: Arc<tokio::sync::Mutex<sources::Started>>,
+    consent: Consent,
+    consent_tx: Arc<watch::Sender<Arc<crate::consent::ConsentSnapshot>>>,
+    markers_for: Arc<std::sync::RwLock<Vec<ParticipantId>>>,
+    inputs: tokio::sync::mpsc::Sender<crate::engine::input::Input>,
+) {
+    while let Some(r) = rx.recv().await {
+        let mut started = started.lock().await;
+        let readded: Vec<ParticipantId> = r.add.iter().flat_map(sources::participants_of).collect();
+        for p in &r.remove {
+            started.remove(p).await;
+            // One whose sources only changed stays, with its features and baseline.
+            if !readded.contains(p) {
+                let _ = inputs
+                    .send(crate::engine::input::Input::Leave(p.clone()))
+                    .await;
+                info!(participant = %p, "Participant removed from the session.");
+            }
+        }
+        let kept: Vec<Scope> = consent
+            .scopes_now()
+            .into_iter()
+            .filter(|s| !r.remove.contains(s.participant()))
+            .collect();
+        let result = scopes(&r.add, &kept);
+        let outcome = match result {
+            Ok(new) => {
+                let joined: Vec<ParticipantId> = new
+                    .iter()
+                    .map(|s| s.participant().clone())
+                    .filter(|p| !kept.iter().any(|k| k.participant() == p))
+                    .collect();
+                *consent.scopes.write().unwrap_or_else(|e| e.into_inner()) = new;
+                *markers_for.write().unwrap_or_else(|e| e.into_inner()) = consent.participants();
+                control::publish_snapshot(&consent_tx, consent.snapshot(now_ms()));
+                for p in joined {
+                    info!(participant = %p, "Participant joined the session.");
+                    let _ = inputs.send(crate::engine::input::Input::Join(p)).await;
+                }
+                started.add(r.add);
+                Ok(())
+            }
+            Err(e) => {
+                *consent.scopes.write().unwrap_or_else(|e| e.into_inner()) = kept;
+                *markers_for.write().unwrap_or_else(|e| e.into_inner()) = consent.participants();
+                control::publish_snapshot(&consent_tx, consent.snapshot(now_ms()));
+                Err(e.to_string())
+            }
+        };
+        let _ = r.done.send(outcome);
+    }
 }
 
 /// Recorder settings.
@@ -190,8 +261,8 @@ impl Drop for SocketFile {
 
 /// The consent scopes of a plan, one per participant (a participant fed by several sources has
 /// one scope; replayed files are limited by their manifests).
-fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
-    let mut scopes: Vec<Scope> = Vec::new();
+fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, DaemonError> {
+    let mut scopes: Vec<Scope> = existing.to_vec();
     let mut scopes_seen: Vec<ParticipantId> = Vec::new();
     let scopes_live = |seen: &[ParticipantId], p: &ParticipantId| seen.contains(p);
     let mut add = |s: Scope| -> Result<(), DaemonError> {
@@ -204,7 +275,7 @@ fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
         scopes.push(s);
         Ok(())
     };
-    for src in &plan.sources {
+    for src in sources {
         match src {
             // A simulated participant comes with the simulator's synthetic consent, which the
             // ledger can withdraw (`simulate::synthetic_consent`); one scope per participant
@@ -223,15 +294,13 @@ fn scopes(plan: &Plan) -> Result<Vec<Scope>, DaemonError> {
             SourcePlan::Replay { files, rename } => {
                 if rename.is_some() && files.len() > 1 {
                     return Err(DaemonError::Plan(
-                        "--participant renames a single recording; replay several without it".into(),
+                        "--participant renames a single recording; replay several without it"
+                            .into(),
                     ));
                 }
                 for f in files {
                     add(Scope::Replay {
-                        participant: crate::sources::replay_run::participant_of(
-                            f,
-                            rename.as_ref(),
-                        ),
+                        participant: crate::sources::replay_run::participant_of(f, rename.as_ref()),
                         recorded: f.header.participant.clone(),
                         manifest: f.header.consent.clone(),
                     })?;
@@ -250,7 +319,7 @@ pub async fn run(
     stop: CancellationToken,
     bound: Option<tokio::sync::oneshot::Sender<PathBuf>>,
 ) -> Result<Summary, DaemonError> {
-    let scopes = scopes(&plan)?;
+    let scopes = scopes(&plan.sources, &[])?;
     for s in &scopes {
         info!(participant = %s.participant(), "Participant in this session.");
     }
@@ -276,7 +345,7 @@ pub async fn run(
     };
     let consent = Consent {
         data_dir: plan.data_dir.clone(),
-        scopes: Arc::new(scopes),
+        scopes: Arc::new(std::sync::RwLock::new(scopes)),
         store: Arc::new(std::sync::Mutex::new(store)),
         recorder: recorder.as_ref().map(|r| r.handle()),
     };
@@ -320,6 +389,7 @@ pub async fn run(
         control_requests.clone(),
     ));
 
+    let markers_for = Arc::new(std::sync::RwLock::new(consent.participants()));
     let bus = bus(plan.queue);
     let board = StateBoard::default();
     let (subs_tx, mut subs_rx) = watch::channel(0usize);
@@ -336,7 +406,7 @@ pub async fn run(
             markers: Some(crate::publish::server::Markers {
                 inputs: input_tx.clone(),
                 clock,
-                participants: consent.scopes.iter().map(|s| s.participant().clone()).collect(),
+                participants: markers_for.clone(),
             }),
         },
         accept_stop.clone(),
@@ -368,7 +438,26 @@ pub async fn run(
         // The session clock starts when the data starts flowing.
         let clock = crate::sources::SessionClock::start(clock.speed());
         let sources_stop = stop.child_token();
-        let started = sources::start(plan.sources, plan.timeline, clock, input_tx, &sources_stop);
+        let started = sources::start(
+            plan.sources,
+            plan.timeline,
+            clock,
+            input_tx.clone(),
+            &sources_stop,
+        );
+        let sources_done = started.done.clone();
+        let started = Arc::new(tokio::sync::Mutex::new(started));
+        let reconfig_task = plan.reconfigure.map(|rx| {
+            tokio::spawn(reconfigure(
+                rx,
+                started.clone(),
+                consent.clone(),
+                consent_tx.clone(),
+                markers_for.clone(),
+                input_tx.clone(),
+            ))
+        });
+        drop(input_tx);
         let first = (**consent_rx.borrow()).clone();
         let mut publishers: Vec<&mut dyn crate::publish::Publisher> = vec![&mut unix];
         if let Some(r) = recorder.as_mut() {
@@ -385,8 +474,8 @@ pub async fn run(
                 consent_tx: consent_tx.clone(),
                 consent_rx,
                 status: status.clone(),
-                sources_done: started.done.clone(),
-                participants: consent.scopes.iter().map(|s| s.participant().clone()).collect(),
+                sources_done,
+                participants: consent.participants(),
             },
             &mut publishers,
             &stop,
@@ -395,7 +484,14 @@ pub async fn run(
         .await;
         drop(publishers);
         sources_stop.cancel();
-        let source_result = started.finish(&mut summary).await;
+        if let Some(t) = reconfig_task {
+            t.abort();
+            let _ = t.await;
+        }
+        let source_result = match Arc::try_unwrap(started) {
+            Ok(s) => s.into_inner().finish(&mut summary).await,
+            Err(_) => Err(DaemonError::Internal("the sources are still in use".into())),
+        };
         if result.is_ok() {
             result = source_result;
         }

@@ -27,6 +27,23 @@ pub(super) struct Started {
     tracker: TaskTracker,
     /// Cancelled once every source task has ended.
     pub(super) done: CancellationToken,
+    /// Stops the sources of one participant.
+    per_participant: std::collections::BTreeMap<ParticipantId, CancellationToken>,
+    timeline: Timeline,
+    clock: SessionClock,
+    tx: mpsc::Sender<Input>,
+    stop: CancellationToken,
+}
+
+/// The participants a source feeds.
+pub(super) fn participants_of(src: &SourcePlan) -> Vec<ParticipantId> {
+    match src {
+        SourcePlan::Simulate(spec) => vec![spec.participant.clone()],
+        SourcePlan::Replay { files, rename } => files
+            .iter()
+            .map(|f| replay_run::participant_of(f, rename.as_ref()))
+            .collect(),
+    }
 }
 
 /// Starts every source.
@@ -38,10 +55,78 @@ pub(super) fn start(
     stop: &CancellationToken,
 ) -> Started {
     let tracker = TaskTracker::new();
-    let mut tasks = Vec::new();
-    for src in sources {
-        let (tx, stop) = (tx.clone(), stop.child_token());
-        tasks.push(match src {
+    let done = CancellationToken::new();
+    let mut started = Started {
+        tasks: Vec::new(),
+        tracker: tracker.clone(),
+        done: done.clone(),
+        per_participant: std::collections::BTreeMap::new(),
+        timeline,
+        clock,
+        tx,
+        stop: stop.clone(),
+    };
+    started.add(sources);
+    tracker.close();
+    let (t, d) = (tracker, done);
+    tokio::spawn(async move {
+        t.wait().await;
+        d.cancel();
+    });
+    started
+}
+
+impl Started {
+    /// Starts more sources (a reloaded configuration's).
+    pub(super) fn add(&mut self, sources: Vec<SourcePlan>) {
+        let (timeline, clock, tracker) = (self.timeline, self.clock, self.tracker.clone());
+        for src in sources {
+            let ids = participants_of(&src);
+            let stop = match ids.as_slice() {
+                [one] => self
+                    .per_participant
+                    .entry(one.clone())
+                    .or_insert_with(|| self.stop.child_token())
+                    .child_token(),
+                _ => self.stop.child_token(),
+            };
+            let tx = self.tx.clone();
+            self.tasks
+                .push(spawn(src, timeline, clock, tx, stop, &tracker));
+        }
+    }
+
+    /// Stops the sources of `p` (a participant a reloaded configuration removed); its streams
+    /// end.
+    pub(super) async fn remove(&mut self, p: &ParticipantId) {
+        if let Some(t) = self.per_participant.remove(p) {
+            t.cancel();
+        }
+        for kind in crate::model::ALL_KINDS {
+            let _ = self
+                .tx
+                .send(Input::Source(SourceState {
+                    participant: p.clone(),
+                    kind,
+                    status: SourceStatus::Ended,
+                    host_t: self.clock.now(),
+                    detail: Some("removed from the configuration".into()),
+                }))
+                .await;
+        }
+    }
+}
+
+fn spawn(
+    src: SourcePlan,
+    timeline: Timeline,
+    clock: SessionClock,
+    tx: mpsc::Sender<Input>,
+    stop: CancellationToken,
+    tracker: &TaskTracker,
+) -> JoinHandle<Ended> {
+    {
+        match src {
             SourcePlan::Replay { files, rename } => {
                 let pace = match timeline {
                     Timeline::Replay(Speed::Max) => Pace::Driven(None),
@@ -72,19 +157,7 @@ pub(super) fn start(
                     Ended::Simulate(name, r)
                 })
             }
-        });
-    }
-    tracker.close();
-    let done = CancellationToken::new();
-    let (t, d) = (tracker.clone(), done.clone());
-    tokio::spawn(async move {
-        t.wait().await;
-        d.cancel();
-    });
-    Started {
-        tasks,
-        tracker,
-        done,
+        }
     }
 }
 

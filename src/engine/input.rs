@@ -62,6 +62,9 @@ pub enum Input {
     /// A participant joins the session (declared in the config, or a replayed recording's).
     /// Their ticks, states and decisions start now, data or not.
     Join(ParticipantId),
+    /// A participant leaves the session (removed from a reloaded configuration): everything the
+    /// engine holds about them (features, baseline, states, clocks) is dropped.
+    Leave(ParticipantId),
     /// A stream is declared (before its first chunk).
     Stream(Arc<StreamInfo>),
     /// Samples; `chunk.host_t` is the arrival time.
@@ -97,7 +100,7 @@ impl Input {
             Self::Advance(t) => Some(*t),
             // Time reaches the start of the silence; the skip itself moves the ticks past it.
             Self::Skip { from, .. } => Some(*from),
-            Self::Join(_) | Self::Stream(_) | Self::Consent(_) => None,
+            Self::Join(_) | Self::Leave(_) | Self::Stream(_) | Self::Consent(_) => None,
         }
     }
 }

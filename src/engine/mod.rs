@@ -184,6 +184,11 @@ impl Engine {
         match input {
             Input::Advance(_) => {}
             Input::Join(p) => self.pipeline.join(&p),
+            Input::Leave(p) => {
+                self.pipeline.leave(&p);
+                self.streams.retain(|(q, _), _| *q != p);
+                self.drops.retain(|(q, _, _), _| *q != p);
+            }
             Input::Stream(info) => {
                 let key = (info.participant.clone(), info.kind);
                 self.stream(key).info = Some(info.clone());
@@ -253,7 +258,7 @@ impl Engine {
         let cfg = &self.cfg.clock;
         self.streams.entry(key).or_insert_with(|| Stream {
             info: None,
-            clock: StreamClock::new(cfg.clone()),
+            clock: StreamClock::new(*cfg),
             last_device_t: f64::NEG_INFINITY,
             reported: None,
         })
@@ -420,7 +425,9 @@ impl Engine {
                     }))
                 }
                 Output::State(change) => {
-                    let clock = self.streams.get_mut(&(change.participant.clone(), change.kind));
+                    let clock = self
+                        .streams
+                        .get_mut(&(change.participant.clone(), change.kind));
                     let clock = clock.and_then(|s| {
                         let r = s.clock.report();
                         if r.is_some() {

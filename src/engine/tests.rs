@@ -40,7 +40,10 @@ fn adaptations(out: &[Arc<Event>]) -> Vec<f64> {
 
 #[test]
 fn a_joined_participant_gets_ticks_without_data() {
-    let mut e = Engine::new(EngineConfig::default(), all(&[Purpose::Process, Purpose::Adapt]));
+    let mut e = Engine::new(
+        EngineConfig::default(),
+        all(&[Purpose::Process, Purpose::Adapt]),
+    );
     let mut out = Vec::new();
     e.step(Input::Join(p()), &mut out);
     e.step(Input::Advance(0.0), &mut out);
@@ -62,7 +65,10 @@ fn no_adaptation_leaves_without_adapt_consent() {
 
 #[test]
 fn an_input_stamped_before_the_last_tick_arrives_at_that_tick() {
-    let mut e = Engine::new(EngineConfig::default(), all(&[Purpose::Process, Purpose::Record]));
+    let mut e = Engine::new(
+        EngineConfig::default(),
+        all(&[Purpose::Process, Purpose::Record]),
+    );
     let mut out = Vec::new();
     e.step(Input::Join(p()), &mut out);
     e.step(Input::Advance(10.0), &mut out);
@@ -105,7 +111,10 @@ fn a_chunk_without_process_consent_is_counted_and_nothing_of_it_leaves() {
     e.step(Input::Chunk(eda(1, 2.0, 2.0)), &mut out);
     assert!(out.iter().all(|e| !matches!(e.body, EventBody::Samples(_))));
     let drops: Vec<_> = e.drops().collect();
-    assert_eq!(drops, vec![(&p(), StreamKind::Eda, DropReason::NoConsent, 2)]);
+    assert_eq!(
+        drops,
+        vec![(&p(), StreamKind::Eda, DropReason::NoConsent, 2)]
+    );
 }
 
 #[test]
@@ -123,7 +132,10 @@ fn chunks_going_back_in_device_time_are_dropped_as_late() {
 
 #[test]
 fn a_skip_jumps_the_ticks_past_a_long_silence() {
-    let mut e = Engine::new(EngineConfig::default(), all(&[Purpose::Process, Purpose::Adapt]));
+    let mut e = Engine::new(
+        EngineConfig::default(),
+        all(&[Purpose::Process, Purpose::Adapt]),
+    );
     let mut out = Vec::new();
     e.step(Input::Join(p()), &mut out);
     e.step(Input::Advance(1.0), &mut out);
@@ -150,8 +162,8 @@ fn a_device_clock_far_behind_the_host_does_not_make_the_stream_stale() {
         };
         e.step(Input::Chunk(c), &mut out);
     }
-    let stale = out.iter().any(|e| {
-        matches!(&e.body, EventBody::State(s) if s.change.state == StreamState::Stale)
-    });
+    let stale = out
+        .iter()
+        .any(|e| matches!(&e.body, EventBody::State(s) if s.change.state == StreamState::Stale));
     assert!(!stale, "a device clock offset must not read as staleness");
 }

@@ -61,7 +61,9 @@ struct Lane {
 
 /// The participant a replayed file is published under.
 pub fn participant_of(opened: &Opened, rename: Option<&ParticipantId>) -> ParticipantId {
-    rename.cloned().unwrap_or_else(|| opened.header.participant.clone())
+    rename
+        .cloned()
+        .unwrap_or_else(|| opened.header.participant.clone())
 }
 
 /// Replays `files` into `tx` (module doc). `rename` applies to a single file only (the caller

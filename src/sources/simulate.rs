@@ -62,7 +62,18 @@ pub async fn run(
             return Ok(());
         }
     }
-    while let Some(d) = sim.next_delivery() {
+    // A source started after the session (a participant added by a reloaded configuration) is a
+    // device switched on then: nothing it would have measured before that is delivered, and its
+    // chunks count from 0.
+    let switched_on = clock.now();
+    let mut first_seq: std::collections::BTreeMap<crate::model::StreamKind, u64> =
+        std::collections::BTreeMap::new();
+    while let Some(mut d) = sim.next_delivery() {
+        if switched_on > LATE_START_S && d.first_true_t < switched_on {
+            continue;
+        }
+        let first = *first_seq.entry(d.chunk.kind).or_insert(d.chunk.seq);
+        d.chunk.seq -= first;
         let at = d.chunk.host_t;
         if clock.now() < at {
             tokio::select! {
@@ -78,6 +89,9 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// A source starting this long (session s) after the session is a device switched on late.
+const LATE_START_S: f64 = 0.5;
 
 /// Sends `input` unless stopped first; false: stop, or the receiver is gone.
 async fn send(tx: &Sender<Input>, stop: &CancellationToken, input: Input) -> bool {

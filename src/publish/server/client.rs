@@ -350,13 +350,21 @@ impl Client {
                 "this daemon does not take exercise messages".into(),
             ));
         };
-        if !m.participants.contains(&p) {
+        let known = m
+            .participants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&p);
+        if !known {
             return Err((
                 "unknown_participant",
                 format!("participant {p} is not in this session; nothing was recorded"),
             ));
         }
-        if exercise.as_deref().is_some_and(|e| e.len() > 128 || e.chars().any(char::is_control)) {
+        if exercise
+            .as_deref()
+            .is_some_and(|e| e.len() > 128 || e.chars().any(char::is_control))
+        {
             return Err((
                 "bad_request",
                 "an exercise name is at most 128 printable characters".into(),

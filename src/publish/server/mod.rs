@@ -166,8 +166,9 @@ pub struct Markers {
     pub inputs: tokio::sync::mpsc::Sender<crate::engine::input::Input>,
     /// Stamps the markers.
     pub clock: crate::sources::SessionClock,
-    /// The participants of the session (a marker for anyone else is an error).
-    pub participants: Vec<crate::model::ParticipantId>,
+    /// The participants of the session (a marker for anyone else is an error); a reloaded
+    /// configuration may change them.
+    pub participants: Arc<std::sync::RwLock<Vec<crate::model::ParticipantId>>>,
 }
 
 /// A bound server, ready to [`run`](Server::run).

@@ -36,8 +36,8 @@
 mod execute;
 mod lock;
 
-pub use lock::{Holder, LOCK_FILE, Role, read_holder};
 pub(crate) use execute::check_request;
+pub use lock::{Holder, LOCK_FILE, Role, read_holder};
 
 use crate::consent::control::Erasure;
 use crate::consent::ledger::{Action, ConsentState, Event, NewEvent, Owed, pending_erasures};
