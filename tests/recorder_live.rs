@@ -265,3 +265,70 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
         "the stress onset never showed: the comparison is weak"
     );
 }
+
+#[test]
+fn a_full_disk_stops_one_recording_and_nothing_else() {
+    // Debug builds inject ENOSPC into every write of p01's session file.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("attune.sock");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args([
+            "run",
+            "--simulate",
+            "p01",
+            "--simulate",
+            "p02",
+            "--speed",
+            "20",
+        ])
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("ATTUNE_FAILPOINT_ERROR", "recorder.write:p01")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    let mut sub = Subscriber::connect(&socket, &["adaptation"]);
+    // Decisions keep coming for both participants after the failure.
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        let Some(l) = sub.line() else { break };
+        let m: Value = serde_json::from_str(&l).unwrap();
+        if m["type"] == "adaptation" && m["t"].as_f64().unwrap_or(0.0) > 30.0 {
+            seen.insert(m["participant"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "decisions for both after the failure: {seen:?}"
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_within(&mut child, 10, "attune run");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("Recording stopped for this participant"),
+        "{err}"
+    );
+    assert!(err.contains("p01"), "{err}");
+    let data = dir.path().join("data");
+    let p02 = session_files(&data, "p02");
+    assert_eq!(p02.len(), 1, "{p02:?}");
+    let (_, recs, recovered) = read_all(&p02[0]);
+    assert!(!recovered && recs.len() > 50, "p02's recording is whole");
+    // p01's file, if it was created, is readable once repaired: nothing invented.
+    let (code, out, e) = run_attune(&["sessions", "--json", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{e}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    for s in listed.as_array().unwrap() {
+        assert!(s["problem"].is_null(), "{s}");
+    }
+}

@@ -134,7 +134,7 @@ pub fn run_pipeline(header: &Header, records: &[Record], cfg: PipelineConfig) ->
     run_engine(header, records, cfg)
         .into_iter()
         .filter_map(|ev| match &ev.body {
-            EventBody::Features(p, f) => Some(Output::Features(p.clone(), f.clone())),
+            EventBody::Features(p, f) => Some(Output::Features(p.clone(), *f)),
             EventBody::Adaptation(a) => {
                 Some(Output::Decision(a.participant.clone(), a.decision.clone()))
             }

@@ -2,7 +2,7 @@
 //!
 //! Each [`Event`] carries everything a publisher needs to render it (no publisher reaches back
 //! into the engine) and the consents it relies on, [`Event::needs`], computed once by
-//! [`crate::consent::needs`]: the engine emits an event only if its needs are met by the consent
+//! [`crate::consent::needs()`]: the engine emits an event only if its needs are met by the consent
 //! in force, and every egress checks the same needs again against the consent in force when it
 //! writes (a revocation between the two withdraws it).
 
@@ -153,7 +153,7 @@ pub struct Event {
 }
 
 impl Event {
-    /// Wraps a body with its needs ([`crate::consent::needs`]).
+    /// Wraps a body with its needs ([`crate::consent::needs()`]).
     pub fn new(body: EventBody) -> Arc<Self> {
         let needs = crate::consent::needs(&body);
         Arc::new(Self {

@@ -26,7 +26,7 @@
 //! # Consent
 //!
 //! The pipeline's gate drops chunks without `process` consent first. Every event is emitted only
-//! if [`crate::consent::needs`] is met by the consent in force; egress checks the same needs
+//! if [`crate::consent::needs()`] is met by the consent in force; egress checks the same needs
 //! again when it writes.
 
 pub mod clock;
