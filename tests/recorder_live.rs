@@ -15,8 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `attune run ARGS` with a private socket and data directory under `dir`.
 fn start_run(dir: &Path, args: &[&str]) -> (Child, PathBuf) {
+    start_run_env(dir, args, &[])
+}
+
+/// [`start_run`] with extra environment variables.
+fn start_run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, PathBuf) {
     let socket = dir.join("run").join("attune.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .envs(env.iter().copied())
         .arg("run")
         .args(args)
         .arg("--socket")

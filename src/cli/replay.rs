@@ -114,11 +114,6 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
 /// The summary line on stderr.
 fn report(common: &Common, summary: &daemon::Summary) {
     if !common.quiet {
-        let published: Vec<String> = summary
-            .published
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect();
         let _ = writeln!(
             std::io::stderr(),
             "attune: replay {} at t = {:.2} s: {} records, {} chunks passed the consent gate, {} dropped{}; published {}",
@@ -135,11 +130,7 @@ fn report(common: &Common, summary: &daemon::Summary) {
                 0 => String::new(),
                 n => format!(", {n} silence(s) over 120 s skipped"),
             },
-            if published.is_empty() {
-                "nothing".to_owned()
-            } else {
-                published.join(", ")
-            }
+            summary.published_text()
         );
     }
 }

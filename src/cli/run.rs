@@ -319,11 +319,6 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
         r.abort();
     }
     if !common.quiet {
-        let published: Vec<String> = summary
-            .published
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect();
         let _ = writeln!(
             std::io::stderr(),
             "attune: session stopped at t = {:.2} s: {} inputs, {} chunks passed the consent gate, {} dropped; published {}",
@@ -331,11 +326,7 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
             summary.records,
             summary.chunks_passed,
             summary.chunks_dropped,
-            if published.is_empty() {
-                "nothing".to_owned()
-            } else {
-                published.join(", ")
-            }
+            summary.published_text()
         );
     }
     Ok(())

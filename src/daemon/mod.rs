@@ -213,6 +213,22 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+impl Summary {
+    /// What was published, for the summary line: `"12 adaptation, 3 state"` or `"nothing"`.
+    pub fn published_text(&self) -> String {
+        let published: Vec<String> = self
+            .published
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        if published.is_empty() {
+            "nothing".to_owned()
+        } else {
+            published.join(", ")
+        }
+    }
+}
+
 /// The summary of a replay (kept for callers of the replay API).
 pub type ReplaySummary = Summary;
 
