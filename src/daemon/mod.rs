@@ -406,6 +406,7 @@ pub async fn run(
     ));
 
     let markers_for = Arc::new(std::sync::RwLock::new(consent.participants()));
+    let egress_drops = Arc::new(crate::publish::EgressDrops::default());
     let bus = bus(plan.queue);
     let board = StateBoard::default();
     let (subs_tx, mut subs_rx) = watch::channel(0usize);
@@ -424,6 +425,7 @@ pub async fn run(
                 clock,
                 participants: markers_for.clone(),
             }),
+            drops: egress_drops.clone(),
         },
         accept_stop.clone(),
         closing.clone(),
@@ -447,7 +449,7 @@ pub async fn run(
         _ = stop.cancelled() => false,
     };
 
-    let mut unix = crate::publish::unix::UnixPublisher::new(bus, board);
+    let mut unix = crate::publish::unix::UnixPublisher::new(bus, board, egress_drops);
     let mut summary = Summary::default();
     let mut result = Ok(());
     if go {

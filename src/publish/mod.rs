@@ -54,6 +54,15 @@ pub type WeakBus = broadcast::WeakSender<Arc<BusMessage>>;
 pub type StateBoard =
     Arc<std::sync::Mutex<std::collections::BTreeMap<(ParticipantId, &'static str), String>>>;
 
+/// Messages the subscriber connections dropped, by reason (`attune status`).
+#[derive(Debug, Default)]
+pub struct EgressDrops {
+    /// Lost by subscribers that fell behind (each was told in a `lagged` line).
+    pub lagged: std::sync::atomic::AtomicU64,
+    /// Withdrawn at egress: queued before a revocation, not written after it.
+    pub withdrawn: std::sync::atomic::AtomicU64,
+}
+
 /// A bus whose ring holds `capacity` messages (the per-subscriber queue bound).
 pub fn bus(capacity: usize) -> Bus {
     broadcast::channel(capacity.max(1)).0

@@ -17,15 +17,17 @@ use std::sync::Arc;
 pub struct UnixPublisher {
     bus: Bus,
     board: StateBoard,
+    drops: Arc<super::EgressDrops>,
     published: BTreeMap<&'static str, u64>,
 }
 
 impl UnixPublisher {
     /// Publishes onto `bus` and keeps `board` current.
-    pub fn new(bus: Bus, board: StateBoard) -> Self {
+    pub fn new(bus: Bus, board: StateBoard, drops: Arc<super::EgressDrops>) -> Self {
         Self {
             bus,
             board,
+            drops,
             published: BTreeMap::new(),
         }
     }
@@ -80,6 +82,10 @@ impl Publisher for UnixPublisher {
         serde_json::json!({
             "subscribers": self.bus.receiver_count(),
             "published": self.published,
+            "dropped": {
+                "lagged": self.drops.lagged.load(std::sync::atomic::Ordering::Relaxed),
+                "withdrawn_at_egress": self.drops.withdrawn.load(std::sync::atomic::Ordering::Relaxed),
+            },
         })
     }
 }

@@ -45,6 +45,7 @@ pub(super) struct Client {
     pub(super) evict: CancellationToken,
     pub(super) egress: Registration,
     pub(super) markers: Option<super::Markers>,
+    pub(super) drops: Arc<crate::publish::EgressDrops>,
 }
 
 struct Subscription {
@@ -139,6 +140,7 @@ impl Client {
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
+                            self.drops.lagged.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                             send(&mut w, &messages::lagged(n)).await?;
                         }
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -197,6 +199,9 @@ impl Client {
             m.needs.iter().all(|n| n.met(&snap, &m.participant))
         };
         if !allowed {
+            self.drops
+                .withdrawn
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(Wrote::Done);
         }
         tokio::select! {

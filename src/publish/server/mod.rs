@@ -157,6 +157,8 @@ pub struct Feeds {
     pub egress: Egresses,
     /// Where an app's `exercise` messages go; `None`: they are refused.
     pub markers: Option<Markers>,
+    /// Drop counters the connections add to.
+    pub drops: Arc<crate::publish::EgressDrops>,
 }
 
 /// Where `exercise` messages become markers: the engine's input channel.
@@ -217,6 +219,7 @@ impl Server {
             subscribers,
             egress,
             markers,
+            drops,
         } = feeds;
         let slots = Arc::new(Semaphore::new(self.cfg.max_clients));
         let pending = Arc::new(Pending::new(self.cfg.max_pending));
@@ -266,6 +269,7 @@ impl Server {
                 evict,
                 egress: egress.register(),
                 markers: markers.clone(),
+                drops: drops.clone(),
             };
             tasks.spawn(async move {
                 if let Err(e) = client.serve(stream).await {

@@ -64,6 +64,7 @@ fn start(edit: impl FnOnce(&mut ServerConfig)) -> Running {
             subscribers: subs_tx,
             egress: egress.clone(),
             markers: None,
+            drops: Default::default(),
         },
         stop.clone(),
         CancellationToken::new(),
