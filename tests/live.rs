@@ -80,6 +80,19 @@ fn wait_session_time(d: &LiveDaemon, t: f64) -> Value {
     }
 }
 
+/// Polls `attune status --json` until it is an object with a session speed (20 s at most).
+fn wait_status_object(d: &LiveDaemon) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = d.status();
+        if s["session"]["speed"].is_number() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "status still {s} after 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Writes `text` to a config file in a new temp dir.
 fn temp_config(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -201,7 +214,7 @@ fn live_clock_conditions_keep_features_on_ticks_and_are_measured() {
     let by = features_until(&mut sub, &CLOCK_IDS, end);
     let s = d.status();
     assert_eq!(
-        s["session"]["speed"], 60.0,
+        s["session"]["speed"], 40.0,
         "--speed overrides the config's 10"
     );
     assert_features_on_ticks("test-clocks 40x", &by);
@@ -232,6 +245,25 @@ fn live_clock_conditions_keep_features_on_ticks_and_are_measured() {
     assert!(
         (skew_rr - 100.0).abs() <= 30.0,
         "drift rr skew_ppm {skew_rr}, expected 100 ± 30"
+    );
+    // Contrast: the same participants' other streams, without a condition, map near zero
+    // offset and about 1 s of latency, so the figures above come from the conditions.
+    let plain_offsets = [
+        c("eda-behind", "rr", "offset_s"),
+        c("rr-late", "eda", "offset_s"),
+        c("eda-batched", "eda", "offset_s"),
+    ];
+    let plain_latency = c("eda-batched", "rr", "latency_s");
+    eprintln!(
+        "contrast: unconditioned offsets {plain_offsets:?} s, eda-batched rr latency {plain_latency:.3} s"
+    );
+    assert!(
+        plain_offsets.iter().all(|x| x.abs() <= 0.2),
+        "offsets of unconditioned streams {plain_offsets:?}, expected |x| <= 0.2"
+    );
+    assert!(
+        plain_latency < 3.0,
+        "eda-batched rr latency_s {plain_latency}, expected < 3 (not batched)"
     );
     // The clock is also carried by `state` messages once estimated.
     let (code, err, _) = d.stop();
@@ -563,7 +595,9 @@ fn live_every_example_config_starts_and_stops_cleanly() {
     assert!(names.len() >= 4, "example configs: {names:?}");
     for path in names {
         let d = LiveDaemon::start(&["--config", path.to_str().unwrap(), "--no-record"]);
-        let speed = d.status()["session"]["speed"].as_f64().unwrap();
+        // Polled: until the session loop's first update, status is `null` (see
+        // `live_status_before_the_first_tick_describes_the_session`).
+        let speed = wait_status_object(&d)["session"]["speed"].as_f64().unwrap();
         // About 1 s of wall time at the example's own speed.
         let s = wait_session_time(&d, speed);
         let (code, err, elapsed) = d.stop();
@@ -579,4 +613,63 @@ fn live_every_example_config_starts_and_stops_cleanly() {
             path.display()
         );
     }
+}
+
+#[test]
+#[ignore = "bug: src/daemon/mod.rs:287 starts the StatusBoard as Value::Null (control.rs:199 derives Default) and the first update waits for the session loop, so `attune status --json` prints `null` (text: `session t = - s, replay, speed -`) until then, e.g. all through --wait-subscribers"]
+fn live_status_before_the_first_tick_describes_the_session() {
+    let d = LiveDaemon::start(&[
+        "--simulate",
+        "p01",
+        "--wait-subscribers",
+        "1",
+        "--no-record",
+    ]);
+    let s = d.status();
+    assert!(
+        s["session"]["live"] == true && s["session"]["speed"] == 1.0,
+        "status of a live session held for its subscriber: {s}"
+    );
+    let ids: Vec<&Value> = s["participants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| &p["id"])
+        .collect();
+    assert_eq!(ids, ["p01"], "participants in status {s}");
+}
+
+#[test]
+#[ignore = "bug: src/engine/mod.rs:350-355 republishes a moved clock estimate as a `state` message with `since: now`, so `since` jumps although the state did not change (docs/protocol.md:235: the time the stream entered this state)"]
+fn live_state_since_is_kept_when_only_the_clock_moves() {
+    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "40", "--no-record"]);
+    let mut sub = d.subscribe_for("p01", &["features", "state"]);
+    let mut last: BTreeMap<String, (Value, Value)> = BTreeMap::new();
+    let mut moved = Vec::new();
+    loop {
+        let m = json(&sub.line().expect("connection closed"));
+        if m["type"] == "features" && m["t"].as_f64().unwrap() >= 120.0 {
+            break;
+        }
+        if m["type"] != "state" {
+            continue;
+        }
+        let stream = m["stream"].as_str().unwrap().to_owned();
+        let now = (m["state"].clone(), m["since"].clone());
+        if let Some(prev) = last.get(&stream)
+            && prev.0 == now.0
+            && prev.1 != now.1
+        {
+            moved.push(format!(
+                "{stream} {} since {} then {}",
+                now.0, prev.1, now.1
+            ));
+        }
+        last.insert(stream, now);
+    }
+    eprintln!("state messages repeating a state with a new since: {moved:?}");
+    assert!(
+        moved.is_empty(),
+        "`since` moved without a state change: {moved:?}"
+    );
 }

@@ -1,20 +1,20 @@
 //! Test harness: run the pure pipeline over records, and spawn the real binary.
 
 use attune::consent::ConsentSnapshot;
+use attune::model::ParticipantId;
 use attune::engine::event::{Event, EventBody};
 use attune::engine::input::{Input, StreamInfo};
 use attune::engine::{Engine, EngineConfig};
-use attune::model::ParticipantId;
 use attune::pipeline::{Output, PipelineConfig};
+use attune::sources::replay_run::MAX_SILENCE_S;
+use std::sync::Arc;
 use attune::recording::{Header, Reader, Record, Writer};
 use attune::simulate::{Scenario, SimConfig, simulate};
-use attune::sources::replay_run::MAX_SILENCE_S;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The repository root.
