@@ -390,3 +390,93 @@ pub fn scan(dir: &Path, needle: impl AsRef<[u8]>) -> usize {
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}"))
 }
+
+/// A running `attune run` with a private socket and data directory.
+pub struct LiveDaemon {
+    pub child: Child,
+    pub socket: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl LiveDaemon {
+    /// Starts `attune run ARGS...` (relative paths from the repository root) and waits until
+    /// its socket accepts connections.
+    pub fn start(args: &[&str]) -> LiveDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("run").join("attune.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_attune"))
+            .current_dir(root())
+            .arg("run")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let d = LiveDaemon { child, socket, dir };
+        wait_for_socket(&d.socket);
+        d
+    }
+
+    /// Its data directory.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `attune ARGS` against this daemon and its data directory ([`run_attune_in`]).
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        run_attune_in(&self.socket, &self.data(), args)
+    }
+
+    /// `attune status --json` against this daemon, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let (code, out, err) = self.cli(&["status", "--json"]);
+        assert_eq!(code, Some(0), "attune status --json failed: {err}");
+        json(out.trim())
+    }
+
+    /// Connects and subscribes to `topics` for `participant` (`*` for all).
+    pub fn subscribe_for(&self, participant: &str, topics: &[&str]) -> Subscriber {
+        Subscriber::connect_for(&self.socket, participant, topics)
+    }
+
+    /// Sends `signal`, waits up to 10 s for exit; returns (exit code, stderr, time to exit).
+    pub fn stop_with(
+        mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (Option<i32>, String, Duration) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let t0 = Instant::now();
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let status = wait_within(&mut self.child, 10, "the live daemon after a signal");
+        let elapsed = t0.elapsed();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        (status.code(), err, elapsed)
+    }
+
+    /// [`LiveDaemon::stop_with`] SIGTERM.
+    pub fn stop(self) -> (Option<i32>, String, Duration) {
+        self.stop_with(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+impl Drop for LiveDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The median and the maximum of `xs` (not empty).
+pub fn median_max(xs: &[Duration]) -> (Duration, Duration) {
+    let mut v = xs.to_vec();
+    v.sort();
+    (v[v.len() / 2], v[v.len() - 1])
+}
