@@ -215,7 +215,7 @@ fn a_stalled_and_a_slow_subscriber_never_stall_the_replay() {
     let mut slow = Subscriber::connect(&d.socket, &all);
     let mut probe = Subscriber::connect(&d.socket, &all);
     // The probe reads as fast as it can; its end of stream means everything was published.
-    // Only then does the slow subscriber start reading (within the daemon's 2 s drain).
+    // Only then does the slow subscriber start reading (within the daemon's 1.5 s drain).
     let _ = probe.all_lines();
     let lines = slow.all_lines();
     let (code, err) = d.wait();

@@ -231,6 +231,20 @@ impl StatusBoard {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
+    /// The status before the session loop runs (waiting for subscribers, starting sources).
+    pub(super) fn starting(&self, participants: &[ParticipantId], speed: f64, live: bool) {
+        let v = serde_json::json!({
+            "session": {"t": null, "speed": speed, "live": live, "phase": "starting"},
+            "participants": participants
+                .iter()
+                .map(|p| serde_json::json!({"id": p, "streams": []}))
+                .collect::<Vec<_>>(),
+            "publishers": [],
+            "drops": {},
+        });
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
     fn get(&self) -> serde_json::Value {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -40,8 +40,9 @@ mod status;
 
 use control::{Consent, Scope, now_ms, serve_control};
 
-/// How long subscribers get to drain their queues at shutdown.
-pub const DRAIN: Duration = Duration::from_secs(2);
+/// How long subscribers get to drain their queues at shutdown: with the rest of the shutdown
+/// (finishing recordings, removing sockets) it stays within the 2 s a SIGTERM may take.
+pub const DRAIN: Duration = Duration::from_millis(1500);
 
 /// Replay pacing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -385,6 +386,14 @@ pub async fn run(
     let consent_tx = Arc::new(consent_tx);
     let (input_tx, input_rx) = tokio::sync::mpsc::channel(plan.input_queue.max(1));
     let status = control::StatusBoard::default();
+    status.starting(
+        &consent.participants(),
+        match plan.timeline {
+            Timeline::Live { speed } => speed,
+            Timeline::Replay(_) => 1.0,
+        },
+        matches!(plan.timeline, Timeline::Live { .. }),
+    );
     let control_requests = TaskTracker::new();
     let egress = crate::publish::egress::Egresses::default();
     let clock = crate::sources::SessionClock::start(match plan.timeline {

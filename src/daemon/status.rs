@@ -1,6 +1,7 @@
 //! `attune status`: the running session as one JSON object (edge, rendering only).
 //!
-//! Keys (stable; more may be added): `session` {`t`, `speed`, `live`}, `participants[]`
+//! Keys (stable; more may be added): `session` {`t`, `speed`, `live`, `phase`: `starting`
+//! (waiting for subscribers) or `running`}, `participants[]`
 //! {`id`, `streams[]` {`stream`, `state`, `device`, `clock` {`offset_s`, `skew_ppm`,
 //! `latency_s`, `observations`}, `drops` {reason: count}}}, `publishers[]` {`name`, …each
 //! publisher's own counters}, `drops` {reason: total}.
@@ -68,7 +69,7 @@ pub(super) fn render(
         })
         .collect();
     json!({
-        "session": {"t": engine.now(), "speed": speed, "live": live},
+        "session": {"t": engine.now(), "speed": speed, "live": live, "phase": "running"},
         "participants": participants,
         "publishers": publishers,
         "drops": totals,

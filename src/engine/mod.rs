@@ -69,6 +69,8 @@ struct Stream {
     last_device_t: f64,
     /// Clock estimate last published.
     reported: Option<ClockReport>,
+    /// `since` of the state last published (a clock re-announcement keeps it).
+    since: f64,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -261,6 +263,7 @@ impl Engine {
             clock: StreamClock::new(*cfg),
             last_device_t: f64::NEG_INFINITY,
             reported: None,
+            since: 0.0,
         })
     }
 
@@ -346,6 +349,10 @@ impl Engine {
         }
         if republish && !state_published {
             // The estimate moved: say so in a `state` message (same state, new clock).
+            let since = self
+                .streams
+                .get(&(c.participant.clone(), c.kind))
+                .map_or(now, |s| s.since);
             if let Some(state) = self
                 .pipeline
                 .stream_states(&c.participant)
@@ -356,7 +363,7 @@ impl Engine {
                     participant: c.participant.clone(),
                     kind: c.kind,
                     state,
-                    since: now,
+                    since,
                 }));
             }
         }
@@ -429,6 +436,7 @@ impl Engine {
                         .streams
                         .get_mut(&(change.participant.clone(), change.kind));
                     let clock = clock.and_then(|s| {
+                        s.since = change.since;
                         let r = s.clock.report();
                         if r.is_some() {
                             s.reported = r;
