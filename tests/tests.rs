@@ -15,6 +15,7 @@ mod erasure;
 mod fixtures;
 mod fuzz_corpus;
 mod hardening;
+mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
 mod recorder_live;
