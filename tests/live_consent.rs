@@ -225,6 +225,9 @@ fn revoking_record_live_erases_the_session_file_and_no_new_one_appears() {
         0,
         "marker bytes right after the revoke"
     );
+    // A marker after the revoke is an event of p01 like any other: it must not be recorded
+    // (the session accepts it; whether the command says so is not the point).
+    let _ = r.cli(&["mark", "--participant", "p01", "POST-REVOKE-MARK-456"]);
     // For the next 3 s of the run (≈ 60 s of session time at speed 20), no session file for
     // p01 comes back, and decisions keep coming (adapt is still granted).
     let mut reappeared = Vec::new();
@@ -256,6 +259,11 @@ fn revoking_record_live_erases_the_session_file_and_no_new_one_appears() {
         "the marker's bytes are still in the data directory: {:?}",
         tree(&data)
     );
+    assert_eq!(
+        scan(&data, "POST-REVOKE-MARK-456"),
+        0,
+        "a marker sent after the revoke was recorded"
+    );
 }
 
 #[test]
@@ -282,6 +290,7 @@ fn forget_during_a_live_dyad_erases_one_and_the_others_recording_goes_on() {
     assert!(!out.trim().is_empty(), "forget printed nothing");
     assert_eq!(session_files(&data, "p01"), Vec::<PathBuf>::new());
     assert_eq!(scan(&data, M1), 0, "p01's marker right after forget");
+    let _ = r.cli(&["mark", "--participant", "p01", "POST-FORGET-MARK-99"]);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         session_files(&data, "p01"),
@@ -308,6 +317,11 @@ fn forget_during_a_live_dyad_erases_one_and_the_others_recording_goes_on() {
         tree(&data)
     );
     assert_eq!(scan(&data, M2), 1, "p02's marker");
+    assert_eq!(
+        scan(&data, "POST-FORGET-MARK-99"),
+        0,
+        "a marker sent after forget was recorded"
+    );
     // p02's recording is complete (an `end`, not repaired) and readable whole.
     let (code, out, err) = run_attune_in(&r.socket, &data, &["sessions", "--json"]);
     assert_eq!(code, Some(0), "{err}");
@@ -709,7 +723,7 @@ fn hostile_marks_are_refused_in_one_line_and_nothing_is_written() {
 }
 
 #[test]
-#[ignore = "bug: a marker label's 128 limit counts bytes, not the documented characters (store/datadir/execute.rs:238)"]
+#[ignore = "bug: a marker label's 128 limit counts bytes, not the documented characters (store/datadir/execute.rs:232)"]
 fn a_label_of_128_non_ascii_characters_is_accepted_as_documented() {
     // `attune mark --help`: "The marker's label (1–128 printable characters)".
     let mut r = Run::start(&["--simulate", "p01", "--speed", "20"]);
