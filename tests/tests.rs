@@ -16,6 +16,7 @@ mod fixtures;
 mod fuzz_corpus;
 mod hardening;
 mod live;
+mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
 mod recorder_live;

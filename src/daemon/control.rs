@@ -387,7 +387,11 @@ pub(super) async fn serve_control(
                             _ => None,
                         };
                         let mut publish = |state: &crate::consent::ledger::ConsentState| {
-                            publish_snapshot(&tx, snapshot_of(state, &c.scopes_now(), now));
+                            let snap = snapshot_of(state, &c.scopes_now(), now);
+                            if let Some(r) = &c.recorder {
+                                r.consent(&Arc::new(snap.clone()));
+                            }
+                            publish_snapshot(&tx, snap);
                             // The erasure that follows removes the participant's session
                             // files: the one being written is closed first (the recorder stops
                             // at once; nothing holds a handle on what is deleted).

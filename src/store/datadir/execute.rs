@@ -229,7 +229,10 @@ pub(crate) fn check_request(req: &Request) -> Result<(), String> {
         }
         Request::Forget { by, .. } => text("by", by)?,
         Request::Mark { label, .. } => {
-            if label.is_empty() || label.len() > 128 || label.chars().any(char::is_control) {
+            if label.is_empty()
+                || label.chars().count() > 128
+                || label.chars().any(char::is_control)
+            {
                 return Err(format!(
                     "a marker label is 1-128 printable characters, not {:?}",
                     truncate(label)

@@ -173,7 +173,17 @@ pub fn export(
     consent_history: &[serde_json::Value],
     out_dir: &Path,
 ) -> Result<ExportSummary, StoreError> {
-    let store = ParticipantStore::open_existing(data_dir, participant)?;
+    // A participant recorded live but never given a store (no features, profile or feedback)
+    // has only session files: an empty store is made for them, so that the export holds the
+    // sessions and the consent history like any other.
+    let store = match ParticipantStore::open_existing(data_dir, participant) {
+        Err(StoreError::UnknownParticipant { .. })
+            if crate::store::recorder::has_sessions(data_dir, participant) =>
+        {
+            ParticipantStore::open(data_dir, participant)?
+        }
+        other => other?,
+    };
     let summary = export_store(&store, consent_history, out_dir);
     let closed = store.close();
     let summary = summary?;

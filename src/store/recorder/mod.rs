@@ -105,6 +105,13 @@ pub fn session_dir(data_dir: &Path, participant: &ParticipantId) -> PathBuf {
     sessions_dir(data_dir).join(participant.as_str())
 }
 
+/// Whether `participant` has any session file (finished or not).
+pub fn has_sessions(data_dir: &Path, participant: &ParticipantId) -> bool {
+    std::fs::read_dir(session_dir(data_dir, participant)).is_ok_and(|mut d| {
+        d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(SESSION_SUFFIX)))
+    })
+}
+
 /// Why the recorder could not do something.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -301,6 +308,13 @@ impl RecorderHandle {
         participant: &ParticipantId,
     ) -> Result<Option<PathBuf>, RecorderError> {
         self.shared.close_participant(participant)
+    }
+
+    /// Applies a new consent snapshot at once (as [`Publisher::consent`]), from any thread: the
+    /// daemon calls it when a revocation's intent is durable, before the erasure runs, so that no
+    /// event queued under the old consent can reopen a file the erasure is about to remove.
+    pub fn consent(&self, snapshot: &Arc<ConsentSnapshot>) {
+        self.shared.consent(snapshot);
     }
 
     /// The recorder's status (as [`Publisher::status`]).
