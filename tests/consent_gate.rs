@@ -194,11 +194,17 @@ fn an_eda_dropout_is_an_explicit_stale_state_then_streaming_again() {
         ],
         "{eda_states:?}"
     );
-    // No EDA feature once the stream is stale (5 s after its last sample), and the SCL window
-    // restarts after the hole (10 s of coverage needed).
+    // No EDA feature once the stream is stale (5 s after its last sample on the session
+    // timeline: the 1 s chunks put it about 1 s after its device time, the delivery latency the
+    // engine allows for), and the SCL window restarts after the hole (10 s of coverage needed).
+    let stale_since = eda_states[1].1;
+    assert!(
+        (405.0..=407.5).contains(&stale_since),
+        "stale from {stale_since} s, the last sample was at 399.97 s device time"
+    );
     for o in &out {
         if let Output::Features(_, f) = o
-            && f.t > 405.0
+            && f.t >= stale_since
             && f.t < 440.0
         {
             assert!(f.values[2].is_none(), "SCL at {} s across a gap", f.t);
