@@ -10,32 +10,12 @@ use attune::simulate::live::LiveSim;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// `attune run ARGS` with a private socket and data directory under `dir`.
-fn start_run(dir: &Path, args: &[&str]) -> (Child, PathBuf) {
-    start_run_env(dir, args, &[])
-}
-
-/// [`start_run`] with extra environment variables.
-fn start_run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, PathBuf) {
-    let socket = dir.join("run").join("attune.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .envs(env.iter().copied())
-        .arg("run")
-        .args(args)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&socket);
-    (child, socket)
+/// `attune run ARGS` (with `env`) on a private socket and data directory.
+fn start_run(args: &[&str], env: &[(&str, &str)]) -> (Child, PathBuf, tempfile::TempDir) {
+    spawn_daemon(&[std::ffi::OsStr::new("run")], args, env)
 }
 
 fn session_files(data: &Path, p: &str) -> Vec<PathBuf> {
@@ -69,8 +49,7 @@ fn unix_ms() -> f64 {
 /// One kill -9 trial: the session data lost (s of session time), measured against the chunks the
 /// deterministic simulated participant delivered before the kill.
 fn kill_trial(seed: u64) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, _socket) = start_run(dir.path(), &["--simulate", "p01"]);
+    let (mut child, _socket, dir) = start_run(&["--simulate", "p01"], &[]);
     // A random run time of 0.8–2.3 s after the socket appears.
     let wait_ms = 800 + (seed * 7919) % 1500;
     std::thread::sleep(Duration::from_millis(wait_ms));
@@ -86,7 +65,7 @@ fn kill_trial(seed: u64) -> f64 {
     assert_eq!(code, Some(0), "{err}");
     let listed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed[0]["recovered"], true, "{listed}");
-    let (header, recs, recovered) = read_all(&files[0]);
+    let (_header, recs, recovered) = read_all(&files[0]);
     assert!(recovered, "the end record says recovered");
     // Repair is idempotent: a second open changes nothing.
     let before = std::fs::read(&files[0]).unwrap();
@@ -130,7 +109,6 @@ fn kill_trial(seed: u64) -> f64 {
             _ => None,
         })
         .fold(f64::INFINITY, f64::min);
-    let _ = header;
     if first_missing.is_finite() {
         (t_kill - first_missing).max(0.0)
     } else {
@@ -185,9 +163,7 @@ fn adaptations(lines: &[String]) -> BTreeMap<String, (Value, Value, Value)> {
 
 #[test]
 fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, socket) = start_run(
-        dir.path(),
+    let (mut child, socket, dir) = start_run(
         &[
             "--simulate",
             "p01",
@@ -198,6 +174,7 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
             "--speed",
             "60",
         ],
+        &[],
     );
     let mut sub = Subscriber::connect(&socket, &["adaptation"]);
     // About 420 s of session time: baseline, rest and the stress onset at 300 s.
@@ -222,22 +199,9 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
         .collect();
     assert_eq!(files.len(), 2, "one recording per participant: {files:?}");
     // Replay both recordings together, as fast as possible.
-    let args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
-    let rdir = tempfile::tempdir().unwrap();
-    let rsock = rdir.path().join("run").join("attune.sock");
-    let mut replay = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .arg("replay")
-        .args(&args)
-        .args(["--speed", "max", "--wait-subscribers", "1", "--socket"])
-        .arg(&rsock)
-        .arg("--data-dir")
-        .arg(rdir.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&rsock);
+    let mut args: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    args.extend(["--speed", "max", "--wait-subscribers", "1"]);
+    let (mut replay, rsock, _rdir) = spawn_daemon(&[std::ffi::OsStr::new("replay")], &args, &[]);
     let replayed = adaptations(&Subscriber::connect(&rsock, &["adaptation"]).all_lines());
     assert!(wait_within(&mut replay, 60, "attune replay").success());
     let common: Vec<&String> = live.keys().filter(|k| replayed.contains_key(*k)).collect();
@@ -275,29 +239,10 @@ fn a_recorded_live_dyad_replays_to_the_decisions_published_live() {
 #[test]
 fn a_full_disk_stops_one_recording_and_nothing_else() {
     // Debug builds inject ENOSPC into every write of p01's session file.
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("run").join("attune.sock");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args([
-            "run",
-            "--simulate",
-            "p01",
-            "--simulate",
-            "p02",
-            "--speed",
-            "20",
-        ])
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("ATTUNE_FAILPOINT_ERROR", "recorder.write:p01")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&socket);
+    let (mut child, socket, dir) = start_run(
+        &["--simulate", "p01", "--simulate", "p02", "--speed", "20"],
+        &[("ATTUNE_FAILPOINT_ERROR", "recorder.write:p01")],
+    );
     let mut sub = Subscriber::connect(&socket, &["adaptation"]);
     // Decisions keep coming for both participants after the failure.
     let mut seen = BTreeSet::new();

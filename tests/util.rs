@@ -152,27 +152,40 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
 }
 
+/// Starts `attune COMMAND... ARGS...` (from the repository root, with `env` added) on a private
+/// socket and data directory in a new temporary directory, and waits until the socket accepts
+/// connections.
+pub fn spawn_daemon(
+    command: &[&OsStr],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("attune.sock");
+    let child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .current_dir(root())
+        .envs(env.iter().copied())
+        .args(command)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    (child, socket, dir)
+}
+
 impl Daemon {
     /// Starts `attune replay FILE ARGS...` and waits until its socket accepts connections.
     pub fn replay(file: &Path, args: &[&str]) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("run").join("attune.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_attune"))
-            .arg("replay")
-            .arg(file)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, socket, dir };
-        wait_for_socket(&d.socket);
-        d
+        let (child, socket, dir) =
+            spawn_daemon(&[OsStr::new("replay"), file.as_os_str()], args, &[]);
+        Daemon { child, socket, dir }
     }
 
     /// Its data directory.
@@ -402,24 +415,8 @@ impl LiveDaemon {
     /// Starts `attune run ARGS...` (relative paths from the repository root) and waits until
     /// its socket accepts connections.
     pub fn start(args: &[&str]) -> LiveDaemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("run").join("attune.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_attune"))
-            .current_dir(root())
-            .arg("run")
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let d = LiveDaemon { child, socket, dir };
-        wait_for_socket(&d.socket);
-        d
+        let (child, socket, dir) = spawn_daemon(&[OsStr::new("run")], args, &[]);
+        LiveDaemon { child, socket, dir }
     }
 
     /// Its data directory.

@@ -281,7 +281,6 @@ impl Drop for SocketFile {
 fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, DaemonError> {
     let mut scopes: Vec<Scope> = existing.to_vec();
     let mut scopes_seen: Vec<ParticipantId> = Vec::new();
-    let scopes_live = |seen: &[ParticipantId], p: &ParticipantId| seen.contains(p);
     let mut add = |s: Scope| -> Result<(), DaemonError> {
         if scopes.iter().any(|x| x.participant() == s.participant()) {
             return Err(DaemonError::Plan(format!(
@@ -299,7 +298,7 @@ fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, Daem
             // whatever the number of simulated devices.
             SourcePlan::Simulate(spec) => {
                 let p = &spec.participant;
-                if !scopes_live(&scopes_seen, p) {
+                if !scopes_seen.contains(p) {
                     add(Scope::Replay {
                         participant: p.clone(),
                         recorded: p.clone(),
