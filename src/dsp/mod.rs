@@ -7,6 +7,7 @@
 //!
 //! This is the daemon's streaming DSP; the NeuroKit2-exact offline path is `crate::analyze`.
 
+pub mod beats;
 pub mod ecg;
 pub mod eda;
 pub mod eda_nk;
