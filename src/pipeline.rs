@@ -14,7 +14,9 @@
 use crate::baseline::{Baseline, BaselineBuilder, BaselineConfig, Progress};
 use crate::consent::gate::{Gate, Verdict};
 use crate::consent::{ConsentSnapshot, Purpose};
-use crate::features::{FEATURE_SOURCES, FeatureConfig, FeatureFrame, ParticipantFeatures, Quality};
+use crate::features::{
+    FEATURE_SOURCES, FeatureConfig, FeatureFrame, HEART_STREAMS, ParticipantFeatures, Quality,
+};
 use crate::model::{ALL_KINDS, Chunk, Gap, ParticipantId, StreamKind, StreamState};
 use crate::policy::{Decision, Policy, PolicyConfig, Rule};
 use std::collections::BTreeMap;
@@ -44,6 +46,9 @@ pub struct StateChange {
     pub state: StreamState,
     /// Stream time of the change, s.
     pub since: f64,
+    /// Why, when the pipeline itself judged the stream (e.g. `flat`, `inverted` for
+    /// `low_quality`).
+    pub reason: Option<&'static str>,
 }
 
 /// What the pipeline produces.
@@ -335,9 +340,11 @@ impl Pipeline {
                     (Quality::Good, _) if gap => continue,
                     (Quality::Good, _) => StreamState::Streaming,
                     (Quality::Stale, _) => StreamState::Stale,
-                    (Quality::OutOfRange | Quality::Flat, _) => StreamState::LowQuality,
+                    (Quality::OutOfRange | Quality::Flat | Quality::Signal(_), _) => {
+                        StreamState::LowQuality
+                    }
                 };
-                set_state(p, id, kind, next, t, out);
+                set_state_because(p, id, kind, next, t, q.reason(), out);
             }
             let frame = p.features.frame(t);
             // A value may be used for a purpose only under its own stream's consent.
@@ -345,9 +352,15 @@ impl Pipeline {
                 consent.allows(id, frame.sources[i], Purpose::Process)
                     && consent.allows(id, frame.sources[i], purpose)
             };
+            // A feature is expected when a stream that can give it is present and processed.
             let expected: [bool; 4] = std::array::from_fn(|i| {
-                p.states.contains_key(&FEATURE_SOURCES[i])
-                    && consent.allows(id, FEATURE_SOURCES[i], Purpose::Process)
+                let present = |k: StreamKind| {
+                    p.states.contains_key(&k) && consent.allows(id, k, Purpose::Process)
+                };
+                match FEATURE_SOURCES[i] {
+                    StreamKind::Rr => HEART_STREAMS.into_iter().any(present),
+                    k => present(k),
+                }
             });
             let progress = match &p.ready {
                 Some(b) => Progress::Ready(b.clone()),
@@ -393,6 +406,18 @@ fn set_state(
     since: f64,
     out: &mut Vec<Output>,
 ) {
+    set_state_because(p, id, kind, state, since, None, out);
+}
+
+fn set_state_because(
+    p: &mut Participant,
+    id: &ParticipantId,
+    kind: StreamKind,
+    state: StreamState,
+    since: f64,
+    reason: Option<&'static str>,
+    out: &mut Vec<Output>,
+) {
     if p.states.get(&kind) == Some(&state) {
         return;
     }
@@ -402,5 +427,6 @@ fn set_state(
         kind,
         state,
         since,
+        reason,
     }));
 }

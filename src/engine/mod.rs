@@ -364,6 +364,7 @@ impl Engine {
                     kind: c.kind,
                     state,
                     since,
+                    reason: None,
                 }));
             }
         }
@@ -432,6 +433,7 @@ impl Engine {
                     }))
                 }
                 Output::State(change) => {
+                    let reason = change.reason;
                     let clock = self
                         .streams
                         .get_mut(&(change.participant.clone(), change.kind));
@@ -447,7 +449,7 @@ impl Engine {
                         at: self.now.unwrap_or(0.0),
                         change,
                         clock,
-                        detail: detail.map(str::to_owned),
+                        detail: detail.or(reason).map(str::to_owned),
                     })
                 }
                 Output::Warning(w) => EventBody::Warning(w),

@@ -62,6 +62,8 @@ pub enum SignalIssue {
     NoBeats,
     /// A sample that is not a finite number.
     NonFinite,
+    /// The stream's rate is outside what the detector supports ([`BeatError::Rate`]).
+    UnsupportedRate,
 }
 
 impl SignalIssue {
@@ -74,6 +76,7 @@ impl SignalIssue {
             Self::Mains => "mains_hum",
             Self::NoBeats => "no_beats",
             Self::NonFinite => "non_finite",
+            Self::UnsupportedRate => "unsupported_rate",
         }
     }
 }

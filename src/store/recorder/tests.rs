@@ -97,6 +97,7 @@ fn a_session_is_written_and_reads_back() {
         kind: StreamKind::Eda,
         state: StreamState::Reconnecting,
         since: 10.5,
+        reason: None,
     };
     r.publish(&Event::new(EventBody::State(State {
         at: 10.5,

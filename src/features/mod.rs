@@ -16,8 +16,17 @@
 //! the plausible range [0.05, 100] µS marks the stream low-quality and gives no EDA features,
 //! and so does an RR stream with half or more of its last 10 s of intervals rejected, and an EDA
 //! window that does not move by 0.1 nS (lost contact or a saturated input).
-//! ECG and PPG are not turned into beats in the daemon yet: their chunks pass through unused.
+//!
+//! Heart features come from beat intervals: RR from a strap, or beats detected in an ECG or PPG
+//! waveform by the causal detectors of [`crate::dsp::beats`] ([`heart`]). When several heart
+//! streams are good, `rr` is used first, then `ecg`, then `ppg`; the strap's own `hr` is the
+//! last resort for `hr_bpm`. A waveform whose detector reports a [`SignalIssue`] (flat,
+//! saturated, inverted, mains hum, no beats) is low-quality with that reason, and gives no
+//! feature.
 
+mod heart;
+
+use crate::dsp::beats::{BeatConfig, BeatError, SignalIssue, Waveform};
 use crate::dsp::eda::{EdaChain, EdaConfig, Scr};
 use crate::dsp::filter::FilterError;
 use crate::dsp::rr::{RrConfig, RrWindow};
@@ -45,6 +54,8 @@ pub struct FeatureConfig {
     pub rr: RrConfig,
     /// EDA chain.
     pub eda: EdaConfig,
+    /// Beat detection in ECG and PPG.
+    pub beats: BeatConfig,
 }
 
 impl Default for FeatureConfig {
@@ -59,6 +70,7 @@ impl Default for FeatureConfig {
             flat_us: 1e-4,
             rr: RrConfig::default(),
             eda: EdaConfig::default(),
+            beats: BeatConfig::default(),
         }
     }
 }
@@ -73,6 +85,9 @@ pub const FEATURE_SOURCES: [StreamKind; 4] = [
     StreamKind::Eda,
     StreamKind::Eda,
 ];
+
+/// The beat-interval streams, in the order they are preferred for the heart features.
+pub const HEART_STREAMS: [StreamKind; 3] = [StreamKind::Rr, StreamKind::Ecg, StreamKind::Ppg];
 
 /// Features of one participant at one tick; `None` where the window lacks data.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +127,20 @@ pub enum Quality {
     OutOfRange,
     /// A signal that does not move at all: lost electrode contact or a saturated input.
     Flat,
+    /// A waveform in which no trustworthy beat can be found, and why.
+    Signal(SignalIssue),
+}
+
+impl Quality {
+    /// Why the stream is not good, in a word (`None` for good or stale).
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Self::Good | Self::Stale => None,
+            Self::OutOfRange => Some("out_of_range"),
+            Self::Flat => Some("flat"),
+            Self::Signal(i) => Some(i.as_str()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -142,6 +171,12 @@ pub enum FeatureError {
         /// The design error.
         source: FilterError,
     },
+    /// No beat detector for this waveform rate.
+    #[error("{source}")]
+    BeatRate {
+        /// The detector's error.
+        source: BeatError,
+    },
 }
 
 /// The feature state of one participant.
@@ -151,6 +186,8 @@ pub struct ParticipantFeatures {
     rr: Option<RrWindow>,
     eda: Option<EdaState>,
     hr: Option<HrState>,
+    ecg: Option<heart::WaveHeart>,
+    ppg: Option<heart::WaveHeart>,
     scr_scratch: Vec<Scr>,
 }
 
@@ -162,6 +199,8 @@ impl ParticipantFeatures {
             rr: None,
             eda: None,
             hr: None,
+            ecg: None,
+            ppg: None,
             scr_scratch: Vec::new(),
         }
     }
@@ -213,7 +252,28 @@ impl ParticipantFeatures {
                     h.samples.push_back((c.time_of(i), x));
                 }
             }
-            // ECG/PPG beat detection is not in the daemon yet; event-timed EDA is not a thing.
+            (StreamKind::Ecg | StreamKind::Ppg, Timing::Uniform { t0, rate_hz }) => {
+                let (t0, rate_hz) = (*t0, *rate_hz);
+                let (slot, wave) = match c.kind {
+                    StreamKind::Ecg => (&mut self.ecg, Waveform::Ecg),
+                    _ => (&mut self.ppg, Waveform::Ppg),
+                };
+                let mut new = None;
+                if slot.as_ref().is_none_or(|h| h.rate_hz != rate_hz) {
+                    let h =
+                        heart::WaveHeart::new(wave, rate_hz, &self.cfg.beats, self.cfg.rr.clone());
+                    new = h.error().cloned();
+                    *slot = Some(h);
+                }
+                if let Some(h) = slot.as_mut() {
+                    h.push(t0, &c.samples);
+                }
+                // Said once per rate; the stream stays low-quality (`unsupported_rate`).
+                if let Some(source) = new {
+                    return Err(FeatureError::BeatRate { source });
+                }
+            }
+            // Event-timed waveforms and EDA are not a thing.
             _ => {}
         }
         Ok(())
@@ -226,7 +286,8 @@ impl ParticipantFeatures {
             StreamKind::Rr => self.rr = None,
             StreamKind::Eda => self.eda = None,
             StreamKind::Hr => self.hr = None,
-            StreamKind::Ecg | StreamKind::Ppg => {}
+            StreamKind::Ecg => self.ecg = None,
+            StreamKind::Ppg => self.ppg = None,
         }
     }
 
@@ -249,7 +310,8 @@ impl ParticipantFeatures {
                     h.since = None;
                 }
             }
-            StreamKind::Ecg | StreamKind::Ppg => {}
+            StreamKind::Ecg => self.ecg.as_mut().map_or((), heart::WaveHeart::gap),
+            StreamKind::Ppg => self.ppg.as_mut().map_or((), heart::WaveHeart::gap),
         }
     }
 
@@ -299,7 +361,31 @@ impl ParticipantFeatures {
                     Quality::Good
                 })
             }
-            StreamKind::Ecg | StreamKind::Ppg => None,
+            StreamKind::Ecg | StreamKind::Ppg => {
+                let h = match kind {
+                    StreamKind::Ecg => self.ecg.as_ref()?,
+                    _ => self.ppg.as_ref()?,
+                };
+                Some(if stale(h.last_t) {
+                    Quality::Stale
+                } else if let Some(issue) = h.issue() {
+                    Quality::Signal(issue)
+                } else if h.rr.rejected_share().is_some_and(|s| s >= 0.5) {
+                    Quality::OutOfRange
+                } else {
+                    Quality::Good
+                })
+            }
+        }
+    }
+
+    /// The RR window of heart stream `kind` (`rr`, `ecg` or `ppg`).
+    fn intervals(&self, kind: StreamKind) -> Option<&RrWindow> {
+        match kind {
+            StreamKind::Rr => self.rr.as_ref(),
+            StreamKind::Ecg => self.ecg.as_ref().map(|h| &h.rr),
+            StreamKind::Ppg => self.ppg.as_ref().map(|h| &h.rr),
+            _ => None,
         }
     }
 
@@ -308,11 +394,25 @@ impl ParticipantFeatures {
         let cfg = &self.cfg;
         let mut values = [None; 4];
         let mut sources = FEATURE_SOURCES;
-        if self.quality(StreamKind::Rr, t) == Some(Quality::Good)
-            && let Some(w) = &self.rr
-        {
-            values[0] = w.hr_bpm(t, cfg.hr_window_s, 5);
-            values[1] = w.rmssd_ms(t, cfg.rmssd_window_s, 20);
+        for kind in HEART_STREAMS {
+            if self.quality(kind, t) != Some(Quality::Good) {
+                continue;
+            }
+            let Some(w) = self.intervals(kind) else {
+                continue;
+            };
+            if values[0].is_none()
+                && let Some(v) = w.hr_bpm(t, cfg.hr_window_s, 5)
+            {
+                values[0] = Some(v);
+                sources[0] = kind;
+            }
+            if values[1].is_none()
+                && let Some(v) = w.rmssd_ms(t, cfg.rmssd_window_s, 20)
+            {
+                values[1] = Some(v);
+                sources[1] = kind;
+            }
         }
         if values[0].is_none()
             && self.quality(StreamKind::Hr, t) == Some(Quality::Good)
@@ -351,6 +451,9 @@ impl ParticipantFeatures {
         if let Some(w) = &mut self.rr {
             w.prune(lo);
         }
+        for h in [&mut self.ecg, &mut self.ppg].into_iter().flatten() {
+            h.rr.prune(lo);
+        }
         if let Some(e) = &mut self.eda {
             while e.clean.front().is_some_and(|(ts, _)| *ts <= lo) {
                 e.clean.pop_front();
@@ -387,87 +490,4 @@ fn window_mean(v: &VecDeque<(f64, f64)>, since: Option<f64>, t: f64, window: f64
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ParticipantId;
-
-    fn eda_chunk(seq: u64, t0: f64, values: Vec<f64>) -> Chunk {
-        Chunk {
-            participant: ParticipantId::new("p").unwrap(),
-            kind: StreamKind::Eda,
-            seq,
-            host_t: t0,
-            timing: Timing::Uniform { t0, rate_hz: 32.0 },
-            samples: values,
-        }
-    }
-
-    #[test]
-    fn scl_is_the_window_mean_and_needs_coverage() {
-        let mut f = ParticipantFeatures::new(FeatureConfig::default());
-        // 4 µS with a 0.5 Hz, ±10 nS ripple (a real signal is never exactly flat).
-        for s in 0..20u64 {
-            let v: Vec<f64> = (0..32)
-                .map(|i| 4.0 + 0.01 * (std::f64::consts::PI * (s as f64 + i as f64 / 32.0)).sin())
-                .collect();
-            f.on_chunk(&eda_chunk(s, s as f64, v)).unwrap();
-        }
-        assert_eq!(f.frame(5.0).values[2], None, "window not yet covered");
-        let v = f.frame(19.9).values[2].unwrap();
-        assert!((v - 4.0).abs() < 1e-4, "{v}");
-        assert_eq!(f.frame(19.9).values[3], None, "SCR rate needs 60 s");
-        // 30 s later nothing new arrived: stale, no features.
-        assert_eq!(f.frame(50.0).values[2], None);
-        assert_eq!(f.quality(StreamKind::Eda, 50.0), Some(Quality::Stale));
-    }
-
-    #[test]
-    fn a_flat_eda_line_is_flagged_not_used() {
-        let mut f = ParticipantFeatures::new(FeatureConfig::default());
-        for s in 0..20u64 {
-            f.on_chunk(&eda_chunk(s, s as f64, vec![4.0; 32])).unwrap();
-        }
-        assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::Flat));
-        assert_eq!(f.frame(19.9).values[2], None);
-    }
-
-    #[test]
-    fn implausible_eda_is_flagged_not_used() {
-        let mut f = ParticipantFeatures::new(FeatureConfig::default());
-        for s in 0..20u64 {
-            // raw ADC-like units in a stream declared µS
-            f.on_chunk(&eda_chunk(s, s as f64, vec![512.0; 32]))
-                .unwrap();
-        }
-        assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::OutOfRange));
-        assert_eq!(f.frame(19.9).values[2], None);
-    }
-}
-
-#[cfg(test)]
-mod rr_quality_tests {
-    use super::*;
-    use crate::model::ParticipantId;
-
-    #[test]
-    fn an_rr_stream_of_implausible_intervals_is_low_quality_not_streaming() {
-        // RR sent in seconds instead of ms: every interval is rejected.
-        let mut f = ParticipantFeatures::new(FeatureConfig::default());
-        let mut t = 0.0;
-        for seq in 0..30u64 {
-            t += 0.85;
-            f.on_chunk(&Chunk {
-                participant: ParticipantId::new("p").unwrap(),
-                kind: StreamKind::Rr,
-                seq,
-                host_t: t,
-                timing: Timing::Events(vec![t]),
-                samples: vec![0.85],
-            })
-            .unwrap();
-        }
-        assert_eq!(f.quality(StreamKind::Rr, t), Some(Quality::OutOfRange));
-        assert_eq!(f.frame(t).values[0], None);
-        assert_eq!(f.quality(StreamKind::Rr, t + 6.0), Some(Quality::Stale));
-    }
-}
+mod tests;

@@ -1,0 +1,167 @@
+//! Tests of the feature windows.
+
+use super::*;
+use crate::model::ParticipantId;
+
+fn eda_chunk(seq: u64, t0: f64, values: Vec<f64>) -> Chunk {
+    Chunk {
+        participant: ParticipantId::new("p").unwrap(),
+        kind: StreamKind::Eda,
+        seq,
+        host_t: t0,
+        timing: Timing::Uniform { t0, rate_hz: 32.0 },
+        samples: values,
+    }
+}
+
+#[test]
+fn scl_is_the_window_mean_and_needs_coverage() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    // 4 µS with a 0.5 Hz, ±10 nS ripple (a real signal is never exactly flat).
+    for s in 0..20u64 {
+        let v: Vec<f64> = (0..32)
+            .map(|i| 4.0 + 0.01 * (std::f64::consts::PI * (s as f64 + i as f64 / 32.0)).sin())
+            .collect();
+        f.on_chunk(&eda_chunk(s, s as f64, v)).unwrap();
+    }
+    assert_eq!(f.frame(5.0).values[2], None, "window not yet covered");
+    let v = f.frame(19.9).values[2].unwrap();
+    assert!((v - 4.0).abs() < 1e-4, "{v}");
+    assert_eq!(f.frame(19.9).values[3], None, "SCR rate needs 60 s");
+    // 30 s later nothing new arrived: stale, no features.
+    assert_eq!(f.frame(50.0).values[2], None);
+    assert_eq!(f.quality(StreamKind::Eda, 50.0), Some(Quality::Stale));
+}
+
+#[test]
+fn a_flat_eda_line_is_flagged_not_used() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    for s in 0..20u64 {
+        f.on_chunk(&eda_chunk(s, s as f64, vec![4.0; 32])).unwrap();
+    }
+    assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::Flat));
+    assert_eq!(f.frame(19.9).values[2], None);
+}
+
+#[test]
+fn implausible_eda_is_flagged_not_used() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    for s in 0..20u64 {
+        // raw ADC-like units in a stream declared µS
+        f.on_chunk(&eda_chunk(s, s as f64, vec![512.0; 32]))
+            .unwrap();
+    }
+    assert_eq!(f.quality(StreamKind::Eda, 19.9), Some(Quality::OutOfRange));
+    assert_eq!(f.frame(19.9).values[2], None);
+}
+
+#[test]
+fn an_rr_stream_of_implausible_intervals_is_low_quality_not_streaming() {
+    // RR sent in seconds instead of ms: every interval is rejected.
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    let mut t = 0.0;
+    for seq in 0..30u64 {
+        t += 0.85;
+        f.on_chunk(&Chunk {
+            participant: ParticipantId::new("p").unwrap(),
+            kind: StreamKind::Rr,
+            seq,
+            host_t: t,
+            timing: Timing::Events(vec![t]),
+            samples: vec![0.85],
+        })
+        .unwrap();
+    }
+    assert_eq!(f.quality(StreamKind::Rr, t), Some(Quality::OutOfRange));
+    assert_eq!(f.frame(t).values[0], None);
+    assert_eq!(f.quality(StreamKind::Rr, t + 6.0), Some(Quality::Stale));
+}
+
+/// A spiky ECG-like waveform with beats every `rr_s`, in chunks of `chunk` samples.
+fn ecg_chunks(fs: f64, seconds: f64, rr_s: f64, chunk: usize) -> Vec<Chunk> {
+    let n = (seconds * fs) as usize;
+    let x: Vec<f64> = (0..n)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let phase = (t % rr_s) - 0.2;
+            let r = (1.0 - phase.abs() / 0.015).max(0.0);
+            r - 0.2 * (1.0 - (phase - 0.03).abs() / 0.02).max(0.0)
+                + 0.05 * (2.0 * std::f64::consts::PI * 0.25 * t).sin()
+        })
+        .collect();
+    x.chunks(chunk)
+        .enumerate()
+        .map(|(s, v)| Chunk {
+            participant: ParticipantId::new("p").unwrap(),
+            kind: StreamKind::Ecg,
+            seq: s as u64,
+            host_t: (s * chunk + v.len()) as f64 / fs,
+            timing: Timing::Uniform {
+                t0: (s * chunk) as f64 / fs,
+                rate_hz: fs,
+            },
+            samples: v.to_vec(),
+        })
+        .collect()
+}
+
+#[test]
+fn an_ecg_stream_gives_heart_rate_from_its_detected_beats() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    for c in ecg_chunks(500.0, 70.0, 0.8, 130) {
+        f.on_chunk(&c).unwrap();
+    }
+    assert_eq!(f.quality(StreamKind::Ecg, 69.9), Some(Quality::Good));
+    let frame = f.frame(69.9);
+    let hr = frame.values[0].expect("HR from the ECG");
+    assert!((hr - 75.0).abs() < 0.5, "{hr}");
+    assert_eq!(frame.sources[0], StreamKind::Ecg);
+    // A metronome: successive differences are ~0.
+    let rmssd = frame.values[1].expect("RMSSD from the ECG");
+    assert!(rmssd < 3.0, "{rmssd}");
+    assert_eq!(frame.sources[1], StreamKind::Ecg);
+}
+
+#[test]
+fn a_flat_ecg_is_low_quality_with_its_reason_and_gives_no_heart_feature() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    for (s, t0) in (0..30).map(|s| (s, s as f64)) {
+        f.on_chunk(&Chunk {
+            participant: ParticipantId::new("p").unwrap(),
+            kind: StreamKind::Ecg,
+            seq: s,
+            host_t: t0 + 1.0,
+            timing: Timing::Uniform { t0, rate_hz: 250.0 },
+            samples: vec![0.1; 250],
+        })
+        .unwrap();
+    }
+    let q = f.quality(StreamKind::Ecg, 29.9).unwrap();
+    assert!(matches!(q, Quality::Signal(_)), "{q:?}");
+    assert_eq!(f.frame(29.9).values[0], None);
+}
+
+#[test]
+fn an_ecg_rate_without_a_detector_is_said_once_and_is_low_quality() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    let chunk = |seq: u64| Chunk {
+        participant: ParticipantId::new("p").unwrap(),
+        kind: StreamKind::Ecg,
+        seq,
+        host_t: seq as f64 + 1.0,
+        timing: Timing::Uniform {
+            t0: seq as f64,
+            rate_hz: 20.0,
+        },
+        samples: vec![0.0; 20],
+    };
+    assert!(matches!(
+        f.on_chunk(&chunk(0)),
+        Err(FeatureError::BeatRate { .. })
+    ));
+    assert!(f.on_chunk(&chunk(1)).is_ok(), "said once");
+    assert_eq!(
+        f.quality(StreamKind::Ecg, 1.5),
+        Some(Quality::Signal(SignalIssue::UnsupportedRate))
+    );
+}
