@@ -27,6 +27,7 @@
 
 pub mod analyze;
 pub mod baseline;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod consent;

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod analyze;
+mod bench;
 mod client;
 pub(crate) mod consent;
 mod control_client;
@@ -103,6 +104,8 @@ pub enum Command {
     Mark(status::MarkArgs),
     /// Recorded live sessions: path, start, duration, streams, recovered.
     Sessions(sessions::SessionsArgs),
+    /// Measure the daemon on synthetic participants: throughput, latency, drops, memory, CPU.
+    Bench(bench::BenchArgs),
 }
 
 impl Common {
@@ -153,6 +156,7 @@ pub fn main(args: Args) -> ExitCode {
                         Command::Replay(a) => replay::run(&args.common, a).await,
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
+                        Command::Bench(a) => bench::run(&args.common, a).await,
                         _ => Ok(()),
                     }
                 });

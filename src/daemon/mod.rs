@@ -73,6 +73,8 @@ impl std::str::FromStr for Speed {
 pub enum SourcePlan {
     /// A simulated participant producing data live.
     Simulate(LiveSpec),
+    /// Many synthetic participants from a signal bank (`attune bench`).
+    Synthetic(crate::sources::synthetic::SyntheticSpec),
     /// Recordings (validated), published under `rename` if given (one file only).
     Replay {
         /// The files.
@@ -200,6 +202,8 @@ pub struct RecorderPlan {
 pub struct Summary {
     /// Records read (replay) or inputs received (live).
     pub records: u64,
+    /// Samples sent by the synthetic source (`attune bench`; 0 for other sources).
+    pub samples: u64,
     /// Chunks that passed the gate.
     pub chunks_passed: u64,
     /// Chunks dropped for lack of consent.
@@ -305,6 +309,15 @@ fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, Daem
                         manifest: crate::simulate::synthetic_consent(),
                     })?;
                     scopes_seen.push(p.clone());
+                }
+            }
+            SourcePlan::Synthetic(spec) => {
+                for p in &spec.participants {
+                    add(Scope::Replay {
+                        participant: p.clone(),
+                        recorded: p.clone(),
+                        manifest: crate::simulate::synthetic_consent(),
+                    })?;
                 }
             }
             SourcePlan::Replay { files, rename } => {

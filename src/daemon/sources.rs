@@ -19,6 +19,7 @@ use tracing::error;
 enum Ended {
     Replay(Result<ReplayStats, crate::sources::replay::FileError>),
     Simulate(String, Result<(), String>),
+    Synthetic(crate::sources::synthetic::SynthStats),
 }
 
 /// The running sources.
@@ -39,6 +40,7 @@ pub(super) struct Started {
 pub(super) fn participants_of(src: &SourcePlan) -> Vec<ParticipantId> {
     match src {
         SourcePlan::Simulate(spec) => vec![spec.participant.clone()],
+        SourcePlan::Synthetic(spec) => spec.participants.clone(),
         SourcePlan::Replay { files, rename } => files
             .iter()
             .map(|f| replay_run::participant_of(f, rename.as_ref()))
@@ -137,6 +139,16 @@ fn spawn(
                     Ended::Replay(replay_run::run(files, rename, pace, clock, tx, stop).await)
                 })
             }
+            SourcePlan::Synthetic(spec) => {
+                use crate::sources::synthetic;
+                let pace = match timeline {
+                    Timeline::Live { .. } => synthetic::Pace::Wall,
+                    Timeline::Replay(_) => synthetic::Pace::Unpaced,
+                };
+                tracker.spawn(async move {
+                    Ended::Synthetic(synthetic::run(spec, pace, clock, tx, stop).await)
+                })
+            }
             SourcePlan::Simulate(spec) => {
                 let name = format!("{}/simulate", spec.participant);
                 let p = spec.participant.clone();
@@ -204,6 +216,11 @@ impl Started {
                     }
                 }
                 Ok(Ended::Simulate(_, Ok(()))) => {}
+                Ok(Ended::Synthetic(stats)) => {
+                    summary.records += stats.chunks;
+                    summary.samples += stats.samples;
+                    summary.interrupted |= stats.interrupted;
+                }
                 Ok(Ended::Simulate(name, Err(e))) => {
                     error!(source = %name, error = %e, "Source failed.");
                 }

@@ -8,6 +8,7 @@
 pub mod replay;
 pub mod replay_run;
 pub mod simulate;
+pub mod synthetic;
 
 use std::time::Duration;
 use tokio::time::Instant;
