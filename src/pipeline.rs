@@ -316,7 +316,7 @@ impl Pipeline {
     }
 
     fn tick(&mut self, t: f64, out: &mut Vec<Output>) {
-        let consent = self.gate.snapshot().clone();
+        let consent = self.gate.snapshot();
         for (id, p) in &mut self.participants {
             // Stream states from feature quality.
             for kind in ALL_KINDS {

@@ -18,7 +18,7 @@ mod proptests;
 use crate::model::{ParticipantId, StreamKind};
 pub use needs::{Need, all_met, needs};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -144,7 +144,8 @@ pub struct ConsentManifest {
 pub struct ConsentSnapshot {
     /// Increases with every change of the underlying ledger.
     pub epoch: u64,
-    grants: BTreeSet<(ParticipantId, StreamSelector, Purpose)>,
+    /// Per participant (looked up, not scanned: a session may hold thousands).
+    grants: BTreeMap<ParticipantId, BTreeSet<(StreamSelector, Purpose)>>,
 }
 
 impl ConsentSnapshot {
@@ -155,15 +156,15 @@ impl ConsentSnapshot {
 
     /// The snapshot a recording's manifest grants to `participant`.
     pub fn from_manifest(participant: &ParticipantId, manifest: &ConsentManifest) -> Self {
-        let grants = manifest
+        let set: BTreeSet<(StreamSelector, Purpose)> = manifest
             .grants
             .iter()
-            .flat_map(|g| {
-                g.purposes
-                    .iter()
-                    .map(|p| (participant.clone(), g.stream, *p))
-            })
+            .flat_map(|g| g.purposes.iter().map(|p| (g.stream, *p)))
             .collect();
+        let mut grants = BTreeMap::new();
+        if !set.is_empty() {
+            grants.insert(participant.clone(), set);
+        }
         Self { epoch: 1, grants }
     }
 
@@ -172,27 +173,30 @@ impl ConsentSnapshot {
         epoch: u64,
         triples: impl IntoIterator<Item = (ParticipantId, StreamKind, Purpose)>,
     ) -> Self {
-        Self {
-            epoch,
-            grants: triples
-                .into_iter()
-                .map(|(p, k, pu)| (p, StreamSelector::Kind(k), pu))
-                .collect(),
+        let mut grants: BTreeMap<ParticipantId, BTreeSet<(StreamSelector, Purpose)>> =
+            BTreeMap::new();
+        for (p, k, pu) in triples {
+            grants
+                .entry(p)
+                .or_default()
+                .insert((StreamSelector::Kind(k), pu));
         }
+        Self { epoch, grants }
     }
 
     /// Whether `participant` has consented to `purpose` for stream `kind`.
     pub fn allows(&self, participant: &ParticipantId, kind: StreamKind, purpose: Purpose) -> bool {
-        self.grants
-            .iter()
-            .any(|(p, sel, pur)| p == participant && *pur == purpose && sel.covers(kind))
+        self.grants.get(participant).is_some_and(|g| {
+            g.iter()
+                .any(|(sel, pur)| *pur == purpose && sel.covers(kind))
+        })
     }
 
     /// Whether `participant` has consented to `purpose` for at least one stream.
     pub fn allows_any(&self, participant: &ParticipantId, purpose: Purpose) -> bool {
         self.grants
-            .iter()
-            .any(|(p, _, pur)| p == participant && *pur == purpose)
+            .get(participant)
+            .is_some_and(|g| g.iter().any(|(_, pur)| *pur == purpose))
     }
 }
 

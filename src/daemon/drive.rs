@@ -147,7 +147,15 @@ pub(super) async fn drive(
                 break;
             }
             _ = status_tick.tick() => {
+                // The status of thousands of streams is not free: refresh it at most 2 % of
+                // the time (every 0.5 s, or 50 times as long as it takes to render).
+                let began = std::time::Instant::now();
                 l.status.update(&l.engine, publishers, l.clock.speed(), live);
+                let every = STATUS_EVERY.max(began.elapsed() * 50);
+                if every != status_tick.period() {
+                    status_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
             }
         }
         publish(&mut events, publishers, &mut attached);

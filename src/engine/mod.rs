@@ -332,12 +332,12 @@ impl Engine {
             }
             _ => false,
         };
-        let mapped = Chunk {
-            timing,
-            ..c.clone()
-        };
+        // The pipeline sees session times; the event keeps the device's (no copy of the samples).
+        let mut c = c;
+        let device_timing = std::mem::replace(&mut c.timing, timing);
         let before = self.outs.len();
-        self.pipeline.on_chunk(&mapped, &mut self.outs);
+        self.pipeline.on_chunk(&c, &mut self.outs);
+        c.timing = device_timing;
         let state_published = self.outs[before..]
             .iter()
             .any(|o| matches!(o, Output::State(sc) if sc.kind == c.kind && sc.participant == c.participant));
