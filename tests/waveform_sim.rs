@@ -6,9 +6,9 @@ use attune::consent::{ConsentSnapshot, Purpose};
 use attune::dsp::{ecg, ppg};
 use attune::model::{ParticipantId, StreamKind, Timing};
 use attune::recording::Record;
-use attune::simulate::waveform::EcgParams;
+use attune::simulate::waveform::{EcgParams, EcgSynth, PpgSynth};
 use attune::simulate::{
-    BeatTruth, Scenario, SimConfig, Simulation, WaveConfig, beat_truth, simulate_with,
+    BeatTruth, Scenario, SimConfig, Simulation, WaveConfig, beat_truth, simulate_with, wave_params,
 };
 use rand::SeedableRng;
 
@@ -351,4 +351,56 @@ fn cli_refuses_rates_out_of_range_in_one_line() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn streaming_the_same_person_chunk_by_chunk_gives_the_recording_samples() {
+    let c = SimConfig {
+        scenario: Scenario::Rest,
+        ..cfg(11, 1.0)
+    };
+    let s = simulate_with(
+        &c,
+        &WaveConfig {
+            ecg_rate_hz: Some(130.0),
+            ppg_rate_hz: Some(64.0),
+            mains_hz: None,
+        },
+    );
+    let truth = beat_truth(&c);
+    let (e, p) = wave_params(&c);
+    let mut ecg = EcgSynth::new(&e, 130.0, c.seed);
+    let mut ppg = PpgSynth::new(&p, 64.0, c.seed);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut buf = [0.0; 73]; // a Polar-H10-sized block
+    let mut peaks = Vec::new();
+    for &t in &truth.r_peaks_s {
+        ecg.push_beat(t);
+        peaks.extend(ppg.push_beat(t));
+        let k = ecg.fill(&mut buf);
+        x.extend_from_slice(&buf[..k]);
+        let k = ppg.fill(&mut buf[..16]);
+        y.extend_from_slice(&buf[..k]);
+    }
+    ecg.end_beats();
+    ppg.end_beats();
+    let (want_x, _) = samples(&s.records, StreamKind::Ecg);
+    let (want_y, _) = samples(&s.records, StreamKind::Ppg);
+    while x.len() < want_x.len() {
+        let k = ecg.fill(&mut buf[..(want_x.len() - x.len()).min(73)]);
+        x.extend_from_slice(&buf[..k]);
+    }
+    while y.len() < want_y.len() {
+        let k = ppg.fill(&mut buf[..(want_y.len() - y.len()).min(16)]);
+        y.extend_from_slice(&buf[..k]);
+    }
+    let q = |v: &[f64], s: f64| v.iter().map(|a| (a * s).round() / s).collect::<Vec<_>>();
+    assert_eq!(q(&x, 1e3), want_x);
+    assert_eq!(q(&y, 1e4), want_y);
+    let rounded: Vec<f64> = peaks
+        .iter()
+        .map(|t| (t * 1e6).round() / 1e6)
+        .filter(|&t| t < 60.0)
+        .collect();
+    assert_eq!(rounded, truth.ppg_peaks_s);
 }

@@ -212,6 +212,17 @@ fn wave_persons(
     (ecg, ppg)
 }
 
+/// The ECG and PPG person of `cfg`'s recording (its seed), e.g. to stream the same person's
+/// waveforms with [`EcgSynth`] and [`PpgSynth`] (seeded with `cfg.seed`) from
+/// [`beat_truth`]'s R peaks. A recording's samples are exactly that, with
+/// `set_resp_hz` following the heart's respiratory rate at every 0.25 s block (it changes only
+/// under stress) and values rounded (ECG to 1 µV, PPG to 10⁻⁴ a.u.).
+pub fn wave_params(cfg: &SimConfig) -> (EcgParams, PpgParams) {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let person = Person::draw(&mut rng);
+    wave_persons(cfg.seed, &person, &rng)
+}
+
 /// The beat times of `cfg`'s recording (R peaks and PPG systolic peaks), computed without
 /// generating a sample; the same for every ECG and PPG rate.
 pub fn beat_truth(cfg: &SimConfig) -> BeatTruth {

@@ -13,7 +13,9 @@
 //! (Makowski et al. 2021, *Behav. Res. Methods* 53:1689–1696). ECGSYN's waves are
 //! (θᵢ, aᵢ, bᵢ) = P (−70°, 1.2, 0.25), Q (−15°, −5, 0.1), R (0°, 30, 0.1), S (15°, −7.5, 0.1),
 //! T (100°, 0.75, 0.4) on a phase that advances 2π per RR interval; with `hrfact = √(HR/60)`,
-//! bᵢ is multiplied by `hrfact` and θᵢ by (√hrfact, hrfact, 1, hrfact, √hrfact), as ECGSYN does.
+//! bᵢ is multiplied by `hrfact` and θᵢ by (√hrfact, hrfact, 1, hrfact, √hrfact), as ECGSYN does
+//! (ECGSYN takes HR as the record's mean; here it is the HR of the interval the wave lies in,
+//! so QT and the wave widths follow the heart rate, roughly as √RR).
 //! Instead of integrating the ODE `ż = −Σ aᵢΔθᵢ exp(−Δθᵢ²/2bᵢ²) − (z − z₀)` we evaluate its
 //! solution directly: without the slow `−(z − z₀)` relaxation, `z = Σ (aᵢbᵢ²/ω) exp(−Δθᵢ²/2bᵢ²)`,
 //! so each wave is a Gaussian of amplitude ∝ aᵢbᵢ² (R : T : P : S : Q = 1 : 0.4 : 0.25 : −0.25 :
@@ -586,7 +588,7 @@ impl EcgSynth {
             return usize::MAX;
         }
         let last = (h * self.fs).ceil() as i64; // first index at or after the horizon
-        (last - self.n as i64).max(0) as usize
+        last.saturating_sub(self.n as i64).max(0) as usize
     }
 
     /// Writes the next `min(out.len(), ready())` samples into `out`, mV; returns how many.
@@ -721,7 +723,7 @@ impl PpgSynth {
             return usize::MAX;
         }
         let last = (h * self.fs).ceil() as i64;
-        (last - self.n as i64).max(0) as usize
+        last.saturating_sub(self.n as i64).max(0) as usize
     }
 
     /// Writes the next `min(out.len(), ready())` samples into `out`, a.u.; returns how many.
