@@ -25,3 +25,4 @@ mod robustness;
 mod simulated_people;
 mod socket_trust;
 mod streaming_vs_offline;
+mod waveform_sim;

@@ -3,7 +3,7 @@
 use super::Common;
 use crate::model::ParticipantId;
 use crate::recording::{Record, Writer};
-use crate::simulate::{Scenario, SimConfig, simulate};
+use crate::simulate::{ECG_RATE_HZ, PPG_RATE_HZ, Scenario, SimConfig, WaveConfig, simulate_with};
 use anyhow::Context;
 use std::io::BufWriter;
 use std::io::Write;
@@ -21,7 +21,7 @@ pub enum ScenarioArg {
 /// Arguments of `simulate`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  attune simulate --out /tmp/p.attune.ndjson --minutes 10 --scenario rest-then-stress --seed 7"
+    after_help = "Examples:\n  attune simulate --out /tmp/p.attune.ndjson --minutes 10 --scenario rest-then-stress --seed 7\n  attune simulate --out /tmp/w.attune.ndjson --minutes 5 --ecg-rate 1000 --ppg-rate 100"
 )]
 pub struct SimulateArgs {
     /// Output file (replaced atomically).
@@ -42,6 +42,20 @@ pub struct SimulateArgs {
     /// EDA sampling rate, Hz.
     #[arg(long, default_value_t = 32.0, allow_hyphen_values = true)]
     pub eda_rate: f64,
+    /// Also write an ECG stream (mV) at this rate, Hz (50..=4096), R peaks at the RR beats.
+    #[arg(long, value_name = "HZ", allow_hyphen_values = true)]
+    pub ecg_rate: Option<f64>,
+    /// Also write a PPG stream (a.u.) at this rate, Hz (25..=2048), a pulse per beat.
+    #[arg(long, value_name = "HZ", allow_hyphen_values = true)]
+    pub ppg_rate: Option<f64>,
+    /// Add mains hum at this frequency to the ECG, Hz (40..=70, e.g. 50 or 60) [default: none].
+    #[arg(
+        long,
+        value_name = "HZ",
+        allow_hyphen_values = true,
+        requires = "ecg_rate"
+    )]
+    pub ecg_mains: Option<f64>,
 }
 
 /// Runs `simulate`.
@@ -56,20 +70,57 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
         "--eda-rate must be between 4 and 2000 Hz, not {}",
         a.eda_rate
     );
+    let in_range = |x: Option<f64>, r: &std::ops::RangeInclusive<f64>| {
+        x.is_none_or(|v| v.is_finite() && r.contains(&v))
+    };
+    anyhow::ensure!(
+        in_range(a.ecg_rate, &ECG_RATE_HZ),
+        "--ecg-rate must be between {} and {} Hz, not {}",
+        ECG_RATE_HZ.start(),
+        ECG_RATE_HZ.end(),
+        a.ecg_rate.unwrap_or_default()
+    );
+    anyhow::ensure!(
+        in_range(a.ppg_rate, &PPG_RATE_HZ),
+        "--ppg-rate must be between {} and {} Hz, not {}",
+        PPG_RATE_HZ.start(),
+        PPG_RATE_HZ.end(),
+        a.ppg_rate.unwrap_or_default()
+    );
+    anyhow::ensure!(
+        in_range(a.ecg_mains, &(40.0..=70.0)),
+        "--ecg-mains must be between 40 and 70 Hz, not {}",
+        a.ecg_mains.unwrap_or_default()
+    );
+    if let (Some(fs), Some(hz)) = (a.ecg_rate, a.ecg_mains) {
+        anyhow::ensure!(
+            fs > 2.0 * hz,
+            "--ecg-mains {hz} Hz needs an --ecg-rate above {} Hz, not {fs}",
+            2.0 * hz
+        );
+    }
     let participant = match &a.participant {
         Some(p) => p.clone(),
         None => ParticipantId::new(&format!("sim-{:04}", a.seed))?,
     };
-    let sim = simulate(&SimConfig {
-        scenario: match a.scenario {
-            ScenarioArg::RestThenStress => Scenario::RestThenStress,
-            ScenarioArg::Rest => Scenario::Rest,
+    let wave = WaveConfig {
+        ecg_rate_hz: a.ecg_rate,
+        ppg_rate_hz: a.ppg_rate,
+        mains_hz: a.ecg_mains,
+    };
+    let sim = simulate_with(
+        &SimConfig {
+            scenario: match a.scenario {
+                ScenarioArg::RestThenStress => Scenario::RestThenStress,
+                ScenarioArg::Rest => Scenario::Rest,
+            },
+            duration_s: a.minutes * 60.0,
+            seed: a.seed,
+            participant,
+            eda_rate_hz: a.eda_rate,
         },
-        duration_s: a.minutes * 60.0,
-        seed: a.seed,
-        participant,
-        eda_rate_hz: a.eda_rate,
-    });
+        &wave,
+    );
     let tmp = a.out.with_extension("partial");
     let write = || -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
