@@ -108,6 +108,10 @@ fn decisions(records: &[Record], header: &attune::recording::Header) -> Vec<(f64
         .collect()
 }
 
+/// Measured (20 people x 3 injection draws, 9.9 % ectopic beats): with the old ±20 % rule 2.64 %
+/// of decision ticks differed from the clean run (worst run 16.7 %) and 4 runs (3 people) got
+/// `escalate` after the onset that the clean run did not have; with `rr_fix` 0.44 % differ
+/// (worst run 5.6 %: ease_off during rest for a person near the policy threshold) and none.
 #[test]
 fn ten_percent_ectopic_beats_do_not_change_the_decisions_of_20_people() {
     let (mut differing, mut compared) = (0usize, 0usize);
