@@ -22,6 +22,7 @@ mod neurokit_eda_ppg;
 mod recorder_live;
 mod revoke_handshake;
 mod robustness;
+mod rr_artefacts;
 mod simulated_people;
 mod socket_trust;
 mod streaming_vs_offline;

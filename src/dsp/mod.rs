@@ -16,5 +16,6 @@ pub mod hrv;
 pub mod peaks;
 pub mod ppg;
 pub mod rr;
+pub mod rr_fix;
 pub mod spectrum;
 pub mod spline;

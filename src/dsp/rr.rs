@@ -1,16 +1,28 @@
-//! RR intervals: acceptance and windowed heart rate and RMSSD.
+//! RR intervals: artefact handling and windowed heart rate and RMSSD.
 //!
-//! Acceptance is SIGNALS.md §2.3's minimal streaming rule: an RR interval is accepted when it
-//! lies in [300, 2000] ms and within ±20 % of the median of the last (up to) 11 accepted
-//! intervals. A rejected interval breaks the chain of successive differences: RMSSD never
-//! differences across a rejected beat or a gap. After 5 rejections in a row the running median
-//! is relearned, so one bad first beat cannot lock the stream out.
+//! Every interval goes through [`rr_fix`](super::rr_fix): Lipponen & Tarvainen's (2019) beat
+//! classification (the method of NeuroKit2's `signal_fixpeaks(method="Kubios")`, SIGNALS.md
+//! §2.3) run on trailing windows with a look-ahead of [`DELAY_BEATS`] intervals. So **a beat is
+//! usable 2 beats after it arrives**: the windows below hold the decided, corrected series, and
+//! the newest ~2 beats (≈ 1–2 s) are still pending. Intervals outside [300, 2000] ms or not
+//! finite are rejected at once. Corrected intervals (extra beats merged, missed beats split,
+//! ectopic beats moved to their neighbours' midpoint, long/short replaced by the median) count
+//! for mean HR; RMSSD uses only successive differences of two adjacent original intervals and
+//! never differences across a corrected beat, a rejected one or a gap (why: `rr_fix` docs).
+//!
+//! Until the classifier has 30 threshold values (at the start, and after a relearn when 12 of
+//! 16 decisions were artefacts) the minimal rule of SIGNALS.md §2.3 decides at once: within
+//! ±`tolerance` of the median of the last 11 intervals. `tolerance = f64::INFINITY` turns the
+//! artefact step off (every plausible interval is used at once), which reproduces NeuroKit's
+//! `hrv_time` on an uncorrected series.
 //!
 //! Definitions follow NeuroKit2 0.2.13 `hrv_time` (SIGNALS.md §3.1): mean HR = 60000 / mean(RR)
 //! in bpm; RMSSD = sqrt(mean(d²)) in ms over successive differences d. Task Force 1996
 //! (*Eur Heart J* 17:354) recommends 5 min for HRV; RMSSD is the index that holds up best in
 //! ultra-short windows, and attune's gate is ≥ 60 s with ≥ 20 differences (SIGNALS.md §5).
 
+pub use super::rr_fix::{BeatClass, DELAY_BEATS};
+use super::rr_fix::{Decided, FixConfig, RrFixer};
 use std::collections::VecDeque;
 
 /// Acceptance settings.
@@ -20,9 +32,11 @@ pub struct RrConfig {
     pub min_ms: f64,
     /// Longest plausible interval, ms.
     pub max_ms: f64,
-    /// Allowed relative deviation from the running median.
+    /// Allowed relative deviation from the median of the last `median_len` intervals, for the
+    /// warm-up rule and for [`RrWindow::push`]'s provisional verdict; `f64::INFINITY` turns the
+    /// artefact step off.
     pub tolerance: f64,
-    /// Running median length, intervals.
+    /// Running median length, intervals (the paper's 11).
     pub median_len: usize,
 }
 
@@ -37,117 +51,190 @@ impl Default for RrConfig {
     }
 }
 
-/// One accepted beat.
+/// One interval of the corrected series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Beat {
     /// Device time of the beat that ends the interval, s.
     pub t: f64,
     /// The interval, ms.
     pub rr_ms: f64,
-    /// Whether the previous interval was accepted too with no gap between (so the successive
-    /// difference is valid).
+    /// Whether the previous interval is adjacent and both are original (not corrected), so the
+    /// successive difference is valid.
     pub follows: bool,
+    /// Whether the artefact step changed or inserted this interval.
+    pub corrected: bool,
 }
 
-/// Accepted beats of one stream over a bounded horizon.
+/// Most beats and decisions held, whatever the caller prunes (≈ 2.7 h at 200 bpm).
+const MAX_HELD: usize = 1 << 15;
+
+/// Window for [`RrWindow::rejected_share`], s.
+const REJECTED_WINDOW_S: f64 = 10.0;
+
+/// The corrected beats of one stream over a bounded horizon.
 #[derive(Debug, Clone)]
 pub struct RrWindow {
-    cfg: RrConfig,
-    recent: VecDeque<f64>,
-    rejected_run: usize,
-    chained: bool,
+    fix: RrFixer,
+    scratch: Vec<Decided>,
     beats: VecDeque<Beat>,
     /// Start of the current run of continuous data (s), None before any data.
     since: Option<f64>,
-    /// Every interval of the last 10 s, accepted or not: (time, accepted).
-    seen: VecDeque<(f64, bool)>,
-    /// Total rejected intervals.
+    /// Every decided interval: (time, corrected or excluded).
+    decisions: VecDeque<(f64, bool)>,
+    last_seen: Option<f64>,
+    /// Intervals [`RrWindow::push`] returned false for (implausible or off the provisional band).
     pub rejected: u64,
+    /// Intervals the artefact step corrected or excluded, implausible ones included.
+    pub corrected: u64,
 }
 
 impl RrWindow {
-    /// An empty window.
+    /// An empty window with the artefact step's default settings (the paper's).
     pub fn new(cfg: RrConfig) -> Self {
+        Self::with_fix(cfg, FixConfig::default())
+    }
+
+    /// An empty window with explicit artefact-step settings (`cfg.median_len` wins over
+    /// `fix.median_len`).
+    pub fn with_fix(cfg: RrConfig, fix: FixConfig) -> Self {
+        let fix = FixConfig {
+            median_len: cfg.median_len.max(1),
+            ..fix
+        };
         Self {
-            cfg,
-            recent: VecDeque::new(),
-            rejected_run: 0,
-            chained: false,
+            fix: RrFixer::new(cfg.min_ms, cfg.max_ms, cfg.tolerance, fix),
+            scratch: Vec::new(),
             beats: VecDeque::new(),
             since: None,
-            seen: VecDeque::new(),
+            decisions: VecDeque::new(),
+            last_seen: None,
             rejected: 0,
+            corrected: 0,
         }
     }
 
-    fn note(&mut self, t: f64, accepted: bool) {
-        self.seen.push_back((t, accepted));
-        while self.seen.front().is_some_and(|(s, _)| *s <= t - 10.0) {
-            self.seen.pop_front();
-        }
+    /// How often the artefact step learnt its thresholds again (diagnostics).
+    pub fn relearns(&self) -> u64 {
+        self.fix.relearns()
     }
 
     /// Device time of the newest interval, accepted or not.
     pub fn last_seen(&self) -> Option<f64> {
-        self.seen.back().map(|(t, _)| *t)
+        self.last_seen
     }
 
-    /// Share of the intervals in the 10 s before the newest one that were rejected, if at
-    /// least 4 arrived.
+    /// Share of the decided intervals in the 10 s before the newest decided one that were
+    /// rejected, corrected or excluded, if at least 4 were decided there. (The low-quality rule:
+    /// half or more means wrong units, a loose strap, or more ectopy than HRV can stand.)
     pub fn rejected_share(&self) -> Option<f64> {
-        let n = self.seen.len();
-        (n >= 4).then(|| self.seen.iter().filter(|(_, a)| !a).count() as f64 / n as f64)
+        let newest = self.decisions.back()?.0;
+        let lo = newest - REJECTED_WINDOW_S;
+        let (mut n, mut bad) = (0usize, 0usize);
+        for (_, b) in self.decisions.iter().rev().take_while(|(t, _)| *t > lo) {
+            n += 1;
+            bad += usize::from(*b);
+        }
+        (n >= 4).then(|| bad as f64 / n as f64)
     }
 
-    /// Feeds one interval ending at device time `t`. Returns whether it was accepted.
+    /// Fraction of the intervals decided in (t − window_s, t] that were corrected or excluded
+    /// (implausible ones included), if any were decided there. Part of the heart stream's
+    /// quality.
+    pub fn corrected_share(&self, t: f64, window_s: f64) -> Option<f64> {
+        let lo = t - window_s;
+        let (mut n, mut bad) = (0usize, 0usize);
+        for (_, b) in self
+            .decisions
+            .iter()
+            .rev()
+            .skip_while(|(s, _)| *s > t)
+            .take_while(|(s, _)| *s > lo)
+        {
+            n += 1;
+            bad += usize::from(*b);
+        }
+        (n > 0).then(|| bad as f64 / n as f64)
+    }
+
+    /// Feeds one interval ending at device time `t`. Returns the provisional verdict: false if
+    /// it is implausible or off the ±`tolerance` band around the median; the final decision
+    /// comes [`DELAY_BEATS`] intervals later and is what the windows use.
     pub fn push(&mut self, t: f64, rr_ms: f64) -> bool {
-        if self.since.is_none() {
-            self.since = Some(t - rr_ms / 1000.0);
+        if self.since.is_none() && t.is_finite() {
+            let start = t - rr_ms / 1000.0;
+            self.since = Some(if start.is_finite() && start <= t {
+                start
+            } else {
+                t
+            });
         }
-        let in_range = rr_ms >= self.cfg.min_ms && rr_ms <= self.cfg.max_ms;
-        let near_median = match median(&self.recent) {
-            Some(m) if self.recent.len() >= 3 => (rr_ms - m).abs() <= self.cfg.tolerance * m,
-            _ => true,
-        };
-        let accepted = in_range && near_median;
-        self.note(t, accepted);
-        if !accepted {
+        if t.is_finite() {
+            self.last_seen = Some(t);
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        let ok = self.fix.push(t, rr_ms, &mut out);
+        self.take(&mut out);
+        self.scratch = out;
+        if !ok {
             self.rejected += 1;
-            self.rejected_run += 1;
-            self.chained = false;
-            if self.rejected_run >= 5 {
-                self.recent.clear();
-                self.rejected_run = 0;
+        }
+        ok
+    }
+
+    /// Decides the pending intervals with the look-ahead available (the end of a record).
+    pub fn flush(&mut self) {
+        let mut out = std::mem::take(&mut self.scratch);
+        self.fix.flush(&mut out);
+        self.take(&mut out);
+        self.scratch = out;
+    }
+
+    fn take(&mut self, out: &mut Vec<Decided>) {
+        for d in out.drain(..) {
+            let bad = d.class.is_artefact();
+            self.corrected += u64::from(bad);
+            self.decisions.push_back((d.t, bad));
+            for b in d.beats.into_iter().flatten() {
+                self.beats.push_back(Beat {
+                    t: b.t,
+                    rr_ms: b.rr_ms,
+                    follows: b.follows,
+                    corrected: b.corrected,
+                });
             }
-            return false;
         }
-        self.rejected_run = 0;
-        self.recent.push_back(rr_ms);
-        if self.recent.len() > self.cfg.median_len {
-            self.recent.pop_front();
+        while self.decisions.len() > MAX_HELD {
+            self.decisions.pop_front();
         }
-        self.beats.push_back(Beat {
-            t,
-            rr_ms,
-            follows: self.chained,
-        });
-        self.chained = true;
-        true
+        while self.beats.len() > MAX_HELD {
+            self.beats.pop_front();
+        }
     }
 
-    /// A gap: forget continuity and coverage; beats already held stay for their windows.
+    /// A gap: pending intervals are decided, continuity and coverage restart; beats already held
+    /// stay for their windows.
     pub fn gap(&mut self) {
-        self.chained = false;
+        let mut out = std::mem::take(&mut self.scratch);
+        self.fix.gap(&mut out);
+        self.take(&mut out);
+        self.scratch = out;
         self.since = None;
-        self.recent.clear();
-        self.rejected_run = 0;
     }
 
-    /// Drops beats at or before `t` (call with the oldest time any window still needs).
+    /// Drops beats and decisions at or before `t` (call with the oldest time any window still
+    /// needs).
     pub fn prune(&mut self, t: f64) {
         while self.beats.front().is_some_and(|b| b.t <= t) {
             self.beats.pop_front();
         }
+        while self.decisions.front().is_some_and(|(s, _)| *s <= t) {
+            self.decisions.pop_front();
+        }
+    }
+
+    /// The corrected series held, oldest first.
+    pub fn beats(&self) -> impl Iterator<Item = &Beat> {
+        self.beats.iter()
     }
 
     /// Seconds of continuous data before `now` (0 without data).
@@ -155,7 +242,7 @@ impl RrWindow {
         self.since.map_or(0.0, |s| (now - s).max(0.0))
     }
 
-    /// Device time of the newest accepted beat.
+    /// Device time of the newest decided beat.
     pub fn last_beat(&self) -> Option<f64> {
         self.beats.back().map(|b| b.t)
     }
@@ -171,7 +258,7 @@ impl RrWindow {
             sum += b.rr_ms;
             n += 1;
         }
-        (n >= min_beats).then(|| 60_000.0 / (sum / n as f64))
+        (n >= min_beats.max(1)).then(|| 60_000.0 / (sum / n as f64))
     }
 
     /// RMSSD in ms over successive differences within (now − window, now], if the data cover
@@ -190,27 +277,13 @@ impl RrWindow {
             }
             prev = Some(b.rr_ms);
         }
-        (n >= min_diffs).then(|| (sum / n as f64).sqrt())
+        (n >= min_diffs.max(1)).then(|| (sum / n as f64).sqrt())
     }
 
     fn in_window(&self, now: f64, window_s: f64) -> impl Iterator<Item = &Beat> {
         let lo = now - window_s;
         self.beats.iter().filter(move |b| b.t > lo && b.t <= now)
     }
-}
-
-fn median(v: &VecDeque<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s: Vec<f64> = v.iter().copied().collect();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    Some(if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    })
 }
 
 #[cfg(test)]
