@@ -368,29 +368,32 @@ fn streaming_rr(
     rr: &[f64],
     psd: PsdMethod,
 ) {
+    // The daemon's RR path: plausibility bounds and the streaming Lipponen & Tarvainen (2019)
+    // artefact step; successive differences only between original, adjacent beats.
     let mut w = RrWindow::new(RrConfig::default());
     let mut t = 0.0;
-    let mut accepted = Vec::new();
-    let mut diffs = Vec::new();
-    let mut prev_ok: Option<f64> = None;
     for &r in rr {
         t += r / 1000.0;
-        if w.push(t, r) {
-            if let Some(p) = prev_ok {
-                diffs.push(r - p);
-            }
-            prev_ok = Some(r);
-            accepted.push(r);
-        } else {
-            prev_ok = None;
+        w.push(t, r);
+    }
+    w.flush();
+    let mut accepted = Vec::new();
+    let mut diffs = Vec::new();
+    let mut prev: Option<f64> = None;
+    for b in w.beats() {
+        if let (true, Some(p)) = (b.follows, prev) {
+            diffs.push(b.rr_ms - p);
         }
+        prev = Some(b.rr_ms);
+        accepted.push(b.rr_ms);
     }
     out.insert("beats".into(), json!(rr.len() + 1));
     out.insert("rejected_intervals".into(), json!(w.rejected));
-    if w.rejected > 0 {
+    out.insert("corrected_intervals".into(), json!(w.corrected));
+    if w.corrected > 0 {
         warnings.push(format!(
-            "{} of {} intervals were rejected by the streaming rule (outside 300-2000 ms or ±20 % of the running median)",
-            w.rejected,
+            "{} of {} intervals were corrected or left out by the streaming artefact step (implausible, ectopic, missed, extra, long or short beats; Lipponen & Tarvainen 2019)",
+            w.corrected,
             rr.len()
         ));
     }

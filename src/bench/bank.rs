@@ -29,21 +29,9 @@ pub fn beat_times(seed: u64, seconds: f64) -> Vec<f64> {
 /// `seconds` of ECG at `fs` for bank entry `seed`, mV.
 pub fn ecg(seed: u64, fs: f64, seconds: f64) -> Vec<f64> {
     let beats = beat_times(seed, seconds);
-    let n = (seconds * fs).round() as usize;
-    let mut x = vec![0.0; n];
-    for b in beats {
-        let c = (b * fs).round() as i64;
-        for k in -(fs as i64 / 25)..=(fs as i64 / 25) {
-            let i = c + k;
-            if (0..n as i64).contains(&i) {
-                let u = k as f64 / fs;
-                x[i as usize] +=
-                    (-(u / 0.01).powi(2)).exp() - 0.2 * (-((u - 0.03) / 0.01).powi(2)).exp();
-            }
-        }
-    }
-    let _ = seed;
-    x
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xec9);
+    let params = crate::simulate::waveform::EcgParams::draw(&mut rng);
+    crate::simulate::waveform::ecg_from_beats(&beats, fs, seconds, &params, seed)
 }
 
 /// `seconds` of EDA at `fs` for bank entry `seed`, µS: a drifting tonic level with SCRs

@@ -96,8 +96,12 @@ pub struct FeatureFrame {
     pub t: f64,
     /// Values in [`FEATURE_NAMES`] order.
     pub values: [Option<f64>; 4],
-    /// The stream each value came from (`hr_bpm` from `rr`, or from `hr` when RR gives none).
+    /// The stream each value came from (`hr_bpm` from `rr`, `ecg` or `ppg`, or from `hr` when
+    /// no beat stream gives one).
     pub sources: [StreamKind; 4],
+    /// Share of the beats in the RMSSD window of the stream that gave `rmssd_ms` which the
+    /// artefact step corrected or excluded (part of that heart stream's quality).
+    pub beats_corrected: Option<f64>,
 }
 
 impl FeatureFrame {
@@ -107,6 +111,7 @@ impl FeatureFrame {
             t,
             values: [None; 4],
             sources: FEATURE_SOURCES,
+            beats_corrected: None,
         }
     }
 
@@ -394,6 +399,7 @@ impl ParticipantFeatures {
         let cfg = &self.cfg;
         let mut values = [None; 4];
         let mut sources = FEATURE_SOURCES;
+        let mut beats_corrected = None;
         for kind in HEART_STREAMS {
             if self.quality(kind, t) != Some(Quality::Good) {
                 continue;
@@ -412,6 +418,7 @@ impl ParticipantFeatures {
             {
                 values[1] = Some(v);
                 sources[1] = kind;
+                beats_corrected = w.corrected_share(t, cfg.rmssd_window_s);
             }
         }
         if values[0].is_none()
@@ -437,7 +444,12 @@ impl ParticipantFeatures {
             }
         }
         self.prune(t);
-        FeatureFrame { t, values, sources }
+        FeatureFrame {
+            t,
+            values,
+            sources,
+            beats_corrected,
+        }
     }
 
     fn prune(&mut self, t: f64) {

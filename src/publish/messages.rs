@@ -184,8 +184,17 @@ pub fn state(st: &State) -> String {
 pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
     json!({"type": "features", "participant": p, "t": f.t,
            "hr_bpm": opt3(f.values[0]), "rmssd_ms": opt3(f.values[1]),
-           "scl_us": opt3(f.values[2]), "scr_per_min": opt3(f.values[3])})
+           "scl_us": opt3(f.values[2]), "scr_per_min": opt3(f.values[3]),
+           "heart_source": heart_source(f),
+           "beats_corrected": opt3(f.beats_corrected)})
     .to_string()
+}
+
+/// The stream the heart features came from (`rr`, `ecg`, `ppg`, `hr`), if any.
+fn heart_source(f: &FeatureFrame) -> Option<&'static str> {
+    (0..2)
+        .find(|&i| f.values[i].is_some())
+        .map(|i| f.sources[i].name())
 }
 
 /// `adaptation`, with its reason. Feature values and baseline statistics are feature data:

@@ -228,6 +228,7 @@ impl FeatureRow {
             t: self.t_ms as f64 / 1000.0,
             values: self.values(),
             sources,
+            beats_corrected: None,
         }
     }
 
@@ -417,6 +418,7 @@ mod tests {
                 StreamKind::Eda,
                 StreamKind::Eda,
             ],
+            beats_corrected: None,
         };
         let row = FeatureRow::from_frame(&f).unwrap();
         assert_eq!(row.t_ms, 12_250);
