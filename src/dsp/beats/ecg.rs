@@ -82,6 +82,9 @@ const LENS: usize = 16;
 const VOTES: usize = 8;
 /// A beat is negative-dominant when its negative excursion exceeds this × the positive one.
 const NEGATIVE_RATIO: f64 = 2.0;
+/// Frequency at which the high-pass's phase lead is taken off the R peaks, Hz: the QRS
+/// complex's energy peaks around 10 Hz (its gradient, which finds it, around 10–15 Hz).
+pub const QRS_HZ: f64 = 10.0;
 /// Largest magnitude accepted as a sample.
 pub(super) const MAX_ABS: f64 = 1e100;
 /// Longest run of bad samples bridged by holding the last good one, s.
@@ -91,11 +94,46 @@ pub(super) const NON_FINITE_S: f64 = 2.0;
 /// No beat for this long raises [`SignalIssue::NoBeats`], s.
 pub(super) const NO_BEATS_S: f64 = 3.0;
 
+/// Phase delay, s, of the causal 0.5 Hz order-5 Butterworth high-pass at `f` Hz for rate `fs`
+/// (negative: a high-pass leads), from its coefficients: the bilinear first-order section and
+/// the two RBJ sections with Q = 0.618034 and 1.618034 (SIGNALS.md §1.1), as
+/// [`Sos::butterworth`] designs them. At 10 Hz it is −2.6 ms at every rate here, which is the
+/// −2 ms by which the R peaks of the causal chain otherwise lead NeuroKit2's.
+pub fn highpass_phase_delay_s(fs: f64, f: f64) -> f64 {
+    use biquad::{Coefficients, ToHertz, Type};
+    let pi = std::f64::consts::PI;
+    let k = (pi * 0.5 / fs).tan();
+    let mut sections = vec![[
+        1.0 / (1.0 + k),
+        -1.0 / (1.0 + k),
+        0.0,
+        (k - 1.0) / (k + 1.0),
+        0.0,
+    ]];
+    for n in 1..=2 {
+        let q = 1.0 / (2.0 * (f64::from(n) * pi / 5.0).cos());
+        if let Ok(c) = Coefficients::<f64>::from_params(Type::HighPass, fs.hz(), 0.5.hz(), q) {
+            sections.push([c.b0, c.b1, c.b2, c.a1, c.a2]);
+        }
+    }
+    let w = 2.0 * pi * f / fs;
+    let e = |m: f64| realfft::num_complex::Complex64::from_polar(1.0, -m * w);
+    let phase: f64 = sections
+        .iter()
+        .map(|c| {
+            ((c[0] + c[1] * e(1.0) + c[2] * e(2.0)) / (1.0 + c[3] * e(1.0) + c[4] * e(2.0))).arg()
+        })
+        .sum();
+    -phase / w / fs
+}
+
 /// Streaming ECG beat detector (one stream).
 #[derive(Debug, Clone)]
 pub struct EcgDetector {
     fs: f64,
     taps: usize,
+    /// Samples added to each R peak: the high-pass's phase lead at [`QRS_HZ`].
+    lead: f64,
     look_ahead: u64,
     min_delay: u64,
     max_run: u64,
@@ -167,6 +205,7 @@ impl EcgDetector {
         Ok(Self {
             fs,
             taps,
+            lead: -highpass_phase_delay_s(fs, QRS_HZ) * fs,
             look_ahead,
             min_delay: rint(MIN_DELAY_S) as u64,
             max_run,
@@ -407,7 +446,7 @@ impl EcgDetector {
         self.last_beat = at;
         self.vote(negative);
         out.push(DetectedBeat {
-            at: at as f64,
+            at: at as f64 + self.lead,
             confirmed: i,
         });
     }
