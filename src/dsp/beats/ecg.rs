@@ -22,10 +22,15 @@
 //!    boxcar, so ordinary runs end well before the cut; the cut bounds how long a beat can wait
 //!    for its confirmation (a run that never ends, e.g. noise, costs at most one beat per cut).
 //! 8. The R peak is the most prominent local maximum of the cleaned ECG inside the run (scipy
-//!    semantics, [`crate::dsp::peaks`]), kept if it is more than `rint(0.3·fs)` samples after
-//!    the previous beat; the first "previous beat" is the start, so, as in NeuroKit2, no beat is
-//!    reported in the first 0.3 s. There is no other warm-up: the trailing mean starts as the
-//!    mean of what it has.
+//!    semantics, [`crate::dsp::peaks`]); if the run has none (it began just after the peak, where
+//!    the trailing mean was still high), the search starts 50 ms earlier. It is kept if it is
+//!    more than `rint(0.3·fs)` samples after the previous beat; the first "previous beat" is the
+//!    start, so, as in NeuroKit2, no beat is reported in the first 0.3 s.
+//! 9. Warm-up: no run may begin in the first 0.3 s (the trailing mean starts as the mean of what
+//!    it has, which on a silent start is too low). Nothing else waits.
+//! 10. The causal high-pass *leads* the QRS by its phase delay at [`QRS_HZ`] (−2.6 ms, computed
+//!    from the coefficients, [`highpass_phase_delay_s`]); that lead is added back, so `at` is
+//!    fractional.
 //!
 //! **Delay bound** ([`EcgDetector::max_delay_s`]): a beat is confirmed when its run ends (or is
 //! cut): at most `cut + smoothing look-ahead + taps` samples after its R peak, i.e. 0.2 s +

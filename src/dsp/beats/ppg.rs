@@ -12,22 +12,26 @@
 //!    there is at the start) instead of the whole record.
 //! 5. Waves = runs of `ma_peak` above the threshold, paired as NeuroKit2 pairs them; waves shorter
 //!    than `rint(0.111·fs)` samples are dropped; a wave is cut at [`MAX_WAVE_S`].
-//! 6. The peak is the most prominent local maximum of the filtered PPG in the wave (scipy
-//!    semantics), kept if it is more than `rint(0.3·fs)` samples after the previous beat (the
+//! 6. The peak is the most prominent local maximum of the filtered PPG from the wave's begin to
+//!    the newest sample (the wave plus the `ma_peak` look-ahead: at low rates a wave can end one
+//!    sample after the peak, leaving it no right neighbour inside the wave; scipy semantics), kept if it is more than `rint(0.3·fs)` samples after the previous beat (the
 //!    first "previous beat" is the start: no beat in the first 0.3 s, as NeuroKit2).
 //!
 //! **Timing correction.** The causal band-pass delays the systolic peak (NeuroKit2's zero-phase
 //! filter does not). The peak of a pulse is where its harmonics line up, so it moves with the
-//! filter's delay over the band where the pulse has its energy, not with the phase delay at the
-//! fundamental (below the band's 2 Hz centre the phase *leads*). The correction is the filter's
-//! **group delay** `−dφ/dω`, computed from the biquad coefficients, averaged over the first three
-//! harmonics of the current heart rate `f` (f, 2f, 3f; the rate is the median of the last 5
-//! intervals, 1.2 Hz until there are any). See [`group_delay_s`].
+//! filter's phase delay averaged over the harmonics that shape it ([`peak_shift_s`]: the
+//! gain-weighted mean phase delay of the harmonics `k·f ≤ 8 Hz` of the current heart rate `f`,
+//! computed from the biquad coefficients; `f` is the median of the last 5 intervals, 1.2 Hz
+//! until there are any). The phase delay at the fundamental alone has the wrong sign (below the
+//! band's 2 Hz centre the band-pass *leads*: −61 ms at 70 bpm), and the group delay over the
+//! harmonics (≈ 75 ms) overshoots: the measured shift is +10 ms (simulated PPG) to +35 ms (a
+//! real BVP). No constant is fitted to a fixture.
 //!
 //! **Delay bound** ([`PpgDetector::max_delay_s`]): a beat is confirmed when its wave ends, at most
-//! [`MAX_WAVE_S`] + the `ma_peak` look-ahead after the wave began, and the reported peak is the
-//! filtered peak moved back by the correction (≤ [`MAX_CORRECTION_S`]): the bound is their sum.
-//! Measured delays are in docs/agreement.md.
+//! [`MAX_WAVE_S`] (0.2 s: a systolic wave rises and peaks within it) + the `ma_peak` look-ahead
+//! after the wave began, and the reported peak is the filtered peak moved back by the correction
+//! (≤ [`MAX_CORRECTION_S`]): the bound is their sum, 0.290–0.295 s, under 0.3 s at every rate.
+//! Measured delays (typically 0.12–0.17 s) are in docs/agreement.md.
 //!
 //! Quality: as the ECG detector ([`super::quality`]); hum is judged against the pulse band's
 //! energy (ratio 1). There is no polarity check (a PPG has no "reversed leads").
@@ -149,6 +153,8 @@ pub struct PpgDetector {
     blocks: [f64; OFFSET_BLOCKS],
     blocks_n: usize,
     blocks_head: usize,
+    /// Sum of `blocks[..blocks_n]`, recomputed at each block.
+    blocks_total: f64,
     n: u64,
     active: bool,
     start: u64,
@@ -204,6 +210,7 @@ impl PpgDetector {
             blocks: [0.0; OFFSET_BLOCKS],
             blocks_n: 0,
             blocks_head: 0,
+            blocks_total: 0.0,
             n: 0,
             active: false,
             start: 0,
@@ -243,6 +250,7 @@ impl PpgDetector {
         self.correction = peak_shift_s(self.fs, DEFAULT_HR_HZ) * self.fs;
         self.blocks_n = 0;
         self.blocks_head = 0;
+        self.blocks_total = 0.0;
         self.block_sum = 0.0;
         self.block_n = 0;
         self.bad_run = 0;
@@ -301,12 +309,11 @@ impl PpgDetector {
 
     /// Mean of `s` over the last 30 s (what there is, at the start).
     fn offset_mean(&self) -> f64 {
-        let full: f64 = self.blocks[..self.blocks_n].iter().sum();
         let n = self.blocks_n as u64 * self.block_len + self.block_n;
         if n == 0 {
             0.0
         } else {
-            (full + self.block_sum) / n as f64
+            (self.blocks_total + self.block_sum) / n as f64
         }
     }
 
@@ -348,6 +355,7 @@ impl PpgDetector {
             self.blocks[self.blocks_head] = self.block_sum;
             self.blocks_head = (self.blocks_head + 1) % OFFSET_BLOCKS;
             self.blocks_n = (self.blocks_n + 1).min(OFFSET_BLOCKS);
+            self.blocks_total = self.blocks[..self.blocks_n].iter().sum();
             self.block_sum = 0.0;
             self.block_n = 0;
         }
@@ -397,7 +405,7 @@ impl PpgDetector {
             return;
         }
         if let Some(prev) = self.last_raw {
-            self.interval((p - prev) as f64 / self.fs);
+            self.interval(p.saturating_sub(prev) as f64 / self.fs);
         }
         self.last_raw = Some(p);
         self.last_peak = at;
