@@ -5,6 +5,7 @@ mod util;
 
 mod analyze_cli;
 mod attack_findings;
+mod beats_agreement;
 mod consent_e2e;
 mod consent_gate;
 mod crash;

@@ -13,6 +13,10 @@
 
 pub mod ecg;
 pub mod ppg;
+mod quality;
+mod stages;
+#[cfg(test)]
+mod tests;
 
 /// Which waveform a detector reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
