@@ -126,6 +126,7 @@ fn frame(t: f64, values: [Option<f64>; 4]) -> FeatureFrame {
         t,
         values,
         sources: FEATURE_SOURCES,
+        beats_corrected: None,
     }
 }
 

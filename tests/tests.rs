@@ -12,6 +12,7 @@ mod crash;
 mod data_cli;
 mod datadir;
 mod e2e;
+mod ecg_replay;
 mod erasure;
 mod fixtures;
 mod fuzz_corpus;
