@@ -284,9 +284,12 @@ impl Drop for SocketFile {
 /// one scope; replayed files are limited by their manifests).
 fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, DaemonError> {
     let mut scopes: Vec<Scope> = existing.to_vec();
-    let mut scopes_seen: Vec<ParticipantId> = Vec::new();
+    let mut scopes_seen: std::collections::BTreeSet<ParticipantId> = Default::default();
+    // Looked up, not scanned: a bench session has thousands of participants.
+    let mut taken: std::collections::BTreeSet<ParticipantId> =
+        scopes.iter().map(|s| s.participant().clone()).collect();
     let mut add = |s: Scope| -> Result<(), DaemonError> {
-        if scopes.iter().any(|x| x.participant() == s.participant()) {
+        if !taken.insert(s.participant().clone()) {
             return Err(DaemonError::Plan(format!(
                 "participant {} is fed by a recording and by another source; a replayed recording's consent is its own, so give it a participant of its own",
                 s.participant()
@@ -308,7 +311,7 @@ fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, Daem
                         recorded: p.clone(),
                         manifest: crate::simulate::synthetic_consent(),
                     })?;
-                    scopes_seen.push(p.clone());
+                    scopes_seen.insert(p.clone());
                 }
             }
             SourcePlan::Synthetic(spec) => {

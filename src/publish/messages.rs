@@ -201,34 +201,89 @@ fn heart_source(f: &FeatureFrame) -> Option<&'static str> {
 /// they appear only where `shared(source stream)` says `share_features` is consented; the
 /// z-scores (relative to the participant's own baseline) are part of the decision.
 pub fn adaptation(a: &Adaptation) -> String {
+    // Serialized straight from borrowed structs (no `Value` tree): this line is written four
+    // times a second per participant. The field order is the protocol's.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        participant: &'a ParticipantId,
+        t: f64,
+        action: &'static str,
+        arousal: Option<f64>,
+        confidence: f64,
+        arousal_state: &'static str,
+        reason: Reason<'a>,
+    }
+    #[derive(Serialize)]
+    struct Reason<'a> {
+        rule: &'static str,
+        summary: &'a str,
+        composite_z: Option<f64>,
+        features: Vec<Term>,
+        quality: &'a std::collections::BTreeMap<&'static str, &'static str>,
+        baseline: Option<BaselineRef>,
+        dwell_s: f64,
+    }
+    #[derive(Serialize)]
+    struct Term {
+        name: &'static str,
+        value: Option<f64>,
+        z: Option<f64>,
+        direction: i8,
+        baseline_median: Option<f64>,
+        baseline_scale: Option<f64>,
+    }
+    #[derive(Serialize)]
+    struct BaselineRef {
+        kind: &'static str,
+        from_s: f64,
+        to_s: f64,
+        frames: usize,
+    }
     let (p, d) = (&a.participant, &a.decision);
-    let features: Vec<Value> = d
+    // Rounded to 3 decimals; a non-finite value is `null`.
+    let o3 = |x: Option<f64>| x.map(r3).filter(|v| v.is_finite());
+    let features = d
         .terms
         .iter()
         .map(|t| {
             let show = a.shared.get(t.index).copied().unwrap_or(false);
-            let hide = |v: Option<f64>| if show { opt3(v) } else { Value::Null };
-            json!({"name": FEATURE_NAMES[t.index], "value": hide(t.value), "z": opt3(t.z),
-                   "direction": DIRECTIONS[t.index] as i8,
-                   "baseline_median": hide(t.stats.map(|s| s.median)),
-                   "baseline_scale": hide(t.stats.map(|s| s.scale))})
+            let hide = |v: Option<f64>| if show { o3(v) } else { None };
+            Term {
+                name: FEATURE_NAMES[t.index],
+                value: hide(t.value),
+                z: o3(t.z),
+                direction: DIRECTIONS[t.index] as i8,
+                baseline_median: hide(t.stats.map(|s| s.median)),
+                baseline_scale: hide(t.stats.map(|s| s.scale)),
+            }
         })
         .collect();
-    let baseline = a.baseline.as_ref().map_or(
-        Value::Null,
-        |b| json!({"kind": "provisional", "from_s": b.from_s, "to_s": b.to_s, "frames": b.frames}),
-    );
-    json!({
-        "type": "adaptation", "participant": p, "t": d.t, "action": d.action.name(),
-        "arousal": opt3(d.arousal), "confidence": r3(d.confidence),
-        "arousal_state": d.state.name(),
-        "reason": {
-            "rule": d.rule.name(), "summary": a.summary, "composite_z": opt3(d.composite_z),
-            "features": features, "quality": a.quality, "baseline": baseline,
-            "dwell_s": r3(d.dwell_s),
-        }
-    })
-    .to_string()
+    let line = Line {
+        kind: "adaptation",
+        participant: p,
+        t: d.t,
+        action: d.action.name(),
+        arousal: o3(d.arousal),
+        confidence: r3(d.confidence),
+        arousal_state: d.state.name(),
+        reason: Reason {
+            rule: d.rule.name(),
+            summary: &a.summary,
+            composite_z: o3(d.composite_z),
+            features,
+            quality: &a.quality,
+            baseline: a.baseline.as_ref().map(|b| BaselineRef {
+                kind: "provisional",
+                from_s: b.from_s,
+                to_s: b.to_s,
+                frames: b.frames,
+            }),
+            dwell_s: r3(d.dwell_s),
+        },
+    };
+    serde_json::to_string(&line).unwrap_or_else(|e| error("internal", &e.to_string()))
 }
 
 #[cfg(test)]
