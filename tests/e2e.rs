@@ -537,3 +537,59 @@ fn every_daemon_message_validates_against_the_published_schema() {
         );
     }
 }
+
+/// The adaptation line as it was rendered before it was serialized from structs (a `Value`
+/// tree built with `json!`): the reference the faster rendering must match byte for byte.
+fn adaptation_reference(a: &attune::engine::event::Adaptation) -> String {
+    use attune::features::FEATURE_NAMES;
+    use attune::policy::DIRECTIONS;
+    use serde_json::{Value, json};
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let opt3 = |x: Option<f64>| x.map_or(Value::Null, |v| json!(r3(v)));
+    let (p, d) = (&a.participant, &a.decision);
+    let features: Vec<Value> = d
+        .terms
+        .iter()
+        .map(|t| {
+            let show = a.shared.get(t.index).copied().unwrap_or(false);
+            let hide = |v: Option<f64>| if show { opt3(v) } else { Value::Null };
+            json!({"name": FEATURE_NAMES[t.index], "value": hide(t.value), "z": opt3(t.z),
+                   "direction": DIRECTIONS[t.index] as i8,
+                   "baseline_median": hide(t.stats.map(|s| s.median)),
+                   "baseline_scale": hide(t.stats.map(|s| s.scale))})
+        })
+        .collect();
+    let baseline = a.baseline.as_ref().map_or(
+        Value::Null,
+        |b| json!({"kind": "provisional", "from_s": b.from_s, "to_s": b.to_s, "frames": b.frames}),
+    );
+    json!({
+        "type": "adaptation", "participant": p, "t": d.t, "action": d.action.name(),
+        "arousal": opt3(d.arousal), "confidence": r3(d.confidence),
+        "arousal_state": d.state.name(),
+        "reason": {
+            "rule": d.rule.name(), "summary": a.summary, "composite_z": opt3(d.composite_z),
+            "features": features, "quality": a.quality, "baseline": baseline,
+            "dwell_s": r3(d.dwell_s),
+        }
+    })
+    .to_string()
+}
+
+#[test]
+fn adaptation_lines_render_byte_for_byte_as_the_value_tree_did() {
+    use attune::engine::event::EventBody;
+    let (h, recs) =
+        crate::util::read_recording(&crate::util::fixture("sim-rest-stress.attune.ndjson"));
+    let mut n = 0;
+    for ev in crate::util::run_engine(&h, &recs, PipelineConfig::default()) {
+        if let EventBody::Adaptation(a) = &ev.body {
+            assert_eq!(
+                attune::publish::messages::adaptation(a),
+                adaptation_reference(a)
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 2000, "{n} adaptation lines");
+}
