@@ -40,6 +40,9 @@ pub struct Report {
     pub paced: bool,
     /// Samples fed to the engine.
     pub samples: u64,
+    /// Samples the session should have fed; fewer means the engine could not keep up (the
+    /// source waits on a full queue: nothing is dropped, the data arrive late).
+    pub samples_expected: u64,
     /// Samples per CPU second (the whole process).
     pub samples_per_sec_per_core: f64,
     /// Decision latency, median, µs.
@@ -74,6 +77,7 @@ impl Report {
         format!(
             "attune bench: {} participants × {:.0} s ({}), ECG {} Hz + EDA {} Hz\n\
              throughput   {:.3e} samples/s per core ({} samples, {:.2} CPU s, {:.2} wall s, {} cores, CPU {:.1} %)\n\
+             kept up      {}\n\
              latency      p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs over {} decisions\n\
              dropped      {}\n\
              memory       peak RSS {:.1} MiB, {:.1} KiB per participant\n\
@@ -89,6 +93,16 @@ impl Report {
             self.wall_s,
             self.cores,
             100.0 * self.cpu_frac,
+            if self.samples as f64 >= 0.999 * self.samples_expected as f64 {
+                "yes: every sample was fed in time".to_owned()
+            } else {
+                format!(
+                    "NO: only {} of {} samples ({:.1} %) were fed by the end; the engine is the bottleneck",
+                    self.samples,
+                    self.samples_expected,
+                    100.0 * self.samples as f64 / self.samples_expected.max(1) as f64
+                )
+            },
             self.latency_p50_us,
             self.latency_p99_us,
             self.latency_max_us,

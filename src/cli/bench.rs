@@ -55,6 +55,7 @@ pub async fn run(common: &Common, a: &BenchArgs) -> anyhow::Result<()> {
     }
     let spec = spec(a)?;
     let dating = spec.dating.clone();
+    let samples_expected = spec.expected_samples();
     let ids = spec.participants.clone();
     let dir = scratch_dir()?;
     let _cleanup = RemoveDir(dir.clone());
@@ -137,6 +138,7 @@ pub async fn run(common: &Common, a: &BenchArgs) -> anyhow::Result<()> {
         eda_rate_hz: a.eda_rate,
         paced: !a.unpaced,
         samples,
+        samples_expected,
         samples_per_sec_per_core: if cpu > 0.0 { samples as f64 / cpu } else { 0.0 },
         latency_p50_us: quantile(&mut lat, 0.5),
         latency_p99_us: quantile(&mut lat, 0.99),

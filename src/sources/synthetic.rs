@@ -62,6 +62,24 @@ pub struct Dating {
     pub ticks: std::sync::Mutex<Vec<Instant>>,
 }
 
+impl SyntheticSpec {
+    /// Samples the source sends if nothing stops it early.
+    pub fn expected_samples(&self) -> u64 {
+        let n = self.participants.len().max(1);
+        let mut total = 0u64;
+        for s in &self.streams {
+            let period = s.chunk as f64 / s.rate_hz;
+            for i in 0..self.participants.len() {
+                let phase = period * i as f64 / n as f64;
+                // Chunks j with j·period + phase + period ≤ seconds.
+                let chunks = ((self.seconds - phase) / period).floor().max(0.0) as u64;
+                total += chunks * s.chunk as u64;
+            }
+        }
+        total
+    }
+}
+
 /// How the source is paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
