@@ -239,6 +239,11 @@ fn load(
             }
             Err(anyhow::Error::new(e).context(path.display().to_string()))
         })?;
+        // Unmapping a large buffer takes milliseconds: let the other core do it while the
+        // features are computed (the process does not wait for that thread).
+        if bytes.len() >= PARALLEL_READ_MIN as usize {
+            std::thread::spawn(move || drop(bytes));
+        }
         timings.lap("parse", &mut t0);
         if let (true, Some(s)) = (timings.on, head_s) {
             timings.steps.push(("ecg_head_within_parse", s));

@@ -359,6 +359,41 @@ fn digits(b: &[u8], i: &mut usize, mut m: u64) -> (u64, u32) {
     (m, u32::try_from(*i - start).unwrap_or(u32::MAX))
 }
 
+/// Powers of ten as integers, up to 10^21.
+const POW10_INT: [u128; 22] = {
+    let mut t = [1u128; 22];
+    let mut i = 1;
+    while i < 22 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `m / 10^k` correctly rounded (`k` in 1..=21), when a cheap guess can be proved right; `None`
+/// leaves it to `str::parse`. The guess `r = (m as f64) / 10^k` is within about one unit in the
+/// last place; with `r = M·2^e` (53-bit `M`, not a power of two, so both neighbours are `2^e`
+/// away) it is the correctly rounded value exactly when `|m/10^k − r| < 2^(e−1)`, i.e.
+/// `(2M−1)·10^k < 2m·2^(−e) < (2M+1)·10^k`, which is checked in `u128` (every product is below
+/// 2^125 for `m < 2^64`; ties and anything else out of reach give `None`).
+fn checked_quotient(m: u64, k: usize) -> Option<f64> {
+    let r = m as f64 / *POW10.get(k)?;
+    let bits = r.to_bits();
+    let exp = i64::try_from((bits >> 52) & 0x7ff).ok()?;
+    let frac = bits & ((1 << 52) - 1);
+    if exp == 0 || frac == 0 {
+        return None;
+    }
+    let mant = u128::from(frac | (1 << 52));
+    let shift = u32::try_from(1 - (exp - 1075)).ok()?;
+    if shift + (64 - m.leading_zeros()) > 126 {
+        return None;
+    }
+    let a = u128::from(m) << shift;
+    let b = *POW10_INT.get(k)?;
+    ((2 * mant - 1) * b < a && a < (2 * mant + 1) * b).then_some(r)
+}
+
 /// Exact powers of ten in f64.
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
@@ -457,6 +492,12 @@ fn fast_cell(b: &[u8], pos: usize, delim: u8) -> Option<(f64, usize)> {
     } else if m <= 1 << 53 && (-22..=22).contains(&e10) {
         let p = POW10[e10.unsigned_abs() as usize];
         if e10 < 0 { m as f64 / p } else { m as f64 * p }
+    } else if let Some(v) = (-21..0)
+        .contains(&e10)
+        .then(|| checked_quotient(m, e10.unsigned_abs() as usize))
+        .flatten()
+    {
+        v
     } else {
         // The cell is ASCII, so this slice is on char boundaries.
         let s = std::str::from_utf8(&b[pos + usize::from(neg)..end]).ok()?;
