@@ -110,6 +110,8 @@ def attune_warm(attune, csv, runs):
     stages = {}
     for _ in range(runs):
         _, _, err = timed([attune, "analyze", csv, *ECG_ARGS], 1, env)
+        if not err:  # a build from before ATTUNE_TIMINGS: wall clock only
+            break
         for k, v in json.loads(err.splitlines()[-1]).items():
             stages[k] = min(stages.get(k, float("inf")), v)
     # The floor: read + parse alone. With --method streaming nothing else runs inside `parse`
@@ -117,6 +119,8 @@ def attune_warm(attune, csv, runs):
     floor = float("inf")
     for _ in range(runs):
         _, _, err = timed([attune, "analyze", csv, *ECG_ARGS, "--method", "streaming"], 1, env)
+        if not err:
+            break
         t = json.loads(err.splitlines()[-1])
         floor = min(floor, t["read"] + t["parse"])
     nothing, _, _ = timed([attune, "--version"], runs)
@@ -126,8 +130,8 @@ def attune_warm(attune, csv, runs):
         "wall_runs_s": [round(t, 4) for t in wall],
         "in_process_best_s": {k: round(v, 4) for k, v in stages.items()},
         "process_start_s": round(min(nothing), 4),
-        "floor_read_parse_s": round(floor, 4),
-        "floor_process_s": round(floor + min(nothing), 4),
+        "floor_read_parse_s": round(floor, 4) if stages else None,
+        "floor_process_s": round(floor + min(nothing), 4) if stages else None,
         "out": {k: res[k] for k in ("beats", "rmssd_ms", "lf_ms2")},
     }
 
