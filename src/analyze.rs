@@ -16,7 +16,7 @@
 
 use crate::dsp::ecg;
 use crate::dsp::eda_nk;
-use crate::dsp::filter::{Pass, Sos};
+use crate::dsp::filter::{Pass, Sos, moving_average_filtfilt};
 use crate::dsp::hrv::{self, FreqDomain, PsdMethod, TimeDomain};
 use crate::dsp::ppg;
 use crate::dsp::rr::{RrConfig, RrWindow};
@@ -155,6 +155,121 @@ pub fn analyze(
     method: Method,
     psd: PsdMethod,
 ) -> Result<Map<String, Value>, AnalyzeError> {
+    analyze_with_head(kind, x, rate, method, psd, None)
+}
+
+/// The forward high-pass pass of NeuroKit2's `ecg_clean` run over the first part of a record,
+/// so that a caller can do it while the rest is still being read ([`EcgHead::start`]); then
+/// [`analyze_with_head`] goes on from there. Only a speed-up: the result is bit-identical to
+/// [`ecg::clean`], because the cascade sees the same samples in the same order (a block of a
+/// DF2T cascade run in place gives the same numbers whatever the block boundaries).
+#[derive(Debug, Clone)]
+pub struct EcgHead {
+    fs: f64,
+    cascade: crate::dsp::filter::Cascade,
+    /// The odd-extended record so far, filtered forward: `padlen` samples of extension, then
+    /// `taken` samples of the record (NaNs filled forward).
+    fwd: Vec<f64>,
+    padlen: usize,
+    taken: usize,
+    last: f64,
+}
+
+impl EcgHead {
+    /// Starts on `head`, the first samples of an ECG at `fs` Hz (`capacity`: the expected
+    /// record length, to reserve). `None` when this shortcut does not apply (the first sample
+    /// is missing, `head` is not longer than the padding, the design fails); the caller then
+    /// analyses as usual.
+    pub fn start(head: &[f64], fs: f64, capacity: usize) -> Option<Self> {
+        let sos = Sos::butterworth(Pass::High, 5, fs, 0.5).ok()?;
+        let padlen = sos.padlen();
+        let first = *head.first()?;
+        if head.len() <= padlen + 1 || !first.is_finite() {
+            return None;
+        }
+        // ffill of head[..=padlen]: head[0] is finite, so no backward fill is needed.
+        let mut filled = Vec::with_capacity(padlen + 1);
+        let mut last = first;
+        for &v in &head[..=padlen] {
+            if !v.is_nan() {
+                last = v;
+            }
+            filled.push(last);
+        }
+        let mut fwd = Vec::with_capacity(capacity + 2 * padlen);
+        fwd.extend((1..=padlen).rev().map(|i| 2.0 * first - filled[i]));
+        let mut h = Self {
+            fs,
+            cascade: sos.cascade(),
+            fwd,
+            padlen,
+            taken: 0,
+            last: first,
+        };
+        h.cascade.prime(h.fwd[0]);
+        h.cascade.run_in_place(&mut h.fwd);
+        h.push(head);
+        Some(h)
+    }
+
+    /// Filters the next samples of the record forward.
+    fn push(&mut self, x: &[f64]) {
+        let from = self.fwd.len();
+        let mut last = self.last;
+        self.fwd.extend(x.iter().map(|&v| {
+            if !v.is_nan() {
+                last = v;
+            }
+            last
+        }));
+        self.last = last;
+        self.taken += x.len();
+        self.cascade.run_in_place(&mut self.fwd[from..]);
+    }
+
+    /// `ecg::clean(x, fs, 50.0)`, given that `self` started on a prefix of `x`.
+    fn finish(mut self, x: &[f64]) -> Result<Vec<f64>, ecg::EcgError> {
+        let (n, padlen) = (x.len(), self.padlen);
+        self.push(&x[self.taken..]);
+        // The end extension uses the filled record: x[j] or the last finite value before it.
+        let filled_at = |j: usize| {
+            x[..=j]
+                .iter()
+                .rev()
+                .copied()
+                .find(|v| !v.is_nan())
+                .unwrap_or(f64::NAN)
+        };
+        let last = filled_at(n - 1);
+        let tail: Vec<f64> = (1..=padlen)
+            .map(|i| 2.0 * last - filled_at(n - 1 - i))
+            .collect();
+        let from = self.fwd.len();
+        self.fwd.extend_from_slice(&tail);
+        self.cascade.run_in_place(&mut self.fwd[from..]);
+        // The rest of `Sos::filtfilt`, then the powerline stage of `ecg::clean`.
+        let ext = &mut self.fwd;
+        ext.reverse();
+        self.cascade.prime(ext[0]);
+        self.cascade.run_in_place(ext);
+        ext.reverse();
+        Ok(moving_average_filtfilt(
+            &ext[padlen..padlen + n],
+            ecg::powerline_taps(self.fs, 50.0),
+        )?)
+    }
+}
+
+/// [`analyze`], for an ECG with the NeuroKit2 method going on from `head` (see [`EcgHead`]);
+/// `head` is ignored otherwise, and when it did not start on a prefix of `x` at `rate`.
+pub fn analyze_with_head(
+    kind: Kind,
+    x: &[f64],
+    rate: Option<f64>,
+    method: Method,
+    psd: PsdMethod,
+    head: Option<EcgHead>,
+) -> Result<Map<String, Value>, AnalyzeError> {
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
     out.insert("kind".into(), json!(kind.name()));
@@ -212,9 +327,14 @@ pub fn analyze(
                             "ECG at {fs} Hz: below 100 Hz R-peak times are coarse and NeuroKit2's powerline stage is a 2-sample mean"
                         ));
                     }
-                    let clean = match method {
-                        Method::NeuroKit => ecg::clean(x, fs, 50.0).map_err(|e| short(&e))?,
-                        Method::Streaming => causal_ecg(x, fs).map_err(|e| short(&e))?,
+                    let head =
+                        head.filter(|h| h.fs == fs && h.taken <= x.len() && x.len() > h.padlen);
+                    let clean = match (method, head) {
+                        (Method::NeuroKit, Some(h)) => h.finish(x).map_err(|e| short(&e))?,
+                        (Method::NeuroKit, None) => {
+                            ecg::clean(x, fs, 50.0).map_err(|e| short(&e))?
+                        }
+                        (Method::Streaming, _) => causal_ecg(x, fs).map_err(|e| short(&e))?,
                     };
                     let peaks = ecg::peaks_neurokit(&clean, fs);
                     cardiac(&mut out, &mut warnings, &peaks, fs, psd);
@@ -449,4 +569,38 @@ fn eda_streaming(out: &mut Map<String, Value>, x: &[f64], fs: f64) {
             .then(|| scrs.iter().map(|s| s.amplitude_us).sum::<f64>() / scrs.len() as f64),
     );
     out.insert("scr_per_min".into(), json!(scrs.len() as f64 / minutes));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ecg_head_gives_the_bits_of_ecg_clean() {
+        let fs = 500.0;
+        let mut x: Vec<f64> = (0..20_000)
+            .map(|i| {
+                let t = f64::from(i) / fs;
+                (t * 7.0).sin().powi(15) + 0.2 * (t * 0.9).sin() + 1e-3 * f64::from(i % 13)
+            })
+            .collect();
+        for i in [5, 6, 900, 19_990, 19_999] {
+            x[i] = f64::NAN;
+        }
+        let want = ecg::clean(&x, fs, 50.0).unwrap();
+        for head_len in [40, 41, 1000, 12_345, 20_000] {
+            let h = EcgHead::start(&x[..head_len], fs, 0).unwrap();
+            let got = h.finish(&x).unwrap();
+            assert_eq!(got.len(), want.len());
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "head {head_len}"
+            );
+        }
+        assert!(EcgHead::start(&x[..3], fs, 0).is_none());
+        x[0] = f64::NAN;
+        assert!(EcgHead::start(&x[..1000], fs, 0).is_none());
+    }
 }

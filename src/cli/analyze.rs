@@ -1,14 +1,24 @@
 //! `attune analyze FILE --kind K`: offline features of one signal as JSON.
+//!
+//! With `ATTUNE_TIMINGS=1` in the environment, one more JSON line goes to stderr: the
+//! wall time of each step in seconds (`read`: the file into memory, `parse`: UTF-8 check and
+//! CSV, `ecg_head_within_parse`: the part of `parse` spent on the ECG forward high-pass over
+//! the first part of the file while the rest was parsed, `analyze`: the rest of the features,
+//! `total`), and for ECG with the NeuroKit2 method the split of
+//! `analyze` into `clean`, `peaks`, `hrv_time` and `hrv_frequency`, measured by running those
+//! stages once more after the output is written (docs/performance.md uses it). stdout is
+//! unchanged.
 
 use super::Common;
-use crate::analyze::{Kind, Method, analyze};
+use crate::analyze::{EcgHead, Kind, Method, analyze, analyze_with_head};
 use crate::dsp::hrv::PsdMethod;
-use crate::recording::csv::read_column;
+use crate::recording::csv::{CsvError, read_column_bytes_with};
 use crate::recording::{Reader, Record};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Kind argument.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -94,19 +104,155 @@ fn kind(k: KindArg) -> Kind {
     }
 }
 
-/// Reads the signal: values and the rate found in the file (recordings only).
-fn load(path: &Path, k: Kind, column: Option<&str>) -> anyhow::Result<(Vec<f64>, Option<f64>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// Wall times of the steps, for `ATTUNE_TIMINGS=1`.
+#[derive(Default)]
+struct Timings {
+    on: bool,
+    steps: Vec<(&'static str, f64)>,
+}
+
+impl Timings {
+    fn from_env() -> Self {
+        Self {
+            on: std::env::var_os("ATTUNE_TIMINGS").is_some_and(|v| v == "1"),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Records the time since `*t0` under `name` and restarts the clock.
+    fn lap(&mut self, name: &'static str, t0: &mut Instant) {
+        if self.on {
+            self.steps.push((name, t0.elapsed().as_secs_f64()));
+            *t0 = Instant::now();
+        }
+    }
+
+    /// Times the NeuroKit2 ECG stages one by one (after the real run; results discarded).
+    fn ecg_stages(&mut self, x: &[f64], fs: f64) {
+        use crate::dsp::{ecg, hrv};
+        let mut t = Instant::now();
+        let Ok(clean) = ecg::clean(x, fs, 50.0) else {
+            return;
+        };
+        self.lap("clean", &mut t);
+        let peaks = ecg::peaks_neurokit(&clean, fs);
+        self.lap("peaks", &mut t);
+        let rri = hrv::intervals_ms(&peaks, fs);
+        std::hint::black_box(hrv::time_domain(&rri));
+        self.lap("hrv_time", &mut t);
+        std::hint::black_box(hrv::frequency_neurokit(&rri));
+        self.lap("hrv_frequency", &mut t);
+    }
+
+    fn report(&self) {
+        if self.on {
+            let m: serde_json::Map<String, Value> = self
+                .steps
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect();
+            eprintln!("{}", Value::Object(m));
+        }
+    }
+}
+
+/// Files at least this large are read in two halves on two threads.
+const PARALLEL_READ_MIN: u64 = 4 << 20;
+
+/// `std::fs::read`, with a large file read in two halves at once (`pread` on two threads: the
+/// kernel's copy and the page faults of the fresh buffer are shared by both cores).
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let Ok(n) = usize::try_from(len) else {
+        return std::fs::read(path);
+    };
+    if len < PARALLEL_READ_MIN {
+        return std::fs::read(path);
+    }
+    let mut buf = vec![0u8; n];
+    let (a, b) = buf.split_at_mut(n / 2);
+    let f2 = f.try_clone()?;
+    let halves = std::thread::scope(|s| {
+        let hb = s.spawn(|| f2.read_exact_at(b, (n / 2) as u64));
+        let ra = f.read_exact_at(a, 0);
+        let rb = hb
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        ra.and(rb)
+    });
+    match halves {
+        // The file shrank while being read: read it again as `fs::read` would.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => std::fs::read(path),
+        Err(e) => Err(e),
+        Ok(()) => {
+            // Or it grew: read the rest.
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(len))?;
+            f.read_to_end(&mut buf)?;
+            Ok(buf)
+        }
+    }
+}
+
+/// What [`load`] read.
+struct Loaded {
+    values: Vec<f64>,
+    /// The rate found in the file (recordings only).
+    rate: Option<f64>,
+    /// The ECG forward high-pass over the first part of a CSV, run while the rest was parsed.
+    head: Option<EcgHead>,
+}
+
+/// Reads the signal. `ecg_head_rate`: start the NeuroKit2 ECG filter at this rate while a CSV
+/// is parsed (see [`EcgHead`]).
+fn load(
+    path: &Path,
+    k: Kind,
+    column: Option<&str>,
+    ecg_head_rate: Option<f64>,
+    timings: &mut Timings,
+) -> anyhow::Result<Loaded> {
+    let mut t0 = Instant::now();
+    let bytes = read_file(path).with_context(|| format!("cannot read {}", path.display()))?;
+    timings.lap("read", &mut t0);
     let is_recording = bytes.starts_with(b"{")
         && bytes
             .windows(16)
             .take(4096)
             .any(|w| w == b"attune-recording");
     if !is_recording {
-        let text = std::str::from_utf8(&bytes)
-            .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
-        let col = read_column(text, column).with_context(|| path.display().to_string())?;
-        return Ok((col.values, None));
+        let capacity = bytes.len() / 8;
+        let mut head_s = None;
+        let start = |v: &[f64]| {
+            let t = Instant::now();
+            let h = ecg_head_rate.and_then(|fs| EcgHead::start(v, fs, capacity));
+            head_s = h.as_ref().map(|_| t.elapsed().as_secs_f64());
+            h
+        };
+        let (col, head) = read_column_bytes_with(&bytes, column, start).or_else(|e| {
+            if e == CsvError::NotUtf8 {
+                // The message names the first bad byte of the whole file.
+                std::str::from_utf8(&bytes)
+                    .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
+            }
+            Err(anyhow::Error::new(e).context(path.display().to_string()))
+        })?;
+        // Unmapping a large buffer takes milliseconds: let the other core do it while the
+        // features are computed (the process does not wait for that thread).
+        if bytes.len() >= PARALLEL_READ_MIN as usize {
+            std::thread::spawn(move || drop(bytes));
+        }
+        timings.lap("parse", &mut t0);
+        if let (true, Some(s)) = (timings.on, head_s) {
+            timings.steps.push(("ecg_head_within_parse", s));
+        }
+        return Ok(Loaded {
+            values: col.values,
+            rate: None,
+            head,
+        });
     }
     let mut r =
         Reader::open(std::io::Cursor::new(bytes)).with_context(|| path.display().to_string())?;
@@ -156,13 +302,34 @@ fn load(path: &Path, k: Kind, column: Option<&str>) -> anyhow::Result<(Vec<f64>,
             k.name()
         );
     }
-    Ok((values, spec.rate_hz))
+    Ok(Loaded {
+        values,
+        rate: spec.rate_hz,
+        head: None,
+    })
 }
 
 /// Runs `analyze`.
 pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
+    let start = Instant::now();
+    // glibc serves blocks of 128 KiB and more with fresh mmaps, each page faulted in on first
+    // touch, until a freed mmapped block raises that threshold to the block's size (32 MiB at
+    // most). Raising it now lets the record-sized vectors of the analysis (12 MB each for 25 min
+    // at 1000 Hz) come from the heap and reuse each other's pages once freed, which saves
+    // thousands of page faults. Elsewhere this costs one untouched allocation.
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(31 << 20)));
+    let mut timings = Timings::from_env();
     let k = kind(a.kind);
-    let (values, file_rate) = load(&a.file, k, a.column.as_deref())?;
+    // The NeuroKit2 ECG filter can start while the CSV is parsed (one record, rate given).
+    let ecg_head_rate = match (k, a.method, a.windows) {
+        (Kind::Ecg, MethodArg::Neurokit, false) => a.rate,
+        _ => None,
+    };
+    let Loaded {
+        values,
+        rate: file_rate,
+        head,
+    } = load(&a.file, k, a.column.as_deref(), ecg_head_rate, &mut timings)?;
     let rate = match (a.rate, file_rate) {
         (Some(r), Some(f)) if r != f => {
             bail!("--rate {r} contradicts the recording's rate of {f} Hz")
@@ -184,9 +351,19 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if !a.windows {
-        let mut m = analyze(k, &values, rate, method, psd).with_context(|| file.clone())?;
+        let mut t0 = Instant::now();
+        let mut m =
+            analyze_with_head(k, &values, rate, method, psd, head).with_context(|| file.clone())?;
         m.insert("file".into(), json!(file));
         writeln!(out, "{}", Value::Object(m))?;
+        timings.lap("analyze", &mut t0);
+        if timings.on {
+            timings.steps.push(("total", start.elapsed().as_secs_f64()));
+            if let (Kind::Ecg, Method::NeuroKit, Some(fs)) = (k, method, rate) {
+                timings.ecg_stages(&values, fs);
+            }
+        }
+        timings.report();
         return Ok(());
     }
     if !(a.window_s.is_finite() && a.window_s > 0.0 && a.hop_s.is_finite() && a.hop_s > 0.0) {
