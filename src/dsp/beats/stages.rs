@@ -22,6 +22,8 @@ pub(super) struct TrailingMean {
     pos: usize,
     len: usize,
     sum: f64,
+    /// 1 / window length.
+    inv: f64,
 }
 
 impl TrailingMean {
@@ -32,6 +34,7 @@ impl TrailingMean {
             pos: 0,
             len: 0,
             sum: 0.0,
+            inv: 1.0 / w.max(1) as f64,
         }
     }
 
@@ -74,7 +77,13 @@ impl TrailingMean {
             self.pos = 0;
             self.sum = self.buf[..self.len].iter().sum();
         }
-        self.sum / self.len as f64
+        // A full window (every sample but the first `w`) multiplies by the stored reciprocal:
+        // one multiplication instead of a division per sample and per mean.
+        if self.len == w {
+            self.sum * self.inv
+        } else {
+            self.sum / self.len as f64
+        }
     }
 }
 
