@@ -14,9 +14,10 @@ use std::str::FromStr;
 
 /// A pseudonymous participant id such as `p01`: 1–64 ASCII letters, digits, `-`, `_` or `.`,
 /// not starting with `.` (ids name directories: `.` and `..` must never be one).
+/// Shared text: cloning one (every event and map key does) is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ParticipantId(String);
+pub struct ParticipantId(std::sync::Arc<str>);
 
 /// Why a participant id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +36,7 @@ impl ParticipantId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if ok {
-            Ok(Self(id.to_owned()))
+            Ok(Self(id.into()))
         } else {
             Err(BadParticipantId(id.to_owned()))
         }
@@ -56,7 +57,7 @@ impl TryFrom<String> for ParticipantId {
 
 impl From<ParticipantId> for String {
     fn from(p: ParticipantId) -> String {
-        p.0
+        p.0.as_ref().to_owned()
     }
 }
 
