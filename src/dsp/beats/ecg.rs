@@ -286,29 +286,9 @@ impl EcgDetector {
 
     /// What is wrong with the signal now, if anything (the most specific issue first).
     pub fn issue(&self) -> Option<SignalIssue> {
-        let secs = |s: f64| (s * self.fs) as u64;
-        if self
-            .last_bad
-            .is_some_and(|b| self.n - b <= secs(NON_FINITE_S))
-        {
-            return Some(SignalIssue::NonFinite);
-        }
-        if self.quality.flat {
-            return Some(SignalIssue::Flat);
-        }
-        if self.quality.saturated {
-            return Some(SignalIssue::Saturated);
-        }
-        if self.quality.mains {
-            return Some(SignalIssue::Mains);
-        }
-        if self.n.saturating_sub(self.last_beat) > secs(NO_BEATS_S) {
-            return Some(SignalIssue::NoBeats);
-        }
-        if self.inverted {
-            return Some(SignalIssue::Inverted);
-        }
-        None
+        self.quality
+            .issue(self.fs, self.n, self.last_bad, self.last_beat)
+            .or(self.inverted.then_some(SignalIssue::Inverted))
     }
 
     /// The longest time from an R peak to the sample that confirms it, s: the run cut, the

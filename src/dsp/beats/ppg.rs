@@ -45,7 +45,7 @@
 //! conditions", *PLoS ONE* 8(10):e76585; NeuroKit2 0.2.13 `ppg/ppg_clean.py`,
 //! `ppg/ppg_findpeaks.py`, © the NeuroKit2 developers, MIT licence.
 
-use super::ecg::{HOLD_S, MAX_ABS, NO_BEATS_S, NON_FINITE_S};
+use super::ecg::{HOLD_S, MAX_ABS};
 use super::quality::Quality;
 use super::stages::{History, TrailingMean, most_prominent};
 use super::{BeatConfig, BeatError, DetectedBeat, SignalIssue, Waveform};
@@ -265,26 +265,8 @@ impl PpgDetector {
 
     /// What is wrong with the signal now, if anything (the most specific issue first).
     pub fn issue(&self) -> Option<SignalIssue> {
-        let secs = |s: f64| (s * self.fs) as u64;
-        if self
-            .last_bad
-            .is_some_and(|b| self.n - b <= secs(NON_FINITE_S))
-        {
-            return Some(SignalIssue::NonFinite);
-        }
-        if self.quality.flat {
-            return Some(SignalIssue::Flat);
-        }
-        if self.quality.saturated {
-            return Some(SignalIssue::Saturated);
-        }
-        if self.quality.mains {
-            return Some(SignalIssue::Mains);
-        }
-        if self.n.saturating_sub(self.last_beat) > secs(NO_BEATS_S) {
-            return Some(SignalIssue::NoBeats);
-        }
-        None
+        self.quality
+            .issue(self.fs, self.n, self.last_bad, self.last_beat)
     }
 
     /// The longest time from a systolic peak to the sample that confirms it, s.

@@ -31,6 +31,8 @@ const REF_HALF_LIFE_S: f64 = 10.0;
 /// Quality of the mains band-passes.
 const MAINS_Q: f64 = 4.0;
 
+use super::SignalIssue;
+use super::ecg::{NO_BEATS_S, NON_FINITE_S};
 use super::stages::Resonator;
 
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +157,33 @@ impl Quality {
         }
         if b.n >= self.block_len {
             self.close_block();
+        }
+    }
+
+    /// The issue shared by both detectors, most specific first: a non-finite sample in the last
+    /// [`NON_FINITE_S`], flat, saturated, mains hum, no beat for [`NO_BEATS_S`]. `n` is the
+    /// detector's sample count, `last_bad` the index of the newest non-finite sample,
+    /// `last_beat` that of the newest beat.
+    pub(super) fn issue(
+        &self,
+        fs: f64,
+        n: u64,
+        last_bad: Option<u64>,
+        last_beat: u64,
+    ) -> Option<SignalIssue> {
+        let secs = |s: f64| (s * fs) as u64;
+        if last_bad.is_some_and(|b| n - b <= secs(NON_FINITE_S)) {
+            Some(SignalIssue::NonFinite)
+        } else if self.flat {
+            Some(SignalIssue::Flat)
+        } else if self.saturated {
+            Some(SignalIssue::Saturated)
+        } else if self.mains {
+            Some(SignalIssue::Mains)
+        } else if n.saturating_sub(last_beat) > secs(NO_BEATS_S) {
+            Some(SignalIssue::NoBeats)
+        } else {
+            None
         }
     }
 
