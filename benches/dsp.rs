@@ -1,4 +1,4 @@
-//! Per-stage benchmarks of the offline DSP (issue 3). Inputs are synthetic and built here, so
+//! Per-stage benchmarks of the offline DSP. Inputs are synthetic and built here, so
 //! the benches need no fixture: `cargo bench --bench dsp`.
 //!
 //! Sizes follow SIGNALS.md §7's anchors: 10 min of 1000 Hz ECG, 1 h of 32 Hz EDA, 5 min of RR.
