@@ -18,7 +18,7 @@
 //! window that does not move by 0.1 nS (lost contact or a saturated input).
 //!
 //! Heart features come from beat intervals: RR from a strap, or beats detected in an ECG or PPG
-//! waveform by the causal detectors of [`crate::dsp::beats`] ([`heart`]). When several heart
+//! waveform by the causal detectors of [`crate::dsp::beats`] (`heart.rs`). When several heart
 //! streams are good, `rr` is used first, then `ecg`, then `ppg`; the strap's own `hr` is the
 //! last resort for `hr_bpm`. A waveform whose detector reports a [`SignalIssue`] (flat,
 //! saturated, inverted, mains hum, no beats) is low-quality with that reason, and gives no

@@ -52,7 +52,7 @@
 //! sums), is replaced by the last good one (hold, as NeuroKit2 fills forward) for up to 0.1 s;
 //! a longer run of bad samples restarts the filters and the detector at the next good sample
 //! (sample indices keep counting). [`SignalIssue::NonFinite`] is raised for 2 s after a bad
-//! sample. Quality checks: [`super::quality`]; [`SignalIssue::NoBeats`] after 3 s without a beat.
+//! sample. Quality checks: `quality.rs`; [`SignalIssue::NoBeats`] after 3 s without a beat.
 //!
 //! Rates: 100–2048 Hz ([`MIN_RATE_HZ`], [`MAX_RATE_HZ`]). Units: `fs` in Hz; the ECG in any unit
 //! (the detector is scale-free); beats in samples.

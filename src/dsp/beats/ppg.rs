@@ -33,7 +33,7 @@
 //! (≤ [`MAX_CORRECTION_S`]): the bound is their sum, 0.290–0.295 s, under 0.3 s at every rate.
 //! Measured delays (typically 0.12–0.17 s) are in docs/agreement.md.
 //!
-//! Quality: as the ECG detector ([`super::quality`]); hum is judged against the pulse band's
+//! Quality: as the ECG detector (`quality.rs`); hum is judged against the pulse band's
 //! energy (ratio 1). There is no polarity check (a PPG has no "reversed leads").
 //!
 //! Rates: 25–2048 Hz ([`MIN_RATE_HZ`], [`MAX_RATE_HZ`]): below 25 Hz the 0.111 s window is 2
