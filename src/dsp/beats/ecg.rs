@@ -62,7 +62,7 @@
 //! *Behav Res Methods* 53:1689–1696.
 
 use super::quality::Quality;
-use super::stages::{History, TrailingMean, most_prominent};
+use super::stages::{Admit, History, Hold, TrailingMean, most_prominent};
 use super::{BeatConfig, BeatError, DetectedBeat, SignalIssue, Waveform};
 use crate::dsp::ecg::powerline_taps;
 use crate::dsp::filter::{Cascade, Pass, Sos};
@@ -147,7 +147,6 @@ pub struct EcgDetector {
     min_delay: u64,
     max_run: u64,
     pad: u64,
-    hold_max: u64,
     hp_design: Sos,
     hp: Cascade,
     ma1: TrailingMean,
@@ -179,9 +178,7 @@ pub struct EcgDetector {
     votes_n: usize,
     votes_head: usize,
     inverted: bool,
-    held: f64,
-    bad_run: u64,
-    last_bad: Option<u64>,
+    hold: Hold,
 }
 
 impl EcgDetector {
@@ -219,7 +216,6 @@ impl EcgDetector {
             min_delay: rint(MIN_DELAY_S) as u64,
             max_run,
             pad: rint(PAD_S) as u64,
-            hold_max: rint(HOLD_S) as u64,
             hp: hp_design.cascade(),
             hp_design,
             ma1: TrailingMean::new(taps),
@@ -245,9 +241,7 @@ impl EcgDetector {
             votes_n: 0,
             votes_head: 0,
             inverted: false,
-            held: 0.0,
-            bad_run: 0,
-            last_bad: None,
+            hold: Hold::new(rint(HOLD_S) as u64),
         })
     }
 
@@ -274,8 +268,7 @@ impl EcgDetector {
         self.votes_n = 0;
         self.votes_head = 0;
         self.inverted = false;
-        self.bad_run = 0;
-        self.last_bad = None;
+        self.hold.reset();
         self.quality.reset();
     }
 
@@ -287,7 +280,7 @@ impl EcgDetector {
     /// What is wrong with the signal now, if anything (the most specific issue first).
     pub fn issue(&self) -> Option<SignalIssue> {
         self.quality
-            .issue(self.fs, self.n, self.last_bad, self.last_beat)
+            .issue(self.fs, self.n, self.hold.last_bad, self.last_beat)
             .or(self.inverted.then_some(SignalIssue::Inverted))
     }
 
@@ -297,8 +290,8 @@ impl EcgDetector {
         (self.max_run + self.look_ahead + self.taps as u64) as f64 / self.fs
     }
 
-    /// (Re)starts the filters at sample `i`, whose value is `x`.
-    fn activate(&mut self, i: u64, x: f64) {
+    /// (Re)starts the filters at sample `i` (they prime on its value).
+    fn activate(&mut self, i: u64) {
         self.hp.reset();
         self.ma1.reset();
         self.ma2.reset();
@@ -311,30 +304,25 @@ impl EcgDetector {
         self.start = i;
         self.last_peak = self.last_peak.max(i);
         self.active = true;
-        self.held = x;
     }
 
     #[inline]
     fn step(&mut self, raw: f64, out: &mut Vec<DetectedBeat>) {
         let i = self.n;
         self.n += 1;
-        let x = if raw.is_finite() && raw.abs() <= MAX_ABS {
-            self.bad_run = 0;
-            if !self.active {
-                self.activate(i, raw);
+        let x = match self.hold.admit(i, raw, MAX_ABS) {
+            Admit::Good(x) => {
+                if !self.active {
+                    self.activate(i);
+                }
+                x
             }
-            self.held = raw;
-            raw
-        } else {
-            self.last_bad = Some(i);
-            self.bad_run += 1;
-            if self.bad_run > self.hold_max {
+            Admit::Held(x) if self.active => x,
+            Admit::Held(_) => return,
+            Admit::Lost => {
                 self.active = false;
-            }
-            if !self.active {
                 return;
             }
-            self.held
         };
         let h = self.hp.step(x);
         if self.ma1.is_empty() {
@@ -349,7 +337,7 @@ impl EcgDetector {
             self.active = false;
             return;
         }
-        if self.bad_run == 0 {
+        if self.hold.fresh() {
             self.quality.push(x, h, h * h);
         }
         self.clean.push(i, c);

@@ -47,7 +47,7 @@
 
 use super::ecg::{HOLD_S, MAX_ABS};
 use super::quality::Quality;
-use super::stages::{History, TrailingMean, most_prominent};
+use super::stages::{Admit, History, Hold, TrailingMean, most_prominent};
 use super::{BeatConfig, BeatError, DetectedBeat, SignalIssue, Waveform};
 use crate::dsp::filter::{Cascade, Sos};
 use crate::dsp::ppg::{BAND_HZ, BEAT_OFFSET, BEAT_WINDOW_S, MIN_DELAY_S, PEAK_WINDOW_S};
@@ -140,7 +140,6 @@ pub struct PpgDetector {
     min_len: u64,
     min_delay: u64,
     max_wave: u64,
-    hold_max: u64,
     bp_design: Sos,
     bp: Cascade,
     ma_peak: TrailingMean,
@@ -168,9 +167,7 @@ pub struct PpgDetector {
     ibis_n: usize,
     ibis_head: usize,
     correction: f64,
-    held: f64,
-    bad_run: u64,
-    last_bad: Option<u64>,
+    hold: Hold,
 }
 
 impl PpgDetector {
@@ -197,7 +194,6 @@ impl PpgDetector {
             min_len: peak_w as u64,
             min_delay: rint(MIN_DELAY_S) as u64,
             max_wave,
-            hold_max: rint(HOLD_S) as u64,
             bp: bp_design.cascade(),
             bp_design,
             ma_peak: TrailingMean::new(peak_w),
@@ -223,9 +219,7 @@ impl PpgDetector {
             ibis_n: 0,
             ibis_head: 0,
             correction: peak_shift_s(fs, DEFAULT_HR_HZ) * fs,
-            held: 0.0,
-            bad_run: 0,
-            last_bad: None,
+            hold: Hold::new(rint(HOLD_S) as u64),
         })
     }
 
@@ -253,8 +247,7 @@ impl PpgDetector {
         self.blocks_total = 0.0;
         self.block_sum = 0.0;
         self.block_n = 0;
-        self.bad_run = 0;
-        self.last_bad = None;
+        self.hold.reset();
         self.quality.reset();
     }
 
@@ -266,7 +259,7 @@ impl PpgDetector {
     /// What is wrong with the signal now, if anything (the most specific issue first).
     pub fn issue(&self) -> Option<SignalIssue> {
         self.quality
-            .issue(self.fs, self.n, self.last_bad, self.last_beat)
+            .issue(self.fs, self.n, self.hold.last_bad, self.last_beat)
     }
 
     /// The longest time from a systolic peak to the sample that confirms it, s.
@@ -274,7 +267,7 @@ impl PpgDetector {
         (self.max_wave + self.look_ahead) as f64 / self.fs + MAX_CORRECTION_S
     }
 
-    fn activate(&mut self, i: u64, x: f64) {
+    fn activate(&mut self, i: u64) {
         self.bp.reset();
         self.ma_peak.reset();
         self.ma_beat.reset();
@@ -286,7 +279,6 @@ impl PpgDetector {
         self.last_raw = None;
         self.last_peak = self.last_peak.max(i as f64);
         self.active = true;
-        self.held = x;
     }
 
     /// Mean of `s` over the last 30 s (what there is, at the start).
@@ -303,23 +295,19 @@ impl PpgDetector {
     fn step(&mut self, raw: f64, out: &mut Vec<DetectedBeat>) {
         let i = self.n;
         self.n += 1;
-        let x = if raw.is_finite() && raw.abs() <= MAX_ABS {
-            self.bad_run = 0;
-            if !self.active {
-                self.activate(i, raw);
+        let x = match self.hold.admit(i, raw, MAX_ABS) {
+            Admit::Good(x) => {
+                if !self.active {
+                    self.activate(i);
+                }
+                x
             }
-            self.held = raw;
-            raw
-        } else {
-            self.last_bad = Some(i);
-            self.bad_run += 1;
-            if self.bad_run > self.hold_max {
+            Admit::Held(x) if self.active => x,
+            Admit::Held(_) => return,
+            Admit::Lost => {
                 self.active = false;
-            }
-            if !self.active {
                 return;
             }
-            self.held
         };
         let y = self.bp.step(x);
         if !y.is_finite() {
@@ -327,7 +315,7 @@ impl PpgDetector {
             return;
         }
         let s = if y > 0.0 { y * y } else { 0.0 };
-        if self.bad_run == 0 {
+        if self.hold.fresh() {
             self.quality.push(x, x, s);
         }
         self.filtered.push(i, y);

@@ -323,3 +323,67 @@ mod tests {
         assert!(Resonator::new(100.0, 50.0, 4.0).is_none());
     }
 }
+
+/// What [`Hold`] makes of one input sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Admit {
+    /// A finite, plausible sample.
+    Good(f64),
+    /// A bad sample (NaN, ±inf, |x| > `MAX_ABS`) bridged by the last good one.
+    Held(f64),
+    /// Too many bad samples in a row: the filters must restart at the next good one.
+    Lost,
+}
+
+/// Bad samples shared by both detectors: a run of up to `hold_max` of them is bridged by
+/// holding the last good sample (so no NaN reaches a filter state); a longer run restarts the
+/// detector. Remembers the newest bad sample for `SignalIssue::NonFinite`.
+#[derive(Debug, Clone)]
+pub(super) struct Hold {
+    held: f64,
+    bad_run: u64,
+    hold_max: u64,
+    /// Index of the newest bad sample.
+    pub(super) last_bad: Option<u64>,
+}
+
+impl Hold {
+    /// Bridges runs of up to `hold_max` bad samples.
+    pub(super) fn new(hold_max: u64) -> Self {
+        Self {
+            held: 0.0,
+            bad_run: 0,
+            hold_max,
+            last_bad: None,
+        }
+    }
+
+    /// Sample `raw` at index `i`.
+    #[inline]
+    pub(super) fn admit(&mut self, i: u64, raw: f64, max_abs: f64) -> Admit {
+        if raw.is_finite() && raw.abs() <= max_abs {
+            self.bad_run = 0;
+            self.held = raw;
+            Admit::Good(raw)
+        } else {
+            self.last_bad = Some(i);
+            self.bad_run += 1;
+            if self.bad_run > self.hold_max {
+                Admit::Lost
+            } else {
+                Admit::Held(self.held)
+            }
+        }
+    }
+
+    /// Whether the last sample admitted was good.
+    pub(super) fn fresh(&self) -> bool {
+        self.bad_run == 0
+    }
+
+    /// Forgets the bad samples seen.
+    pub(super) fn reset(&mut self) {
+        self.bad_run = 0;
+        self.last_bad = None;
+    }
+}
