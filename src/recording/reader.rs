@@ -34,16 +34,7 @@ impl Record {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum RawRecord {
-    Chunk {
-        stream: String,
-        seq: u64,
-        host_t: f64,
-        #[serde(default)]
-        t0: Option<f64>,
-        #[serde(default)]
-        times: Option<Vec<f64>>,
-        samples: Vec<f64>,
-    },
+    Chunk(ChunkLine),
     Gap {
         stream: String,
         start: f64,
@@ -68,13 +59,14 @@ enum RawRecord {
     },
 }
 
-/// A chunk line, read without the buffering an internally tagged enum needs (which costs an
-/// allocation per sample): the fast path for the lines that hold nearly all of a recording.
+/// A chunk line. Read on its own (with its `type`), it skips the buffering an internally tagged
+/// enum needs (an allocation per sample): the fast path for the lines that hold nearly all of a
+/// recording. Inside [`RawRecord`] the tag has been taken off already.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChunkLine {
-    #[serde(rename = "type")]
-    _type: ChunkTag,
+    #[serde(rename = "type", default)]
+    _type: Option<ChunkTag>,
     stream: String,
     seq: u64,
     host_t: f64,
@@ -97,14 +89,7 @@ fn parse_record(buf: &[u8]) -> serde_json::Result<RawRecord> {
     if buf.starts_with(br#"{"type":"chunk","#)
         && let Ok(c) = serde_json::from_slice::<ChunkLine>(buf)
     {
-        return Ok(RawRecord::Chunk {
-            stream: c.stream,
-            seq: c.seq,
-            host_t: c.host_t,
-            t0: c.t0,
-            times: c.times,
-            samples: c.samples,
-        });
+        return Ok(RawRecord::Chunk(c));
     }
     serde_json::from_slice(buf)
 }
@@ -343,14 +328,15 @@ impl<R: BufRead> Reader<R> {
 
     fn accept(&mut self, raw: RawRecord) -> Result<(), String> {
         match raw {
-            RawRecord::Chunk {
+            RawRecord::Chunk(ChunkLine {
                 stream,
                 seq,
                 host_t,
                 t0,
                 times,
                 samples,
-            } => {
+                ..
+            }) => {
                 self.check_host_t(host_t)?;
                 let participant = self.participant();
                 let cur = self
