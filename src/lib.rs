@@ -16,6 +16,7 @@
 //!   out, ticks on the session clock, device clocks mapped onto it.
 //! - [`simulate`]: synthetic participants for fixtures and tests.
 //! - [`publish::messages`]: protocol v1 lines.
+//! - [`protocol`]: serial device wire protocols: decoders and simulated devices.
 //!
 //! I/O edges:
 //! - [`sources`]: the replay source (BLE and serial come later).
@@ -37,6 +38,7 @@ pub mod engine;
 pub mod features;
 pub mod model;
 pub mod pipeline;
+pub mod protocol;
 pub mod policy;
 pub mod publish;
 pub mod recording;
