@@ -140,15 +140,18 @@ pub enum LossReason {
     SequenceJump,
     /// The decoder lost the frame boundaries and skipped bytes to find them again.
     Resync,
+    /// A line (text protocols) or reply could not be parsed: one sample lost.
+    BadLine,
 }
 
 impl LossReason {
-    /// The gap reason word (`crc`, `sequence_jump`, `resync`).
+    /// The gap reason word (`crc`, `sequence_jump`, `resync`, `bad_line`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Crc => "crc",
             Self::SequenceJump => "sequence_jump",
             Self::Resync => "resync",
+            Self::BadLine => "bad_line",
         }
     }
 }
