@@ -39,6 +39,7 @@ fn chunks(kind: StreamKind, x: &[f64]) -> Vec<Chunk> {
     x.chunks(CHUNK)
         .enumerate()
         .map(|(j, v)| Chunk {
+            raw: None,
             participant: pid(),
             kind,
             seq: j as u64,

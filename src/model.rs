@@ -187,6 +187,9 @@ pub struct Chunk {
     pub timing: Timing,
     /// Values in the kind's unit.
     pub samples: Vec<f64>,
+    /// The values as the device sent them (ADC counts), one per sample, when the source decodes a
+    /// device protocol (serial devices); recorded as the chunk's `raw`.
+    pub raw: Option<Vec<f64>>,
 }
 
 impl Chunk {
@@ -290,6 +293,7 @@ mod tests {
     #[test]
     fn uniform_chunk_times() {
         let c = Chunk {
+            raw: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Eda,
             seq: 0,

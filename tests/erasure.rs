@@ -109,6 +109,7 @@ fn recording(p: &str, label: &str, chunks: u64) -> Vec<u8> {
             .map(|i| 2.0 + ((seq * 100 + i) as f64 * 0.37).sin() * 0.1)
             .collect();
         let c = Chunk {
+            raw: None,
             participant: pid(p),
             kind: StreamKind::Eda,
             seq,

@@ -19,12 +19,14 @@ pub(crate) mod consent;
 mod control_client;
 mod data;
 mod demo;
+mod devices;
 mod listen;
 mod logging;
 mod replay;
 mod run;
 mod sessions;
 mod simulate;
+mod simulate_device;
 mod status;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -106,6 +108,8 @@ pub enum Command {
     Sessions(sessions::SessionsArgs),
     /// Measure the daemon on synthetic participants: throughput, latency, drops, memory, CPU.
     Bench(bench::BenchArgs),
+    /// Serial ports (with USB vendor/product where known) and the protocol attune expects.
+    Devices(devices::DevicesArgs),
 }
 
 impl Common {
@@ -136,7 +140,8 @@ pub fn main(args: Args) -> ExitCode {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     logging::init(&args.common);
     let result = match &args.command {
-        Command::Simulate(a) => simulate::run(&args.common, a),
+        Command::Simulate(a) if a.command.is_none() => simulate::run(&args.common, a),
+        Command::Devices(a) => devices::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
         Command::Consent(c) => consent::run(&args.common, c),
         Command::Forget(a) => data::run_forget(&args.common, a),
@@ -157,6 +162,10 @@ pub fn main(args: Args) -> ExitCode {
                         Command::Listen(a) => listen::run(&args.common, a).await,
                         Command::Demo(a) => demo::run(&args.common, a).await,
                         Command::Bench(a) => bench::run(&args.common, a).await,
+                        Command::Simulate(simulate::SimulateArgs {
+                            command: Some(simulate::SimulateCommand::Device(d)),
+                            ..
+                        }) => simulate_device::run(&args.common, d).await,
                         _ => Ok(()),
                     }
                 });

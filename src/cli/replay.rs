@@ -13,13 +13,20 @@ use tokio_util::sync::CancellationToken;
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed 10\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed max --wait-subscribers 1 &\n  attune listen --topics adaptation --count 5"
+    after_help = "Examples:\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed 10\n  attune replay --raw capture.attune-raw.ndjson --protocol bitalino --speed max\n  attune replay fixtures/sim-rest-stress.attune.ndjson --speed max --wait-subscribers 1 &\n  attune listen --topics adaptation --count 5"
 )]
 pub struct ReplayArgs {
     /// The recordings (attune recording format v1); `-` reads one from standard input. Several
     /// files replay together on one timeline, each under its own participant.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "raw", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Replay a raw serial capture (`attune run --serial ... --record-raw FILE`) through the
+    /// protocol's decoder instead of a recording; needs --protocol.
+    #[arg(long, value_name = "FILE", conflicts_with = "files", requires = "protocol")]
+    pub raw: Option<PathBuf>,
+    /// The raw capture's protocol (it must match the capture's header).
+    #[arg(long, value_name = "P", value_parser = ["bitalino", "shimmer", "textline"], requires = "raw")]
+    pub protocol: Option<String>,
     /// Pacing: a multiple of real time (1 = real time) or "max".
     #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub speed: Speed,
@@ -41,6 +48,28 @@ pub struct ReplayArgs {
     pub queue: u32,
 }
 
+/// Decodes a raw capture into a recording held in memory.
+fn open_raw(path: &std::path::Path, protocol: &str) -> anyhow::Result<crate::sources::replay::Opened> {
+    use crate::sources::serial::{raw, replay};
+    let protocol: crate::protocol::ProtocolId = protocol.parse().map_err(anyhow::Error::msg)?;
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let cap = raw::parse_capture(&text, &name, protocol)?;
+    let (bytes, decoded) =
+        replay::to_recording(&cap, &name).with_context(|| format!("{name}: cannot decode"))?;
+    let s = decoded.stats;
+    tracing::info!(
+        capture = %name,
+        connections = decoded.connections,
+        frames = s.frames,
+        frames_lost = s.frames_lost,
+        crc_errors = s.crc_errors,
+        bytes_skipped = s.bytes_skipped,
+        "Raw capture decoded."
+    );
+    Ok(crate::sources::replay::open_bytes(path, bytes)?)
+}
+
 /// Runs `replay`.
 pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
     let server = ServerConfig::new(common.socket_path());
@@ -56,7 +85,11 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
     );
     let stop = CancellationToken::new();
     super::cancel_on_signals(stop.clone()).context("cannot install signal handlers")?;
-    let Some(files) = daemon::open_recordings(&a.files, &stop).await? else {
+    let opened = match (&a.raw, &a.protocol) {
+        (Some(raw), Some(protocol)) => Some(vec![open_raw(raw, protocol)?]),
+        _ => daemon::open_recordings(&a.files, &stop).await?,
+    };
+    let Some(files) = opened else {
         report(
             common,
             &daemon::Summary {

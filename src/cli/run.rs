@@ -51,7 +51,7 @@ pub enum ScenarioArg {
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  attune run --simulate p01                      a simulated participant, live\n  attune run --simulate p01 --simulate p02:9     a simulated dyad\n  attune run --simulate p01 --scenario rest-then-stress --speed 10\n  attune run --config config/dyad.toml\n  attune listen --topics adaptation              (in another terminal)"
+    after_help = "Examples:\n  attune run --simulate p01                      a simulated participant, live\n  attune run --simulate p01 --simulate p02:9     a simulated dyad\n  attune run --simulate p01 --scenario rest-then-stress --speed 10\n  attune run --config config/dyad.toml\n  attune run --serial /dev/rfcomm0 --protocol bitalino --participant p01\n  attune listen --topics adaptation              (in another terminal)"
 )]
 pub struct RunArgs {
     /// The configuration file (TOML; see config/attune.toml).
@@ -72,10 +72,38 @@ pub struct RunArgs {
     /// Do not record sessions, whatever the consent.
     #[arg(long)]
     pub no_record: bool,
+    /// A device on this serial port (`/dev/ttyUSB0`, `/dev/rfcomm0`, or the path
+    /// `attune simulate device --pty` printed); needs --protocol and --participant.
+    #[arg(long, value_name = "PATH")]
+    pub serial: Option<PathBuf>,
+    /// The serial device's protocol.
+    #[arg(long, value_name = "P", value_parser = ["bitalino", "shimmer", "textline"])]
+    pub protocol: Option<String>,
+    /// Whose device the serial device is (consent comes from the ledger: `attune consent grant`).
+    #[arg(long, value_name = "ID")]
+    pub participant: Option<ParticipantId>,
+    /// The serial device's sampling rate, Hz (BITalino 1/10/100/1000, Shimmer 1-1024, text
+    /// lines: the nominal line rate).
+    #[arg(long, value_name = "HZ")]
+    pub rate: Option<f64>,
+    /// The serial device's baud rate (default 115200; the Seeed Grove-GSR sketch uses 9600).
+    #[arg(long, value_name = "N")]
+    pub baud: Option<u32>,
+    /// Keep the serial device's raw bytes in FILE (a new file; only with the participant's
+    /// `record` consent), replayable with `attune replay --raw FILE --protocol P`.
+    #[arg(long, value_name = "FILE")]
+    pub record_raw: Option<PathBuf>,
 }
 
 /// The configuration `run` starts from.
 pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
+    if let Some(cfg) = serial_config_of(a)? {
+        return Ok(cfg);
+    }
+    anyhow::ensure!(
+        a.protocol.is_none() && a.participant.is_none() && a.rate.is_none() && a.baud.is_none() && a.record_raw.is_none(),
+        "--protocol, --participant, --rate, --baud and --record-raw go with --serial PATH"
+    );
     let mut cfg = match (&a.config, a.simulate.is_empty()) {
         (Some(_), false) => bail!("give either --config or --simulate, not both"),
         (None, true) => bail!(
@@ -108,6 +136,53 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
+/// The configuration of `run --serial PATH --protocol P --participant ID [--rate HZ]`, if
+/// `--serial` is given.
+fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
+    use crate::protocol::{ProtocolId, Settings};
+    let Some(path) = &a.serial else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        a.config.is_none() && a.simulate.is_empty(),
+        "give --serial without --config or --simulate (several devices go in a config file)"
+    );
+    let Some(protocol) = &a.protocol else {
+        bail!("--serial needs --protocol bitalino|shimmer|textline");
+    };
+    let Some(participant) = &a.participant else {
+        bail!("--serial needs --participant ID (whose device it is)");
+    };
+    anyhow::ensure!(
+        a.speed.is_none_or(|x| x == 1.0),
+        "--speed must be 1 with a serial device: a device cannot be sped up"
+    );
+    let protocol: ProtocolId = protocol.parse().map_err(anyhow::Error::msg)?;
+    let mut settings = Settings::defaults(protocol);
+    if let Some(hz) = a.rate {
+        settings
+            .set_rate(hz)
+            .map_err(|m| anyhow::anyhow!("--rate: {m}"))?;
+    }
+    settings.check().map_err(anyhow::Error::msg)?;
+    let spec = crate::sources::serial::SerialSpec {
+        participant: participant.clone(),
+        path: path.clone(),
+        baud: a.baud.unwrap_or(115_200),
+        settings,
+        silence_s: crate::sources::serial::DEFAULT_SILENCE_S,
+        record_raw: a.record_raw.clone(),
+    };
+    let mut cfg = Config::for_sources(vec![crate::config::ParticipantConfig {
+        id: participant.clone(),
+        sources: vec![SourceConfig::Serial(spec)],
+    }])?;
+    if a.no_record {
+        cfg.recorder.enabled = false;
+    }
+    Ok(Some(cfg))
+}
+
 /// The sources of one participant's configuration, opened (replayed files are validated).
 async fn plans_of(
     p: &crate::config::ParticipantConfig,
@@ -117,6 +192,7 @@ async fn plans_of(
     for s in &p.sources {
         match s {
             SourceConfig::Simulate(spec) => out.push(SourcePlan::Simulate(spec.clone())),
+            SourceConfig::Serial(spec) => out.push(SourcePlan::Serial(spec.clone())),
             SourceConfig::Replay { file } => {
                 let Some(files) = daemon::open_recordings(std::slice::from_ref(file), stop).await?
                 else {
@@ -275,6 +351,12 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
             names.push(match s {
                 SourceConfig::Simulate(_) => format!("{} (simulated)", p.id),
                 SourceConfig::Replay { file } => format!("{} (from {})", p.id, file.display()),
+                SourceConfig::Serial(spec) => format!(
+                    "{} ({} on {})",
+                    p.id,
+                    spec.settings.protocol(),
+                    spec.path.display()
+                ),
             });
         }
         if stop.is_cancelled() {

@@ -18,15 +18,26 @@ pub enum ScenarioArg {
     Rest,
 }
 
+/// `simulate` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SimulateCommand {
+    /// A simulated serial device (BITalino, Shimmer3 GSR+, text-line GSR) on a pseudo-terminal.
+    Device(super::simulate_device::DeviceArgs),
+}
+
 /// Arguments of `simulate`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  attune simulate --out /tmp/p.attune.ndjson --minutes 10 --scenario rest-then-stress --seed 7\n  attune simulate --out /tmp/w.attune.ndjson --minutes 5 --ecg-rate 1000 --ppg-rate 100"
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  attune simulate --out /tmp/p.attune.ndjson --minutes 10 --scenario rest-then-stress --seed 7\n  attune simulate --out /tmp/w.attune.ndjson --minutes 5 --ecg-rate 1000 --ppg-rate 100\n  attune simulate device --protocol bitalino --pty      (a simulated serial device)"
 )]
 pub struct SimulateArgs {
-    /// Output file (replaced atomically).
+    /// A simulated device instead of a recording.
+    #[command(subcommand)]
+    pub command: Option<SimulateCommand>,
+    /// Output file (replaced atomically). Required for a recording.
     #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Length in minutes (1..=240).
     #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
     pub minutes: f64,
@@ -60,6 +71,9 @@ pub struct SimulateArgs {
 
 /// Runs `simulate`.
 pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
+    let Some(out) = &a.out else {
+        anyhow::bail!("give --out FILE (the recording to write), or `attune simulate device ...`");
+    };
     anyhow::ensure!(
         a.minutes.is_finite() && (1.0..=240.0).contains(&a.minutes),
         "--minutes must be between 1 and 240, not {}",
@@ -121,7 +135,7 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
         },
         &wave,
     );
-    let tmp = a.out.with_extension("partial");
+    let tmp = out.with_extension("partial");
     let write = || -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
         let mut w = Writer::new(BufWriter::new(file), &sim.header)?;
@@ -137,13 +151,13 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
             .into_inner()
             .map_err(|e| e.into_error())?
             .sync_all()?;
-        std::fs::rename(&tmp, &a.out)
+        std::fs::rename(&tmp, out)
     };
-    write().with_context(|| format!("cannot write {}", a.out.display()))?;
+    write().with_context(|| format!("cannot write {}", out.display()))?;
     let _ = writeln!(
         std::io::stderr(),
         "wrote {} ({} records, {} min, scenario {}, seed {})",
-        a.out.display(),
+        out.display(),
         sim.records.len(),
         a.minutes,
         sim.header

@@ -175,6 +175,8 @@ pub enum SourceConfig {
         /// The recording, resolved against the config file's directory.
         file: PathBuf,
     },
+    /// A device on a serial port.
+    Serial(crate::sources::serial::SerialSpec),
 }
 
 impl SourceConfig {
@@ -183,6 +185,7 @@ impl SourceConfig {
         match self {
             Self::Simulate(_) => "simulate",
             Self::Replay { .. } => "replay",
+            Self::Serial(_) => "serial",
         }
     }
 
@@ -200,14 +203,16 @@ impl SourceConfig {
                 .collect(),
             ),
             Self::Replay { .. } => None,
+            Self::Serial(s) => Some(s.settings.kinds()),
         }
     }
 
-    /// A real device, whose clock cannot be sped up (`speed` must be 1). None exists yet; the
-    /// match has no wildcard so that a new variant has to answer.
+    /// A real device, whose clock cannot be sped up (`speed` must be 1); the match has no
+    /// wildcard so that a new variant has to answer.
     pub fn is_hardware(&self) -> bool {
         match self {
             Self::Simulate(_) | Self::Replay { .. } => false,
+            Self::Serial(_) => true,
         }
     }
 }
@@ -337,6 +342,12 @@ impl Config {
             })
             .collect();
         Self::from_command_line(participants, speed, "--replay")
+    }
+
+    /// The configuration of one-source shortcuts for devices (`attune run --serial ...`):
+    /// these participants, speed 1, everything else default.
+    pub fn for_sources(participants: Vec<ParticipantConfig>) -> Result<Config, ConfigError> {
+        Self::from_command_line(participants, 1.0, "--serial")
     }
 
     fn from_command_line(

@@ -86,6 +86,9 @@ pub enum RawSource {
     Simulate(Box<RawSimulate>),
     /// `type = "replay"`: a recording replayed as this participant.
     Replay(RawReplay),
+    /// `type = "serial"`: a device on a serial port (USB-serial, Bluetooth RFCOMM, a
+    /// simulator's pseudo-terminal).
+    Serial(RawSerial),
 }
 
 impl RawSource {
@@ -94,6 +97,7 @@ impl RawSource {
         match self {
             Self::Simulate(_) => "simulate",
             Self::Replay(_) => "replay",
+            Self::Serial(_) => "serial",
         }
     }
 }
@@ -104,6 +108,7 @@ impl Serialize for RawSource {
         let table = match self {
             Self::Simulate(x) => toml::Table::try_from(x.as_ref()),
             Self::Replay(x) => toml::Table::try_from(x),
+            Self::Serial(x) => toml::Table::try_from(x),
         };
         let mut table = table.map_err(S::Error::custom)?;
         table.insert("type".to_owned(), self.type_name().into());
@@ -214,6 +219,38 @@ pub struct RawReplay {
     /// file's directory; `~` is not expanded. Its streams are published as this participant
     /// (consent stays the recording's). Required.
     pub file: Spanned<String>,
+}
+
+/// `type = "serial"`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSerial {
+    /// The port: `/dev/ttyUSB0`, `/dev/rfcomm0` (a paired Bluetooth-serial device bound with
+    /// `rfcomm bind`), or the path `attune simulate device --pty` printed. Relative paths
+    /// resolve against the config file's directory. Required.
+    pub path: Spanned<String>,
+    /// `"bitalino"` (BITalino (r)evolution), `"shimmer"` (Shimmer3 GSR+ LogAndStream) or
+    /// `"textline"` (one ASCII sample per line, Arduino / Grove style). Required. The specs are
+    /// in `firmware-protocols/`.
+    pub protocol: Spanned<String>,
+    /// Baud rate. Default 115200 (BITalino, Shimmer and attune's reference text-line sketch;
+    /// the Seeed Grove-GSR sketch uses 9600). Range 300..=4000000.
+    pub baud: Option<Spanned<i64>>,
+    /// Sampling rate, Hz: BITalino 1, 10, 100 or 1000 (default 1000); Shimmer 1..=1024 (the
+    /// device takes 32768/Hz ticks; default 128); text lines: the nominal line rate (default
+    /// 20). Overrides `settings.rate_hz`.
+    pub rate_hz: Option<Spanned<f64>>,
+    /// Silence while streaming that counts as a lost device, s. Default 2, range 0.2..=60.
+    pub silence_s: Option<Spanned<f64>>,
+    /// Keep the raw bytes of this device in this file (an attune raw capture, replayable with
+    /// `attune replay --raw FILE --protocol P`), only while the participant consents to
+    /// `record` every stream of the device. Relative: against the config file's directory. The
+    /// file must not exist yet.
+    pub record_raw: Option<Spanned<String>>,
+    /// The protocol's own settings (`[participant.source.settings]`): channel wiring, EDA
+    /// formula, GSR range, text-line columns... (each protocol's `Settings` in
+    /// `src/protocol/`; every key optional).
+    pub settings: Option<Spanned<toml::Table>>,
 }
 
 /// Where and what went wrong while lifting tags: a byte span, the key path, the message.

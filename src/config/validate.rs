@@ -363,7 +363,60 @@ fn source(
         RawSource::Replay(r) => Ok(SourceConfig::Replay {
             file: ctx.path(&r.file, &format!("{key}.file"))?,
         }),
+        RawSource::Serial(r) => serial(ctx, key, id, r).map(SourceConfig::Serial),
     }
+}
+
+fn serial(
+    ctx: &Ctx<'_>,
+    key: &str,
+    id: &ParticipantId,
+    r: &super::raw::RawSerial,
+) -> Result<crate::sources::serial::SerialSpec, ConfigError> {
+    use crate::protocol::{ProtocolId, Settings};
+    let path = ctx.path(&r.path, &format!("{key}.path"))?;
+    let protocol: ProtocolId = r
+        .protocol
+        .get_ref()
+        .parse()
+        .map_err(|m: String| ctx.at(r.protocol.span(), format!("{key}.protocol"), m))?;
+    let mut settings = match &r.settings {
+        None => Settings::defaults(protocol),
+        Some(t) => {
+            let json = serde_json::to_value(t.get_ref())
+                .map_err(|e| ctx.at(t.span(), format!("{key}.settings"), e.to_string()))?;
+            Settings::from_json(protocol, json)
+                .map_err(|m| ctx.at(t.span(), format!("{key}.settings"), m))?
+        }
+    };
+    if let Some(v) = &r.rate_hz {
+        settings
+            .set_rate(*v.get_ref())
+            .map_err(|m| ctx.at(v.span(), format!("{key}.rate_hz"), m))?;
+    }
+    if let Err(m) = settings.check() {
+        let span = r.settings.as_ref().map_or(r.protocol.span(), |t| t.span());
+        return Err(ctx.at(span, format!("{key}.settings"), m));
+    }
+    let baud = ctx.int(r.baud.as_ref(), &format!("{key}.baud"), 115_200, 300, 4_000_000)?;
+    let silence_s = ctx.real(
+        r.silence_s.as_ref(),
+        &format!("{key}.silence_s"),
+        crate::sources::serial::DEFAULT_SILENCE_S,
+        |x| within(x, 0.2, false, 60.0, "s"),
+    )?;
+    let record_raw = match &r.record_raw {
+        Some(v) => Some(ctx.path(v, &format!("{key}.record_raw"))?),
+        None => None,
+    };
+    Ok(crate::sources::serial::SerialSpec {
+        participant: id.clone(),
+        path,
+        baud: u32::try_from(baud).unwrap_or(115_200),
+        settings,
+        silence_s,
+        record_raw,
+    })
 }
 
 fn simulate(

@@ -192,6 +192,31 @@ impl ConsentSnapshot {
         })
     }
 
+    /// The consent in force for `participant`'s `kinds`, as a recording manifest (what a
+    /// recording or capture made now may later be replayed under), signed `by`.
+    pub fn manifest_of(
+        &self,
+        participant: &ParticipantId,
+        kinds: impl IntoIterator<Item = StreamKind>,
+        by: &str,
+    ) -> ConsentManifest {
+        let grants = kinds
+            .into_iter()
+            .map(|k| ManifestGrant {
+                stream: StreamSelector::Kind(k),
+                purposes: ALL_PURPOSES
+                    .into_iter()
+                    .filter(|pu| self.allows(participant, k, *pu))
+                    .collect(),
+            })
+            .collect();
+        ConsentManifest {
+            text_version: None,
+            by: Some(by.to_owned()),
+            grants,
+        }
+    }
+
     /// Whether `participant` has consented to `purpose` for at least one stream.
     pub fn allows_any(&self, participant: &ParticipantId, purpose: Purpose) -> bool {
         self.grants

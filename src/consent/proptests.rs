@@ -144,6 +144,7 @@ proptest! {
                         _ => Timing::Uniform { t0: t, rate_hz: 32.0 },
                     };
                     let chunk = Chunk {
+                        raw: None,
                         participant: p.clone(), kind: k, seq, host_t: t, timing,
                         samples: vec![if k == StreamKind::Rr { 800.0 } else { 5.0 }],
                     };

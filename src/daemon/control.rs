@@ -13,9 +13,8 @@ use tracing::warn;
 /// Whose consent a session reads, and how.
 #[derive(Clone, Debug)]
 pub(super) enum Scope {
-    /// A live participant on a real device: the ledger's consent, as it stands. (Serial and BLE
-    /// sources, not in this build yet, are its users; simulated participants carry a manifest.)
-    #[allow(dead_code)]
+    /// A live participant on a real device (a serial source): the ledger's consent, as it
+    /// stands. Simulated participants carry a manifest.
     Live(ParticipantId),
     /// A replayed recording: its manifest, minus what the ledger withdrew for the participant
     /// it is published under or the one it names (they differ with `--participant`).

@@ -75,6 +75,8 @@ pub enum SourcePlan {
     Simulate(LiveSpec),
     /// Many synthetic participants from a signal bank (`attune bench`).
     Synthetic(crate::sources::synthetic::SyntheticSpec),
+    /// A device on a serial port (consent from the ledger).
+    Serial(crate::sources::serial::SerialSpec),
     /// Recordings (validated), published under `rename` if given (one file only).
     Replay {
         /// The files.
@@ -314,6 +316,13 @@ fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, Daem
                     scopes_seen.insert(p.clone());
                 }
             }
+            SourcePlan::Serial(spec) => {
+                let p = &spec.participant;
+                if !scopes_seen.contains(p) {
+                    add(Scope::Live(p.clone()))?;
+                    scopes_seen.insert(p.clone());
+                }
+            }
             SourcePlan::Synthetic(spec) => {
                 for p in &spec.participants {
                     add(Scope::Replay {
@@ -486,6 +495,7 @@ pub async fn run(
             clock,
             input_tx.clone(),
             &sources_stop,
+            consent_tx.subscribe(),
         );
         let sources_done = started.done.clone();
         let started = Arc::new(tokio::sync::Mutex::new(started));

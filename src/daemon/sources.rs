@@ -20,6 +20,7 @@ enum Ended {
     Replay(Result<ReplayStats, crate::sources::replay::FileError>),
     Simulate(String, Result<(), String>),
     Synthetic(crate::sources::synthetic::SynthStats),
+    Serial(crate::sources::serial::SerialStats),
 }
 
 /// The running sources.
@@ -34,12 +35,14 @@ pub(super) struct Started {
     clock: SessionClock,
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
+    consent: tokio::sync::watch::Receiver<std::sync::Arc<crate::consent::ConsentSnapshot>>,
 }
 
 /// The participants a source feeds.
 pub(super) fn participants_of(src: &SourcePlan) -> Vec<ParticipantId> {
     match src {
         SourcePlan::Simulate(spec) => vec![spec.participant.clone()],
+        SourcePlan::Serial(spec) => vec![spec.participant.clone()],
         SourcePlan::Synthetic(spec) => spec.participants.clone(),
         SourcePlan::Replay { files, rename } => files
             .iter()
@@ -55,6 +58,7 @@ pub(super) fn start(
     clock: SessionClock,
     tx: mpsc::Sender<Input>,
     stop: &CancellationToken,
+    consent: tokio::sync::watch::Receiver<std::sync::Arc<crate::consent::ConsentSnapshot>>,
 ) -> Started {
     let tracker = TaskTracker::new();
     let done = CancellationToken::new();
@@ -67,6 +71,7 @@ pub(super) fn start(
         clock,
         tx,
         stop: stop.clone(),
+        consent,
     };
     started.add(sources);
     tracker.close();
@@ -93,8 +98,9 @@ impl Started {
                 _ => self.stop.child_token(),
             };
             let tx = self.tx.clone();
+            let consent = self.consent.clone();
             self.tasks
-                .push(spawn(src, timeline, clock, tx, stop, &tracker));
+                .push(spawn(src, timeline, clock, tx, stop, &tracker, consent));
         }
     }
 
@@ -126,6 +132,7 @@ fn spawn(
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
     tracker: &TaskTracker,
+    consent: tokio::sync::watch::Receiver<std::sync::Arc<crate::consent::ConsentSnapshot>>,
 ) -> JoinHandle<Ended> {
     {
         match src {
@@ -149,6 +156,11 @@ fn spawn(
                     Ended::Synthetic(synthetic::run(spec, pace, clock, tx, stop).await)
                 })
             }
+            SourcePlan::Serial(spec) => tracker.spawn(async move {
+                Ended::Serial(
+                    crate::sources::serial::run(spec, clock, tx, stop, Some(consent)).await,
+                )
+            }),
             SourcePlan::Simulate(spec) => {
                 let name = format!("{}/simulate", spec.participant);
                 let p = spec.participant.clone();
@@ -216,6 +228,9 @@ impl Started {
                     }
                 }
                 Ok(Ended::Simulate(_, Ok(()))) => {}
+                Ok(Ended::Serial(stats)) => {
+                    summary.samples += stats.frames;
+                }
                 Ok(Ended::Synthetic(stats)) => {
                     summary.records += stats.chunks;
                     summary.samples += stats.samples;

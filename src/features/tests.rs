@@ -5,6 +5,7 @@ use crate::model::ParticipantId;
 
 fn eda_chunk(seq: u64, t0: f64, values: Vec<f64>) -> Chunk {
     Chunk {
+        raw: None,
         participant: ParticipantId::new("p").unwrap(),
         kind: StreamKind::Eda,
         seq,
@@ -63,6 +64,7 @@ fn an_rr_stream_of_implausible_intervals_is_low_quality_not_streaming() {
     for seq in 0..30u64 {
         t += 0.85;
         f.on_chunk(&Chunk {
+            raw: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Rr,
             seq,
@@ -92,6 +94,7 @@ fn ecg_chunks(fs: f64, seconds: f64, rr_s: f64, chunk: usize) -> Vec<Chunk> {
     x.chunks(chunk)
         .enumerate()
         .map(|(s, v)| Chunk {
+            raw: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Ecg,
             seq: s as u64,
@@ -127,6 +130,7 @@ fn a_flat_ecg_is_low_quality_with_its_reason_and_gives_no_heart_feature() {
     let mut f = ParticipantFeatures::new(FeatureConfig::default());
     for (s, t0) in (0..30).map(|s| (s, s as f64)) {
         f.on_chunk(&Chunk {
+            raw: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Ecg,
             seq: s,
@@ -145,6 +149,7 @@ fn a_flat_ecg_is_low_quality_with_its_reason_and_gives_no_heart_feature() {
 fn an_ecg_rate_without_a_detector_is_said_once_and_is_low_quality() {
     let mut f = ParticipantFeatures::new(FeatureConfig::default());
     let chunk = |seq: u64| Chunk {
+        raw: None,
         participant: ParticipantId::new("p").unwrap(),
         kind: StreamKind::Ecg,
         seq,

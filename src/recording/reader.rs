@@ -75,6 +75,8 @@ struct ChunkLine {
     #[serde(default)]
     times: Option<Vec<f64>>,
     samples: Vec<f64>,
+    #[serde(default)]
+    raw: Option<Vec<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -335,9 +337,19 @@ impl<R: BufRead> Reader<R> {
                 t0,
                 times,
                 samples,
+                raw,
                 ..
             }) => {
                 self.check_host_t(host_t)?;
+                if let Some(r) = &raw
+                    && (r.len() != samples.len() || r.iter().any(|x| !x.is_finite()))
+                {
+                    return Err(format!(
+                        "chunk {seq} of stream {stream:?}: raw must hold one finite value per sample ({} samples, {} raw)",
+                        samples.len(),
+                        r.len()
+                    ));
+                }
                 let participant = self.participant();
                 let cur = self
                     .streams
@@ -378,6 +390,7 @@ impl<R: BufRead> Reader<R> {
                     }
                 };
                 let chunk = Chunk {
+                    raw,
                     participant,
                     kind: cur.kind,
                     seq,

@@ -24,6 +24,7 @@ fn round_trip_through_writer_and_reader() {
     let header: Header = serde_json::from_str(HEADER).unwrap();
     let p = header.participant.clone();
     let chunk = Chunk {
+        raw: None,
         participant: p.clone(),
         kind: StreamKind::Eda,
         seq: 0,
@@ -35,6 +36,7 @@ fn round_trip_through_writer_and_reader() {
         samples: vec![1.5, 1.25, 0.1 + 0.2, 1e-9],
     };
     let rr = Chunk {
+        raw: None,
         participant: p.clone(),
         kind: StreamKind::Rr,
         seq: 0,

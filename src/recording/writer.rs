@@ -17,6 +17,8 @@ struct ChunkLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     times: Option<&'a [f64]>,
     samples: &'a [f64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<&'a [f64]>,
 }
 
 #[derive(Serialize)]
@@ -149,6 +151,7 @@ impl<W: Write> Writer<W> {
             t0,
             times,
             samples: &c.samples,
+            raw: c.raw.as_deref(),
         })
     }
 

@@ -348,6 +348,7 @@ impl RrStream {
                 let (host_t, seq) = self.link.send(beat);
                 return Delivery {
                     chunk: Chunk {
+                        raw: None,
                         participant: who.clone(),
                         kind: StreamKind::Rr,
                         seq,
@@ -447,6 +448,7 @@ impl EdaStream {
         let (host_t, seq) = self.link.send(last);
         Delivery {
             chunk: Chunk {
+                raw: None,
                 participant: who.clone(),
                 kind: StreamKind::Eda,
                 seq,

@@ -32,6 +32,7 @@
 //! (and so every existing recording) are unchanged by asking for them, and the ECG's person and
 //! beats do not depend on the rates chosen.
 
+pub mod device_feed;
 pub mod live;
 pub mod waveform;
 
@@ -549,6 +550,7 @@ fn wave_records(
         let samples: Vec<f64> = buf[..got].iter().map(|&v| synth.quantise(v)).collect();
         let last = t0 + (len - 1) as f64 / fs;
         out.push(Record::Chunk(Chunk {
+            raw: None,
             participant: participant.clone(),
             kind,
             seq,
@@ -594,6 +596,7 @@ fn rr_records(
         }
         let host_t = beat + rng.random_range(0.010..0.060);
         out.push(Record::Chunk(Chunk {
+            raw: None,
             participant: participant.clone(),
             kind: StreamKind::Rr,
             seq,
@@ -655,6 +658,7 @@ fn eda_records(
             let t0 = (k * per_chunk) as f64 / fs;
             let last = t0 + (samples.len() - 1) as f64 / fs;
             Record::Chunk(Chunk {
+                raw: None,
                 participant: participant.clone(),
                 kind: StreamKind::Eda,
                 seq: k as u64,

@@ -6,6 +6,7 @@
 //! - [`simulate`]: simulated participants producing data live, with device clocks of their own.
 
 pub mod replay;
+pub mod serial;
 pub mod replay_run;
 pub mod simulate;
 pub mod synthetic;

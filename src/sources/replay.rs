@@ -155,6 +155,16 @@ pub fn open(path: &Path) -> Result<Opened, FileError> {
     if bytes.len() as u64 > MAX_PIPED_BYTES {
         return Err(err(ReplaySourceError::PipeTooLarge));
     }
+    open_bytes(path, bytes)
+}
+
+/// Validates a recording held in memory (`path` names it in messages): a raw capture decoded
+/// into a recording, or a piped one.
+pub fn open_bytes(path: &Path, bytes: Vec<u8>) -> Result<Opened, FileError> {
+    let err = |source: ReplaySourceError| FileError {
+        path: path.to_owned(),
+        source,
+    };
     let mut reader =
         Reader::open(BufReader::new(Hashing::new(bytes.as_slice()))).map_err(|e| err(e.into()))?;
     let records = read_all(&mut reader).map_err(|e| err(e.into()))?;

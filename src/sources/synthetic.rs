@@ -198,6 +198,7 @@ pub async fn run(
                 stats.samples += samples.len() as u64;
                 stats.chunks += 1;
                 let c = Chunk {
+                    raw: None,
                     participant: spec.participants[lane.participant].clone(),
                     kind: s.kind,
                     seq: lane.next,

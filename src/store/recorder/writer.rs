@@ -4,7 +4,7 @@
 use super::file::SessionFile;
 use super::{RecorderError, RecorderFailure, lock};
 use crate::consent::{
-    ALL_PURPOSES, ConsentManifest, ConsentSnapshot, ManifestGrant, Purpose, StreamSelector, all_met,
+    ConsentManifest, ConsentSnapshot, Purpose, all_met,
 };
 use crate::engine::event::{DropReason, Event, EventBody};
 use crate::engine::input::StreamInfo;
@@ -538,22 +538,7 @@ fn spec(kind: StreamKind, rate_hz: Option<f64>, device: Device) -> Option<Stream
 
 /// The consent in force for the file's streams, as a recording manifest.
 fn manifest(snap: &ConsentSnapshot, p: &ParticipantId, specs: &[StreamSpec]) -> ConsentManifest {
-    let grants = specs
-        .iter()
-        .filter_map(StreamSpec::kind)
-        .map(|k| ManifestGrant {
-            stream: StreamSelector::Kind(k),
-            purposes: ALL_PURPOSES
-                .into_iter()
-                .filter(|pu| snap.allows(p, k, *pu))
-                .collect(),
-        })
-        .collect();
-    ConsentManifest {
-        text_version: None,
-        by: Some("attune run".into()),
-        grants,
-    }
+    snap.manifest_of(p, specs.iter().filter_map(StreamSpec::kind), "attune run")
 }
 
 /// Writes the `lagged` gap of (`p`, `kind`) for the stretch `lost` before a record at
