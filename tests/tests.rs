@@ -25,6 +25,7 @@ mod recorder_live;
 mod revoke_handshake;
 mod robustness;
 mod rr_artefacts;
+mod serial;
 mod simulated_people;
 mod socket_trust;
 mod streaming_vs_offline;

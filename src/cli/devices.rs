@@ -90,7 +90,8 @@ pub fn row(p: &serialport::SerialPortInfo) -> PortRow {
         T::BluetoothPort => {
             r.connection = "bluetooth";
             r.expect = Some("bitalino or shimmer");
-            r.why = Some("a Bluetooth-serial (RFCOMM) device: BITalino and Shimmer3 stream this way");
+            r.why =
+                Some("a Bluetooth-serial (RFCOMM) device: BITalino and Shimmer3 stream this way");
         }
         T::PciPort => r.connection = "pci",
         T::Unknown => {
@@ -123,7 +124,10 @@ pub fn run(_common: &Common, a: &DevicesArgs) -> anyhow::Result<()> {
     if rows.is_empty() {
         println!("No serial ports found.");
     } else {
-        println!("{:<20} {:<10} {:<10} {:<22} DESCRIPTION", "PORT", "CONNECTION", "USB ID", "EXPECT");
+        println!(
+            "{:<20} {:<10} {:<10} {:<22} DESCRIPTION",
+            "PORT", "CONNECTION", "USB ID", "EXPECT"
+        );
         for r in &rows {
             let id = match (&r.vid, &r.pid) {
                 (Some(v), Some(p)) => format!("{v}:{p}"),
@@ -165,7 +169,6 @@ mod tests {
                 serial_number: None,
                 manufacturer: Some("QinHeng".into()),
                 product: Some("USB Serial".into()),
-                interface: None,
             }),
         };
         let r = row(&usb(0x1a86));

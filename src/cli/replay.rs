@@ -22,7 +22,12 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
     /// Replay a raw serial capture (`attune run --serial ... --record-raw FILE`) through the
     /// protocol's decoder instead of a recording; needs --protocol.
-    #[arg(long, value_name = "FILE", conflicts_with = "files", requires = "protocol")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "files",
+        requires = "protocol"
+    )]
     pub raw: Option<PathBuf>,
     /// The raw capture's protocol (it must match the capture's header).
     #[arg(long, value_name = "P", value_parser = ["bitalino", "shimmer", "textline"], requires = "raw")]
@@ -49,7 +54,10 @@ pub struct ReplayArgs {
 }
 
 /// Decodes a raw capture into a recording held in memory.
-fn open_raw(path: &std::path::Path, protocol: &str) -> anyhow::Result<crate::sources::replay::Opened> {
+fn open_raw(
+    path: &std::path::Path,
+    protocol: &str,
+) -> anyhow::Result<crate::sources::replay::Opened> {
     use crate::sources::serial::{raw, replay};
     let protocol: crate::protocol::ProtocolId = protocol.parse().map_err(anyhow::Error::msg)?;
     let name = path.display().to_string();

@@ -101,7 +101,11 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
         return Ok(cfg);
     }
     anyhow::ensure!(
-        a.protocol.is_none() && a.participant.is_none() && a.rate.is_none() && a.baud.is_none() && a.record_raw.is_none(),
+        a.protocol.is_none()
+            && a.participant.is_none()
+            && a.rate.is_none()
+            && a.baud.is_none()
+            && a.record_raw.is_none(),
         "--protocol, --participant, --rate, --baud and --record-raw go with --serial PATH"
     );
     let mut cfg = match (&a.config, a.simulate.is_empty()) {

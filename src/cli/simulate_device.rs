@@ -187,10 +187,7 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
         a.corrupt
     );
     if let Some(s) = a.unplug_after {
-        anyhow::ensure!(
-            s.is_finite() && s > 0.0,
-            "--unplug-after must be > 0 s"
-        );
+        anyhow::ensure!(s.is_finite() && s > 0.0, "--unplug-after must be > 0 s");
     }
     anyhow::ensure!(
         a.replug_after.is_finite() && a.replug_after >= 0.0,
@@ -252,7 +249,9 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
     let mut buf = [0u8; 1024];
     let mut reply = Vec::new();
     while !stop.is_cancelled() {
-        if a.seconds.is_some_and(|s| began.elapsed().as_secs_f64() >= s) {
+        if a.seconds
+            .is_some_and(|s| began.elapsed().as_secs_f64() >= s)
+        {
             break;
         }
         let Some(p) = plugged.as_mut() else {
@@ -263,7 +262,10 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
                 if let Some(l) = &link {
                     point(l, &p.path)?;
                 }
-                event("replug", serde_json::json!({"pty": p.path.display().to_string()}));
+                event(
+                    "replug",
+                    serde_json::json!({"pty": p.path.display().to_string()}),
+                );
                 plugged = Some(p);
                 unplugged_at = None;
             } else {
@@ -275,7 +277,8 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
         let wait = sim.wait_ms(device.as_ref());
         let readable = {
             let mut fds = [PollFd::new(p.master.as_fd(), PollFlags::POLLIN)];
-            let timeout = PollTimeout::try_from(Duration::from_millis(wait)).unwrap_or(PollTimeout::ZERO);
+            let timeout =
+                PollTimeout::try_from(Duration::from_millis(wait)).unwrap_or(PollTimeout::ZERO);
             match poll(&mut fds, timeout) {
                 Ok(n) if n > 0 => fds[0]
                     .revents()
@@ -321,9 +324,18 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
             }
         }
     }
+    if plugged.is_some() {
+        // Let the host read what is still in the pty before it closes: a closed pty's pending
+        // bytes are never delivered.
+        std::thread::sleep(LINGER);
+    }
+    drop(plugged);
     finish(&sim.counters, link.as_deref());
     Ok(())
 }
+
+/// How long the pty stays open after the last frame when the simulator stops.
+const LINGER: Duration = Duration::from_millis(500);
 
 fn finish(c: &Counters, link: Option<&Path>) {
     if let Some(l) = link {

@@ -88,7 +88,7 @@ pub enum RawSource {
     Replay(RawReplay),
     /// `type = "serial"`: a device on a serial port (USB-serial, Bluetooth RFCOMM, a
     /// simulator's pseudo-terminal).
-    Serial(RawSerial),
+    Serial(Box<RawSerial>),
 }
 
 impl RawSource {
@@ -108,7 +108,7 @@ impl Serialize for RawSource {
         let table = match self {
             Self::Simulate(x) => toml::Table::try_from(x.as_ref()),
             Self::Replay(x) => toml::Table::try_from(x),
-            Self::Serial(x) => toml::Table::try_from(x),
+            Self::Serial(x) => toml::Table::try_from(x.as_ref()),
         };
         let mut table = table.map_err(S::Error::custom)?;
         table.insert("type".to_owned(), self.type_name().into());

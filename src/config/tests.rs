@@ -180,7 +180,7 @@ fn values_reach_the_live_spec() {
     assert_eq!(c.speed, 10.0);
     let spec = |i: usize, j: usize| match &c.participants[i].sources[j] {
         SourceConfig::Simulate(s) => s.clone(),
-        SourceConfig::Replay { .. } => panic!("not simulate"),
+        SourceConfig::Replay { .. } | SourceConfig::Serial(_) => panic!("not simulate"),
     };
     let behind = spec(0, 0);
     assert_eq!(behind.participant.as_str(), "eda-behind");
@@ -320,12 +320,12 @@ fn missing_required_key() {
 #[test]
 fn unknown_source_type() {
     let s = error(
-        &ONE.replace("simulate", "serial"),
+        &ONE.replace("simulate", "bluetooth"),
         Some(4),
         "participant[0].source[0].type",
     );
     assert!(
-        s.contains("unknown variant `serial`, expected `simulate` or `replay`"),
+        s.contains("unknown variant `bluetooth`, expected one of `simulate`, `replay`, `serial`"),
         "{s}"
     );
     error(
@@ -585,4 +585,71 @@ fn inline_tables_read_the_same() {
     let bad = inline.replace("latency_s", "latncy_s");
     let s = error(&bad, Some(1), "participant[0].source[0].rr.latncy_s");
     assert!(s.contains("unknown field `latncy_s`"), "{s}");
+}
+
+const SERIAL: &str = "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"serial\"\npath = \"/dev/rfcomm0\"\nprotocol = \"bitalino\"\n";
+
+#[test]
+fn a_serial_source_gets_its_protocol_defaults_and_is_hardware() {
+    let c = parse(SERIAL).unwrap();
+    let SourceConfig::Serial(s) = &c.participants[0].sources[0] else {
+        panic!("not serial");
+    };
+    assert_eq!(s.path, Path::new("/dev/rfcomm0"));
+    assert_eq!(s.settings.protocol(), crate::protocol::ProtocolId::Bitalino);
+    assert_eq!(s.baud, 115_200);
+    assert_eq!(s.silence_s, crate::sources::serial::DEFAULT_SILENCE_S);
+    assert!(s.record_raw.is_none());
+    assert!(c.participants[0].sources[0].is_hardware());
+    let relative = SERIAL.replace("/dev/rfcomm0", "tty-link")
+        + "record_raw = \"cap.ndjson\"\nbaud = 9600\nsilence_s = 5\n";
+    let c = Config::parse(&relative, Path::new("/etc/attune/x.toml")).unwrap();
+    let SourceConfig::Serial(s) = &c.participants[0].sources[0] else {
+        panic!("not serial");
+    };
+    assert_eq!(s.path, Path::new("/etc/attune/tty-link"));
+    assert_eq!(
+        s.record_raw.as_deref(),
+        Some(Path::new("/etc/attune/cap.ndjson"))
+    );
+    assert_eq!((s.baud, s.silence_s), (9600, 5.0));
+}
+
+#[test]
+fn serial_source_errors_name_their_line_and_key() {
+    let s = error(
+        &SERIAL.replace("bitalino", "bitalinno"),
+        Some(6),
+        "participant[0].source[0].protocol",
+    );
+    assert!(s.contains("unknown protocol \"bitalinno\""), "{s}");
+    error(
+        &format!("{SERIAL}baud = 12\n"),
+        Some(7),
+        "participant[0].source[0].baud",
+    );
+    error(
+        &format!("{SERIAL}silence_s = 0\n"),
+        Some(7),
+        "participant[0].source[0].silence_s",
+    );
+    error(
+        &format!("{SERIAL}colour = \"red\"\n"),
+        Some(7),
+        "participant[0].source[0].colour",
+    );
+    // A device cannot be sped up.
+    let s = error(
+        &format!("[daemon]\nspeed = 10\n{SERIAL}"),
+        Some(2),
+        "daemon.speed",
+    );
+    assert!(s.contains("p01/serial#1"), "{s}");
+}
+
+#[test]
+fn a_serial_device_and_a_simulator_feeding_the_same_stream_are_refused() {
+    let text = format!("{SERIAL}[[participant.source]]\ntype = \"simulate\"\nrr = false\n");
+    let s = error(&text, Some(7), "participant[0].source[1]");
+    assert!(s.contains("feeds eda"), "{s}");
 }

@@ -398,7 +398,13 @@ fn serial(
         let span = r.settings.as_ref().map_or(r.protocol.span(), |t| t.span());
         return Err(ctx.at(span, format!("{key}.settings"), m));
     }
-    let baud = ctx.int(r.baud.as_ref(), &format!("{key}.baud"), 115_200, 300, 4_000_000)?;
+    let baud = ctx.int(
+        r.baud.as_ref(),
+        &format!("{key}.baud"),
+        115_200,
+        300,
+        4_000_000,
+    )?;
     let silence_s = ctx.real(
         r.silence_s.as_ref(),
         &format!("{key}.silence_s"),

@@ -42,8 +42,11 @@ pub enum ProtocolId {
 }
 
 /// Every protocol, in CLI order.
-pub const ALL_PROTOCOLS: [ProtocolId; 3] =
-    [ProtocolId::Bitalino, ProtocolId::Shimmer, ProtocolId::Textline];
+pub const ALL_PROTOCOLS: [ProtocolId; 3] = [
+    ProtocolId::Bitalino,
+    ProtocolId::Shimmer,
+    ProtocolId::Textline,
+];
 
 impl ProtocolId {
     /// The CLI / config / recording name (`bitalino`, `shimmer`, `textline`).

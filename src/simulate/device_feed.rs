@@ -173,8 +173,12 @@ impl Feed {
             eda_rate_hz: rate_hz.clamp(1.0, 1000.0),
         };
         let wave = super::WaveConfig {
-            ecg_rate_hz: Some(rate_hz.clamp(*super::ECG_RATE_HZ.start(), *super::ECG_RATE_HZ.end())),
-            ppg_rate_hz: Some(rate_hz.clamp(*super::PPG_RATE_HZ.start(), *super::PPG_RATE_HZ.end())),
+            ecg_rate_hz: Some(
+                rate_hz.clamp(*super::ECG_RATE_HZ.start(), *super::ECG_RATE_HZ.end()),
+            ),
+            ppg_rate_hz: Some(
+                rate_hz.clamp(*super::PPG_RATE_HZ.start(), *super::PPG_RATE_HZ.end()),
+            ),
             mains_hz: None,
         };
         let sim = super::simulate_with(&cfg, &wave);
@@ -206,7 +210,11 @@ impl Feed {
                 .as_ref()
                 .and_then(|x| x.at(t))
                 .unwrap_or(DEFAULT.eda_us),
-            ppg: self.ppg.as_ref().and_then(|x| x.at(t)).unwrap_or(DEFAULT.ppg),
+            ppg: self
+                .ppg
+                .as_ref()
+                .and_then(|x| x.at(t))
+                .unwrap_or(DEFAULT.ppg),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! - [`simulate`]: simulated participants producing data live, with device clocks of their own.
 
 pub mod replay;
-pub mod serial;
 pub mod replay_run;
+pub mod serial;
 pub mod simulate;
 pub mod synthetic;
 

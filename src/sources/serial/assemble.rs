@@ -25,8 +25,8 @@
 //!   after the reconnect (sent with that first sample; the source's `reconnecting` state says
 //!   what is going on meanwhile).
 //!
-//! Chunks are cut every [`CHUNK_S`] of samples, at every gap, and when the connection ends; no
-//! sample is ever held longer than one delivery past [`CHUNK_S`].
+//! Chunks are cut every [`CHUNK_S`] of samples, at every gap, and when the connection ends (or
+//! [`Assembler::flush`] is called): a sample waits at most for [`CHUNK_S`] of samples after it.
 
 use crate::engine::input::Input;
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
@@ -195,11 +195,6 @@ impl Assembler {
                 }
             }
         }
-        for s in &mut self.streams {
-            if s.pending.len() as f64 / s.rate_hz >= CHUNK_S {
-                s.flush(&self.participant, now, out);
-            }
-        }
     }
 
     fn frame(&mut self, t: f64, f: &Frame, now: f64, out: &mut Vec<Input>) {
@@ -241,6 +236,9 @@ impl Assembler {
                     s.pending.push(x);
                     s.pending_raw.push(v.raw);
                     s.last_t = Some(t);
+                    if s.pending.len() as f64 / s.rate_hz >= CHUNK_S - 1e-9 {
+                        s.flush(&self.participant, now, out);
+                    }
                 }
                 Ok(_) | Err(_) => {
                     s.flush(&self.participant, now, out);

@@ -160,8 +160,15 @@ pub async fn run(
                     last_logged = Some(why);
                 }
                 status = SourceStatus::Reconnecting;
-                send_states(&tx, &spec.participant, &kinds, status, clock.now(), Some(&detail))
-                    .await;
+                send_states(
+                    &tx,
+                    &spec.participant,
+                    &kinds,
+                    status,
+                    clock.now(),
+                    Some(&detail),
+                )
+                .await;
                 let wait = backoff.next_wait();
                 tokio::select! {
                     () = stop.cancelled() => break,

@@ -212,9 +212,7 @@ impl Gate {
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
             consent: snap
-                .map(|s| {
-                    s.manifest_of(&self.participant, self.kinds.iter().copied(), "attune run")
-                })
+                .map(|s| s.manifest_of(&self.participant, self.kinds.iter().copied(), "attune run"))
                 .unwrap_or(ConsentManifest {
                     text_version: None,
                     by: None,
@@ -361,12 +359,18 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
     let header: RawHeader = serde_json::from_str(first)
         .map_err(|e| bad(1, format!("not an attune raw capture header: {e}")))?;
     if header.format != RAW_FORMAT {
-        return Err(bad(1, format!("format is {:?}, expected {RAW_FORMAT:?}", header.format)));
+        return Err(bad(
+            1,
+            format!("format is {:?}, expected {RAW_FORMAT:?}", header.format),
+        ));
     }
     if header.version != RAW_VERSION {
         return Err(bad(
             1,
-            format!("unsupported version {} (this build reads {RAW_VERSION})", header.version),
+            format!(
+                "unsupported version {} (this build reads {RAW_VERSION})",
+                header.version
+            ),
         ));
     }
     if header.protocol != protocol.name() {
@@ -380,7 +384,9 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
     }
     let settings = Settings::from_json(protocol, header.settings.clone())
         .map_err(|e| bad(1, format!("settings: {e}")))?;
-    settings.check().map_err(|e| bad(1, format!("settings: {e}")))?;
+    settings
+        .check()
+        .map_err(|e| bad(1, format!("settings: {e}")))?;
     let mut events = Vec::new();
     let mut last_t = f64::NEG_INFINITY;
     for (i, line) in lines {
@@ -389,15 +395,26 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
         }
         let e: RawEvent = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
         if !e.t.is_finite() || e.t < last_t {
-            return Err(bad(i + 1, format!("time {} goes backwards or is not finite", e.t)));
+            return Err(bad(
+                i + 1,
+                format!("time {} goes backwards or is not finite", e.t),
+            ));
         }
         last_t = e.t;
-        let n = [e.open.is_some(), e.tx.is_some(), e.rx.is_some(), e.close.is_some()]
-            .into_iter()
-            .filter(|x| *x)
-            .count();
+        let n = [
+            e.open.is_some(),
+            e.tx.is_some(),
+            e.rx.is_some(),
+            e.close.is_some(),
+        ]
+        .into_iter()
+        .filter(|x| *x)
+        .count();
         if n != 1 {
-            return Err(bad(i + 1, "an event has exactly one of open, tx, rx, close".into()));
+            return Err(bad(
+                i + 1,
+                "an event has exactly one of open, tx, rx, close".into(),
+            ));
         }
         for h in [&e.tx, &e.rx].into_iter().flatten() {
             if unhex(h).is_none() {
@@ -439,10 +456,19 @@ mod tests {
         assert!(e.to_string().contains("unsupported version 2"), "{e}");
         let text = format!("{}\n{{\"t\":1.0,\"rx\":\"0g\"}}\n", h("bitalino", 1));
         let e = parse_capture(&text, "f", ProtocolId::Bitalino).unwrap_err();
-        assert!(e.to_string().contains("line 2") && e.to_string().contains("hex"), "{e}");
-        let text = format!("{}\n{{\"t\":1.0,\"rx\":\"00\",\"tx\":\"00\"}}\n", h("bitalino", 1));
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("hex"),
+            "{e}"
+        );
+        let text = format!(
+            "{}\n{{\"t\":1.0,\"rx\":\"00\",\"tx\":\"00\"}}\n",
+            h("bitalino", 1)
+        );
         assert!(parse_capture(&text, "f", ProtocolId::Bitalino).is_err());
-        let text = format!("{}\n{{\"t\":1.0,\"open\":true}}\n{{\"t\":0.5,\"rx\":\"00\"}}\n", h("bitalino", 1));
+        let text = format!(
+            "{}\n{{\"t\":1.0,\"open\":true}}\n{{\"t\":0.5,\"rx\":\"00\"}}\n",
+            h("bitalino", 1)
+        );
         let e = parse_capture(&text, "f", ProtocolId::Bitalino).unwrap_err();
         assert!(e.to_string().contains("line 3"), "{e}");
     }

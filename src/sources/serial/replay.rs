@@ -33,7 +33,7 @@ pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
     let mut declared: Vec<StreamKind> = Vec::new();
     let mut out = HostOut::default();
     let end_connection = |host: &mut Option<Box<dyn crate::protocol::Host>>,
-                              summary: &mut Decoded| {
+                          summary: &mut Decoded| {
         if let Some(h) = host.take() {
             add(&mut summary.stats, h.stats());
         }
@@ -137,7 +137,10 @@ pub fn to_recording(cap: &Capture, path: &str) -> std::io::Result<(Vec<u8>, Deco
         streams,
         consent: cap.header.consent.clone(),
         provenance: Provenance {
-            source: format!("attune replay --raw {path} --protocol {}", cap.header.protocol),
+            source: format!(
+                "attune replay --raw {path} --protocol {}",
+                cap.header.protocol
+            ),
             licence: "(participant data; not licensed)".to_owned(),
             attribution: None,
             generator: None,

@@ -3,9 +3,7 @@
 
 use super::file::SessionFile;
 use super::{RecorderError, RecorderFailure, lock};
-use crate::consent::{
-    ConsentManifest, ConsentSnapshot, Purpose, all_met,
-};
+use crate::consent::{ConsentManifest, ConsentSnapshot, Purpose, all_met};
 use crate::engine::event::{DropReason, Event, EventBody};
 use crate::engine::input::StreamInfo;
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};

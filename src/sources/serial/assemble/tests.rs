@@ -78,7 +78,10 @@ fn frames_become_uniform_chunks_anchored_at_arrival_with_raw_values_kept() {
     assert!(t.windows(2).all(|w| (w[1] - w[0] - 0.01).abs() < 1e-9));
     let seqs: Vec<u64> = ecg.iter().map(|c| c.seq).collect();
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
-    assert!(ecg.iter().all(|c| c.samples.len() as f64 / 100.0 <= CHUNK_S + 1e-9));
+    assert!(
+        ecg.iter()
+            .all(|c| c.samples.len() as f64 / 100.0 <= CHUNK_S + 1e-9)
+    );
     let raw: Vec<f64> = ecg.iter().flat_map(|c| c.raw.clone().unwrap()).collect();
     assert_eq!(raw, (0..200).map(|i| i as f64).collect::<Vec<_>>());
     assert!(gaps(&out, StreamKind::Ecg).is_empty());

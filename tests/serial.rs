@@ -1,0 +1,462 @@
+//! Serial devices end to end: the real binary's simulated devices (`attune simulate device
+//! --pty`) on kernel pseudo-terminals, read by the real daemon (`attune run --serial`), through
+//! the socket and the recorder. Faults: corrupt frames, unplug and replug, a port that does not
+//! exist, the wrong protocol.
+
+use crate::util::{
+    LiveDaemon, Subscriber, grant, json, read_recording, run_attune, wait_for_socket,
+};
+use attune::recording::Record;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A running `attune simulate device`.
+struct SimDevice {
+    child: Child,
+    path: PathBuf,
+    events: Arc<Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimDevice {
+    fn start(protocol: &str, args: &[&str]) -> SimDevice {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+            .current_dir(crate::util::root())
+            .args(["simulate", "device", "--protocol", protocol, "--pty"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let path = PathBuf::from(first.trim());
+        assert!(path.exists(), "the simulator printed {first:?}");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().unwrap();
+        let ev = events.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    ev.lock().unwrap().push(v);
+                }
+            }
+        });
+        SimDevice {
+            child,
+            path,
+            events,
+            reader: Some(reader),
+        }
+    }
+
+    fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits for the simulator to end by itself (`--seconds`), returns its stats event.
+    fn wait_stats(mut self, secs: u64) -> serde_json::Value {
+        crate::util::wait_within(&mut self.child, secs, "the simulated device");
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.events("stats").pop().expect("a stats event")
+    }
+}
+
+impl Drop for SimDevice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// `attune run ARGS` with a data directory where p01 has consented to `purposes` first.
+fn daemon_with_consent(purposes: &str, args: &[&str]) -> LiveDaemon {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("attune.sock");
+    let mut g: Vec<&str> = grant("p01", "all", purposes).to_vec();
+    let d = data.to_str().unwrap();
+    g.extend(["--data-dir", d]);
+    let (code, _, err) = run_attune(&g);
+    assert_eq!(code, Some(0), "{err}");
+    let child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .current_dir(crate::util::root())
+        .arg("run")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    LiveDaemon { child, socket, dir }
+}
+
+fn serial_args<'a>(path: &'a Path, protocol: &'a str) -> Vec<&'a str> {
+    vec![
+        "--serial",
+        path.to_str().unwrap(),
+        "--protocol",
+        protocol,
+        "--participant",
+        "p01",
+    ]
+}
+
+/// Reads lines until `pred` holds for one (or `secs` pass); returns every line read.
+fn read_until(
+    s: &mut Subscriber,
+    secs: u64,
+    mut pred: impl FnMut(&serde_json::Value) -> bool,
+) -> (bool, Vec<serde_json::Value>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(line) = s.line() else { break };
+        let v = json(&line);
+        let hit = pred(&v);
+        seen.push(v);
+        if hit {
+            return (true, seen);
+        }
+    }
+    (false, seen)
+}
+
+/// The one recording of p01 in `data`.
+fn recording_of(data: &Path) -> PathBuf {
+    let dir = data.join("sessions").join("p01");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.remove(0)
+}
+
+fn e2e(protocol: &str, heart: Option<&str>) {
+    let sim = SimDevice::start(protocol, &[]);
+    let d = daemon_with_consent(
+        "process,adapt,share_features",
+        &serial_args(&sim.path, protocol),
+    );
+    let mut s = d.subscribe_for("p01", &["adaptation", "features", "state"]);
+    let (ok, seen) = read_until(&mut s, 60, |v| {
+        v["type"] == "features"
+            && v["scl_us"].is_number()
+            && heart.is_none_or(|h| v["heart_source"] == h && v["hr_bpm"].is_number())
+    });
+    assert!(
+        ok,
+        "{protocol}: no features with EDA{} in 60 s: {:?}",
+        heart
+            .map(|h| format!(" and heart rate from {h}"))
+            .unwrap_or_default(),
+        seen.iter().rev().take(5).collect::<Vec<_>>()
+    );
+    let f = seen.last().unwrap();
+    let scl = f["scl_us"].as_f64().unwrap();
+    assert!((0.5..40.0).contains(&scl), "{protocol}: SCL {scl} µS");
+    if heart.is_some() {
+        let hr = f["hr_bpm"].as_f64().unwrap();
+        assert!((40.0..150.0).contains(&hr), "{protocol}: HR {hr}");
+    }
+    assert!(
+        seen.iter().any(|v| v["type"] == "adaptation"),
+        "{protocol}: no decision arrived"
+    );
+    assert!(
+        seen.iter()
+            .any(|v| v["type"] == "state" && v["state"] == "streaming"),
+        "{protocol}: no streaming state"
+    );
+}
+
+#[test]
+fn a_bitalino_on_a_pty_gives_ecg_heart_rate_eda_and_decisions() {
+    e2e("bitalino", Some("ecg"));
+}
+
+#[test]
+fn a_shimmer_on_a_pty_gives_ppg_heart_rate_eda_and_decisions() {
+    e2e("shimmer", Some("ppg"));
+}
+
+#[test]
+fn a_text_line_gsr_on_a_pty_gives_eda_and_decisions() {
+    e2e("textline", None);
+}
+
+/// Samples per stream and gaps (reason → count) per stream of a recording.
+fn census(
+    path: &Path,
+) -> (
+    std::collections::BTreeMap<String, usize>,
+    std::collections::BTreeMap<(String, String), usize>,
+) {
+    let (_, records) = read_recording(path);
+    let mut samples = std::collections::BTreeMap::new();
+    let mut gaps = std::collections::BTreeMap::new();
+    for r in records {
+        match r {
+            Record::Chunk(c) => {
+                *samples.entry(c.kind.name().to_owned()).or_insert(0) += c.samples.len()
+            }
+            Record::Gap(g) => {
+                *gaps
+                    .entry((g.kind.name().to_owned(), g.reason.clone()))
+                    .or_insert(0) += 1
+            }
+            _ => {}
+        }
+    }
+    (samples, gaps)
+}
+
+/// With 1 % of frames corrupted: every corrupted frame is one `crc` gap, every other frame is a
+/// sample, in the recording; the raw capture decodes again to the same samples.
+fn corrupt(protocol: &str, stream: &str) {
+    let sim = SimDevice::start(
+        protocol,
+        &["--corrupt", "1", "--seconds", "25", "--seed", "11"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.attune-raw.ndjson");
+    let mut args = serial_args(&sim.path, protocol);
+    args.extend(["--record-raw", capture.to_str().unwrap()]);
+    let d = daemon_with_consent("process,adapt,share_features,record", &args);
+    let stats = sim.wait_stats(60);
+    std::thread::sleep(Duration::from_millis(500));
+    let data = d.data();
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let (samples, gaps) = census(&recording_of(&data));
+    let sent = stats["frames"].as_u64().unwrap() as usize;
+    let corrupted = stats["corrupted"].as_u64().unwrap() as usize;
+    assert!(corrupted > 0, "{stats}");
+    let got = samples[stream];
+    let crc = gaps
+        .get(&(stream.to_owned(), "crc".to_owned()))
+        .copied()
+        .unwrap_or(0);
+    eprintln!(
+        "{protocol}: sent {sent} frames, {corrupted} corrupted; recorded {got} samples, {crc} crc gaps; gaps {gaps:?}"
+    );
+    assert_eq!(
+        crc, corrupted,
+        "{protocol}: one crc gap per corrupted frame"
+    );
+    // Every uncorrupted frame is a sample, but for the frames before the decoder locked on.
+    assert!(
+        got <= sent - corrupted,
+        "{protocol}: {got} samples from {} good frames",
+        sent - corrupted
+    );
+    assert!(
+        sent - corrupted - got <= 4,
+        "{protocol}: {got} samples from {} good frames",
+        sent - corrupted
+    );
+    // The raw capture replays through the same decoder to the same samples.
+    let (code, out, err) = run_attune(&[
+        "replay",
+        "--raw",
+        capture.to_str().unwrap(),
+        "--protocol",
+        protocol,
+        "--speed",
+        "max",
+        "--socket",
+        dir.path().join("r.sock").to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("rd").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+#[test]
+fn bitalino_with_one_percent_corrupt_frames_delivers_every_good_frame_and_no_bad_one() {
+    corrupt("bitalino", "eda");
+}
+
+#[test]
+fn shimmer_with_one_percent_corrupt_packets_delivers_every_good_packet_and_no_bad_one() {
+    corrupt("shimmer", "eda");
+}
+
+#[test]
+fn textline_with_one_percent_corrupt_lines_delivers_every_good_line_and_no_bad_one() {
+    corrupt("textline", "eda");
+}
+
+/// 20 unplugs: each replug is streaming again within 2 s, with exactly one `disconnect` gap per
+/// stream per unplug in the recording; the median and worst reconnect times are printed.
+#[test]
+fn unplug_and_replug_resume_within_two_seconds_with_one_gap_each_time() {
+    let cycles = 20;
+    let sim = SimDevice::start(
+        "bitalino",
+        &[
+            "--unplug-after",
+            "2",
+            "--replug-after",
+            "0.5",
+            "--cycles",
+            "20",
+        ],
+    );
+    let d = daemon_with_consent(
+        "process,adapt,share_features,record",
+        &serial_args(&sim.path, "bitalino"),
+    );
+    let mut s = d.subscribe_for("p01", &["state"]);
+    let mut resumed: Vec<u64> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut reconnecting = false;
+    while resumed.len() < cycles && Instant::now() < deadline {
+        let Some(line) = s.line() else { break };
+        let v = json(&line);
+        if v["stream"] != "eda" {
+            continue;
+        }
+        match v["state"].as_str() {
+            Some("reconnecting") => reconnecting = true,
+            Some("streaming") if reconnecting => {
+                resumed.push(unix_ms());
+                reconnecting = false;
+            }
+            _ => {}
+        }
+    }
+    let replugs: Vec<u64> = sim
+        .events("replug")
+        .iter()
+        .map(|e| e["unix_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        resumed.len() >= cycles,
+        "resumed {} times in 180 s",
+        resumed.len()
+    );
+    let mut waits: Vec<Duration> = Vec::new();
+    for (i, r) in resumed.iter().enumerate() {
+        let replug = replugs
+            .get(i)
+            .copied()
+            .expect("a replug before each resume");
+        assert!(*r >= replug, "resumed before the replug");
+        waits.push(Duration::from_millis(r - replug));
+    }
+    let (median, worst) = crate::util::median_max(&waits);
+    eprintln!(
+        "reconnect after replug over {} unplugs: median {median:?}, worst {worst:?}",
+        waits.len()
+    );
+    assert!(
+        worst <= Duration::from_secs(2),
+        "worst reconnect {worst:?}: {waits:?}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let data = d.data();
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let (_, gaps) = census(&recording_of(&data));
+    for stream in ["ecg", "eda"] {
+        let n = gaps
+            .get(&(stream.to_owned(), "disconnect".to_owned()))
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            n >= cycles && n <= cycles + 1,
+            "{stream}: {n} disconnect gaps for {cycles} unplugs: {gaps:?}"
+        );
+        let others: usize = gaps
+            .iter()
+            .filter(|((s, r), _)| s == stream && r != "disconnect")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(others, 0, "{stream}: other gaps {gaps:?}");
+    }
+}
+
+/// A port that does not exist is a `reconnecting` state naming it, and the daemon keeps running
+/// its other sources.
+#[test]
+fn a_missing_port_is_a_state_naming_it_and_other_sources_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("two.toml");
+    std::fs::write(
+        &cfg,
+        "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"serial\"\npath = \"/dev/attune-no-such-port\"\nprotocol = \"shimmer\"\n\n[[participant]]\nid = \"sim1\"\n[[participant.source]]\ntype = \"simulate\"\n",
+    )
+    .unwrap();
+    let d = daemon_with_consent("process,adapt", &["--config", cfg.to_str().unwrap()]);
+    let mut s = d.subscribe_for("*", &["state", "adaptation"]);
+    let (ok, seen) = read_until(&mut s, 20, |v| {
+        v["type"] == "state"
+            && v["participant"] == "p01"
+            && v["state"] == "reconnecting"
+            && v["detail"].as_str().is_some_and(|d| {
+                d.contains("/dev/attune-no-such-port") && d.contains("no such port")
+            })
+    });
+    assert!(ok, "{seen:?}");
+    let (ok, _) = read_until(&mut s, 20, |v| {
+        v["type"] == "adaptation" && v["participant"] == "sim1"
+    });
+    assert!(ok, "the simulated participant goes on");
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// A device that speaks another protocol: a clear state naming the port, no samples invented.
+#[test]
+fn the_wrong_protocol_is_a_clear_state_and_no_samples() {
+    let sim = SimDevice::start("textline", &[]);
+    let d = daemon_with_consent(
+        "process,adapt,share_features",
+        &serial_args(&sim.path, "bitalino"),
+    );
+    let mut s = d.subscribe_for("p01", &["state", "features"]);
+    let (ok, seen) = read_until(&mut s, 20, |v| {
+        v["type"] == "state"
+            && v["state"] == "reconnecting"
+            && v["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(sim.path.to_str().unwrap()))
+    });
+    assert!(ok, "{seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|v| v["type"] == "features" && v["scl_us"].is_number()),
+        "features from a device that never spoke the protocol: {seen:?}"
+    );
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+}
