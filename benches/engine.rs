@@ -159,6 +159,7 @@ fn stages(c: &mut Criterion) {
                         kind,
                         rate_hz: Some(FS),
                         device: Device {
+                            conversion: None,
                             name: "bench".into(),
                             protocol: "synthetic".into(),
                             firmware: None,

@@ -81,6 +81,7 @@ fn recording(p: &str, label: &str, chunks: u64) -> Vec<u8> {
             unit: "uS".into(),
             rate_hz: Some(4.0),
             device: Device {
+                conversion: None,
                 name: "attune-simulator".into(),
                 protocol: "synthetic".into(),
                 firmware: None,

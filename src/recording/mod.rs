@@ -46,6 +46,11 @@ pub struct Device {
     /// Firmware version, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<String>,
+    /// How the device's raw values became the stream's unit (`bitalino-eda-rev-2020 A3 10-bit`),
+    /// for streams decoded from a device protocol; the conversions are documented in
+    /// `firmware-protocols/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<String>,
 }
 
 /// One stream as declared in the header.

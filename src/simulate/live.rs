@@ -507,6 +507,7 @@ impl LiveSim {
     /// The engine declarations of the enabled streams (RR first).
     pub fn streams(&self) -> Vec<StreamInfo> {
         let device = Device {
+            conversion: None,
             name: "attune-simulator".into(),
             protocol: "synthetic".into(),
             firmware: None,

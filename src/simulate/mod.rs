@@ -348,6 +348,7 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
             .then(rank(a).cmp(&rank(b)))
     });
     let device = Device {
+        conversion: None,
         name: "attune-simulator".into(),
         protocol: "synthetic".into(),
         firmware: None,

@@ -129,6 +129,7 @@ pub async fn run(
                 kind: s.kind,
                 rate_hz: Some(s.rate_hz),
                 device: Device {
+                    conversion: None,
                     name: "attune bench".into(),
                     protocol: "synthetic".into(),
                     firmware: None,

@@ -330,7 +330,11 @@ impl Connection {
                     self.asm.connected(host.channels());
                     if !self.declared {
                         self.declared = true;
-                        inputs.extend(declarations(&self.spec, host.as_ref()));
+                        inputs.extend(declarations(
+                            &self.spec.participant,
+                            self.spec.settings.protocol().name(),
+                            host.as_ref(),
+                        ));
                     }
                     for kind in self.asm.kinds().collect::<Vec<_>>() {
                         inputs.push(Input::Source(SourceState {
@@ -382,8 +386,13 @@ impl Connection {
     }
 }
 
-/// The stream declarations of a device that reached streaming.
-fn declarations(spec: &SerialSpec, host: &dyn crate::protocol::Host) -> Vec<Input> {
+/// The stream declarations of a device that reached streaming (one per kind; the channel's
+/// conversion, input and bit depth go into the device description).
+pub fn declarations(
+    participant: &ParticipantId,
+    protocol: &str,
+    host: &dyn crate::protocol::Host,
+) -> Vec<Input> {
     let mut seen: Vec<StreamKind> = Vec::new();
     let mut out = Vec::new();
     for c in host.channels() {
@@ -391,16 +400,18 @@ fn declarations(spec: &SerialSpec, host: &dyn crate::protocol::Host) -> Vec<Inpu
             continue;
         }
         seen.push(c.kind);
+        let bits = c.bits.map(|b| format!(" {b}-bit")).unwrap_or_default();
         out.push(Input::Stream(Arc::new(StreamInfo {
-            participant: spec.participant.clone(),
+            participant: participant.clone(),
             kind: c.kind,
             rate_hz: Some(c.rate_hz),
             device: Device {
+                conversion: Some(format!("{} {}{bits}", c.conversion, c.input)),
                 name: host
                     .device()
                     .map(str::to_owned)
-                    .unwrap_or_else(|| spec.settings.protocol().to_string()),
-                protocol: spec.settings.protocol().to_string(),
+                    .unwrap_or_else(|| protocol.to_owned()),
+                protocol: protocol.to_owned(),
                 firmware: None,
             },
         })));

@@ -434,6 +434,80 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
 mod tests {
     use super::*;
 
+    fn spec(path: PathBuf) -> SerialSpec {
+        SerialSpec {
+            participant: ParticipantId::new("p01").unwrap(),
+            path: PathBuf::from("/dev/ttyX"),
+            baud: 115_200,
+            settings: Settings::defaults(ProtocolId::Textline),
+            silence_s: 2.0,
+            record_raw: Some(path),
+        }
+    }
+
+    fn snap(epoch: u64, purposes: &[crate::consent::Purpose]) -> Arc<ConsentSnapshot> {
+        let p = ParticipantId::new("p01").unwrap();
+        let kinds = Settings::defaults(ProtocolId::Textline).kinds();
+        let mut triples = Vec::new();
+        for k in &kinds {
+            for pu in purposes {
+                triples.push((p.clone(), *k, *pu));
+            }
+        }
+        Arc::new(ConsentSnapshot::from_triples(epoch, triples))
+    }
+
+    #[test]
+    fn a_capture_is_written_only_under_record_consent_and_deleted_on_withdrawal() {
+        use crate::consent::Purpose::{Process, Record};
+        let dir = tempfile::tempdir().unwrap();
+        // Without record consent: nothing is written, ever.
+        let path = dir.path().join("a.ndjson");
+        let (_tx, rx) = watch::channel(snap(1, &[Process]));
+        let mut g = Gate::new(path.clone(), &spec(path.clone()), Some(rx));
+        g.open(0.0);
+        g.rx(0.1, b"300\r\n");
+        g.close(0.2, "x");
+        assert!(!path.exists());
+        // With it: header, events, mode 0600; the header carries the consent in force.
+        let path = dir.path().join("b.ndjson");
+        let (tx, rx) = watch::channel(snap(1, &[Process, Record]));
+        let mut g = Gate::new(path.clone(), &spec(path.clone()), Some(rx));
+        g.open(0.0);
+        g.rx(0.1, b"300\r\n");
+        g.flush_if_due(0.2);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cap = parse_capture(&text, "b", ProtocolId::Textline).unwrap();
+        assert_eq!(cap.events.len(), 2);
+        assert_eq!(cap.events[1].rx.as_deref(), Some("3330300d0a"));
+        assert!(
+            cap.header
+                .consent
+                .grants
+                .iter()
+                .all(|g| g.purposes.contains(&Record))
+        );
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // Withdrawn: the capture is deleted and nothing more is written.
+        tx.send(snap(2, &[Process])).unwrap();
+        g.rx(0.3, b"301\r\n");
+        assert!(!path.exists());
+        g.rx(0.4, b"302\r\n");
+        assert!(!path.exists());
+        // An existing file is never overwritten.
+        let path = dir.path().join("c.ndjson");
+        std::fs::write(&path, "mine").unwrap();
+        let (_tx, rx) = watch::channel(snap(1, &[Process, Record]));
+        let mut g = Gate::new(path.clone(), &spec(path.clone()), Some(rx));
+        g.open(0.0);
+        g.close(0.1, "x");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
+    }
+
     #[test]
     fn hex_round_trips_and_refuses_non_hex() {
         let b = [0u8, 1, 0x7f, 0x80, 0xff];

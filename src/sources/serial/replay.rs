@@ -10,9 +10,8 @@
 use super::assemble::Assembler;
 use super::raw::{Capture, unhex};
 use crate::engine::input::{Input, SourceStatus};
-use crate::model::StreamKind;
 use crate::protocol::{HostOut, Phase, Stats};
-use crate::recording::{Device, Header, Provenance, StateRecord, StreamSpec, Writer};
+use crate::recording::{Header, Provenance, StateRecord, StreamSpec, Writer};
 
 /// What decoding a capture found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
     let mut summary = Decoded::default();
     let mut host: Option<Box<dyn crate::protocol::Host>> = None;
     let mut streaming = false;
-    let mut declared: Vec<StreamKind> = Vec::new();
+    let mut declared = false;
     let mut out = HostOut::default();
     let end_connection = |host: &mut Option<Box<dyn crate::protocol::Host>>,
                           summary: &mut Decoded| {
@@ -69,25 +68,13 @@ pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
                 streaming = true;
                 summary.connections += 1;
                 asm.connected(h.channels());
-                for c in h.channels() {
-                    if !declared.contains(&c.kind) {
-                        declared.push(c.kind);
-                        inputs.push(Input::Stream(std::sync::Arc::new(
-                            crate::engine::input::StreamInfo {
-                                participant: cap.header.participant.clone(),
-                                kind: c.kind,
-                                rate_hz: Some(c.rate_hz),
-                                device: Device {
-                                    name: h
-                                        .device()
-                                        .map(str::to_owned)
-                                        .unwrap_or_else(|| cap.header.protocol.clone()),
-                                    protocol: cap.header.protocol.clone(),
-                                    firmware: None,
-                                },
-                            },
-                        )));
-                    }
+                if !declared {
+                    declared = true;
+                    inputs.extend(super::declarations(
+                        &cap.header.participant,
+                        &cap.header.protocol,
+                        h.as_ref(),
+                    ));
                 }
             }
             asm.decoded(t, &out.decoded, &mut inputs);

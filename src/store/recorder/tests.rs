@@ -33,6 +33,7 @@ fn declare(r: &mut Recorder, p: &str, kind: StreamKind, rate: Option<f64>) {
         kind,
         rate_hz: rate,
         device: Device {
+            conversion: None,
             name: "sim".into(),
             protocol: "synthetic".into(),
             firmware: None,

@@ -341,6 +341,7 @@ impl Shared {
                 Timing::Events(_) => None,
             };
             let unknown = Device {
+                conversion: None,
                 name: "unknown".into(),
                 protocol: "unknown".into(),
                 firmware: None,
