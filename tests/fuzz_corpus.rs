@@ -40,3 +40,10 @@ fn recording_reader_corpus_and_crashes_replay_cleanly() {
 fn csv_reader_corpus_and_crashes_replay_cleanly() {
     replay("csv_reader", fuzzing::csv_bytes);
 }
+
+#[test]
+fn serial_decoder_corpora_and_crashes_replay_cleanly() {
+    replay("bitalino", attune::protocol::bitalino::fuzz);
+    replay("shimmer", attune::protocol::shimmer::fuzz);
+    replay("textline", attune::protocol::textline::fuzz);
+}
