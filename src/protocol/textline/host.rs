@@ -251,7 +251,7 @@ impl TextlineHost {
             }
             Phase::Streaming => {
                 self.gap(1, false, reason, out);
-                self.index += 1;
+                self.index = self.index.saturating_add(1);
             }
             Phase::Failed(_) => {}
         }
@@ -286,7 +286,7 @@ impl TextlineHost {
     }
 
     fn gap(&mut self, frames: u64, ambiguous: bool, reason: LossReason, out: &mut HostOut) {
-        self.stats.frames_lost += frames;
+        self.stats.frames_lost = self.stats.frames_lost.saturating_add(frames);
         out.decoded.push(Decoded::Gap {
             frames,
             ambiguous,
@@ -306,7 +306,7 @@ impl TextlineHost {
             device_t,
             values: vec![value],
         }));
-        self.index += 1;
+        self.index = self.index.saturating_add(1);
         self.stats.frames += 1;
     }
 
@@ -327,7 +327,7 @@ impl TextlineHost {
                 let lost = (periods.round() as u64).saturating_sub(1);
                 let reason = self.lost_reason.unwrap_or(LossReason::SequenceJump);
                 self.gap(lost, false, reason, out);
-                self.index += lost;
+                self.index = self.index.saturating_add(lost);
             }
             self.base_t + (self.unwrapped_ms - self.base_ms) as f64 / 1000.0
         } else {
@@ -337,7 +337,7 @@ impl TextlineHost {
             ));
             let k = ((now - last.now) * rate).round().max(1.0) as u64;
             self.gap(k - 1, true, LossReason::Resync, out);
-            self.index += k - 1;
+            self.index = self.index.saturating_add(k - 1);
             (self.unwrapped_ms, self.base_ms) = (ms.into(), ms.into());
             self.base_t = last.device_t + k as f64 / rate;
             self.base_t

@@ -50,7 +50,7 @@
 //!
 //! # Layout
 //!
-//! - [`line`]: one line → sample / comment / bad, and the field splitter.
+//! - [`mod@line`]: one line → sample / comment / bad, and the field splitter.
 //! - [`host`]: [`TextlineHost`]: line assembly, the junk-at-start rule, timing and gaps.
 //! - [`device`]: [`TextlineDevice`]: the reference sketch as a pure model, for the simulator.
 //! - [`fuzz`]: the body of the cargo-fuzz target `fuzz/fuzz_targets/textline.rs`.

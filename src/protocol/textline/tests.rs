@@ -445,3 +445,24 @@ fn millis_wrap_in_the_loop_is_seamless() {
         assert!((dt - 0.05).abs() < 1e-6, "{dt}");
     }
 }
+
+#[test]
+fn absurd_host_times_do_not_panic() {
+    for now in [1e300, f64::NAN, -1e300, f64::INFINITY] {
+        let s = Settings {
+            rate_hz: 1000.0,
+            ..timed()
+        };
+        let mut host = s.host();
+        let mut out = HostOut::default();
+        host.start(0.0, &mut out);
+        host.on_bytes(
+            0.0,
+            b"x\n4000000000,1\n4000000001,2\n4000000002,3\n",
+            &mut out,
+        );
+        host.on_bytes(now, b"5,4\n4000000000,5\n", &mut out);
+        host.on_tick(now, &mut out);
+        assert_eq!(frames(&out.decoded).len(), 5, "{now}");
+    }
+}
