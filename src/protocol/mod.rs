@@ -321,6 +321,15 @@ impl Settings {
         }
     }
 
+    /// Whether the device's samples carry neither a clock nor a steady pace, so that the host
+    /// can only time them on arrival (a text-line device without a time column).
+    pub fn receipt_timed(&self) -> bool {
+        match self {
+            Self::Bitalino(_) | Self::Shimmer(_) => false,
+            Self::Textline(s) => s.time_column.is_none(),
+        }
+    }
+
     /// Checks the settings: one line naming the key if something is wrong.
     pub fn check(&self) -> Result<(), String> {
         match self {

@@ -14,6 +14,14 @@
 //! connection: sample *i* of a uniform chunk is at `t0 + i / rate`, and lost frames (counted in
 //! [`Frame::index`]) keep their time slots empty.
 //!
+//!
+//! A device with neither (a text-line sketch without a time column, paced by nothing but its
+//! own loop) is timed on receipt ([`Assembler::receipt_timed`]): each delivery's last frame at
+//! its arrival, the ones before it a nominal period apart, never before the previous frame. A
+//! sketch's real rate differs from any nominal one (the Seeed sketch prints about 18 lines/s by
+//! arithmetic), and counting lines at a nominal rate would drift away from the host by that
+//! difference; arrival times drift by nothing, at the cost of the read jitter.
+//!
 //! # Gaps
 //!
 //! Exactly one [`Gap`] per stretch without data, per stream:
@@ -86,6 +94,10 @@ pub struct Assembler {
     rate_hz: f64,
     /// Device time = anchor + the frame's own time; `None` until the connection's first frame.
     anchor: Option<f64>,
+    /// The device has no clock or steady pace to go by (a text-line sketch without a time
+    /// column): each delivery's last frame is timed at its arrival, the frames before it one
+    /// nominal period apart.
+    receipt_timed: bool,
 }
 
 impl Assembler {
@@ -97,7 +109,14 @@ impl Assembler {
             map: Vec::new(),
             rate_hz: 1.0,
             anchor: None,
+            receipt_timed: false,
         }
+    }
+
+    /// Times frames by their arrival instead of their count (module doc, "Device time").
+    pub fn receipt_timed(mut self, on: bool) -> Self {
+        self.receipt_timed = on;
+        self
     }
 
     /// A connection reached streaming with these channels. Channels of a kind already seen feed
@@ -151,6 +170,10 @@ impl Assembler {
 
     /// One delivery's decoder output, received at session time `now`.
     pub fn decoded(&mut self, now: f64, decoded: &[Decoded], out: &mut Vec<Input>) {
+        if self.receipt_timed {
+            self.decoded_on_receipt(now, decoded, out);
+            return;
+        }
         if self.anchor.is_none() {
             // Anchor the connection: its first delivery's last frame arrived now.
             let Some(last) = decoded.iter().rev().find_map(|d| match d {
@@ -183,6 +206,37 @@ impl Assembler {
             match d {
                 Decoded::Frame(f) => {
                     let t = anchor + self.own_t(f);
+                    self.frame(t, f, now, out);
+                }
+                Decoded::Gap { reason, .. } => {
+                    for s in &mut self.streams {
+                        s.flush(&self.participant, now, out);
+                        if s.open_gap.is_none() && s.last_t.is_some() {
+                            s.open_gap = Some(reason.as_str());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn decoded_on_receipt(&mut self, now: f64, decoded: &[Decoded], out: &mut Vec<Input>) {
+        let n = decoded
+            .iter()
+            .filter(|d| matches!(d, Decoded::Frame(_)))
+            .count();
+        let period = 1.0 / self.rate_hz;
+        let mut k = 0usize;
+        for d in decoded {
+            match d {
+                Decoded::Frame(f) => {
+                    let latest = self
+                        .streams
+                        .iter()
+                        .filter_map(|s| s.last_t)
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let t = (now - (n - 1 - k) as f64 * period).max(latest + period);
+                    k += 1;
                     self.frame(t, f, now, out);
                 }
                 Decoded::Gap { reason, .. } => {

@@ -117,7 +117,8 @@ pub async fn run(
     let name = spec.name();
     let kinds = spec.settings.kinds();
     let mut stats = SerialStats::default();
-    let mut asm = Assembler::new(spec.participant.clone());
+    let mut asm =
+        Assembler::new(spec.participant.clone()).receipt_timed(spec.settings.receipt_timed());
     let mut declared = false;
     let mut status = SourceStatus::Connecting;
     let mut backoff = backoff::Backoff::new(seed_of(&name));

@@ -24,7 +24,8 @@ pub struct Decoded {
 
 /// The engine inputs a capture decodes to, in time order, and its counters.
 pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
-    let mut asm = Assembler::new(cap.header.participant.clone());
+    let mut asm = Assembler::new(cap.header.participant.clone())
+        .receipt_timed(cap.settings.receipt_timed());
     let mut inputs = Vec::new();
     let mut summary = Decoded::default();
     let mut host: Option<Box<dyn crate::protocol::Host>> = None;
