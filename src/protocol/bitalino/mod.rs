@@ -13,8 +13,14 @@
 //! * **Frames** ([`frame`]): 3 to 8 bytes depending only on the number of channels, a 4-bit
 //!   sequence number and a CRC-4, no channel ids and no timestamps ([`Frame::device_t`] is
 //!   `None`; [`Frame::index`] counts sample instants, lost ones included).
-//! * **Decoding** ([`Decoder`]): CRC and sequence checks, confirmation by the next frames, byte-wise resync;
-//!   every loss is a [`Decoded::Gap`].
+//! * **Decoding** ([`Decoder`]): CRC and sequence checks, confirmation by the next frames,
+//!   byte-wise resync; every loss is a [`Decoded::Gap`]. Detected: every single-bit flip (CRC-4),
+//!   dropped bytes and whole-frame losses (seq); not always: bytes inserted inside a frame
+//!   (about 1 in 20 yields one wrong sample, SPEC.md §5), losses of 16+ frames (counted mod 16).
+//!
+//! Sources: the firmware (`main.c`, `uart.c`, `live.c`, `timer.c`), cpp-api `bitalino.cpp` and
+//! revolution-python-api `bitalino.py` (BITalinoWorld), as SPEC.md cites them. None of it has been
+//! checked against a real device.
 //! * **Settings** ([`Settings`]): the rate (1, 10, 100 or 1000 Hz), which inputs carry ECG or EDA,
 //!   and the EDA transfer function (the published ones disagree; each has an id recorded with
 //!   the data in [`ChannelInfo::conversion`]).
