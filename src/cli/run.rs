@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// lines: the nominal line rate).
     #[arg(long, value_name = "HZ")]
     pub rate: Option<f64>,
+    /// The serial device's protocol settings as JSON, the keys of a config file's
+    /// `[participant.source.settings]` (e.g. `{"channels":[{"input":"A1","kind":"eda"}]}`).
+    #[arg(long, value_name = "JSON")]
+    pub settings: Option<String>,
     /// The serial device's baud rate (default 115200; the Seeed Grove-GSR sketch uses 9600).
     #[arg(long, value_name = "N")]
     pub baud: Option<u32>,
@@ -143,7 +147,7 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
 /// The configuration of `run --serial PATH --protocol P --participant ID [--rate HZ]`, if
 /// `--serial` is given.
 fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
-    use crate::protocol::{ProtocolId, Settings};
+    use crate::protocol::ProtocolId;
     let Some(path) = &a.serial else {
         return Ok(None);
     };
@@ -162,7 +166,7 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
         "--speed must be 1 with a serial device: a device cannot be sped up"
     );
     let protocol: ProtocolId = protocol.parse().map_err(anyhow::Error::msg)?;
-    let mut settings = Settings::defaults(protocol);
+    let mut settings = settings_of(protocol, a.settings.as_deref())?;
     if let Some(hz) = a.rate {
         settings
             .set_rate(hz)
@@ -185,6 +189,20 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
         cfg.recorder.enabled = false;
     }
     Ok(Some(cfg))
+}
+
+/// A protocol's settings: its defaults, or `json` (`--settings`) over them.
+pub(crate) fn settings_of(
+    protocol: crate::protocol::ProtocolId,
+    json: Option<&str>,
+) -> anyhow::Result<crate::protocol::Settings> {
+    let Some(json) = json else {
+        return Ok(crate::protocol::Settings::defaults(protocol));
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| anyhow::anyhow!("--settings is not JSON: {e}"))?;
+    crate::protocol::Settings::from_json(protocol, v)
+        .map_err(|e| anyhow::anyhow!("--settings for {protocol}: {e}"))
 }
 
 /// The sources of one participant's configuration, opened (replayed files are validated).

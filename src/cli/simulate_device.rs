@@ -21,7 +21,7 @@
 //! `--seconds`.
 
 use super::Common;
-use crate::protocol::{DeviceModel, ProtocolId, Settings};
+use crate::protocol::{DeviceModel, ProtocolId};
 use crate::simulate::device_feed::Feed;
 use anyhow::{Context, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -57,6 +57,10 @@ pub struct DeviceArgs {
     /// Shimmer sample at the rate the host commands.
     #[arg(long, value_name = "HZ")]
     pub rate: Option<f64>,
+    /// The device's protocol settings as JSON (the keys of a config file's
+    /// `[participant.source.settings]`; give the daemon the same).
+    #[arg(long, value_name = "JSON")]
+    pub settings: Option<String>,
     /// Flip one random bit in this percentage of frames (0-50).
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub corrupt: f64,
@@ -75,8 +79,9 @@ pub struct DeviceArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
-    /// Length of the simulated person's signals before they loop, minutes.
-    #[arg(long, default_value_t = 30.0)]
+    /// Length of the simulated person's signals before they loop, minutes (rest, then a
+    /// stressor from the middle on).
+    #[arg(long, default_value_t = 10.0)]
     pub minutes: f64,
 }
 
@@ -194,7 +199,7 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
         "--replug-after must be ≥ 0 s"
     );
     let protocol: ProtocolId = a.protocol.parse().map_err(anyhow::Error::msg)?;
-    let mut settings = Settings::defaults(protocol);
+    let mut settings = super::run::settings_of(protocol, a.settings.as_deref())?;
     if let Some(hz) = a.rate {
         settings
             .set_rate(hz)
