@@ -20,6 +20,10 @@ pub const TS_TOLERANCE_TICKS: u32 = 16;
 /// gap after it is `ambiguous`.
 pub const WRAP_AMBIGUOUS_S: f64 = 256.0;
 
+/// Most reply bytes the confirmation of a packet looks past (one status or battery reply fits
+/// many times): beyond, the packet is not confirmed. Bounds the buffer and the work per byte.
+pub const MAX_LOOKAHEAD_REPLIES: usize = 32;
+
 /// The last delivered packet.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Anchor {
@@ -168,13 +172,18 @@ impl Stream {
         self.last.map_or(Rel::First, |l| self.rel(l.ts, p.ts))
     }
 
-    /// Whether the next packet after `p` (replies skipped) is one period after it; `None`
-    /// until that packet is complete.
+    /// Whether the next packet after `p` (replies skipped, at most [`MAX_LOOKAHEAD_REPLIES`]
+    /// bytes of them) is one period after it; `None` until that packet is complete.
     fn confirmed(&self, mut after: &[u8], p: &Packet) -> Option<bool> {
+        let mut skipped = 0;
         loop {
             match self.item(after) {
                 Item::Incomplete => return None,
-                Item::Reply { len, .. } => after = after.get(len..).unwrap_or(&[]),
+                Item::Reply { len, .. } if skipped + len <= MAX_LOOKAHEAD_REPLIES => {
+                    skipped += len;
+                    after = after.get(len..).unwrap_or(&[]);
+                }
+                Item::Reply { .. } => return Some(false),
                 Item::Packet(q) => return Some(self.rel(p.ts, q.ts) == Rel::Next),
                 Item::Bad(_) | Item::Garbage => return Some(false),
             }

@@ -431,3 +431,62 @@ fn a_silence_longer_than_half_a_wrap_makes_the_gap_ambiguous() {
         assert_eq!(out.decoded.first(), Some(&want), "{silence_s} s");
     }
 }
+
+/// The device's whole side of a start-up (replies to the commands `handshake_writes` finds), a
+/// status in the middle, then `n` packets.
+fn transcript(s: &Settings, n: u64) -> Vec<u8> {
+    let writes = handshake_writes(s);
+    let mut dev = s.device();
+    let mut bytes = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        if i == 4 {
+            dev.unsolicited_status(&mut bytes);
+        }
+        dev.on_host_bytes(w, &mut bytes);
+    }
+    bytes.extend(packets(&mut dev, 0, n).concat());
+    bytes
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 64,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("regressions"))),
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// The start-up, fed in any split (with leftover packets of an earlier session in front),
+    /// gives the same commands, phase, frames and counters.
+    #[test]
+    fn start_up_transcript_in_any_split(code in 0u8..5, ppg: bool, crc in 0usize..3, junk in 0usize..20,
+                                        sizes in proptest::collection::vec(1usize..12, 1..6)) {
+        let s = Settings { gsr_range: GsrRange::from_code(code), ppg, crc: [CrcMode::Off, CrcMode::One, CrcMode::Two][crc], ..Settings::default() };
+        let mut old = s.device();
+        old.on_host_bytes(&[0x08, 0x04, 0x01, 0x00, 0x07], &mut Vec::new());
+        let mut bytes = packets(&mut old, 0, 3).concat().split_off(junk.min(20));
+        bytes.extend(transcript(&s, 20));
+        let run = |sizes: &[usize]| {
+            let mut host = s.host();
+            let mut out = HostOut::default();
+            host.start(0.0, &mut out);
+            let (mut writes, mut decoded) = (std::mem::take(&mut out.write), Vec::new());
+            let mut chunks = sizes.iter().copied().cycle();
+            let mut at = 0;
+            while at < bytes.len() {
+                let end = at.saturating_add(chunks.next().unwrap_or(usize::MAX)).min(bytes.len());
+                host.on_bytes(0.1, &bytes[at..end], &mut out);
+                writes.append(&mut out.write);
+                decoded.append(&mut out.decoded);
+                at = end;
+            }
+            host.on_tick(0.5, &mut out);
+            (decoded, host.stats(), host.phase().clone(), writes)
+        };
+        let whole = run(&[]);
+        proptest::prop_assert_eq!(&whole.2, &Phase::Streaming);
+        proptest::prop_assert_eq!(frames(&whole.0).len(), 20);
+        proptest::prop_assert_eq!(whole.3.len(), handshake_writes(&s).concat().len());
+        proptest::prop_assert_eq!(&run(&[1]), &whole);
+        proptest::prop_assert_eq!(&run(&sizes), &whole);
+    }
+}
