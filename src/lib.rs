@@ -19,7 +19,7 @@
 //! - [`protocol`]: serial device wire protocols: decoders and simulated devices.
 //!
 //! I/O edges:
-//! - [`sources`]: the replay source (BLE and serial come later).
+//! - [`sources`]: replay, simulated, synthetic and serial sources (BLE comes later).
 //! - [`publish::server`]: the Unix socket server.
 //! - [`daemon`]: wiring, startup and shutdown.
 //! - [`cli`]: one module per subcommand.

@@ -89,10 +89,18 @@ fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// A daemon and its data directory, which outlives it (`LiveDaemon::stop` removes its own).
+struct Served {
+    d: LiveDaemon,
+    data: PathBuf,
+    _keep: tempfile::TempDir,
+}
+
 /// `attune run ARGS` with a data directory where p01 has consented to `purposes` first.
-fn daemon_with_consent(purposes: &str, args: &[&str]) -> LiveDaemon {
+fn daemon_with_consent(purposes: &str, args: &[&str]) -> Served {
+    let keep = tempfile::tempdir().unwrap();
+    let data = keep.path().join("data");
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let socket = dir.path().join("run").join("attune.sock");
     let mut g: Vec<&str> = grant("p01", "all", purposes).to_vec();
     let d = data.to_str().unwrap();
@@ -113,7 +121,11 @@ fn daemon_with_consent(purposes: &str, args: &[&str]) -> LiveDaemon {
         .spawn()
         .unwrap();
     wait_for_socket(&socket);
-    LiveDaemon { child, socket, dir }
+    Served {
+        d: LiveDaemon { child, socket, dir },
+        data,
+        _keep: keep,
+    }
 }
 
 fn serial_args<'a>(path: &'a Path, protocol: &'a str) -> Vec<&'a str> {
@@ -161,7 +173,7 @@ fn recording_of(data: &Path) -> PathBuf {
 
 fn e2e(protocol: &str, heart: Option<&str>) {
     let sim = SimDevice::start(protocol, &[]);
-    let d = daemon_with_consent(
+    let Served { d, data: _, _keep } = daemon_with_consent(
         "process,adapt,share_features",
         &serial_args(&sim.path, protocol),
     );
@@ -212,77 +224,116 @@ fn a_text_line_gsr_on_a_pty_gives_eda_and_decisions() {
     e2e("textline", None);
 }
 
-/// Samples per stream and gaps (reason → count) per stream of a recording.
-fn census(
-    path: &Path,
-) -> (
-    std::collections::BTreeMap<String, usize>,
-    std::collections::BTreeMap<(String, String), usize>,
-) {
-    let (_, records) = read_recording(path);
-    let mut samples = std::collections::BTreeMap::new();
-    let mut gaps = std::collections::BTreeMap::new();
+/// What a recording holds: samples per stream, gaps (stream, reason) → count, and the sample
+/// instants those gaps stand for, from each stream's rate.
+struct Census {
+    samples: std::collections::BTreeMap<String, usize>,
+    gaps: std::collections::BTreeMap<(String, String), usize>,
+    lost: std::collections::BTreeMap<(String, String), usize>,
+}
+
+fn census(path: &Path) -> Census {
+    let (header, records) = read_recording(path);
+    let rate = |kind: &str| {
+        header
+            .streams
+            .iter()
+            .find(|s| s.kind == kind)
+            .and_then(|s| s.rate_hz)
+            .unwrap_or(1.0)
+    };
+    let mut c = Census {
+        samples: Default::default(),
+        gaps: Default::default(),
+        lost: Default::default(),
+    };
     for r in records {
         match r {
-            Record::Chunk(c) => {
-                *samples.entry(c.kind.name().to_owned()).or_insert(0) += c.samples.len()
+            Record::Chunk(ch) => {
+                *c.samples.entry(ch.kind.name().to_owned()).or_insert(0) += ch.samples.len()
             }
             Record::Gap(g) => {
-                *gaps
-                    .entry((g.kind.name().to_owned(), g.reason.clone()))
-                    .or_insert(0) += 1
+                let key = (g.kind.name().to_owned(), g.reason.clone());
+                *c.gaps.entry(key.clone()).or_insert(0) += 1;
+                let n = ((g.end - g.start) * rate(g.kind.name())).round() as usize;
+                *c.lost.entry(key).or_insert(0) += n.saturating_sub(1);
             }
             _ => {}
         }
     }
-    (samples, gaps)
+    c
 }
 
-/// With 1 % of frames corrupted: every corrupted frame is one `crc` gap, every other frame is a
-/// sample, in the recording; the raw capture decodes again to the same samples.
-fn corrupt(protocol: &str, stream: &str) {
-    let sim = SimDevice::start(
-        protocol,
-        &["--corrupt", "1", "--seconds", "25", "--seed", "11"],
-    );
+/// With 1 % of frames corrupted (one bit flipped): every corrupted frame is lost in a `crc` gap,
+/// every other frame is a sample, in the recording; the raw capture decodes again to the same
+/// samples.
+fn corrupt(protocol: &str, stream: &str, settings: Option<&str>) {
+    let mut sim_args = vec!["--corrupt", "1", "--seconds", "25", "--seed", "11"];
+    if let Some(s) = settings {
+        sim_args.extend(["--settings", s]);
+    }
+    let sim = SimDevice::start(protocol, &sim_args);
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.attune-raw.ndjson");
     let mut args = serial_args(&sim.path, protocol);
     args.extend(["--record-raw", capture.to_str().unwrap()]);
-    let d = daemon_with_consent("process,adapt,share_features,record", &args);
+    if let Some(s) = settings {
+        args.extend(["--settings", s]);
+    }
+    let Served { d, data, _keep } =
+        daemon_with_consent("process,adapt,share_features,record", &args);
     let stats = sim.wait_stats(60);
     std::thread::sleep(Duration::from_millis(500));
-    let data = d.data();
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
-    let (samples, gaps) = census(&recording_of(&data));
+    let c = census(&recording_of(&data));
     let sent = stats["frames"].as_u64().unwrap() as usize;
     let corrupted = stats["corrupted"].as_u64().unwrap() as usize;
     assert!(corrupted > 0, "{stats}");
-    let got = samples[stream];
-    let crc = gaps
-        .get(&(stream.to_owned(), "crc".to_owned()))
-        .copied()
-        .unwrap_or(0);
+    let got = c.samples[stream];
+    // The integrity gaps: `crc`, or `resync` where the flipped bit was in a packet's header
+    // byte (the decoder could not even tell a packet began there).
+    let integrity = |(s, r): &(String, String)| s == stream && (r == "crc" || r == "resync");
+    let gaps: usize = c
+        .gaps
+        .iter()
+        .filter(|(k, _)| integrity(k))
+        .map(|(_, n)| n)
+        .sum();
+    // Frames the gaps stand for, from their length; a text line without a clock is timed on
+    // receipt, so there each gap is counted as one line.
+    let lost: usize = if protocol == "textline" {
+        gaps
+    } else {
+        c.lost
+            .iter()
+            .filter(|(k, _)| integrity(k))
+            .map(|(_, n)| n)
+            .sum()
+    };
     eprintln!(
-        "{protocol}: sent {sent} frames, {corrupted} corrupted; recorded {got} samples, {crc} crc gaps; gaps {gaps:?}"
+        "{protocol}: sent {sent} frames, {corrupted} corrupted; recorded {got} samples, {gaps} integrity gaps standing for {lost} frames; gaps {:?}",
+        c.gaps
     );
     assert_eq!(
-        crc, corrupted,
-        "{protocol}: one crc gap per corrupted frame"
+        lost, corrupted,
+        "{protocol}: every corrupted frame is in a gap"
     );
+    let others: usize = c
+        .gaps
+        .iter()
+        .filter(|(k, _)| k.0 == stream && !integrity(k))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(others, 0, "{protocol}: only integrity gaps: {:?}", c.gaps);
     // Every uncorrupted frame is a sample, but for the frames before the decoder locked on.
+    let good = sent - corrupted;
     assert!(
-        got <= sent - corrupted,
-        "{protocol}: {got} samples from {} good frames",
-        sent - corrupted
-    );
-    assert!(
-        sent - corrupted - got <= 4,
-        "{protocol}: {got} samples from {} good frames",
-        sent - corrupted
+        got <= good && good - got <= 4,
+        "{protocol}: {got} samples from {good} good frames"
     );
     // The raw capture replays through the same decoder to the same samples.
+    let rdata = dir.path().join("rd");
     let (code, out, err) = run_attune(&[
         "replay",
         "--raw",
@@ -292,26 +343,48 @@ fn corrupt(protocol: &str, stream: &str) {
         "--speed",
         "max",
         "--socket",
-        dir.path().join("r.sock").to_str().unwrap(),
+        dir.path().join("run").join("r.sock").to_str().unwrap(),
         "--data-dir",
-        dir.path().join("rd").to_str().unwrap(),
+        rdata.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
+    let decoded = attune::sources::serial::raw::parse_capture(
+        &std::fs::read_to_string(&capture).unwrap(),
+        "capture",
+        protocol.parse().unwrap(),
+    )
+    .unwrap();
+    let (inputs, _) = attune::sources::serial::replay::decode(&decoded);
+    let replayed: usize = inputs
+        .iter()
+        .filter_map(|i| match i {
+            attune::engine::input::Input::Chunk(ch) if ch.kind.name() == stream => {
+                Some(ch.samples.len())
+            }
+            _ => None,
+        })
+        .sum();
+    assert_eq!(
+        replayed, got,
+        "{protocol}: the capture decodes to the recorded samples"
+    );
 }
 
 #[test]
 fn bitalino_with_one_percent_corrupt_frames_delivers_every_good_frame_and_no_bad_one() {
-    corrupt("bitalino", "eda");
+    corrupt("bitalino", "eda", None);
 }
 
 #[test]
 fn shimmer_with_one_percent_corrupt_packets_delivers_every_good_packet_and_no_bad_one() {
-    corrupt("shimmer", "eda");
+    // With the firmware's CRC (command 8B): without it a Shimmer's values have no check.
+    corrupt("shimmer", "eda", Some(r#"{"crc":"2"}"#));
 }
 
 #[test]
 fn textline_with_one_percent_corrupt_lines_delivers_every_good_line_and_no_bad_one() {
-    corrupt("textline", "eda");
+    // The simulated device prints attune's optional `*HH` checksum, which the host verifies.
+    corrupt("textline", "eda", None);
 }
 
 /// 20 unplugs: each replug is streaming again within 2 s, with exactly one `disconnect` gap per
@@ -330,7 +403,7 @@ fn unplug_and_replug_resume_within_two_seconds_with_one_gap_each_time() {
             "20",
         ],
     );
-    let d = daemon_with_consent(
+    let Served { d, data, _keep } = daemon_with_consent(
         "process,adapt,share_features,record",
         &serial_args(&sim.path, "bitalino"),
     );
@@ -382,10 +455,9 @@ fn unplug_and_replug_resume_within_two_seconds_with_one_gap_each_time() {
         "worst reconnect {worst:?}: {waits:?}"
     );
     std::thread::sleep(Duration::from_millis(500));
-    let data = d.data();
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
-    let (_, gaps) = census(&recording_of(&data));
+    let gaps = census(&recording_of(&data)).gaps;
     for stream in ["ecg", "eda"] {
         let n = gaps
             .get(&(stream.to_owned(), "disconnect".to_owned()))
@@ -415,7 +487,8 @@ fn a_missing_port_is_a_state_naming_it_and_other_sources_keep_running() {
         "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"serial\"\npath = \"/dev/attune-no-such-port\"\nprotocol = \"shimmer\"\n\n[[participant]]\nid = \"sim1\"\n[[participant.source]]\ntype = \"simulate\"\n",
     )
     .unwrap();
-    let d = daemon_with_consent("process,adapt", &["--config", cfg.to_str().unwrap()]);
+    let Served { d, data: _, _keep } =
+        daemon_with_consent("process,adapt", &["--config", cfg.to_str().unwrap()]);
     let mut s = d.subscribe_for("*", &["state", "adaptation"]);
     let (ok, seen) = read_until(&mut s, 20, |v| {
         v["type"] == "state"
@@ -438,7 +511,7 @@ fn a_missing_port_is_a_state_naming_it_and_other_sources_keep_running() {
 #[test]
 fn the_wrong_protocol_is_a_clear_state_and_no_samples() {
     let sim = SimDevice::start("textline", &[]);
-    let d = daemon_with_consent(
+    let Served { d, data: _, _keep } = daemon_with_consent(
         "process,adapt,share_features",
         &serial_args(&sim.path, "bitalino"),
     );

@@ -5,8 +5,11 @@
 //! * **In sync** (the last frame emitted had seq `p`), the frame F at the aligned position is
 //!   emitted when it is CRC-valid with seq `p + 1` and the next aligned frame is CRC-valid with
 //!   seq `p + 2` (or, that one being corrupt, the one after with `p + 3`).
-//! * **F fails its CRC:** if the next two aligned frames are `p + 2`, `p + 3`, F is a 1-frame
-//!   `crc` gap and sync goes on. Otherwise alignment is in doubt: hunt from F's second byte.
+//! * **F fails its CRC:** among the next five aligned frames, the first CRC-valid one must have
+//!   the seq its position implies and be confirmed by the next CRC-valid one at its position;
+//!   then F and any corrupt frames after it are one `crc` gap and sync goes on (so two
+//!   corruptions a frame apart cost no good frame). Otherwise alignment is in doubt: hunt from
+//!   F's second byte.
 //! * **F valid with seq `p + 1` but unconfirmed** (bytes were dropped or inserted right after it,
 //!   or F is a misaligned window that passed by chance): F is held and the decoder hunts from
 //!   F's second byte, ignoring locks that overlap F (frames never overlap, and such a lock is
@@ -31,6 +34,9 @@
 use super::Conversion;
 use super::frame::{self, RawFrame};
 use crate::protocol::{Decoded, Frame, LossReason, Value};
+
+/// Aligned frames after a bad one that recovery looks at before it hunts.
+const RECOVER_SPAN: usize = 5;
 
 /// The most lost frames the 4-bit sequence number counts without ambiguity.
 const MAX_COUNTED: u64 = 15;
@@ -208,24 +214,34 @@ impl Decoder {
     }
 
     /// After a bad frame at `pos` (its CRC failed, or it is valid with a seq nothing confirms):
-    /// the next two aligned frames continuing the seq make it a 1-frame CRC gap; otherwise hunt
-    /// from the next byte. `false` if it needs more bytes.
+    /// among the next [`RECOVER_SPAN`] aligned frames, the first CRC-valid one must carry the seq
+    /// its position implies and be confirmed by the next CRC-valid one, also at its position;
+    /// then the frames before it (the bad one and any corrupt ones after it) are one `crc` gap
+    /// and sync goes on. Anything else (a CRC-valid frame with another seq, or no confirmation
+    /// within the span) means the alignment is in doubt: hunt from the next byte. `false` if it
+    /// needs more bytes.
     fn recover(&mut self, prev: u8, crc_failed: bool, out: &mut Vec<Decoded>) -> bool {
-        let Some(after) = self.check(self.len) else {
-            return false;
-        };
-        if after == Some(next(prev, 2)) {
-            let Some(confirm) = self.check(2 * self.len) else {
+        let mut failed = u64::from(crc_failed);
+        let mut found: Option<usize> = None;
+        for j in 1..=RECOVER_SPAN {
+            let Some(c) = self.check(j * self.len) else {
                 return false;
             };
-            if confirm == Some(next(prev, 3)) {
-                self.stats.crc_errors += u64::from(crc_failed);
-                self.gap(1, false, LossReason::Crc, out);
-                self.pos += self.len;
-                self.state = State::Sync {
-                    prev: next(prev, 1),
-                };
-                return true;
+            let expected = next(prev, 1 + j);
+            match (c, found) {
+                (None, None) => failed += 1,
+                (None, Some(_)) => {}
+                (Some(seq), None) if seq == expected => found = Some(j),
+                (Some(seq), Some(first)) if seq == expected => {
+                    self.stats.crc_errors += failed;
+                    self.gap(first as u64, false, LossReason::Crc, out);
+                    self.pos += first * self.len;
+                    self.state = State::Sync {
+                        prev: next(prev, first),
+                    };
+                    return true;
+                }
+                (Some(_), _) => break,
             }
         }
         self.stats.crc_errors += u64::from(crc_failed);

@@ -5,7 +5,8 @@
 //!
 //! The host's own writes are not compared with the captured `tx` bytes (the capture's device
 //! answered the live host's commands; a replayed host issues the same ones given the same
-//! replies). Start-up timeouts are evaluated at the capture's read times only.
+//! replies). The host's timers run at the capture's read and write times (the live host wrote
+//! when its timers fired), so a paced start-up exchange replays as it ran.
 
 use super::assemble::Assembler;
 use super::raw::{Capture, unhex};
@@ -24,8 +25,8 @@ pub struct Decoded {
 
 /// The engine inputs a capture decodes to, in time order, and its counters.
 pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
-    let mut asm = Assembler::new(cap.header.participant.clone())
-        .receipt_timed(cap.settings.receipt_timed());
+    let mut asm =
+        Assembler::new(cap.header.participant.clone()).receipt_timed(cap.settings.receipt_timed());
     let mut inputs = Vec::new();
     let mut summary = Decoded::default();
     let mut host: Option<Box<dyn crate::protocol::Host>> = None;
@@ -61,8 +62,12 @@ pub fn decode(cap: &Capture) -> (Vec<Input>, Decoded) {
                 }));
             }
             streaming = false;
+        } else if let (Some(_), Some(h)) = (&e.tx, host.as_mut()) {
+            // The live host wrote here, so its timers had fired by now.
+            h.on_tick(t, &mut out);
         } else if let (Some(rx), Some(h)) = (&e.rx, host.as_mut()) {
             let bytes = unhex(rx).unwrap_or_default();
+            h.on_tick(t, &mut out);
             h.on_bytes(t, &bytes, &mut out);
             h.on_tick(t, &mut out);
             if !streaming && *h.phase() == Phase::Streaming {
