@@ -455,18 +455,10 @@ fn strict(step: Step, buf: &[u8], crc_len: usize, ppg: bool) -> Parse {
                 let Some(&second) = buf.get(1) else {
                     return Parse::Need;
                 };
-                let stray = buf.get(..ack_len).is_some_and(|a| crc::crc_ok(a, crc_len));
                 match second {
                     c if c == code => reply(step, buf, crc_len, ppg),
                     INSTREAM => status(buf, 1, crc_len),
-                    _ if stray && buf.get(ack_len) == Some(&ACK) => {
-                        Parse::Skip(ack_len, Some("skipped a stray ACK".into()))
-                    }
-                    _ if stray && buf.len() <= ack_len => Parse::Need,
-                    other => Parse::Fail(format!(
-                        "unexpected byte 0x{other:02X} after the ACK to {} (expected 0x{code:02X})",
-                        step.label()
-                    )),
+                    _ => stray_ack(step, buf, crc_len),
                 }
             }
         },
@@ -474,6 +466,30 @@ fn strict(step: Step, buf: &[u8], crc_len: usize, ppg: bool) -> Parse {
             "unexpected byte 0x{other:02X} where the ACK (0xFF) to {} was expected",
             step.label()
         )),
+    }
+}
+
+/// A reply-bearing step whose head is `FF` but not `FF <code>`: an extra ACK frame (`FF` + its
+/// CRC) followed by another `FF` is skipped; bytes that may still become one wait.
+fn stray_ack(step: Step, buf: &[u8], crc_len: usize) -> Parse {
+    let mut ack = vec![ACK];
+    crc::append_crc(&mut ack, 0, crc_len);
+    let head = buf.get(..ack.len()).unwrap_or(buf);
+    let unexpected = |at: usize| {
+        let byte = buf.get(at).copied().unwrap_or(0);
+        let code = step.reply().unwrap_or(0);
+        Parse::Fail(format!(
+            "unexpected byte 0x{byte:02X} after the ACK to {} (expected 0x{code:02X})",
+            step.label()
+        ))
+    };
+    if !ack.starts_with(head) {
+        return unexpected(1);
+    }
+    match buf.get(ack.len()) {
+        None => Parse::Need,
+        Some(&ACK) => Parse::Skip(ack.len(), Some("skipped a stray ACK".into())),
+        Some(_) => unexpected(ack.len()),
     }
 }
 
