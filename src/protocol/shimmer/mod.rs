@@ -102,6 +102,7 @@ pub mod device;
 pub mod gsr;
 pub mod host;
 pub mod packet;
+pub mod replies;
 pub mod stream;
 #[cfg(test)]
 mod tests;

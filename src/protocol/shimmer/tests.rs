@@ -114,18 +114,18 @@ fn run_vector(v: &Json) -> Json {
     let bytes = hex(v["hex"].as_str().unwrap_or(""));
     let params = &v["params"];
     match params["kind"].as_str().unwrap_or("") {
-        "inquiry" => match host::Inquiry::parse(&bytes) {
+        "inquiry" => match replies::Inquiry::parse(&bytes) {
             Some(i) => json!({ "ticks": i.ticks, "rate_hz": packet::TICK_HZ / f64::from(i.ticks),
                 "config": to_hex(&i.config), "gsr_range": i.gsr_range(), "buffer": i.buffer,
                 "channels": i.ids.iter().map(|c| format!("0x{c:02x}")).collect::<Vec<_>>() }),
             None => json!({ "error": "parse" }),
         },
         "rate_reply" => {
-            let t = host::parse_rate(&bytes).unwrap_or(0);
+            let t = replies::parse_rate(&bytes).unwrap_or(0);
             json!({ "ticks": t, "rate_hz": packet::TICK_HZ / f64::from(t) })
         }
         "status" => json!({ "note": stream::describe(bytes.get(1..).unwrap_or(&[])) }),
-        "fw_version" => match host::parse_fw_version(&bytes) {
+        "fw_version" => match replies::parse_fw_version(&bytes) {
             Some((t, fw)) => json!({ "fw_type": t, "version": fw.to_string() }),
             None => json!({ "error": "parse" }),
         },
