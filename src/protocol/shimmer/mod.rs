@@ -69,13 +69,16 @@
 //!
 //! # Corruption (one flipped bit per packet)
 //!
-//! **CRC on** (`crc = "2"`, or `"1"`): every single-bit flip is caught (CRC-16 over the whole
-//! packet, header included; checked exhaustively for both modes and both layouts in the tests).
+//! **CRC on** (`crc = "2"`, or `"1"`; recommended on firmware ≥ v0.13.7): every single-bit flip is
+//! caught ([`crc`]: CRC-16, polynomial 0x1021, seed 0xB0CA, odd lengths padded with a zero byte,
+//! over the whole packet, header included; checked exhaustively for both modes and both layouts
+//! in the tests).
 //! A flip in the header byte makes it garbage; any other flip fails the CRC. Either way the packet
 //! is not delivered and the next good one reports it as a gap of exactly one frame.
 //!
-//! **CRC off** (the default: it is what pyshimmer and Consensys sessions use, and what the
-//! firmware does after every connect): no check covers the sample values. Caught: the header
+//! **CRC off** (the default: the firmware's state after every connect, what pyshimmer uses, and
+//! the only mode v0.11.0 can be trusted in; Shimmer's Java API, by contrast, turns a 1-byte CRC
+//! on from v0.13.7): no check covers the sample values. Caught: the header
 //! byte, the unused high bits (4 of ADC13, 2 of GSR), the GSR range bits when the range is fixed,
 //! and every timestamp bit worth more than the tolerance; not caught: the 12 ADC bits of each
 //! channel, the GSR range bits in auto-range, and timestamp bits within the tolerance (the frame
@@ -102,6 +105,7 @@ pub mod device;
 pub mod gsr;
 pub mod host;
 pub mod packet;
+pub mod replies;
 pub mod stream;
 #[cfg(test)]
 mod tests;

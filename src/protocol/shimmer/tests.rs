@@ -114,18 +114,18 @@ fn run_vector(v: &Json) -> Json {
     let bytes = hex(v["hex"].as_str().unwrap_or(""));
     let params = &v["params"];
     match params["kind"].as_str().unwrap_or("") {
-        "inquiry" => match host::Inquiry::parse(&bytes) {
+        "inquiry" => match replies::Inquiry::parse(&bytes) {
             Some(i) => json!({ "ticks": i.ticks, "rate_hz": packet::TICK_HZ / f64::from(i.ticks),
                 "config": to_hex(&i.config), "gsr_range": i.gsr_range(), "buffer": i.buffer,
                 "channels": i.ids.iter().map(|c| format!("0x{c:02x}")).collect::<Vec<_>>() }),
             None => json!({ "error": "parse" }),
         },
         "rate_reply" => {
-            let t = host::parse_rate(&bytes).unwrap_or(0);
+            let t = replies::parse_rate(&bytes).unwrap_or(0);
             json!({ "ticks": t, "rate_hz": packet::TICK_HZ / f64::from(t) })
         }
         "status" => json!({ "note": stream::describe(bytes.get(1..).unwrap_or(&[])) }),
-        "fw_version" => match host::parse_fw_version(&bytes) {
+        "fw_version" => match replies::parse_fw_version(&bytes) {
             Some((t, fw)) => json!({ "fw_type": t, "version": fw.to_string() }),
             None => json!({ "error": "parse" }),
         },
@@ -476,5 +476,27 @@ proptest! {
         prop_assert_eq!(stats.frames + stats.frames_lost, last_i + 1 - f.first().map_or(0, |f| f.index));
         let crc_gap = decoded.iter().any(|d| matches!(d, Decoded::Gap { reason: LossReason::Crc, .. }));
         prop_assert!(!crc_gap || s.crc != CrcMode::Off);
+    }
+}
+
+/// Inputs the fuzzer found (`fuzz/fuzz_targets/shimmer.rs`), kept as regression tests.
+const FUZZ_FINDINGS: &[&[&str]] = &[
+    // Split-dependent start-up: with the CRC on, `FF F4` (the start of a stray ACK frame) failed
+    // at once while `FF F4 65 FF` was skipped as a stray ACK.
+    &[
+        "04020703ffff2f030000000f00ff2503fff465fff465fff465fff465fff465fff465fff465ff02000101ff0109020112",
+        "1cfb29fff465000000ffdc050847e2d90000fc0022ff0cffe8051443077200000dffe9051547227211ffed052f030000",
+        "000f00ff2503ff1c470c72000015fff1051d472972000016ffffffffffffff000017fff3051f476372000018fff40520",
+        "47e62147c3f300001afff6052247acf300001bff2447b17600000157f905f465ff02000101ff01090201121cfb29fff4",
+        "65000000ffdc050847e2d90000fc0022ff0cffe8051443077200000dffe9051547227211ffed052f030000000f00ff25",
+        "03ff1c470c72000015fff1051d472972000016ffffffffffffff000017fff3051f476372000018fff4052047e62147c3",
+        "f300001afff6052247acf300001bff2447b17600000157f90525479476",
+    ],
+];
+
+#[test]
+fn fuzz_findings_stay_fixed() {
+    for parts in FUZZ_FINDINGS {
+        fuzz(&hex(&parts.concat()));
     }
 }

@@ -490,3 +490,33 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&run(&sizes), &whole);
     }
 }
+
+#[test]
+fn stray_acks_with_a_crc_are_skipped_in_any_split() {
+    let s = Settings {
+        crc: CrcMode::Two,
+        ..Settings::default()
+    };
+    let mut bytes = transcript(&s, 5);
+    // three extra CRC'd ACKs right before the inquiry's reply
+    let at = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0x02])
+        .unwrap_or(0);
+    bytes.splice(at..at, [0xFF, 0xF4, 0x65].repeat(3));
+    for sizes in [vec![], vec![1], vec![2], vec![4, 1]] {
+        let mut host = s.host();
+        host.start(0.0, &mut HostOut::default());
+        let mut out = HostOut::default();
+        let mut at = 0;
+        let mut chunks = sizes.iter().copied().cycle();
+        while at < bytes.len() {
+            let end = at
+                .saturating_add(chunks.next().unwrap_or(usize::MAX))
+                .min(bytes.len());
+            host.on_bytes(0.0, &bytes[at..end], &mut out);
+            at = end;
+        }
+        assert_eq!(*host.phase(), Phase::Streaming, "{sizes:?}");
+    }
+}
