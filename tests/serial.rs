@@ -268,9 +268,13 @@ fn census(path: &Path) -> Census {
 /// every other frame is a sample, in the recording; the raw capture decodes again to the same
 /// samples.
 fn corrupt(protocol: &str, stream: &str, settings: Option<&str>) {
-    let mut sim_args = vec!["--corrupt", "1", "--seconds", "25", "--seed", "11"];
+    let mut sim_args = vec!["--corrupt", "1", "--seconds", "15", "--seed", "11"];
     if let Some(s) = settings {
         sim_args.extend(["--settings", s]);
+    }
+    // A text line at 100 lines/s: enough corrupted lines in 15 s.
+    if protocol == "textline" {
+        sim_args.extend(["--rate", "100"]);
     }
     let sim = SimDevice::start(protocol, &sim_args);
     let dir = tempfile::tempdir().unwrap();
@@ -279,6 +283,9 @@ fn corrupt(protocol: &str, stream: &str, settings: Option<&str>) {
     args.extend(["--record-raw", capture.to_str().unwrap()]);
     if let Some(s) = settings {
         args.extend(["--settings", s]);
+    }
+    if protocol == "textline" {
+        args.extend(["--rate", "100"]);
     }
     let Served { d, data, _keep } =
         daemon_with_consent("process,adapt,share_features,record", &args);
@@ -532,4 +539,81 @@ fn the_wrong_protocol_is_a_clear_state_and_no_samples() {
     );
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
+}
+
+/// A port another program holds is a `reconnecting` state saying it is busy (serialport's
+/// exclusive lock), not "unplugged"; the first daemon keeps its device.
+#[test]
+fn a_busy_port_says_so_and_the_holder_keeps_streaming() {
+    let sim = SimDevice::start("textline", &[]);
+    let Served { d: first, data: _, _keep } =
+        daemon_with_consent("process,adapt,share_features", &serial_args(&sim.path, "textline"));
+    let mut s1 = first.subscribe_for("p01", &["state", "features"]);
+    let (ok, _) = read_until(&mut s1, 30, |v| v["type"] == "features" && v["scl_us"].is_number());
+    assert!(ok, "the first daemon streams");
+    let Served { d: second, data: _, _keep: _k2 } =
+        daemon_with_consent("process", &serial_args(&sim.path, "textline"));
+    let mut s2 = second.subscribe_for("p01", &["state"]);
+    let (ok, seen) = read_until(&mut s2, 20, |v| {
+        v["state"] == "reconnecting" && v["detail"].as_str().is_some_and(|d| d.contains("busy"))
+    });
+    assert!(ok, "{seen:?}");
+    let (ok, _) = read_until(&mut s1, 10, |v| v["type"] == "features" && v["scl_us"].is_number());
+    assert!(ok, "the first daemon still streams");
+    let (code, err, _) = second.stop();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+/// Two devices for two participants from one config file: a BITalino streaming a recording's
+/// person (`--from`: ECG synthesised from its beats) for p01 and a text-line board for p02.
+#[test]
+fn two_devices_for_two_participants_from_a_config_file() {
+    let a = SimDevice::start(
+        "bitalino",
+        &["--from", "fixtures/sim-rest-stress.attune.ndjson"],
+    );
+    let b = SimDevice::start("textline", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("two.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"serial\"\npath = \"{}\"\nprotocol = \"bitalino\"\n\n[[participant]]\nid = \"p02\"\n[[participant.source]]\ntype = \"serial\"\npath = \"{}\"\nprotocol = \"textline\"\n",
+            a.path.display(),
+            b.path.display()
+        ),
+    )
+    .unwrap();
+    let Served { d, data, _keep } = daemon_with_consent("process,adapt,share_features", &["--config", cfg.to_str().unwrap()]);
+    let mut g: Vec<&str> = grant("p02", "all", "process,adapt,share_features").to_vec();
+    let data_s = data.to_str().unwrap().to_owned();
+    let sock = d.socket.to_str().unwrap().to_owned();
+    g.extend(["--data-dir", &data_s, "--socket", &sock]);
+    let (code, _, err) = run_attune(&g);
+    assert_eq!(code, Some(0), "{err}");
+    let mut s = d.subscribe_for("*", &["features"]);
+    let mut heart_p01 = false;
+    let mut eda_p02 = false;
+    let (ok, seen) = read_until(&mut s, 60, |v| {
+        heart_p01 |= v["participant"] == "p01" && v["heart_source"] == "ecg" && v["hr_bpm"].is_number() && v["scl_us"].is_number();
+        eda_p02 |= v["participant"] == "p02" && v["scl_us"].is_number() && v["hr_bpm"].is_null();
+        heart_p01 && eda_p02
+    });
+    assert!(ok, "p01 ECG heart rate and EDA: {heart_p01}, p02 EDA: {eda_p02}; last {:?}", seen.iter().rev().take(4).collect::<Vec<_>>());
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn devices_lists_ports_or_says_there_are_none() {
+    let (code, out, err) = run_attune(&["devices"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("PORT") || out.contains("No serial ports found"), "{out}");
+    assert!(out.contains("Pseudo-terminals"), "{out}");
+    let (code, out, err) = run_attune(&["devices", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    for line in out.lines() {
+        let v = json(line);
+        assert!(v["port"].is_string() && v["connection"].is_string(), "{v}");
+    }
 }

@@ -11,9 +11,12 @@
 //! - `--corrupt PCT`: PCT % of frames get one random bit flipped (seeded).
 //! - `--unplug-after S --replug-after S`: after S s of streaming the pty is closed (the host's
 //!   reads fail as on an unplugged adapter) and the device loses power; after the second S a new
-//!   pty appears behind the same path. With `--unplug-after` the printed path is a symbolic link
-//!   (`--link`, or one in a fresh temporary directory) that is re-pointed at each replug, since a
-//!   closed pty's `/dev/pts/N` never comes back. `--cycles N` repeats (0: forever).
+//!   pty appears behind the same path. `--cycles N` repeats (0: forever).
+//!
+//! The printed path is a symbolic link (`--link PATH`, or one in a fresh temporary directory)
+//! re-pointed at each replug and removed at exit: a closed pty's `/dev/pts/N` never comes back,
+//! and the kernel gives its number to the next pty opened, so a daemon still retrying that number
+//! could otherwise open another simulator's device.
 //!
 //! Events go to standard error as one JSON object per line (`{"event":"replug","unix_ms":…}`,
 //! `{"event":"stats",…}` at the end), so tests can time reconnects. A device whose host does not
@@ -213,16 +216,18 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
         ProtocolId::Textline => settings.rate_hz().max(25.0),
     };
     let feed = feed(a, feed_rate)?;
-    let link = match (&a.link, a.unplug_after) {
-        (Some(l), _) => Some(l.clone()),
-        (None, Some(_)) => {
+    // Always a link: a pty's /dev/pts/N is reused by the next pty opened after it closes, so a
+    // daemon still retrying the old number could open somebody else's device.
+    let link = match &a.link {
+        Some(l) => l.clone(),
+        None => {
             let dir = std::env::temp_dir().join(format!("attune-sim-{}", std::process::id()));
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            Some(dir.join(format!("{protocol}-tty")))
+            dir.join(format!("{protocol}-tty"))
         }
-        (None, None) => None,
     };
+    let link = Some(link);
     let mut device = settings.device();
     let mut plugged = Some(plug()?);
     let first = match (&link, &plugged) {
@@ -345,6 +350,14 @@ const LINGER: Duration = Duration::from_millis(500);
 fn finish(c: &Counters, link: Option<&Path>) {
     if let Some(l) = link {
         let _ = std::fs::remove_file(l);
+        // Our own temporary directory goes too (a `--link` elsewhere leaves its directory).
+        if let Some(dir) = l.parent()
+            && dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("attune-sim-{}", std::process::id()))
+        {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
     event("stats", serde_json::to_value(c).unwrap_or_default());
 }

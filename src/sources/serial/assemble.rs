@@ -208,14 +208,7 @@ impl Assembler {
                     let t = anchor + self.own_t(f);
                     self.frame(t, f, now, out);
                 }
-                Decoded::Gap { reason, .. } => {
-                    for s in &mut self.streams {
-                        s.flush(&self.participant, now, out);
-                        if s.open_gap.is_none() && s.last_t.is_some() {
-                            s.open_gap = Some(reason.as_str());
-                        }
-                    }
-                }
+                Decoded::Gap { reason, .. } => self.lost(reason.as_str(), now, out),
             }
         }
     }
@@ -239,14 +232,17 @@ impl Assembler {
                     k += 1;
                     self.frame(t, f, now, out);
                 }
-                Decoded::Gap { reason, .. } => {
-                    for s in &mut self.streams {
-                        s.flush(&self.participant, now, out);
-                        if s.open_gap.is_none() && s.last_t.is_some() {
-                            s.open_gap = Some(reason.as_str());
-                        }
-                    }
-                }
+                Decoded::Gap { reason, .. } => self.lost(reason.as_str(), now, out),
+            }
+        }
+    }
+
+    /// Frames were lost: what is pending goes out, and each stream's next sample closes a gap.
+    fn lost(&mut self, reason: &'static str, now: f64, out: &mut Vec<Input>) {
+        for s in &mut self.streams {
+            s.flush(&self.participant, now, out);
+            if s.open_gap.is_none() && s.last_t.is_some() {
+                s.open_gap = Some(reason);
             }
         }
     }
