@@ -546,19 +546,32 @@ fn the_wrong_protocol_is_a_clear_state_and_no_samples() {
 #[test]
 fn a_busy_port_says_so_and_the_holder_keeps_streaming() {
     let sim = SimDevice::start("textline", &[]);
-    let Served { d: first, data: _, _keep } =
-        daemon_with_consent("process,adapt,share_features", &serial_args(&sim.path, "textline"));
+    let Served {
+        d: first,
+        data: _,
+        _keep,
+    } = daemon_with_consent(
+        "process,adapt,share_features",
+        &serial_args(&sim.path, "textline"),
+    );
     let mut s1 = first.subscribe_for("p01", &["state", "features"]);
-    let (ok, _) = read_until(&mut s1, 30, |v| v["type"] == "features" && v["scl_us"].is_number());
+    let (ok, _) = read_until(&mut s1, 30, |v| {
+        v["type"] == "features" && v["scl_us"].is_number()
+    });
     assert!(ok, "the first daemon streams");
-    let Served { d: second, data: _, _keep: _k2 } =
-        daemon_with_consent("process", &serial_args(&sim.path, "textline"));
+    let Served {
+        d: second,
+        data: _,
+        _keep: _k2,
+    } = daemon_with_consent("process", &serial_args(&sim.path, "textline"));
     let mut s2 = second.subscribe_for("p01", &["state"]);
     let (ok, seen) = read_until(&mut s2, 20, |v| {
         v["state"] == "reconnecting" && v["detail"].as_str().is_some_and(|d| d.contains("busy"))
     });
     assert!(ok, "{seen:?}");
-    let (ok, _) = read_until(&mut s1, 10, |v| v["type"] == "features" && v["scl_us"].is_number());
+    let (ok, _) = read_until(&mut s1, 10, |v| {
+        v["type"] == "features" && v["scl_us"].is_number()
+    });
     assert!(ok, "the first daemon still streams");
     let (code, err, _) = second.stop();
     assert_eq!(code, Some(0), "{err}");
@@ -584,7 +597,10 @@ fn two_devices_for_two_participants_from_a_config_file() {
         ),
     )
     .unwrap();
-    let Served { d, data, _keep } = daemon_with_consent("process,adapt,share_features", &["--config", cfg.to_str().unwrap()]);
+    let Served { d, data, _keep } = daemon_with_consent(
+        "process,adapt,share_features",
+        &["--config", cfg.to_str().unwrap()],
+    );
     let mut g: Vec<&str> = grant("p02", "all", "process,adapt,share_features").to_vec();
     let data_s = data.to_str().unwrap().to_owned();
     let sock = d.socket.to_str().unwrap().to_owned();
@@ -595,11 +611,18 @@ fn two_devices_for_two_participants_from_a_config_file() {
     let mut heart_p01 = false;
     let mut eda_p02 = false;
     let (ok, seen) = read_until(&mut s, 60, |v| {
-        heart_p01 |= v["participant"] == "p01" && v["heart_source"] == "ecg" && v["hr_bpm"].is_number() && v["scl_us"].is_number();
+        heart_p01 |= v["participant"] == "p01"
+            && v["heart_source"] == "ecg"
+            && v["hr_bpm"].is_number()
+            && v["scl_us"].is_number();
         eda_p02 |= v["participant"] == "p02" && v["scl_us"].is_number() && v["hr_bpm"].is_null();
         heart_p01 && eda_p02
     });
-    assert!(ok, "p01 ECG heart rate and EDA: {heart_p01}, p02 EDA: {eda_p02}; last {:?}", seen.iter().rev().take(4).collect::<Vec<_>>());
+    assert!(
+        ok,
+        "p01 ECG heart rate and EDA: {heart_p01}, p02 EDA: {eda_p02}; last {:?}",
+        seen.iter().rev().take(4).collect::<Vec<_>>()
+    );
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
 }
@@ -608,7 +631,10 @@ fn two_devices_for_two_participants_from_a_config_file() {
 fn devices_lists_ports_or_says_there_are_none() {
     let (code, out, err) = run_attune(&["devices"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("PORT") || out.contains("No serial ports found"), "{out}");
+    assert!(
+        out.contains("PORT") || out.contains("No serial ports found"),
+        "{out}"
+    );
     assert!(out.contains("Pseudo-terminals"), "{out}");
     let (code, out, err) = run_attune(&["devices", "--json"]);
     assert_eq!(code, Some(0), "{err}");

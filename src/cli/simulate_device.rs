@@ -352,9 +352,9 @@ fn finish(c: &Counters, link: Option<&Path>) {
         let _ = std::fs::remove_file(l);
         // Our own temporary directory goes too (a `--link` elsewhere leaves its directory).
         if let Some(dir) = l.parent()
-            && dir
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy() == format!("attune-sim-{}", std::process::id()))
+            && dir.file_name().is_some_and(|n| {
+                n.to_string_lossy() == format!("attune-sim-{}", std::process::id())
+            })
         {
             let _ = std::fs::remove_dir(dir);
         }
