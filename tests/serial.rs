@@ -643,3 +643,38 @@ fn devices_lists_ports_or_says_there_are_none() {
         assert!(v["port"].is_string() && v["connection"].is_string(), "{v}");
     }
 }
+
+#[test]
+fn a_raw_capture_that_cannot_be_written_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = dir.path().join("cap.ndjson");
+    std::fs::write(&existing, "mine").unwrap();
+    let missing = dir.path().join("no-such-dir").join("cap.ndjson");
+    for (path, says) in [(&existing, "the file exists"), (&missing, "does not exist")] {
+        let (code, _, err) = crate::util::run_attune_within(
+            &[
+                "run",
+                "--serial",
+                "/dev/attune-no-such-port",
+                "--protocol",
+                "bitalino",
+                "--participant",
+                "p01",
+                "--record-raw",
+                path.to_str().unwrap(),
+                "--socket",
+                dir.path().join("run").join("s.sock").to_str().unwrap(),
+                "--data-dir",
+                dir.path().join("data").to_str().unwrap(),
+            ],
+            20,
+        );
+        assert_ne!(code, Some(0));
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(says) && err.contains(path.to_str().unwrap()),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
+}

@@ -63,6 +63,9 @@ fn open_raw(
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
     let cap = raw::parse_capture(&text, &name, protocol)?;
+    if cap.torn {
+        tracing::warn!(capture = %name, "The capture's last line was cut short (a crash?); it is left out.");
+    }
     let (bytes, decoded) =
         replay::to_recording(&cap, &name).with_context(|| format!("{name}: cannot decode"))?;
     let s = decoded.stats;
@@ -125,6 +128,7 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
     let file = a
         .files
         .iter()
+        .chain(a.raw.iter())
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(" + ");

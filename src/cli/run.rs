@@ -176,7 +176,13 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
     let spec = crate::sources::serial::SerialSpec {
         participant: participant.clone(),
         path: path.clone(),
-        baud: a.baud.unwrap_or(115_200),
+        baud: match a.baud {
+            Some(b) if !(300..=4_000_000).contains(&b) => {
+                bail!("--baud must be between 300 and 4000000, not {b}")
+            }
+            Some(b) => b,
+            None => 115_200,
+        },
         settings,
         silence_s: crate::sources::serial::DEFAULT_SILENCE_S,
         record_raw: a.record_raw.clone(),
@@ -189,6 +195,27 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
         cfg.recorder.enabled = false;
     }
     Ok(Some(cfg))
+}
+
+/// A raw capture is refused at start, in one line, where it could not be written: the file
+/// exists (a capture is never overwritten) or its directory does not.
+fn check_capture_path(path: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::fs::symlink_metadata(path).is_err(),
+        "raw capture {}: the file exists (a capture is never overwritten; pick a new name)",
+        path.display()
+    );
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "raw capture {}: the directory {} does not exist",
+        path.display(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// A protocol's settings: its defaults, or `json` (`--settings`) over them.
@@ -214,7 +241,12 @@ async fn plans_of(
     for s in &p.sources {
         match s {
             SourceConfig::Simulate(spec) => out.push(SourcePlan::Simulate(spec.clone())),
-            SourceConfig::Serial(spec) => out.push(SourcePlan::Serial(spec.clone())),
+            SourceConfig::Serial(spec) => {
+                if let Some(path) = &spec.record_raw {
+                    check_capture_path(path)?;
+                }
+                out.push(SourcePlan::Serial(spec.clone()));
+            }
             SourceConfig::Replay { file } => {
                 let Some(files) = daemon::open_recordings(std::slice::from_ref(file), stop).await?
                 else {

@@ -198,6 +198,11 @@ fn serve(a: &DeviceArgs, stop: &CancellationToken) -> anyhow::Result<()> {
         anyhow::ensure!(s.is_finite() && s > 0.0, "--unplug-after must be > 0 s");
     }
     anyhow::ensure!(
+        a.minutes.is_finite() && (1.0..=240.0).contains(&a.minutes),
+        "--minutes must be between 1 and 240, not {}",
+        a.minutes
+    );
+    anyhow::ensure!(
         a.replug_after.is_finite() && a.replug_after >= 0.0,
         "--replug-after must be ≥ 0 s"
     );

@@ -653,3 +653,28 @@ fn a_serial_device_and_a_simulator_feeding_the_same_stream_are_refused() {
     let s = error(&text, Some(7), "participant[0].source[1]");
     assert!(s.contains("feeds eda"), "{s}");
 }
+
+#[test]
+fn two_serial_sources_on_one_port_or_one_capture_file_are_refused() {
+    let second = |extra: &str| {
+        format!(
+            "{SERIAL}record_raw = \"a.ndjson\"\n[[participant]]\nid = \"p02\"\n[[participant.source]]\ntype = \"serial\"\nprotocol = \"textline\"\n{extra}"
+        )
+    };
+    let s = error(
+        &second("path = \"/dev/rfcomm0\"\n"),
+        Some(10),
+        "participant[1].source[0].path",
+    );
+    assert!(
+        s.contains("already the port of participant[0].source[0]"),
+        "{s}"
+    );
+    let s = error(
+        &second("path = \"/dev/rfcomm1\"\nrecord_raw = \"a.ndjson\"\n"),
+        Some(10),
+        "participant[1].source[0].record_raw",
+    );
+    assert!(s.contains("already the raw capture"), "{s}");
+    parse(&second("path = \"/dev/rfcomm1\"\n")).unwrap();
+}

@@ -263,6 +263,7 @@ fn validate(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Config, ConfigError> {
         }
         participants.push(ParticipantConfig { id, sources });
     }
+    check_serial_paths(ctx, &participants, raw)?;
     if speed != 1.0 {
         let hardware = participants
             .iter()
@@ -285,6 +286,52 @@ fn validate(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Config, ConfigError> {
         recorder,
         participants,
     })
+}
+
+/// Refuses two serial sources on one port, or one raw capture file for two sources (the second
+/// would never open the port; the two captures would race for the file).
+fn check_serial_paths(
+    ctx: &Ctx<'_>,
+    participants: &[ParticipantConfig],
+    raw: &RawConfig,
+) -> Result<(), ConfigError> {
+    let mut ports: Vec<(&Path, String)> = Vec::new();
+    let mut captures: Vec<(&Path, String)> = Vec::new();
+    for (i, p) in participants.iter().enumerate() {
+        for (j, s) in p.sources.iter().enumerate() {
+            let SourceConfig::Serial(spec) = s else {
+                continue;
+            };
+            let key = format!("participant[{i}].source[{j}]");
+            let span = raw
+                .participant
+                .get(i)
+                .and_then(|q| q.get_ref().source.get(j))
+                .map_or(0..0, |r| r.span());
+            if let Some((_, first)) = ports.iter().find(|(q, _)| *q == spec.path.as_path()) {
+                return Err(ctx.at(
+                    span,
+                    format!("{key}.path"),
+                    format!(
+                        "{} is already the port of {first}: one source per port",
+                        spec.path.display()
+                    ),
+                ));
+            }
+            ports.push((spec.path.as_path(), key.clone()));
+            if let Some(c) = &spec.record_raw {
+                if let Some((_, first)) = captures.iter().find(|(q, _)| *q == c.as_path()) {
+                    return Err(ctx.at(
+                        span,
+                        format!("{key}.record_raw"),
+                        format!("{} is already the raw capture of {first}", c.display()),
+                    ));
+                }
+                captures.push((c.as_path(), key));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn nonzero(n: u64) -> NonZeroUsize {

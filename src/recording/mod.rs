@@ -19,7 +19,7 @@ pub mod fuzzing;
 mod reader;
 mod writer;
 
-pub use reader::{Reader, Record};
+pub use reader::{MAX_TIME_S, Reader, Record};
 pub use writer::{SessionHeader, Writer, end_line};
 
 use crate::consent::ConsentManifest;

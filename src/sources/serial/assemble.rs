@@ -17,7 +17,8 @@
 //!
 //! A device with neither (a text-line sketch without a time column, paced by nothing but its
 //! own loop) is timed on receipt ([`Assembler::receipt_timed`]): each delivery's last frame at
-//! its arrival, the ones before it a nominal period apart, never before the previous frame. A
+//! its arrival, the ones before it a nominal period apart, never before the previous frame (and
+//! never pushed further than just after it). A
 //! sketch's real rate differs from any nominal one (the Seeed sketch prints about 18 lines/s by
 //! arithmetic), and counting lines at a nominal rate would drift away from the host by that
 //! difference; arrival times drift by nothing, at the cost of the read jitter.
@@ -39,6 +40,10 @@
 use crate::engine::input::Input;
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
 use crate::protocol::{ChannelInfo, Decoded, Frame};
+
+/// The least step between two receipt-timed frames, s (they arrive faster than the nominal
+/// rate, or together in one read).
+const RECEIPT_STEP_S: f64 = 1e-4;
 
 /// Longest span of samples in one chunk, s.
 pub const CHUNK_S: f64 = 0.1;
@@ -228,7 +233,9 @@ impl Assembler {
                         .iter()
                         .filter_map(|s| s.last_t)
                         .fold(f64::NEG_INFINITY, f64::max);
-                    let t = (now - (n - 1 - k) as f64 * period).max(latest + period);
+                    // Never before the previous frame, but no further ahead than that: a sketch
+                    // faster than the nominal rate must not push its lines into the future.
+                    let t = (now - (n - 1 - k) as f64 * period).max(latest + RECEIPT_STEP_S);
                     k += 1;
                     self.frame(t, f, now, out);
                 }

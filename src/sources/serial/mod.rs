@@ -244,7 +244,8 @@ struct Done {
 impl Connection {
     fn run(mut self) -> Done {
         let mut streamed = false;
-        let ended = self.connect(&mut streamed);
+        let mut opened = false;
+        let ended = self.connect(&mut streamed, &mut opened);
         let c = self.conn_stats;
         self.stats.frames += c.frames;
         self.stats.frames_lost += c.frames_lost;
@@ -253,7 +254,9 @@ impl Connection {
         let mut inputs = Vec::new();
         self.asm.disconnected(now, &mut inputs);
         self.send(inputs);
-        if let Some(c) = &mut self.capture {
+        if let Some(c) = &mut self.capture
+            && opened
+        {
             let detail = match &ended {
                 Ended::Stopped => "stopped".to_owned(),
                 Ended::Retry(why) => why.clone(),
@@ -280,11 +283,12 @@ impl Connection {
         true
     }
 
-    fn connect(&mut self, streamed: &mut bool) -> Ended {
+    fn connect(&mut self, streamed: &mut bool, opened: &mut bool) -> Ended {
         let mut port = match port::open(&self.spec.path, self.spec.baud) {
             Ok(p) => p,
             Err(e) => return Ended::Retry(e.to_string()),
         };
+        *opened = true;
         let mut host = self.spec.settings.host();
         let mut out = HostOut::default();
         let mut buf = vec![0u8; 4096];

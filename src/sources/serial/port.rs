@@ -48,6 +48,14 @@ pub fn open(path: &Path, baud: u32) -> Result<serialport::TTYPort, OpenError> {
         .timeout(READ_TIMEOUT)
         .open_native()
         .map_err(|e| classify(&e))
+        .and_then(|p| {
+            // Bytes the device sent before anyone listened are not this session's: a line
+            // printed minutes ago would become a sample dated before the port was opened.
+            use serialport::SerialPort;
+            p.clear(serialport::ClearBuffer::Input)
+                .map_err(|e| OpenError::Other(format!("cannot clear the input buffer: {e}")))?;
+            Ok(p)
+        })
 }
 
 fn classify(e: &serialport::Error) -> OpenError {

@@ -45,6 +45,10 @@ pub const RAW_FORMAT: &str = "attune-raw";
 /// The version this build reads and writes.
 pub const RAW_VERSION: u32 = 1;
 
+/// The captures this process created (a source restarted by a reload appends to its own).
+static OURS: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A capture's header line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,7 +106,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Bytes of a hex string; `None` if it is not hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -192,11 +196,20 @@ impl Gate {
 
     fn create(&self, snap: Option<&ConsentSnapshot>) -> std::io::Result<BufWriter<File>> {
         use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
+        let f = match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&self.path)?;
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            // This session's own capture, reopened by a source restarted on a reload: go on.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.is_ours() => {
+                let f = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+                return Ok(BufWriter::with_capacity(1 << 16, f));
+            }
+            Err(e) => return Err(e),
+        };
         let mut w = BufWriter::with_capacity(1 << 16, f);
         let header = RawHeader {
             format: RAW_FORMAT.into(),
@@ -221,7 +234,27 @@ impl Gate {
         };
         serde_json::to_writer(&mut w, &header)?;
         w.write_all(b"\n")?;
+        if let Ok(mut o) = OURS.lock() {
+            o.insert(self.path.clone());
+        }
         Ok(w)
+    }
+
+    /// Whether the file at the path is a capture this process started for this device.
+    fn is_ours(&self) -> bool {
+        let Ok(f) = File::open(&self.path) else {
+            return false;
+        };
+        let mut first = String::new();
+        if std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut first).is_err() {
+            return false;
+        }
+        serde_json::from_str::<RawHeader>(&first).is_ok_and(|h| {
+            h.participant == self.participant
+                && h.port == self.port
+                && h.protocol == self.protocol.name()
+                && OURS.lock().is_ok_and(|o| o.contains(&self.path))
+        })
     }
 
     fn event(&mut self, e: &RawEvent) {
@@ -342,6 +375,8 @@ pub struct Capture {
     pub settings: Settings,
     /// The events, in order.
     pub events: Vec<RawEvent>,
+    /// The last line was cut short (a crash or a full disk) and was dropped.
+    pub torn: bool,
 }
 
 /// Reads a capture and checks it was made with `protocol` (pure over `text`; `path` names the
@@ -389,16 +424,34 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
         .map_err(|e| bad(1, format!("settings: {e}")))?;
     let mut events = Vec::new();
     let mut last_t = f64::NEG_INFINITY;
-    for (i, line) in lines {
+    let mut torn = false;
+    let lines: Vec<(usize, &str)> = lines.collect();
+    let n_lines = lines.len();
+    for (k, (i, line)) in lines.into_iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let e: RawEvent = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
-        if !e.t.is_finite() || e.t < last_t {
+        let e: RawEvent = match serde_json::from_str(line) {
+            Ok(e) => e,
+            // A last line without its newline was cut by a crash or a full disk: dropped.
+            Err(_) if k + 1 == n_lines && !text.ends_with('\n') => {
+                torn = true;
+                break;
+            }
+            Err(e) => return Err(bad(i + 1, e.to_string())),
+        };
+        if !e.t.is_finite() || e.t < last_t || !(0.0..=crate::recording::MAX_TIME_S).contains(&e.t)
+        {
             return Err(bad(
                 i + 1,
-                format!("time {} goes backwards or is not finite", e.t),
+                format!(
+                    "time {} goes backwards, is not finite or lies beyond 10^7 s",
+                    e.t
+                ),
             ));
+        }
+        if e.open == Some(false) {
+            return Err(bad(i + 1, "\"open\" is only ever true".into()));
         }
         last_t = e.t;
         let n = [
@@ -427,6 +480,7 @@ pub fn parse_capture(text: &str, path: &str, protocol: ProtocolId) -> Result<Cap
         header,
         settings,
         events,
+        torn,
     })
 }
 
@@ -515,6 +569,27 @@ mod tests {
         assert_eq!(unhex("00017f80ff"), Some(b.to_vec()));
         assert_eq!(unhex("0"), None);
         assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("+4"), None);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_implausible_times_name_their_line() {
+        let h = r#"{"format":"attune-raw","version":1,"protocol":"textline","settings":{},"baud":115200,"port":"/dev/x","participant":"p01","attune":"0","started_unix_ms":0,"consent":{"grants":[]}}"#;
+        let text = format!(
+            "{h}\n{{\"t\":0.1,\"open\":true}}\n{{\"t\":0.2,\"rx\":\"33\"}}\n{{\"t\":0.3,\"rx\":\"3"
+        );
+        let cap = parse_capture(&text, "f", ProtocolId::Textline).unwrap();
+        assert!(cap.torn);
+        assert_eq!(cap.events.len(), 2);
+        // A torn line that is not the last is an error.
+        let text = format!("{h}\n{{\"t\":0.1,\"open\":tr\n{{\"t\":0.2,\"rx\":\"33\"}}\n");
+        assert!(parse_capture(&text, "f", ProtocolId::Textline).is_err());
+        let text = format!("{h}\n{{\"t\":0.1,\"open\":true}}\n{{\"t\":1e9,\"rx\":\"33\"}}\n");
+        let e = parse_capture(&text, "f", ProtocolId::Textline).unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+        let text = format!("{h}\n{{\"t\":0.1,\"open\":false}}\n");
+        let e = parse_capture(&text, "f", ProtocolId::Textline).unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]
