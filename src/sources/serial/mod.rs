@@ -123,11 +123,10 @@ pub async fn run(
     let mut status = SourceStatus::Connecting;
     let mut backoff = backoff::Backoff::new(seed_of(&name));
     let mut last_logged: Option<String> = None;
-    let capture = spec
+    let mut capture = spec
         .record_raw
         .clone()
         .map(|path| raw::Gate::new(path, &spec, consent));
-    let mut capture = capture;
     loop {
         send_states(&tx, &spec.participant, &kinds, status, clock.now(), None).await;
         let job = Connection {
