@@ -40,6 +40,7 @@ fn chunks(kind: StreamKind, x: &[f64]) -> Vec<Chunk> {
         .enumerate()
         .map(|(j, v)| Chunk {
             raw: None,
+            meta: None,
             participant: pid(),
             kind,
             seq: j as u64,

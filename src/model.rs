@@ -190,6 +190,30 @@ pub struct Chunk {
     /// The values as the device sent them (ADC counts), one per sample, when the source decodes a
     /// device protocol (serial devices); recorded as the chunk's `raw`.
     pub raw: Option<Vec<f64>>,
+    /// Marks on the samples (suspect beats, timing uncertainty), when the source has any;
+    /// recorded in the chunk's line.
+    pub meta: Option<Box<ChunkMeta>>,
+}
+
+/// What a source knows about the samples of a chunk beyond their values and times.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChunkMeta {
+    /// Indices (strictly increasing, each below the chunk's length) of samples the source
+    /// doubts: for RR, the first interval after an empty notification or a gap, which straps
+    /// report too long. Recorded as `suspect`; the engine keeps the beat but takes no successive
+    /// difference across it.
+    pub suspect: Vec<u32>,
+    /// How far the chunk's device times may be off the host clock, s (for RR rebuilt from a
+    /// strap: the spread of the arrival residuals of the cumulative sum). Recorded as
+    /// `time_uncertainty_s`.
+    pub time_uncertainty_s: Option<f64>,
+}
+
+impl ChunkMeta {
+    /// Whether sample `i` is suspect.
+    pub fn is_suspect(&self, i: usize) -> bool {
+        u32::try_from(i).is_ok_and(|i| self.suspect.binary_search(&i).is_ok())
+    }
 }
 
 impl Chunk {
@@ -294,6 +318,7 @@ mod tests {
     fn uniform_chunk_times() {
         let c = Chunk {
             raw: None,
+            meta: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Eda,
             seq: 0,

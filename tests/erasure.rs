@@ -111,6 +111,7 @@ fn recording(p: &str, label: &str, chunks: u64) -> Vec<u8> {
             .collect();
         let c = Chunk {
             raw: None,
+            meta: None,
             participant: pid(p),
             kind: StreamKind::Eda,
             seq,

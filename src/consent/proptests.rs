@@ -145,6 +145,7 @@ proptest! {
                     };
                     let chunk = Chunk {
                         raw: None,
+                        meta: None,
                         participant: p.clone(), kind: k, seq, host_t: t, timing,
                         samples: vec![if k == StreamKind::Rr { 800.0 } else { 5.0 }],
                     };

@@ -21,6 +21,7 @@ fn all(purposes: &[Purpose]) -> ConsentSnapshot {
 fn eda(seq: u64, host_t: f64, t0: f64) -> Chunk {
     Chunk {
         raw: None,
+        meta: None,
         participant: p(),
         kind: StreamKind::Eda,
         seq,
@@ -156,6 +157,7 @@ fn a_device_clock_far_behind_the_host_does_not_make_the_stream_stale() {
         let t = i as f64;
         let c = Chunk {
             raw: None,
+            meta: None,
             timing: Timing::Uniform {
                 t0: t - 1000.0,
                 rate_hz: 4.0,

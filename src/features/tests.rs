@@ -6,6 +6,7 @@ use crate::model::ParticipantId;
 fn eda_chunk(seq: u64, t0: f64, values: Vec<f64>) -> Chunk {
     Chunk {
         raw: None,
+        meta: None,
         participant: ParticipantId::new("p").unwrap(),
         kind: StreamKind::Eda,
         seq,
@@ -65,6 +66,7 @@ fn an_rr_stream_of_implausible_intervals_is_low_quality_not_streaming() {
         t += 0.85;
         f.on_chunk(&Chunk {
             raw: None,
+            meta: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Rr,
             seq,
@@ -95,6 +97,7 @@ fn ecg_chunks(fs: f64, seconds: f64, rr_s: f64, chunk: usize) -> Vec<Chunk> {
         .enumerate()
         .map(|(s, v)| Chunk {
             raw: None,
+            meta: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Ecg,
             seq: s as u64,
@@ -131,6 +134,7 @@ fn a_flat_ecg_is_low_quality_with_its_reason_and_gives_no_heart_feature() {
     for (s, t0) in (0..30).map(|s| (s, s as f64)) {
         f.on_chunk(&Chunk {
             raw: None,
+            meta: None,
             participant: ParticipantId::new("p").unwrap(),
             kind: StreamKind::Ecg,
             seq: s,
@@ -150,6 +154,7 @@ fn an_ecg_rate_without_a_detector_is_said_once_and_is_low_quality() {
     let mut f = ParticipantFeatures::new(FeatureConfig::default());
     let chunk = |seq: u64| Chunk {
         raw: None,
+        meta: None,
         participant: ParticipantId::new("p").unwrap(),
         kind: StreamKind::Ecg,
         seq,

@@ -20,6 +20,7 @@
 //! `firmware-protocols/<protocol>/SPEC.md` and `vectors.json`.
 
 pub mod bitalino;
+pub mod hrs;
 pub mod shimmer;
 pub mod textline;
 

@@ -1,7 +1,7 @@
 //! Streaming reader for recording format v1: header first, then one validated record at a time.
 
 use super::{EndInfo, Header, MAX_LINE_BYTES, Marker, RecordingError, SessionInfo, StateRecord};
-use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
+use crate::model::{Chunk, ChunkMeta, Gap, ParticipantId, StreamKind, Timing};
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
@@ -77,12 +77,41 @@ struct ChunkLine {
     samples: Vec<f64>,
     #[serde(default)]
     raw: Option<Vec<f64>>,
+    #[serde(default)]
+    suspect: Option<Vec<u32>>,
+    #[serde(default)]
+    time_uncertainty_s: Option<f64>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum ChunkTag {
     Chunk,
+}
+
+/// Checks a chunk line's `suspect` and `time_uncertainty_s` (recording-format.md).
+fn chunk_meta(
+    suspect: Option<Vec<u32>>,
+    time_uncertainty_s: Option<f64>,
+    len: usize,
+) -> Result<Option<Box<ChunkMeta>>, String> {
+    let suspect = suspect.unwrap_or_default();
+    if suspect.windows(2).any(|w| w[1] <= w[0])
+        || suspect.last().is_some_and(|&i| i as usize >= len)
+    {
+        return Err(format!(
+            "suspect must be strictly increasing sample indices below {len}"
+        ));
+    }
+    if time_uncertainty_s.is_some_and(|u| !u.is_finite() || u < 0.0) {
+        return Err("time_uncertainty_s must be a finite number >= 0".to_owned());
+    }
+    Ok((!suspect.is_empty() || time_uncertainty_s.is_some()).then(|| {
+        Box::new(ChunkMeta {
+            suspect,
+            time_uncertainty_s,
+        })
+    }))
 }
 
 /// Parses one record line: chunks by [`ChunkLine`], anything else (and a chunk line that fails
@@ -338,9 +367,13 @@ impl<R: BufRead> Reader<R> {
                 times,
                 samples,
                 raw,
+                suspect,
+                time_uncertainty_s,
                 ..
             }) => {
                 self.check_host_t(host_t)?;
+                let meta = chunk_meta(suspect, time_uncertainty_s, samples.len())
+                    .map_err(|e| format!("chunk {seq} of stream {stream:?}: {e}"))?;
                 if let Some(r) = &raw
                     && (r.len() != samples.len() || r.iter().any(|x| !x.is_finite()))
                 {
@@ -391,6 +424,7 @@ impl<R: BufRead> Reader<R> {
                 };
                 let chunk = Chunk {
                     raw,
+                    meta,
                     participant,
                     kind: cur.kind,
                     seq,

@@ -25,6 +25,7 @@ fn round_trip_through_writer_and_reader() {
     let p = header.participant.clone();
     let chunk = Chunk {
         raw: None,
+        meta: None,
         participant: p.clone(),
         kind: StreamKind::Eda,
         seq: 0,
@@ -37,6 +38,7 @@ fn round_trip_through_writer_and_reader() {
     };
     let rr = Chunk {
         raw: None,
+        meta: None,
         participant: p.clone(),
         kind: StreamKind::Rr,
         seq: 0,

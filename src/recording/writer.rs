@@ -19,6 +19,10 @@ struct ChunkLine<'a> {
     samples: &'a [f64],
     #[serde(skip_serializing_if = "Option::is_none")]
     raw: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspect: Option<&'a [u32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_uncertainty_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -152,6 +156,12 @@ impl<W: Write> Writer<W> {
             times,
             samples: &c.samples,
             raw: c.raw.as_deref(),
+            suspect: c
+                .meta
+                .as_deref()
+                .map(|m| m.suspect.as_slice())
+                .filter(|s| !s.is_empty()),
+            time_uncertainty_s: c.meta.as_deref().and_then(|m| m.time_uncertainty_s),
         })
     }
 

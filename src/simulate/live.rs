@@ -349,6 +349,7 @@ impl RrStream {
                 return Delivery {
                     chunk: Chunk {
                         raw: None,
+                        meta: None,
                         participant: who.clone(),
                         kind: StreamKind::Rr,
                         seq,
@@ -449,6 +450,7 @@ impl EdaStream {
         Delivery {
             chunk: Chunk {
                 raw: None,
+                meta: None,
                 participant: who.clone(),
                 kind: StreamKind::Eda,
                 seq,

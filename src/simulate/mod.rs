@@ -552,6 +552,7 @@ fn wave_records(
         let last = t0 + (len - 1) as f64 / fs;
         out.push(Record::Chunk(Chunk {
             raw: None,
+            meta: None,
             participant: participant.clone(),
             kind,
             seq,
@@ -598,6 +599,7 @@ fn rr_records(
         let host_t = beat + rng.random_range(0.010..0.060);
         out.push(Record::Chunk(Chunk {
             raw: None,
+            meta: None,
             participant: participant.clone(),
             kind: StreamKind::Rr,
             seq,
@@ -660,6 +662,7 @@ fn eda_records(
             let last = t0 + (samples.len() - 1) as f64 / fs;
             Record::Chunk(Chunk {
                 raw: None,
+                meta: None,
                 participant: participant.clone(),
                 kind: StreamKind::Eda,
                 seq: k as u64,

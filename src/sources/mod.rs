@@ -5,6 +5,7 @@
 //! - [`replay`]: recordings, paced by their arrival times (or as fast as possible).
 //! - [`simulate`]: simulated participants producing data live, with device clocks of their own.
 
+pub mod ble;
 pub mod replay;
 pub mod replay_run;
 pub mod serial;

@@ -200,6 +200,7 @@ pub async fn run(
                 stats.chunks += 1;
                 let c = Chunk {
                     raw: None,
+                    meta: None,
                     participant: spec.participants[lane.participant].clone(),
                     kind: s.kind,
                     seq: lane.next,

@@ -83,6 +83,7 @@ impl StreamOut {
             },
             samples,
             raw: Some(raw),
+            meta: None,
         }));
         self.seq += 1;
     }

@@ -45,6 +45,7 @@ fn declare(r: &mut Recorder, p: &str, kind: StreamKind, rate: Option<f64>) {
 fn eda(p: &str, seq: u64, marker: f64) -> Arc<Event> {
     Event::new(EventBody::Samples(Chunk {
         raw: None,
+        meta: None,
         participant: pid(p),
         kind: StreamKind::Eda,
         seq,

@@ -1,0 +1,2 @@
+//! The BLE heart-rate source. PLACEHOLDER.
+pub mod beats;
