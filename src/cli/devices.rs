@@ -6,7 +6,12 @@
 //! give their path to `attune run --serial` directly. The expectation is a hint from the USB
 //! vendor id, never a check: BITalino and Shimmer3 are Bluetooth-serial devices (`/dev/rfcommN`
 //! after pairing and `rfcomm bind`), and the USB-serial chips below are what Arduino-style
-//! text-line GSR boards use. BLE sensors are not listed by this build.
+//! text-line GSR boards use.
+//!
+//! Nearby BLE heart-rate straps come from a short scan ([`crate::sources::ble::scan`]; `--scan`
+//! seconds, 0 skips it) with their signal strength and battery level. Without Bluetooth (no
+//! system bus, no BlueZ, no adapter, powered off) the listing says why in one line and the
+//! command still succeeds: the serial ports are listed whatever Bluetooth does.
 
 use super::Common;
 use serde::Serialize;
@@ -18,6 +23,9 @@ pub struct DevicesArgs {
     /// One JSON object per port instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Seconds to scan for BLE heart-rate straps (0: do not scan).
+    #[arg(long, value_name = "S", default_value_t = 4.0)]
+    pub scan: f64,
 }
 
 /// One port, as listed.
@@ -115,9 +123,33 @@ pub fn run(_common: &Common, a: &DevicesArgs) -> anyhow::Result<()> {
         Vec::new()
     };
     let rows: Vec<PortRow> = ports.iter().map(row).collect();
+    anyhow::ensure!(
+        a.scan.is_finite() && (0.0..=60.0).contains(&a.scan),
+        "--scan must be between 0 and 60 s"
+    );
+    let ble = (a.scan > 0.0).then(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the BLE scan: {e}"))
+            .map(|rt| rt.block_on(crate::sources::ble::scan::nearby(a.scan)))
+    });
+    let ble = ble.transpose()?;
     if a.json {
         for r in &rows {
             println!("{}", serde_json::to_string(r)?);
+        }
+        match &ble {
+            Some(Ok(straps)) => {
+                for s in straps {
+                    println!("{}", serde_json::to_string(s)?);
+                }
+            }
+            Some(Err(why)) => println!(
+                "{}",
+                serde_json::json!({"connection": "ble", "unavailable": why.0})
+            ),
+            None => {}
         }
         return Ok(());
     }
@@ -149,8 +181,32 @@ pub fn run(_common: &Common, a: &DevicesArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "Pseudo-terminals (simulated devices) are not listed: pass their path to `attune run --serial`. BLE sensors are not listed by this build."
+        "Pseudo-terminals (simulated devices) are not listed: pass their path to `attune run --serial`."
     );
+    match &ble {
+        None => {}
+        Some(Err(why)) => println!("{why}: no BLE straps listed."),
+        Some(Ok(straps)) if straps.is_empty() => println!(
+            "No BLE heart-rate straps found in {} s (most straps sleep until worn: wet the electrodes and put it on).",
+            a.scan
+        ),
+        Some(Ok(straps)) => {
+            println!(
+                "\n{:<18} {:<8} {:<8} NAME",
+                "BLE ADDRESS", "RSSI", "BATTERY"
+            );
+            for s in straps {
+                println!(
+                    "{:<18} {:<8} {:<8} {}",
+                    s.address,
+                    s.rssi.map_or("-".into(), |r| format!("{r} dBm")),
+                    s.battery_percent.map_or("-".into(), |b| format!("{b} %")),
+                    s.name.as_deref().unwrap_or("-")
+                );
+            }
+            println!("Use one with `attune run --ble ADDRESS --participant ID`.");
+        }
+    }
     Ok(())
 }
 

@@ -97,11 +97,18 @@ pub struct RunArgs {
     /// `record` consent), replayable with `attune replay --raw FILE --protocol P`.
     #[arg(long, value_name = "FILE")]
     pub record_raw: Option<PathBuf>,
+    /// A Bluetooth LE heart-rate strap: its address (`attune devices` lists them) or its
+    /// advertised name; needs --participant.
+    #[arg(long, value_name = "NAME|ADDRESS")]
+    pub ble: Option<String>,
 }
 
 /// The configuration `run` starts from.
 pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
     if let Some(cfg) = serial_config_of(a)? {
+        return Ok(cfg);
+    }
+    if let Some(cfg) = ble_config_of(a)? {
         return Ok(cfg);
     }
     anyhow::ensure!(
@@ -110,7 +117,7 @@ pub fn config_of(a: &RunArgs) -> anyhow::Result<Config> {
             && a.rate.is_none()
             && a.baud.is_none()
             && a.record_raw.is_none(),
-        "--protocol, --participant, --rate, --baud and --record-raw go with --serial PATH"
+        "--protocol, --participant, --rate, --baud and --record-raw go with --serial PATH (--participant also with --ble)"
     );
     let mut cfg = match (&a.config, a.simulate.is_empty()) {
         (Some(_), false) => bail!("give either --config or --simulate, not both"),
@@ -151,6 +158,7 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
     let Some(path) = &a.serial else {
         return Ok(None);
     };
+    anyhow::ensure!(a.ble.is_none(), "give --serial or --ble, not both (several devices go in a config file)");
     anyhow::ensure!(
         a.config.is_none() && a.simulate.is_empty(),
         "give --serial without --config or --simulate (several devices go in a config file)"
@@ -190,6 +198,42 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
     let mut cfg = Config::for_sources(vec![crate::config::ParticipantConfig {
         id: participant.clone(),
         sources: vec![SourceConfig::Serial(spec)],
+    }])?;
+    if a.no_record {
+        cfg.recorder.enabled = false;
+    }
+    Ok(Some(cfg))
+}
+
+/// The configuration of `run --ble NAME|ADDRESS --participant ID`, if `--ble` is given.
+fn ble_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
+    let Some(target) = &a.ble else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        a.config.is_none() && a.simulate.is_empty(),
+        "give --ble without --config or --simulate (several devices go in a config file)"
+    );
+    anyhow::ensure!(
+        a.protocol.is_none()
+            && a.rate.is_none()
+            && a.baud.is_none()
+            && a.settings.is_none()
+            && a.record_raw.is_none(),
+        "--protocol, --rate, --baud, --settings and --record-raw are for --serial devices"
+    );
+    let Some(participant) = &a.participant else {
+        bail!("--ble needs --participant ID (whose strap it is)");
+    };
+    anyhow::ensure!(
+        a.speed.is_none_or(|x| x == 1.0),
+        "--speed must be 1 with a BLE strap: a device cannot be sped up"
+    );
+    let target = crate::sources::ble::Target::parse(target).map_err(anyhow::Error::msg)?;
+    let spec = crate::sources::ble::BleSpec::new(participant.clone(), target);
+    let mut cfg = Config::for_sources(vec![crate::config::ParticipantConfig {
+        id: participant.clone(),
+        sources: vec![SourceConfig::Ble(spec)],
     }])?;
     if a.no_record {
         cfg.recorder.enabled = false;
@@ -247,6 +291,7 @@ async fn plans_of(
                 }
                 out.push(SourcePlan::Serial(spec.clone()));
             }
+            SourceConfig::Ble(spec) => out.push(SourcePlan::Ble(spec.clone())),
             SourceConfig::Replay { file } => {
                 let Some(files) = daemon::open_recordings(std::slice::from_ref(file), stop).await?
                 else {
@@ -411,6 +456,7 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
                     spec.settings.protocol(),
                     spec.path.display()
                 ),
+                SourceConfig::Ble(spec) => format!("{} (BLE strap {})", p.id, spec.target),
             });
         }
         if stop.is_cancelled() {

@@ -177,6 +177,8 @@ pub enum SourceConfig {
     },
     /// A device on a serial port.
     Serial(crate::sources::serial::SerialSpec),
+    /// A Bluetooth LE heart-rate strap.
+    Ble(crate::sources::ble::BleSpec),
 }
 
 impl SourceConfig {
@@ -186,6 +188,7 @@ impl SourceConfig {
             Self::Simulate(_) => "simulate",
             Self::Replay { .. } => "replay",
             Self::Serial(_) => "serial",
+            Self::Ble(_) => "ble",
         }
     }
 
@@ -204,6 +207,7 @@ impl SourceConfig {
             ),
             Self::Replay { .. } => None,
             Self::Serial(s) => Some(s.settings.kinds()),
+            Self::Ble(_) => Some(crate::sources::ble::KINDS.to_vec()),
         }
     }
 
@@ -212,7 +216,7 @@ impl SourceConfig {
     pub fn is_hardware(&self) -> bool {
         match self {
             Self::Simulate(_) | Self::Replay { .. } => false,
-            Self::Serial(_) => true,
+            Self::Serial(_) | Self::Ble(_) => true,
         }
     }
 }

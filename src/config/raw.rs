@@ -89,6 +89,8 @@ pub enum RawSource {
     /// `type = "serial"`: a device on a serial port (USB-serial, Bluetooth RFCOMM, a
     /// simulator's pseudo-terminal).
     Serial(Box<RawSerial>),
+    /// `type = "ble"`: a Bluetooth LE heart-rate strap.
+    Ble(RawBle),
 }
 
 impl RawSource {
@@ -98,6 +100,7 @@ impl RawSource {
             Self::Simulate(_) => "simulate",
             Self::Replay(_) => "replay",
             Self::Serial(_) => "serial",
+            Self::Ble(_) => "ble",
         }
     }
 }
@@ -109,6 +112,7 @@ impl Serialize for RawSource {
             Self::Simulate(x) => toml::Table::try_from(x.as_ref()),
             Self::Replay(x) => toml::Table::try_from(x),
             Self::Serial(x) => toml::Table::try_from(x.as_ref()),
+            Self::Ble(x) => toml::Table::try_from(x),
         };
         let mut table = table.map_err(S::Error::custom)?;
         table.insert("type".to_owned(), self.type_name().into());
@@ -251,6 +255,24 @@ pub struct RawSerial {
     /// formula, GSR range, text-line columns... (each protocol's `Settings` in
     /// `src/protocol/`; every key optional).
     pub settings: Option<Spanned<toml::Table>>,
+}
+
+/// `type = "ble"`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBle {
+    /// The strap: its address `AA:BB:CC:DD:EE:FF` (what `attune devices` lists; unique, so
+    /// preferred), or its advertised name (exact, else the strongest strap whose name starts
+    /// with it). Required.
+    pub device: Spanned<String>,
+    /// No notification for this long counts as a lost link (the watchdog), s. Default 6, range
+    /// 2..=60 (straps notify about once a second).
+    pub silence_s: Option<Spanned<f64>>,
+    /// Bound on connecting and on service discovery, s. Default 10, range 1..=60.
+    pub connect_timeout_s: Option<Spanned<f64>>,
+    /// Time without a connection before the streams are `lost` (the source keeps looking), s.
+    /// Default 60, range 5..=3600.
+    pub lost_after_s: Option<Spanned<f64>>,
 }
 
 /// Where and what went wrong while lifting tags: a byte span, the key path, the message.

@@ -411,7 +411,41 @@ fn source(
             file: ctx.path(&r.file, &format!("{key}.file"))?,
         }),
         RawSource::Serial(r) => serial(ctx, key, id, r).map(SourceConfig::Serial),
+        RawSource::Ble(r) => ble(ctx, key, id, r).map(SourceConfig::Ble),
     }
+}
+
+fn ble(
+    ctx: &Ctx<'_>,
+    key: &str,
+    id: &ParticipantId,
+    r: &super::raw::RawBle,
+) -> Result<crate::sources::ble::BleSpec, ConfigError> {
+    use crate::sources::ble::{self, BleSpec, Target};
+    let target = Target::parse(r.device.get_ref())
+        .map_err(|m| ctx.at(r.device.span(), format!("{key}.device"), m))?;
+    let k = |name: &str| format!("{key}.{name}");
+    Ok(BleSpec {
+        silence_s: ctx.real(
+            r.silence_s.as_ref(),
+            &k("silence_s"),
+            ble::DEFAULT_SILENCE_S,
+            |x| within(x, 2.0, false, 60.0, "s"),
+        )?,
+        connect_timeout_s: ctx.real(
+            r.connect_timeout_s.as_ref(),
+            &k("connect_timeout_s"),
+            ble::DEFAULT_CONNECT_TIMEOUT_S,
+            |x| within(x, 1.0, false, 60.0, "s"),
+        )?,
+        lost_after_s: ctx.real(
+            r.lost_after_s.as_ref(),
+            &k("lost_after_s"),
+            ble::DEFAULT_LOST_AFTER_S,
+            |x| within(x, 5.0, false, 3600.0, "s"),
+        )?,
+        ..BleSpec::new(id.clone(), target)
+    })
 }
 
 fn serial(

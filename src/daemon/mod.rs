@@ -77,6 +77,8 @@ pub enum SourcePlan {
     Synthetic(crate::sources::synthetic::SyntheticSpec),
     /// A device on a serial port (consent from the ledger).
     Serial(crate::sources::serial::SerialSpec),
+    /// A BLE heart-rate strap (consent from the ledger).
+    Ble(crate::sources::ble::BleSpec),
     /// Recordings (validated), published under `rename` if given (one file only).
     Replay {
         /// The files.
@@ -313,6 +315,13 @@ fn scopes(sources: &[SourcePlan], existing: &[Scope]) -> Result<Vec<Scope>, Daem
                         recorded: p.clone(),
                         manifest: crate::simulate::synthetic_consent(),
                     })?;
+                    scopes_seen.insert(p.clone());
+                }
+            }
+            SourcePlan::Ble(spec) => {
+                let p = &spec.participant;
+                if !scopes_seen.contains(p) {
+                    add(Scope::Live(p.clone()))?;
                     scopes_seen.insert(p.clone());
                 }
             }

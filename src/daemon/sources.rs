@@ -21,6 +21,7 @@ enum Ended {
     Simulate(String, Result<(), String>),
     Synthetic(crate::sources::synthetic::SynthStats),
     Serial(crate::sources::serial::SerialStats),
+    Ble(crate::sources::ble::BleStats),
 }
 
 /// The running sources.
@@ -43,6 +44,7 @@ pub(super) fn participants_of(src: &SourcePlan) -> Vec<ParticipantId> {
     match src {
         SourcePlan::Simulate(spec) => vec![spec.participant.clone()],
         SourcePlan::Serial(spec) => vec![spec.participant.clone()],
+        SourcePlan::Ble(spec) => vec![spec.participant.clone()],
         SourcePlan::Synthetic(spec) => spec.participants.clone(),
         SourcePlan::Replay { files, rename } => files
             .iter()
@@ -161,6 +163,9 @@ fn spawn(
                     crate::sources::serial::run(spec, clock, tx, stop, Some(consent)).await,
                 )
             }),
+            SourcePlan::Ble(spec) => tracker.spawn(async move {
+                Ended::Ble(crate::sources::ble::run(spec, clock, tx, stop).await)
+            }),
             SourcePlan::Simulate(spec) => {
                 let name = format!("{}/simulate", spec.participant);
                 let p = spec.participant.clone();
@@ -230,6 +235,9 @@ impl Started {
                 Ok(Ended::Simulate(_, Ok(()))) => {}
                 Ok(Ended::Serial(stats)) => {
                     summary.samples += stats.frames;
+                }
+                Ok(Ended::Ble(stats)) => {
+                    summary.samples += stats.counters.beats + stats.counters.notifications;
                 }
                 Ok(Ended::Synthetic(stats)) => {
                     summary.records += stats.chunks;

@@ -62,3 +62,24 @@ pub fn decode(bytes: &[u8]) -> Result<Measurement, HrsError> {
 pub fn rr_ms(raw: u16) -> f64 {
     f64::from(raw) * 1000.0 / 1024.0
 }
+
+/// Body Sensor Location (0x2A38). PLACEHOLDER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLocation {
+    /// Other.
+    Other,
+}
+impl BodyLocation {
+    /// Name.
+    pub fn name(&self) -> &'static str {
+        "other"
+    }
+}
+/// PLACEHOLDER.
+pub fn body_location(_b: &[u8]) -> Result<BodyLocation, HrsError> {
+    Err(HrsError::Empty)
+}
+/// PLACEHOLDER.
+pub fn battery_percent(_b: &[u8]) -> Result<u8, HrsError> {
+    Err(HrsError::Empty)
+}

@@ -183,7 +183,7 @@ pub async fn run(
 
 /// A seed for the backoff jitter: the source's name and the wall clock, so two daemons do not
 /// retry in lockstep.
-fn seed_of(name: &str) -> u64 {
+pub fn seed_of(name: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
