@@ -4,7 +4,7 @@
 //! exist, the wrong protocol.
 
 use crate::util::{
-    LiveDaemon, Subscriber, grant, json, read_recording, run_attune, wait_for_socket,
+    Served, daemon_with_consent, grant, json, read_recording, read_until, recording_of, run_attune,
 };
 use attune::recording::Record;
 use std::io::{BufRead, BufReader};
@@ -89,45 +89,6 @@ fn unix_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// A daemon and its data directory, which outlives it (`LiveDaemon::stop` removes its own).
-struct Served {
-    d: LiveDaemon,
-    data: PathBuf,
-    _keep: tempfile::TempDir,
-}
-
-/// `attune run ARGS` with a data directory where p01 has consented to `purposes` first.
-fn daemon_with_consent(purposes: &str, args: &[&str]) -> Served {
-    let keep = tempfile::tempdir().unwrap();
-    let data = keep.path().join("data");
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("run").join("attune.sock");
-    let mut g: Vec<&str> = grant("p01", "all", purposes).to_vec();
-    let d = data.to_str().unwrap();
-    g.extend(["--data-dir", d]);
-    let (code, _, err) = run_attune(&g);
-    assert_eq!(code, Some(0), "{err}");
-    let child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .current_dir(crate::util::root())
-        .arg("run")
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_socket(&socket);
-    Served {
-        d: LiveDaemon { child, socket, dir },
-        data,
-        _keep: keep,
-    }
-}
-
 fn serial_args<'a>(path: &'a Path, protocol: &'a str) -> Vec<&'a str> {
     vec![
         "--serial",
@@ -137,38 +98,6 @@ fn serial_args<'a>(path: &'a Path, protocol: &'a str) -> Vec<&'a str> {
         "--participant",
         "p01",
     ]
-}
-
-/// Reads lines until `pred` holds for one (or `secs` pass); returns every line read.
-fn read_until(
-    s: &mut Subscriber,
-    secs: u64,
-    mut pred: impl FnMut(&serde_json::Value) -> bool,
-) -> (bool, Vec<serde_json::Value>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let Some(line) = s.line() else { break };
-        let v = json(&line);
-        let hit = pred(&v);
-        seen.push(v);
-        if hit {
-            return (true, seen);
-        }
-    }
-    (false, seen)
-}
-
-/// The one recording of p01 in `data`.
-fn recording_of(data: &Path) -> PathBuf {
-    let dir = data.join("sessions").join("p01");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 1, "{files:?}");
-    files.remove(0)
 }
 
 fn e2e(protocol: &str, heart: Option<&str>) {

@@ -477,3 +477,80 @@ pub fn median_max(xs: &[Duration]) -> (Duration, Duration) {
     v.sort();
     (v[v.len() / 2], v[v.len() - 1])
 }
+
+/// A daemon and its data directory, which outlives it (`LiveDaemon::stop` removes its own).
+pub struct Served {
+    pub d: LiveDaemon,
+    pub data: PathBuf,
+    pub _keep: tempfile::TempDir,
+}
+
+/// `attune run ARGS` with a data directory where p01 has consented to `purposes` first.
+pub fn daemon_with_consent(purposes: &str, args: &[&str]) -> Served {
+    daemon_with_consent_env(purposes, args, &[])
+}
+
+/// [`daemon_with_consent`] with `env` added to the daemon's environment.
+pub fn daemon_with_consent_env(purposes: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
+    let keep = tempfile::tempdir().unwrap();
+    let data = keep.path().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("attune.sock");
+    let mut g: Vec<&str> = grant("p01", "all", purposes).to_vec();
+    let d = data.to_str().unwrap();
+    g.extend(["--data-dir", d]);
+    let (code, _, err) = run_attune(&g);
+    assert_eq!(code, Some(0), "{err}");
+    let child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .current_dir(crate::util::root())
+        .envs(env.iter().copied())
+        .arg("run")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    Served {
+        d: LiveDaemon { child, socket, dir },
+        data,
+        _keep: keep,
+    }
+}
+
+/// Reads lines until `pred` holds for one (or `secs` pass); returns every line read.
+pub fn read_until(
+    s: &mut Subscriber,
+    secs: u64,
+    mut pred: impl FnMut(&serde_json::Value) -> bool,
+) -> (bool, Vec<serde_json::Value>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(line) = s.line() else { break };
+        let v = json(&line);
+        let hit = pred(&v);
+        seen.push(v);
+        if hit {
+            return (true, seen);
+        }
+    }
+    (false, seen)
+}
+
+/// The one recording of p01 in `data`.
+pub fn recording_of(data: &Path) -> PathBuf {
+    let dir = data.join("sessions").join("p01");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.remove(0)
+}

@@ -158,7 +158,10 @@ fn serial_config_of(a: &RunArgs) -> anyhow::Result<Option<Config>> {
     let Some(path) = &a.serial else {
         return Ok(None);
     };
-    anyhow::ensure!(a.ble.is_none(), "give --serial or --ble, not both (several devices go in a config file)");
+    anyhow::ensure!(
+        a.ble.is_none(),
+        "give --serial or --ble, not both (several devices go in a config file)"
+    );
     anyhow::ensure!(
         a.config.is_none() && a.simulate.is_empty(),
         "give --serial without --config or --simulate (several devices go in a config file)"

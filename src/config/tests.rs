@@ -180,7 +180,9 @@ fn values_reach_the_live_spec() {
     assert_eq!(c.speed, 10.0);
     let spec = |i: usize, j: usize| match &c.participants[i].sources[j] {
         SourceConfig::Simulate(s) => s.clone(),
-        SourceConfig::Replay { .. } | SourceConfig::Serial(_) => panic!("not simulate"),
+        SourceConfig::Replay { .. } | SourceConfig::Serial(_) | SourceConfig::Ble(_) => {
+            panic!("not simulate")
+        }
     };
     let behind = spec(0, 0);
     assert_eq!(behind.participant.as_str(), "eda-behind");
@@ -677,4 +679,55 @@ fn two_serial_sources_on_one_port_or_one_capture_file_are_refused() {
     );
     assert!(s.contains("already the raw capture"), "{s}");
     parse(&second("path = \"/dev/rfcomm1\"\n")).unwrap();
+}
+
+const BLE: &str = "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"c0:ff:ee:00:00:01\"\n";
+
+#[test]
+fn a_ble_strap_is_parsed_with_its_defaults_and_checked() {
+    let c = parse(BLE).unwrap();
+    let SourceConfig::Ble(s) = &c.participants[0].sources[0] else {
+        panic!("not ble");
+    };
+    assert_eq!(
+        s.target,
+        crate::sources::ble::Target::Address("C0:FF:EE:00:00:01".into())
+    );
+    assert_eq!(s.silence_s, crate::sources::ble::DEFAULT_SILENCE_S);
+    assert!(c.participants[0].sources[0].is_hardware());
+    let named = parse(&BLE.replace("c0:ff:ee:00:00:01", "Polar H10")).unwrap();
+    let SourceConfig::Ble(s) = &named.participants[0].sources[0] else {
+        panic!("not ble");
+    };
+    assert_eq!(
+        s.target,
+        crate::sources::ble::Target::Name("Polar H10".into())
+    );
+    error(
+        &format!("{BLE}silence_s = 1\n"),
+        Some(6),
+        "participant[0].source[0].silence_s",
+    );
+    error(
+        &BLE.replace("c0:ff:ee:00:00:01", ""),
+        Some(5),
+        "participant[0].source[0].device",
+    );
+    error(
+        &format!("{BLE}protocol = \"bitalino\"\n"),
+        Some(6),
+        "participant[0].source[0].protocol",
+    );
+    let twice = format!(
+        "{BLE}[[participant]]\nid = \"p02\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"C0:FF:EE:00:00:01\"\n"
+    );
+    let s = error(&twice, Some(8), "participant[1].source[0].device");
+    assert!(
+        s.contains("already the strap of participant[0].source[0]"),
+        "{s}"
+    );
+    // Two sources of one participant feeding hr/rr clash.
+    let both = format!("{BLE}[[participant.source]]\ntype = \"simulate\"\neda = false\n");
+    let s = error(&both, Some(6), "participant[0].source[1]");
+    assert!(s.contains("feeds rr"), "{s}");
 }

@@ -264,6 +264,7 @@ fn validate(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Config, ConfigError> {
         participants.push(ParticipantConfig { id, sources });
     }
     check_serial_paths(ctx, &participants, raw)?;
+    check_ble_targets(ctx, &participants, raw)?;
     if speed != 1.0 {
         let hardware = participants
             .iter()
@@ -329,6 +330,40 @@ fn check_serial_paths(
                 }
                 captures.push((c.as_path(), key));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses one strap (the same address or name) for two sources: only one can hold the link.
+fn check_ble_targets(
+    ctx: &Ctx<'_>,
+    participants: &[ParticipantConfig],
+    raw: &RawConfig,
+) -> Result<(), ConfigError> {
+    let mut seen: Vec<(&crate::sources::ble::Target, String)> = Vec::new();
+    for (i, p) in participants.iter().enumerate() {
+        for (j, s) in p.sources.iter().enumerate() {
+            let SourceConfig::Ble(spec) = s else {
+                continue;
+            };
+            let key = format!("participant[{i}].source[{j}]");
+            if let Some((_, first)) = seen.iter().find(|(t, _)| **t == spec.target) {
+                let span = raw
+                    .participant
+                    .get(i)
+                    .and_then(|q| q.get_ref().source.get(j))
+                    .map_or(0..0, |r| r.span());
+                return Err(ctx.at(
+                    span,
+                    format!("{key}.device"),
+                    format!(
+                        "{} is already the strap of {first}: one source per strap",
+                        spec.target
+                    ),
+                ));
+            }
+            seen.push((&spec.target, key));
         }
     }
     Ok(())

@@ -106,12 +106,14 @@ fn chunk_meta(
     if time_uncertainty_s.is_some_and(|u| !u.is_finite() || u < 0.0) {
         return Err("time_uncertainty_s must be a finite number >= 0".to_owned());
     }
-    Ok((!suspect.is_empty() || time_uncertainty_s.is_some()).then(|| {
-        Box::new(ChunkMeta {
-            suspect,
-            time_uncertainty_s,
-        })
-    }))
+    Ok(
+        (!suspect.is_empty() || time_uncertainty_s.is_some()).then(|| {
+            Box::new(ChunkMeta {
+                suspect,
+                time_uncertainty_s,
+            })
+        }),
+    )
 }
 
 /// Parses one record line: chunks by [`ChunkLine`], anything else (and a chunk line that fails

@@ -187,7 +187,10 @@ impl Assembler {
             if !self.contact_lost {
                 self.contact_lost = true;
                 self.timeline.outage();
-                for (kind, o) in [(StreamKind::Hr, &mut self.hr), (StreamKind::Rr, &mut self.rr)] {
+                for (kind, o) in [
+                    (StreamKind::Hr, &mut self.hr),
+                    (StreamKind::Rr, &mut self.rr),
+                ] {
                     if o.last_t.is_some() {
                         o.gap.get_or_insert("contact_lost");
                     }
@@ -210,14 +213,24 @@ impl Assembler {
             .map_or(host_t, |last| host_t.max(last + HR_STEP_S));
         if host_t.is_finite() {
             if let (Some(reason), Some(start)) = (self.hr.gap.take(), self.hr.last_t) {
-                out.push(gap(&self.participant, StreamKind::Hr, start, t, host_t, reason));
+                out.push(gap(
+                    &self.participant,
+                    StreamKind::Hr,
+                    start,
+                    t,
+                    host_t,
+                    reason,
+                ));
             }
             out.push(Input::Chunk(Chunk {
                 participant: self.participant.clone(),
                 kind: StreamKind::Hr,
                 seq: self.hr.seq,
                 host_t,
-                timing: Timing::Uniform { t0: t, rate_hz: 1.0 },
+                timing: Timing::Uniform {
+                    t0: t,
+                    rate_hz: 1.0,
+                },
                 samples: vec![f64::from(m.hr_bpm)],
                 raw: None,
                 meta: None,
@@ -250,9 +263,20 @@ impl Assembler {
         let (Some(&first), Some(&last)) = (beats.times.first(), beats.times.last()) else {
             return;
         };
-        let reason = self.rr.gap.take().or(lost.as_ref().map(|_| "lost_notification"));
+        let reason = self
+            .rr
+            .gap
+            .take()
+            .or(lost.as_ref().map(|_| "lost_notification"));
         if let (Some(reason), Some(start)) = (reason, self.rr.last_t) {
-            out.push(gap(&self.participant, StreamKind::Rr, start, first, host_t, reason));
+            out.push(gap(
+                &self.participant,
+                StreamKind::Rr,
+                start,
+                first,
+                host_t,
+                reason,
+            ));
         }
         self.counters.beats += beats.rr_ms.len() as u64;
         out.push(Input::Chunk(Chunk {

@@ -29,8 +29,7 @@ pub struct Unavailable(pub String);
 /// Names the cause of a btleplug error from opening the manager or listing adapters.
 pub fn explain(e: &btleplug::Error) -> String {
     let s = e.to_string();
-    if s.contains("system_bus_socket") || s.contains("FileNotFound") || s.contains("No such file")
-    {
+    if s.contains("system_bus_socket") || s.contains("FileNotFound") || s.contains("No such file") {
         "no system D-Bus (is this a container without dbus? start dbus, or run bluetoothd on the host)".into()
     } else if s.contains("org.bluez") || s.contains("ServiceUnknown") {
         "BlueZ is not running on the system bus (start bluetoothd: systemctl start bluetooth)"
@@ -88,7 +87,9 @@ impl Hub {
             }
             Ok(Ok(CentralState::Unknown)) => {
                 st.scanning = false;
-                Err(Unavailable("the Bluetooth adapter's state is unknown".into()))
+                Err(Unavailable(
+                    "the Bluetooth adapter's state is unknown".into(),
+                ))
             }
             Ok(Err(e)) => {
                 st.adapter = None;
@@ -154,15 +155,25 @@ async fn open() -> Result<Adapter, Unavailable> {
     let manager = match tokio::time::timeout(OPEN_TIMEOUT, Manager::new()).await {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => return Err(Unavailable(explain(&e))),
-        Err(_) => return Err(Unavailable("the system D-Bus did not answer within 5 s".into())),
+        Err(_) => {
+            return Err(Unavailable(
+                "the system D-Bus did not answer within 5 s".into(),
+            ));
+        }
     };
     let adapters = match tokio::time::timeout(OPEN_TIMEOUT, manager.adapters()).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => return Err(Unavailable(explain(&e))),
-        Err(_) => return Err(Unavailable("BlueZ did not list its adapters within 5 s".into())),
+        Err(_) => {
+            return Err(Unavailable(
+                "BlueZ did not list its adapters within 5 s".into(),
+            ));
+        }
     };
     adapters.into_iter().next().ok_or_else(|| {
-        Unavailable("no Bluetooth adapter (is a dongle plugged in, and not blocked by rfkill?)".into())
+        Unavailable(
+            "no Bluetooth adapter (is a dongle plugged in, and not blocked by rfkill?)".into(),
+        )
     })
 }
 

@@ -73,7 +73,11 @@ pub fn device_of(props: Option<&PeripheralProperties>, target: &Target) -> Devic
 /// Whether `props` is the strap `target` names: `Some(rank)` (0 exact, 1 name prefix).
 pub fn matches(props: &PeripheralProperties, target: &Target) -> Option<u8> {
     match target {
-        Target::Address(a) => props.address.to_string().eq_ignore_ascii_case(a).then_some(0),
+        Target::Address(a) => props
+            .address
+            .to_string()
+            .eq_ignore_ascii_case(a)
+            .then_some(0),
         Target::Name(n) => {
             let name = props.local_name.as_deref()?;
             if name == n {
@@ -125,7 +129,9 @@ impl Connection<'_> {
         };
         let address = props.address.to_string().to_ascii_uppercase();
         if !hub.claim(&address).await {
-            return retry(format!("{address} is held by another source of this daemon"));
+            return retry(format!(
+                "{address} is held by another source of this daemon"
+            ));
         }
         let ended = self.connected(adapter, &peripheral, &props, events).await;
         let _ = tokio::time::timeout(SHORT, peripheral.disconnect()).await;
@@ -155,7 +161,10 @@ impl Connection<'_> {
         match tokio::time::timeout(connect_timeout, peripheral.discover_services()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                return retry(format!("{address}: service discovery failed: {}", one_line(&e)));
+                return retry(format!(
+                    "{address}: service discovery failed: {}",
+                    one_line(&e)
+                ));
             }
             Err(_) => {
                 return retry(format!(
@@ -191,7 +200,10 @@ impl Connection<'_> {
         if let Some(c) = find_char(0x2A26)
             && let Ok(v) = read(peripheral, &c).await
         {
-            let fw = String::from_utf8_lossy(&v).trim_matches('\0').trim().to_owned();
+            let fw = String::from_utf8_lossy(&v)
+                .trim_matches('\0')
+                .trim()
+                .to_owned();
             if !fw.is_empty() && fw.len() <= 64 {
                 device.firmware = Some(fw);
             }

@@ -82,7 +82,9 @@ impl Target {
         {
             Ok(Target::Address(s.to_ascii_uppercase()))
         } else if s.len() > 248 || s.chars().any(char::is_control) {
-            Err(format!("{s:?} is not a BLE name (at most 248 bytes, no control characters)"))
+            Err(format!(
+                "{s:?} is not a BLE name (at most 248 bytes, no control characters)"
+            ))
         } else {
             Ok(Target::Name(s.to_owned()))
         }
@@ -148,7 +150,10 @@ pub async fn run(
     stop: CancellationToken,
 ) -> BleStats {
     let name = spec.name();
-    let mut asm = Assembler::new(spec.participant.clone(), link::device_of(None, &spec.target));
+    let mut asm = Assembler::new(
+        spec.participant.clone(),
+        link::device_of(None, &spec.target),
+    );
     let mut stats = BleStats::default();
     let mut backoff = Backoff::new(crate::sources::serial::seed_of(&name));
     let mut last_logged: Option<String> = None;
@@ -164,8 +169,14 @@ pub async fn run(
                 if last_logged.as_deref() != Some(why.as_str()) {
                     warn!(source = %name, "{why}; BLE sources wait for it, other sources carry on.");
                     last_logged = Some(why.clone());
-                    send_states(&tx, &spec.participant, SourceStatus::Lost, clock.now(), Some(&why))
-                        .await;
+                    send_states(
+                        &tx,
+                        &spec.participant,
+                        SourceStatus::Lost,
+                        clock.now(),
+                        Some(&why),
+                    )
+                    .await;
                     status = SourceStatus::Lost;
                 }
                 tokio::select! {

@@ -67,8 +67,7 @@ pub async fn nearby(seconds: f64) -> Result<Vec<Strap>, Unavailable> {
 
 async fn battery(p: &btleplug::platform::Peripheral) -> Result<u8, String> {
     let t = Duration::from_secs(5);
-    let step = |what: &str, r: Result<btleplug::Result<()>, tokio::time::error::Elapsed>| match r
-    {
+    let step = |what: &str, r: Result<btleplug::Result<()>, tokio::time::error::Elapsed>| match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("{what} failed: {e}")),
         Err(_) => Err(format!("{what} timed out")),
