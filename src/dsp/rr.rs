@@ -20,6 +20,28 @@
 //! in bpm; RMSSD = sqrt(mean(d²)) in ms over successive differences d. Task Force 1996
 //! (*Eur Heart J* 17:354) recommends 5 min for HRV; RMSSD is the index that holds up best in
 //! ultra-short windows, and attune's gate is ≥ 60 s with ≥ 20 differences (SIGNALS.md §5).
+//!
+//! # Suspect intervals
+//!
+//! A source may doubt an interval it delivers (`model::ChunkMeta::suspect`: for a BLE strap the
+//! first interval after an empty notification, an outage or lost beats, which straps report too
+//! long). [`RrWindow::push_suspect`] feeds such an interval: it is kept in the series (its beat
+//! time is real), goes through the artefact step like any other, and counts for mean HR if the
+//! step accepts it, but **RMSSD takes no successive difference across it**: the beat it gives
+//! and the beat after that both have `follows = false`. The artefact step itself is unchanged
+//! (it sees the same values either way, so unflagged input gives exactly what it gave before);
+//! the window keeps a FIFO of the suspect intervals' times and applies the flag when decisions
+//! come out, matching a decision by the exact time of the received interval:
+//!
+//! - kept, or replaced by the median (long/short): that beat and the next lose `follows`;
+//! - merged into the next (extra) or rejected: no beat of its own; the next beat loses `follows`
+//!   (it is corrected or starts a new chain anyway);
+//! - split (missed): both halves (already corrected) and the beat after them lose `follows`;
+//! - moved (ectopic: the decision carries the moved time, so no exact match): the flag is
+//!   applied to the first beat decided after the interval's time, conservatively; both beats
+//!   around a moved one are corrected and never differenced anyway.
+//!
+//! A flag with a non-finite time is ignored (such an interval is rejected and breaks the chain).
 
 pub use super::rr_fix::{BeatClass, DELAY_BEATS};
 use super::rr_fix::{Decided, FixConfig, RrFixer};
@@ -82,6 +104,10 @@ pub struct RrWindow {
     /// Every decided interval: (time, corrected or excluded).
     decisions: VecDeque<(f64, bool)>,
     last_seen: Option<f64>,
+    /// Times of suspect intervals not yet decided, oldest first.
+    suspect: VecDeque<f64>,
+    /// The next beat taken must not be differenced with the one before (a suspect interval).
+    break_next: bool,
     /// Intervals [`RrWindow::push`] returned false for (implausible or off the provisional band).
     pub rejected: u64,
     /// Intervals the artefact step corrected or excluded, implausible ones included.
@@ -108,6 +134,8 @@ impl RrWindow {
             since: None,
             decisions: VecDeque::new(),
             last_seen: None,
+            suspect: VecDeque::new(),
+            break_next: false,
             rejected: 0,
             corrected: 0,
         }
@@ -181,6 +209,18 @@ impl RrWindow {
         ok
     }
 
+    /// Feeds one interval the source doubts (see the module docs, "Suspect intervals"): like
+    /// [`RrWindow::push`], but no successive difference is taken across it.
+    pub fn push_suspect(&mut self, t: f64, rr_ms: f64) -> bool {
+        if t.is_finite() {
+            self.suspect.push_back(t);
+            while self.suspect.len() > MAX_HELD {
+                self.suspect.pop_front();
+            }
+        }
+        self.push(t, rr_ms)
+    }
+
     /// Decides the pending intervals with the look-ahead available (the end of a record).
     pub fn flush(&mut self) {
         let mut out = std::mem::take(&mut self.scratch);
@@ -194,13 +234,32 @@ impl RrWindow {
             let bad = d.class.is_artefact();
             self.corrected += u64::from(bad);
             self.decisions.push_back((d.t, bad));
+            // Is this the decision on a suspect interval (exact time), or has one gone by
+            // without its own (a moved beat)?
+            let mut hit = false;
+            while let Some(&s) = self.suspect.front() {
+                if s > d.t {
+                    break;
+                }
+                self.suspect.pop_front();
+                if s == d.t {
+                    hit = true;
+                } else {
+                    self.break_next = true;
+                }
+            }
             for b in d.beats.into_iter().flatten() {
+                let follows = b.follows && !hit && !self.break_next;
+                self.break_next = false;
                 self.beats.push_back(Beat {
                     t: b.t,
                     rr_ms: b.rr_ms,
-                    follows: b.follows,
+                    follows,
                     corrected: b.corrected,
                 });
+            }
+            if hit {
+                self.break_next = true;
             }
         }
         while self.decisions.len() > MAX_HELD {
@@ -219,6 +278,9 @@ impl RrWindow {
         self.take(&mut out);
         self.scratch = out;
         self.since = None;
+        // Everything pending was decided; the next beat starts a new chain anyway.
+        self.suspect.clear();
+        self.break_next = false;
     }
 
     /// Drops beats and decisions at or before `t` (call with the oldest time any window still
@@ -336,6 +398,132 @@ mod tests {
         assert_eq!(w.rejected, 1);
         // 9 valid differences before the ectopic beat, none across it: RMSSD stays 0.
         assert_eq!(w.rmssd_ms(t + 1.5, 11.5, 9), Some(0.0));
+    }
+
+    /// Feeds `rrs` from t = 0 (each beat at the running sum), flagging `flag`, then flushes.
+    fn run(rrs: &[f64], flag: Option<usize>) -> (RrWindow, f64) {
+        let mut w = RrWindow::new(RrConfig::default());
+        let mut t = 0.0;
+        for (i, &rr) in rrs.iter().enumerate() {
+            t += rr / 1000.0;
+            if flag == Some(i) {
+                w.push_suspect(t, rr);
+            } else {
+                w.push(t, rr);
+            }
+        }
+        w.flush();
+        (w, t)
+    }
+
+    /// RMSSD over rrs[i] − rrs[i − 1] for every i ≥ 1 not in `skip`.
+    fn rmssd_by_hand(rrs: &[f64], skip: &[usize]) -> f64 {
+        let d2: Vec<f64> = (1..rrs.len())
+            .filter(|i| !skip.contains(i))
+            .map(|i| (rrs[i] - rrs[i - 1]).powi(2))
+            .collect();
+        (d2.iter().sum::<f64>() / d2.len() as f64).sqrt()
+    }
+
+    /// A variable series: a 40 ms respiratory swing over 5 beats plus deterministic ±10 ms.
+    fn variable(n: usize, mid: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let phase = 2.0 * std::f64::consts::PI * i as f64 / 5.0;
+                mid + 40.0 * phase.sin() + 10.0 * ((i * 7919 % 13) as f64 / 6.0 - 1.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flagged_long_interval_in_warm_up_drops_its_two_differences() {
+        let mut rrs = variable(25, 1000.0);
+        rrs[12] = 1150.0; // too long, but inside the warm-up band (±20 % of the median)
+        let (plain, t) = run(&rrs, None);
+        let (flagged, _) = run(&rrs, Some(12));
+        assert_eq!(
+            plain.corrected, 0,
+            "the premise: the step accepts every interval"
+        );
+        assert_eq!(flagged.corrected, 0);
+        let all = plain.rmssd_ms(t, t, 5).unwrap();
+        assert!((all - rmssd_by_hand(&rrs, &[])).abs() < 1e-9);
+        let got = flagged.rmssd_ms(t, t, 5).unwrap();
+        let want = rmssd_by_hand(&rrs, &[12, 13]);
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        assert!((got - all).abs() > 1.0, "the flag made a difference");
+        // Still counted for HR: the mean over every interval, the flagged one included.
+        let mean = rrs.iter().sum::<f64>() / rrs.len() as f64;
+        let hr = flagged.hr_bpm(t, t, 5).unwrap();
+        assert!((hr - 60_000.0 / mean).abs() < 1e-9, "{hr}");
+        assert_eq!(flagged.beats().count(), rrs.len());
+    }
+
+    #[test]
+    fn a_flagged_interval_after_warm_up_drops_its_two_differences() {
+        let mut rrs = variable(120, 900.0);
+        rrs[80] += 25.0;
+        let (plain, t) = run(&rrs, None);
+        let (flagged, _) = run(&rrs, Some(80));
+        assert!(plain.fix.relearns() == 0 && plain.corrected == 0, "premise");
+        assert_eq!(flagged.corrected, 0);
+        let got = flagged.rmssd_ms(t, t, 20).unwrap();
+        let want = rmssd_by_hand(&rrs, &[80, 81]);
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        let all = plain.rmssd_ms(t, t, 20).unwrap();
+        assert!((all - rmssd_by_hand(&rrs, &[])).abs() < 1e-9);
+        let mean = rrs.iter().sum::<f64>() / rrs.len() as f64;
+        assert!((flagged.hr_bpm(t, t, 5).unwrap() - 60_000.0 / mean).abs() < 1e-9);
+        assert!(flagged.suspect.is_empty(), "the flag was consumed");
+    }
+
+    #[test]
+    fn a_flag_changes_only_the_follows_of_its_beat_and_the_next() {
+        let mut rrs = variable(120, 900.0);
+        rrs[50] = 1000.0;
+        // A premature beat and its compensatory pause (ectopic), flagged at the premature one.
+        rrs[90] = 650.0;
+        rrs[91] = 1150.0;
+        for flag in [50, 90, 91] {
+            let (plain, _) = run(&rrs, None);
+            let (flagged, _) = run(&rrs, Some(flag));
+            let a: Vec<Beat> = plain.beats().copied().collect();
+            let b: Vec<Beat> = flagged.beats().copied().collect();
+            assert_eq!(a.len(), b.len());
+            assert!(
+                a[90].corrected && a[91].corrected,
+                "premise: the pair is corrected"
+            );
+            let mut changed = Vec::new();
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert_eq!((x.t, x.rr_ms, x.corrected), (y.t, y.rr_ms, y.corrected));
+                assert!(!y.follows || x.follows, "a flag never adds a difference");
+                if x.follows != y.follows {
+                    changed.push(i);
+                }
+            }
+            // Beats are one per interval here (no merge or split): the flagged one and the next.
+            assert!(
+                changed.iter().all(|&i| i == flag || i == flag + 1),
+                "{flag}: {changed:?}"
+            );
+            assert!(!b[flag].follows && !b[flag + 1].follows, "{flag}");
+            assert!(flagged.suspect.is_empty());
+        }
+    }
+
+    #[test]
+    fn unflagged_input_is_unchanged_by_the_suspect_path() {
+        let rrs = variable(60, 850.0);
+        let (a, _) = run(&rrs, None);
+        let (b, _) = run(&rrs, Some(usize::MAX));
+        assert!(a.beats().eq(b.beats()));
+        let follows = a.beats().filter(|b| b.follows).count();
+        assert_eq!(
+            follows,
+            rrs.len() - 1,
+            "every difference of a clean series is used"
+        );
     }
 
     #[test]

@@ -217,8 +217,13 @@ impl ParticipantFeatures {
                 let w = self
                     .rr
                     .get_or_insert_with(|| RrWindow::new(self.cfg.rr.clone()));
+                let meta = c.meta.as_deref();
                 for (i, &rr) in c.samples.iter().enumerate() {
-                    w.push(c.time_of(i), rr);
+                    if meta.is_some_and(|m| m.is_suspect(i)) {
+                        w.push_suspect(c.time_of(i), rr);
+                    } else {
+                        w.push(c.time_of(i), rr);
+                    }
                 }
             }
             (StreamKind::Eda, Timing::Uniform { rate_hz, .. }) => {

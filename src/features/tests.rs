@@ -175,3 +175,60 @@ fn an_ecg_rate_without_a_detector_is_said_once_and_is_low_quality() {
         Some(Quality::Signal(SignalIssue::UnsupportedRate))
     );
 }
+
+#[test]
+fn suspect_rr_samples_are_kept_but_never_differenced() {
+    // Chunks of three intervals; the middle one of the second chunk is flagged.
+    let rrs = [
+        [900.0, 920.0, 880.0],
+        [910.0, 1050.0, 890.0],
+        [905.0, 915.0, 895.0],
+    ];
+    let run = |flag: bool| {
+        let mut f = ParticipantFeatures::new(FeatureConfig::default());
+        let mut t = 0.0;
+        for (seq, chunk) in rrs.iter().enumerate() {
+            let times: Vec<f64> = chunk
+                .iter()
+                .map(|rr| {
+                    t += rr / 1000.0;
+                    t
+                })
+                .collect();
+            let meta = (flag && seq == 1).then(|| {
+                Box::new(crate::model::ChunkMeta {
+                    suspect: vec![1],
+                    time_uncertainty_s: Some(0.05),
+                })
+            });
+            f.on_chunk(&Chunk {
+                raw: None,
+                meta,
+                participant: ParticipantId::new("p").unwrap(),
+                kind: StreamKind::Rr,
+                seq: seq as u64,
+                host_t: t,
+                timing: Timing::Events(times),
+                samples: chunk.to_vec(),
+            })
+            .unwrap();
+        }
+        let w = f.rr.as_mut().expect("an RR window");
+        w.flush();
+        w.beats().map(|b| (b.rr_ms, b.follows)).collect::<Vec<_>>()
+    };
+    let plain = run(false);
+    let flagged = run(true);
+    assert_eq!(plain.len(), 9);
+    assert_eq!(flagged.len(), 9, "the suspect beat is kept");
+    assert_eq!(flagged[4].0, 1050.0);
+    for (i, (p, q)) in plain.iter().zip(&flagged).enumerate() {
+        assert_eq!(p.0, q.0);
+        let want = if i == 4 || i == 5 { false } else { p.1 };
+        assert_eq!(q.1, want, "beat {i}");
+    }
+    assert!(
+        plain[4].1 && plain[5].1,
+        "unflagged, both differences count"
+    );
+}
