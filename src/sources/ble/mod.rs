@@ -209,7 +209,8 @@ pub async fn run(
                     lost_said = false;
                     asm.outage();
                 }
-                if last_logged.as_deref() != Some(why.as_str()) {
+                let new_cause = last_logged.as_deref() != Some(why.as_str());
+                if new_cause {
                     warn!(source = %name, "{why}; retrying.");
                     last_logged = Some(why.clone());
                 }
@@ -222,7 +223,7 @@ pub async fn run(
                 } else {
                     SourceStatus::Reconnecting
                 };
-                if next != status || streamed || (lost && !lost_said) {
+                if next != status || streamed || new_cause || (lost && !lost_said) {
                     let detail = if lost {
                         lost_said = true;
                         format!(
