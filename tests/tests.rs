@@ -6,6 +6,8 @@ mod util;
 mod analyze_cli;
 mod attack_findings;
 mod beats_agreement;
+mod ble_harness;
+mod ble_mock;
 mod consent_e2e;
 mod consent_gate;
 mod crash;
