@@ -54,7 +54,7 @@ fn states_of(seen: &[Value], stream: &str) -> Vec<String> {
 
 #[test]
 fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_silence() {
-    let Some(mut mock) = MockBluez::start_or_skip(&[]) else {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&[]) else {
         return;
     };
     let served = daemon(&mock, &["--ble", ADDR, "--participant", "p01"]);
@@ -130,26 +130,20 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
     let (header, records) = read_recording(&recording_of(&data));
-    let stream_of = |id: &str| {
-        header
-            .streams
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.kind.name().to_owned())
-            .unwrap_or_default()
-    };
     let mut gaps = std::collections::BTreeMap::<(String, String), usize>::new();
     let mut suspect = 0usize;
     let mut rr_chunks = 0usize;
     for r in &records {
         match r {
-            Record::Gap { stream, gap } => {
-                *gaps.entry((stream_of(stream), gap.reason.clone())).or_default() += 1;
+            Record::Gap(g) => {
+                *gaps
+                    .entry((g.kind.name().to_owned(), g.reason.clone()))
+                    .or_default() += 1;
             }
-            Record::Chunk { stream, chunk } if stream_of(stream) == "rr" => {
+            Record::Chunk(c) if c.kind.name() == "rr" => {
                 rr_chunks += 1;
-                assert!(chunk.raw.is_some(), "rr chunks keep the 1/1024 s counts");
-                suspect += chunk.meta.as_ref().map_or(0, |m| m.suspect.len());
+                assert!(c.raw.is_some(), "rr chunks keep the 1/1024 s counts");
+                suspect += c.meta.as_ref().map_or(0, |m| m.suspect.len());
             }
             _ => {}
         }
@@ -160,7 +154,7 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     assert_eq!(gaps.get(&("hr".into(), "disconnect".into())), Some(&2), "{gaps:?}");
     assert!(rr_chunks >= 60, "{rr_chunks} rr chunks");
     assert!(suspect >= 2, "the first RR after each outage is flagged ({suspect})");
-    let device = &header.streams.iter().find(|s| s.kind.name() == "rr").unwrap().device;
+    let device = &header.streams.iter().find(|s| s.kind == "rr").unwrap().device;
     assert_eq!(device.protocol, "ble_hrm");
     assert!(device.name.contains(ADDR), "{}", device.name);
 }
@@ -170,7 +164,7 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
 /// ~12 s a cycle; the figure in the closing note).
 #[test]
 fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
-    let Some(mut mock) = MockBluez::start_or_skip(&[]) else {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&[]) else {
         return;
     };
     let features = std::env::var("ATTUNE_BLE_FEATURE_TIMES").as_deref() == Ok("1");
@@ -242,7 +236,7 @@ fn without_bluetooth_run_says_so_and_devices_exits_zero() {
 
 #[test]
 fn devices_lists_the_strap_with_its_signal_and_battery() {
-    let Some(mock) = MockBluez::start_or_skip(&["--devices-at-start"]) else {
+    let Some(mock) = crate::ble_mock::start_or_skip(&["--devices-at-start"]) else {
         return;
     };
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_attune"))

@@ -6,6 +6,7 @@ mod util;
 mod analyze_cli;
 mod attack_findings;
 mod beats_agreement;
+mod ble;
 mod ble_harness;
 mod ble_mock;
 mod consent_e2e;

@@ -284,10 +284,13 @@ impl Connection<'_> {
                         );
                     }
                     polls += 1;
-                    if polls % 4 == 0
-                        && let Ok(Ok(false)) = tokio::time::timeout(SHORT, peripheral.is_connected()).await
-                    {
-                        break format!("{address}: the link is down");
+                    if polls % 4 == 0 {
+                        match tokio::time::timeout(SHORT, peripheral.is_connected()).await {
+                            Ok(Ok(false)) => break format!("{address}: the link is down"),
+                            // BlueZ forgot the device (`UnknownObject`): it is gone.
+                            Ok(Err(e)) => break format!("{address}: the strap is gone ({})", one_line(&e)),
+                            _ => {}
+                        }
                     }
                 }
             }
