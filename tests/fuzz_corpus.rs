@@ -47,3 +47,8 @@ fn serial_decoder_corpora_and_crashes_replay_cleanly() {
     replay("shimmer", attune::protocol::shimmer::fuzz);
     replay("textline", attune::protocol::textline::fuzz);
 }
+
+#[test]
+fn ble_decoder_corpus_and_crashes_replay_cleanly() {
+    replay("hrs", attune::protocol::hrs::fuzz);
+}
