@@ -6,7 +6,9 @@
 //! What this proves and what it cannot: firmware-protocols/simulators/ble/README.md.
 
 use crate::ble_mock::MockBluez;
-use crate::util::{Served, daemon_with_consent_env, json, read_recording, recording_of};
+use crate::util::{
+    Served, daemon_with_consent_env, daemon_with_consents, json, read_recording, recording_of,
+};
 use attune::recording::Record;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -58,28 +60,36 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
         return;
     };
     let served = daemon(&mock, &["--ble", ADDR, "--participant", "p01"]);
-    let mut sub = served.d.subscribe_for("p01", &["adaptation", "state", "features"]);
+    let mut sub = served
+        .d
+        .subscribe_for("p01", &["adaptation", "state", "features"]);
     let t0 = Instant::now();
     assert!(
-        mock.next_event("subscribed", Duration::from_secs(30)).is_some(),
+        mock.next_event("subscribed", Duration::from_secs(30))
+            .is_some(),
         "the daemon never subscribed to 0x2A37; mock events: {:?}",
         mock.events_seen()
     );
     let subscribed_after = t0.elapsed();
     // Heart rate within its 10 s window, RMSSD within its 60 s window.
-    let (ok, seen) = until(&mut sub, 30.0, |v| v["type"] == "features" && v["hr_bpm"].is_f64());
+    let (ok, seen) = until(&mut sub, 30.0, |v| {
+        v["type"] == "features" && v["hr_bpm"].is_f64()
+    });
     assert!(ok, "no hr_bpm; states: {:?}", states_of(&seen, "rr"));
     assert!(seen.iter().any(|v| is_state(v, "rr", "streaming")));
     let hr = seen.last().unwrap()["hr_bpm"].as_f64().unwrap();
     assert!((40.0..120.0).contains(&hr), "hr_bpm {hr}");
-    let (ok, seen) = until(&mut sub, 70.0, |v| v["type"] == "features" && v["rmssd_ms"].is_f64());
+    let (ok, seen) = until(&mut sub, 70.0, |v| {
+        v["type"] == "features" && v["rmssd_ms"].is_f64()
+    });
     assert!(ok, "no rmssd_ms within 70 s");
     let f = seen.last().unwrap();
     assert_eq!(f["heart_source"], "rr");
     let rmssd = f["rmssd_ms"].as_f64().unwrap();
     assert!((5.0..200.0).contains(&rmssd), "rmssd_ms {rmssd}");
     assert!(
-        seen.iter().any(|v| v["type"] == "adaptation" && v["reason"]["quality"]["rr"] == "streaming"),
+        seen.iter()
+            .any(|v| v["type"] == "adaptation" && v["reason"]["quality"]["rr"] == "streaming"),
         "decisions carry the strap's rr state"
     );
     let notes = mock
@@ -93,12 +103,22 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     mock.send("disconnect");
     let cut = Instant::now();
     let (ok, seen) = until(&mut sub, 5.0, |v| is_state(v, "rr", "reconnecting"));
-    assert!(ok, "no reconnecting after a link loss: {:?}", states_of(&seen, "rr"));
+    assert!(
+        ok,
+        "no reconnecting after a link loss: {:?}",
+        states_of(&seen, "rr")
+    );
     let noticed = cut.elapsed();
     let (ok, seen) = until(&mut sub, 15.0, |v| is_state(v, "rr", "streaming"));
-    assert!(ok, "no streaming after the reconnect: {:?}", states_of(&seen, "rr"));
+    assert!(
+        ok,
+        "no streaming after the reconnect: {:?}",
+        states_of(&seen, "rr")
+    );
     let back = cut.elapsed();
-    let (ok, _) = until(&mut sub, 20.0, |v| v["type"] == "features" && v["hr_bpm"].is_f64());
+    let (ok, _) = until(&mut sub, 20.0, |v| {
+        v["type"] == "features" && v["hr_bpm"].is_f64()
+    });
     assert!(ok, "no hr_bpm after the reconnect");
     let feature_after = cut.elapsed();
 
@@ -109,7 +129,11 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
         is_state(v, "rr", "reconnecting")
             && v["detail"].as_str().is_some_and(|d| d.contains("silent"))
     });
-    assert!(ok, "the watchdog did not fire: {:?}", states_of(&seen, "rr"));
+    assert!(
+        ok,
+        "the watchdog did not fire: {:?}",
+        states_of(&seen, "rr")
+    );
     let watchdog = quiet.elapsed();
     let rr_states = states_of(&seen, "rr");
     assert!(
@@ -117,7 +141,11 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
         "no stale before the watchdog: {rr_states:?}"
     );
     let (ok, seen) = until(&mut sub, 20.0, |v| is_state(v, "rr", "streaming"));
-    assert!(ok, "no streaming after the silence: {:?}", states_of(&seen, "rr"));
+    assert!(
+        ok,
+        "no streaming after the silence: {:?}",
+        states_of(&seen, "rr")
+    );
     let resumed = quiet.elapsed();
     eprintln!(
         "ble e2e: subscribed {subscribed_after:?} after start; link loss seen in {noticed:?}, streaming again {back:?}, first hr_bpm {feature_after:?}; watchdog {watchdog:?} into a silence, streaming {resumed:?} after it began"
@@ -150,11 +178,27 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     }
     // Two outages: exactly one disconnect gap per stream for each (the watchdog may reconnect
     // more than once inside the silence, but a connection without data opens no new gap).
-    assert_eq!(gaps.get(&("rr".into(), "disconnect".into())), Some(&2), "{gaps:?}");
-    assert_eq!(gaps.get(&("hr".into(), "disconnect".into())), Some(&2), "{gaps:?}");
+    assert_eq!(
+        gaps.get(&("rr".into(), "disconnect".into())),
+        Some(&2),
+        "{gaps:?}"
+    );
+    assert_eq!(
+        gaps.get(&("hr".into(), "disconnect".into())),
+        Some(&2),
+        "{gaps:?}"
+    );
     assert!(rr_chunks >= 60, "{rr_chunks} rr chunks");
-    assert!(suspect >= 2, "the first RR after each outage is flagged ({suspect})");
-    let device = &header.streams.iter().find(|s| s.kind == "rr").unwrap().device;
+    assert!(
+        suspect >= 2,
+        "the first RR after each outage is flagged ({suspect})"
+    );
+    let device = &header
+        .streams
+        .iter()
+        .find(|s| s.kind == "rr")
+        .unwrap()
+        .device;
     assert_eq!(device.protocol, "ble_hrm");
     assert!(device.name.contains(ADDR), "{}", device.name);
 }
@@ -168,7 +212,10 @@ fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
         return;
     };
     let features = std::env::var("ATTUNE_BLE_FEATURE_TIMES").as_deref() == Ok("1");
-    let served = daemon(&mock, &["--ble", ADDR, "--participant", "p01", "--no-record"]);
+    let served = daemon(
+        &mock,
+        &["--ble", ADDR, "--participant", "p01", "--no-record"],
+    );
     let mut sub = served.d.subscribe_for("p01", &["state", "features"]);
     let (ok, seen) = until(&mut sub, 30.0, |v| is_state(v, "rr", "streaming"));
     assert!(ok, "never streaming: {:?}", states_of(&seen, "rr"));
@@ -177,22 +224,34 @@ fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
     for cycle in 0..10 {
         mock.send("away");
         let (ok, seen) = until(&mut sub, 5.0, |v| is_state(v, "rr", "reconnecting"));
-        assert!(ok, "cycle {cycle}: no reconnecting: {:?}", states_of(&seen, "rr"));
+        assert!(
+            ok,
+            "cycle {cycle}: no reconnecting: {:?}",
+            states_of(&seen, "rr")
+        );
         // Away long enough for at least one refused connect.
         std::thread::sleep(Duration::from_millis(1500));
         mock.send("back");
         let back = Instant::now();
         let (ok, seen) = until(&mut sub, 10.0, |v| is_state(v, "rr", "streaming"));
-        assert!(ok, "cycle {cycle}: not streaming again: {:?}", states_of(&seen, "rr"));
+        assert!(
+            ok,
+            "cycle {cycle}: not streaming again: {:?}",
+            states_of(&seen, "rr")
+        );
         to_streaming.push(back.elapsed());
         if features {
-            let (ok, _) = until(&mut sub, 25.0, |v| v["type"] == "features" && v["hr_bpm"].is_f64());
+            let (ok, _) = until(&mut sub, 25.0, |v| {
+                v["type"] == "features" && v["hr_bpm"].is_f64()
+            });
             assert!(ok, "cycle {cycle}: no hr_bpm after the reconnect");
             to_feature.push(back.elapsed());
         }
     }
     let (median, worst) = crate::util::median_max(&to_streaming);
-    eprintln!("ble reconnect: strap back → streaming over 10 returns: median {median:?}, worst {worst:?}");
+    eprintln!(
+        "ble reconnect: strap back → streaming over 10 returns: median {median:?}, worst {worst:?}"
+    );
     if features {
         let (m, w) = crate::util::median_max(&to_feature);
         eprintln!("ble reconnect: strap back → first new hr_bpm: median {m:?}, worst {w:?}");
@@ -215,7 +274,10 @@ fn without_bluetooth_run_says_so_and_devices_exits_zero() {
     let mut sub = served.d.subscribe_for("p01", &["state"]);
     let (ok, seen) = until(&mut sub, 10.0, |v| is_state(v, "rr", "lost"));
     assert!(ok, "{seen:?}");
-    let detail = seen.last().unwrap()["detail"].as_str().unwrap_or("").to_owned();
+    let detail = seen.last().unwrap()["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(detail.starts_with("Bluetooth unavailable"), "{detail}");
     let (code, err, _) = served.d.stop();
     assert_eq!(code, Some(0));
@@ -231,7 +293,10 @@ fn without_bluetooth_run_says_so_and_devices_exits_zero() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Bluetooth unavailable: no system D-Bus"), "{text}");
+    assert!(
+        text.contains("Bluetooth unavailable: no system D-Bus"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -244,7 +309,12 @@ fn devices_lists_the_strap_with_its_signal_and_battery() {
         .env("DBUS_SYSTEM_BUS_ADDRESS", mock.address())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(json)
@@ -254,4 +324,57 @@ fn devices_lists_the_strap_with_its_signal_and_battery() {
     assert_eq!(rows[0]["address"], ADDR);
     assert_eq!(rows[0]["rssi"], -55);
     assert_eq!(rows[0]["battery_percent"], 87);
+}
+
+#[test]
+fn two_straps_feed_two_participants_from_one_config() {
+    let second = "address=C0:FF:EE:00:00:02,name=Polar H10 0000TES2,seed=7,hr=72";
+    let Some(_mock) = crate::ble_mock::start_or_skip(&[
+        "--straps",
+        "address=C0:FF:EE:00:00:01,seed=3",
+        "--straps",
+        second,
+    ]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("straps.toml");
+    std::fs::write(
+        &cfg,
+        "[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"C0:FF:EE:00:00:01\"\n\
+         [[participant]]\nid = \"p02\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"Polar H10 0000TES2\"\n",
+    )
+    .unwrap();
+    let served = daemon_with_consents(
+        &["p01", "p02"],
+        "process,adapt,share_features",
+        &["--config", cfg.to_str().unwrap(), "--no-record"],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", _mock.address())],
+    );
+    let mut sub = served.d.subscribe_for("*", &["features", "state"]);
+    let mut hr = std::collections::BTreeMap::new();
+    let (ok, seen) = until(&mut sub, 40.0, |v| {
+        if v["type"] == "features" && v["hr_bpm"].is_f64() {
+            hr.insert(
+                v["participant"].as_str().unwrap_or("").to_owned(),
+                v["hr_bpm"].as_f64().unwrap_or(0.0),
+            );
+        }
+        hr.len() == 2
+    });
+    assert!(
+        ok,
+        "hr for {hr:?}; states {:?}",
+        seen.iter()
+            .filter(|v| v["type"] == "state")
+            .collect::<Vec<_>>()
+    );
+    let streaming: std::collections::BTreeSet<String> = seen
+        .iter()
+        .filter(|v| v["type"] == "state" && v["state"] == "streaming" && v["stream"] == "rr")
+        .map(|v| v["participant"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(streaming.len(), 2, "{streaming:?}");
+    let (code, err, _) = served.d.stop();
+    assert_eq!(code, Some(0), "{err}");
 }

@@ -492,15 +492,27 @@ pub fn daemon_with_consent(purposes: &str, args: &[&str]) -> Served {
 
 /// [`daemon_with_consent`] with `env` added to the daemon's environment.
 pub fn daemon_with_consent_env(purposes: &str, args: &[&str], env: &[(&str, &str)]) -> Served {
+    daemon_with_consents(&["p01"], purposes, args, env)
+}
+
+/// [`daemon_with_consent_env`] where each of `participants` has consented to `purposes`.
+pub fn daemon_with_consents(
+    participants: &[&str],
+    purposes: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Served {
     let keep = tempfile::tempdir().unwrap();
     let data = keep.path().join("data");
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("run").join("attune.sock");
-    let mut g: Vec<&str> = grant("p01", "all", purposes).to_vec();
     let d = data.to_str().unwrap();
-    g.extend(["--data-dir", d]);
-    let (code, _, err) = run_attune(&g);
-    assert_eq!(code, Some(0), "{err}");
+    for p in participants {
+        let mut g: Vec<&str> = grant(p, "all", purposes).to_vec();
+        g.extend(["--data-dir", d]);
+        let (code, _, err) = run_attune(&g);
+        assert_eq!(code, Some(0), "{err}");
+    }
     let child = Command::new(env!("CARGO_BIN_EXE_attune"))
         .current_dir(crate::util::root())
         .envs(env.iter().copied())

@@ -284,7 +284,7 @@ impl Connection<'_> {
                         );
                     }
                     polls += 1;
-                    if polls % 4 == 0 {
+                    if polls.is_multiple_of(4) {
                         match tokio::time::timeout(SHORT, peripheral.is_connected()).await {
                             Ok(Ok(false)) => break format!("{address}: the link is down"),
                             // BlueZ forgot the device (`UnknownObject`): it is gone.
