@@ -3,7 +3,7 @@
 //!
 //! # Lifecycle
 //!
-//! `connecting` → find the strap ([`link::find`]: the shared scan, post-filtered by the saved
+//! `connecting` → find the strap ([`link`]: the shared scan, post-filtered by the saved
 //! address or the name in the configuration) → connect (bounded by
 //! [`BleSpec::connect_timeout_s`]) → discover services (bounded too) → read Battery Level
 //! (0x2A19), Body Sensor Location (0x2A38) and the firmware revision where the strap has them →
