@@ -7,7 +7,8 @@
 
 use crate::ble_mock::MockBluez;
 use crate::util::{
-    Served, daemon_with_consent_env, daemon_with_consents, json, read_recording, recording_of,
+    Served, daemon_with_consent_env, daemon_with_consents, json, read_recording, read_until,
+    recording_of,
 };
 use attune::recording::Record;
 use serde_json::Value;
@@ -21,26 +22,6 @@ fn daemon(mock: &MockBluez, args: &[&str]) -> Served {
         args,
         &[("DBUS_SYSTEM_BUS_ADDRESS", mock.address())],
     )
-}
-
-/// Reads the daemon's messages until `pred` holds (or `secs` pass); the messages read.
-fn until(
-    s: &mut crate::util::Subscriber,
-    secs: f64,
-    mut pred: impl FnMut(&Value) -> bool,
-) -> (bool, Vec<Value>) {
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let Some(line) = s.line() else { continue };
-        let v = json(&line);
-        let hit = pred(&v);
-        seen.push(v);
-        if hit {
-            return (true, seen);
-        }
-    }
-    (false, seen)
 }
 
 fn is_state(v: &Value, stream: &str, state: &str) -> bool {
@@ -72,16 +53,26 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     );
     let subscribed_after = t0.elapsed();
     // Heart rate within its 10 s window, RMSSD within its 60 s window.
-    let (ok, seen) = until(&mut sub, 30.0, |v| {
+    let (ok, seen) = read_until(&mut sub, 30, |v| {
         v["type"] == "features" && v["hr_bpm"].is_f64()
     });
     assert!(ok, "no hr_bpm; states: {:?}", states_of(&seen, "rr"));
-    assert!(seen.iter().any(|v| is_state(v, "rr", "streaming")));
+    let streaming = seen
+        .iter()
+        .find(|v| is_state(v, "rr", "streaming") && v["detail"].is_string())
+        .unwrap_or_else(|| panic!("no streaming state with a detail: {seen:?}"));
+    let detail = streaming["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(ADDR) && detail.contains("battery 87 %") && detail.contains("chest"),
+        "battery (0x2A19) and body location (0x2A38) are read: {detail}"
+    );
     let hr = seen.last().unwrap()["hr_bpm"].as_f64().unwrap();
     assert!((40.0..120.0).contains(&hr), "hr_bpm {hr}");
-    let (ok, seen) = until(&mut sub, 70.0, |v| {
+    let mut all = seen.clone();
+    let (ok, seen) = read_until(&mut sub, 70, |v| {
         v["type"] == "features" && v["rmssd_ms"].is_f64()
     });
+    all.extend(seen.iter().cloned());
     assert!(ok, "no rmssd_ms within 70 s");
     let f = seen.last().unwrap();
     assert_eq!(f["heart_source"], "rr");
@@ -91,6 +82,22 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
         seen.iter()
             .any(|v| v["type"] == "adaptation" && v["reason"]["quality"]["rr"] == "streaming"),
         "decisions carry the strap's rr state"
+    );
+    // The clock estimator holds the rebuilt beat times to the host clock: it reports on rr.
+    let clock = all
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "state" && v["stream"] == "rr" && v["clock"].is_object())
+        .unwrap_or_else(|| {
+            panic!(
+                "no rr state with a clock estimate: {:?}",
+                states_of(&all, "rr")
+            )
+        });
+    let offset = clock["clock"]["offset_s"].as_f64().unwrap();
+    assert!(
+        offset.abs() < 2.0,
+        "beat times anchored to arrivals: offset {offset}"
     );
     let notes = mock
         .events_seen()
@@ -102,21 +109,21 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     // 1. A device-initiated disconnect: `reconnecting` at once, then streaming again.
     mock.send("disconnect");
     let cut = Instant::now();
-    let (ok, seen) = until(&mut sub, 5.0, |v| is_state(v, "rr", "reconnecting"));
+    let (ok, seen) = read_until(&mut sub, 5, |v| is_state(v, "rr", "reconnecting"));
     assert!(
         ok,
         "no reconnecting after a link loss: {:?}",
         states_of(&seen, "rr")
     );
     let noticed = cut.elapsed();
-    let (ok, seen) = until(&mut sub, 15.0, |v| is_state(v, "rr", "streaming"));
+    let (ok, seen) = read_until(&mut sub, 15, |v| is_state(v, "rr", "streaming"));
     assert!(
         ok,
         "no streaming after the reconnect: {:?}",
         states_of(&seen, "rr")
     );
     let back = cut.elapsed();
-    let (ok, _) = until(&mut sub, 20.0, |v| {
+    let (ok, _) = read_until(&mut sub, 20, |v| {
         v["type"] == "features" && v["hr_bpm"].is_f64()
     });
     assert!(ok, "no hr_bpm after the reconnect");
@@ -125,7 +132,7 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
     // 2. A strap that stays connected and goes silent: stale, then the watchdog reconnects.
     mock.send("silence 9");
     let quiet = Instant::now();
-    let (ok, seen) = until(&mut sub, 12.0, |v| {
+    let (ok, seen) = read_until(&mut sub, 12, |v| {
         is_state(v, "rr", "reconnecting")
             && v["detail"].as_str().is_some_and(|d| d.contains("silent"))
     });
@@ -140,7 +147,7 @@ fn a_strap_streams_to_features_and_decisions_and_survives_a_disconnect_and_a_sil
         rr_states.iter().any(|s| s == "stale"),
         "no stale before the watchdog: {rr_states:?}"
     );
-    let (ok, seen) = until(&mut sub, 20.0, |v| is_state(v, "rr", "streaming"));
+    let (ok, seen) = read_until(&mut sub, 20, |v| is_state(v, "rr", "streaming"));
     assert!(
         ok,
         "no streaming after the silence: {:?}",
@@ -217,13 +224,13 @@ fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
         &["--ble", ADDR, "--participant", "p01", "--no-record"],
     );
     let mut sub = served.d.subscribe_for("p01", &["state", "features"]);
-    let (ok, seen) = until(&mut sub, 30.0, |v| is_state(v, "rr", "streaming"));
+    let (ok, seen) = read_until(&mut sub, 30, |v| is_state(v, "rr", "streaming"));
     assert!(ok, "never streaming: {:?}", states_of(&seen, "rr"));
     let mut to_streaming = Vec::new();
     let mut to_feature = Vec::new();
     for cycle in 0..10 {
         mock.send("away");
-        let (ok, seen) = until(&mut sub, 5.0, |v| is_state(v, "rr", "reconnecting"));
+        let (ok, seen) = read_until(&mut sub, 5, |v| is_state(v, "rr", "reconnecting"));
         assert!(
             ok,
             "cycle {cycle}: no reconnecting: {:?}",
@@ -233,7 +240,7 @@ fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
         std::thread::sleep(Duration::from_millis(1500));
         mock.send("back");
         let back = Instant::now();
-        let (ok, seen) = until(&mut sub, 10.0, |v| is_state(v, "rr", "streaming"));
+        let (ok, seen) = read_until(&mut sub, 10, |v| is_state(v, "rr", "streaming"));
         assert!(
             ok,
             "cycle {cycle}: not streaming again: {:?}",
@@ -241,7 +248,7 @@ fn a_strap_that_goes_away_and_comes_back_is_reconnected_every_time() {
         );
         to_streaming.push(back.elapsed());
         if features {
-            let (ok, _) = until(&mut sub, 25.0, |v| {
+            let (ok, _) = read_until(&mut sub, 25, |v| {
                 v["type"] == "features" && v["hr_bpm"].is_f64()
             });
             assert!(ok, "cycle {cycle}: no hr_bpm after the reconnect");
@@ -272,7 +279,7 @@ fn without_bluetooth_run_says_so_and_devices_exits_zero() {
         &[("DBUS_SYSTEM_BUS_ADDRESS", bus.as_str())],
     );
     let mut sub = served.d.subscribe_for("p01", &["state"]);
-    let (ok, seen) = until(&mut sub, 10.0, |v| is_state(v, "rr", "lost"));
+    let (ok, seen) = read_until(&mut sub, 10, |v| is_state(v, "rr", "lost"));
     assert!(ok, "{seen:?}");
     let detail = seen.last().unwrap()["detail"]
         .as_str()
@@ -353,7 +360,7 @@ fn two_straps_feed_two_participants_from_one_config() {
     );
     let mut sub = served.d.subscribe_for("*", &["features", "state"]);
     let mut hr = std::collections::BTreeMap::new();
-    let (ok, seen) = until(&mut sub, 40.0, |v| {
+    let (ok, seen) = read_until(&mut sub, 40, |v| {
         if v["type"] == "features" && v["hr_bpm"].is_f64() {
             hr.insert(
                 v["participant"].as_str().unwrap_or("").to_owned(),

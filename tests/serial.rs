@@ -601,8 +601,8 @@ fn devices_lists_ports_or_says_there_are_none() {
         let v = json(line);
         // Serial ports, then BLE straps (or one line saying why Bluetooth is unavailable).
         let port = v["port"].is_string() && v["connection"].is_string();
-        let ble = v["connection"] == "ble"
-            && (v["address"].is_string() || v["unavailable"].is_string());
+        let ble =
+            v["connection"] == "ble" && (v["address"].is_string() || v["unavailable"].is_string());
         assert!(port || ble, "{v}");
     }
 }

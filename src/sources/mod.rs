@@ -12,8 +12,33 @@ pub mod serial;
 pub mod simulate;
 pub mod synthetic;
 
+use crate::engine::input::{Input, SourceState, SourceStatus};
+use crate::model::{ParticipantId, StreamKind};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// Sends one source state for each of `kinds` of `p` (a device's streams change together).
+pub(crate) async fn send_states(
+    tx: &mpsc::Sender<Input>,
+    p: &ParticipantId,
+    kinds: &[StreamKind],
+    status: SourceStatus,
+    at: f64,
+    detail: Option<&str>,
+) {
+    for &kind in kinds {
+        let _ = tx
+            .send(Input::Source(SourceState {
+                participant: p.clone(),
+                kind,
+                status,
+                host_t: at,
+                detail: detail.map(str::to_owned),
+            }))
+            .await;
+    }
+}
 
 /// The session clock: seconds since the session started on the host's monotonic clock
 /// (tokio's, so `tokio::time::pause()` drives it in tests), running `speed` times real time

@@ -37,10 +37,10 @@ pub mod hub;
 pub mod link;
 pub mod scan;
 
-use crate::engine::input::{Input, SourceState, SourceStatus};
+use crate::engine::input::{Input, SourceStatus};
 use crate::model::{ParticipantId, StreamKind};
-use crate::sources::SessionClock;
 use crate::sources::serial::backoff::Backoff;
+use crate::sources::{SessionClock, send_states};
 use assemble::{Assembler, Counters};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -160,7 +160,7 @@ pub async fn run(
     let mut status = SourceStatus::Connecting;
     let mut since_connected = clock.now();
     let mut lost_said = false;
-    send_states(&tx, &spec.participant, status, clock.now(), None).await;
+    send_states(&tx, &spec.participant, &KINDS, status, clock.now(), None).await;
     loop {
         let hub = hub::Hub::global();
         let ended = match hub.adapter().await {
@@ -172,6 +172,7 @@ pub async fn run(
                     send_states(
                         &tx,
                         &spec.participant,
+                        &KINDS,
                         SourceStatus::Lost,
                         clock.now(),
                         Some(&why),
@@ -235,7 +236,7 @@ pub async fn run(
                         why.clone()
                     };
                     status = next;
-                    send_states(&tx, &spec.participant, status, now, Some(&detail)).await;
+                    send_states(&tx, &spec.participant, &KINDS, status, now, Some(&detail)).await;
                 }
                 if streamed {
                     continue;
@@ -251,24 +252,4 @@ pub async fn run(
     }
     info!(source = %name, "BLE source stopped.");
     stats
-}
-
-async fn send_states(
-    tx: &mpsc::Sender<Input>,
-    p: &ParticipantId,
-    status: SourceStatus,
-    at: f64,
-    detail: Option<&str>,
-) {
-    for kind in KINDS {
-        let _ = tx
-            .send(Input::Source(SourceState {
-                participant: p.clone(),
-                kind,
-                status,
-                host_t: at,
-                detail: detail.map(str::to_owned),
-            }))
-            .await;
-    }
 }

@@ -44,7 +44,7 @@ use crate::engine::input::{Input, SourceState, SourceStatus, StreamInfo};
 use crate::model::{ParticipantId, StreamKind};
 use crate::protocol::{HostOut, Phase, Settings};
 use crate::recording::Device;
-use crate::sources::SessionClock;
+use crate::sources::{SessionClock, send_states};
 use assemble::Assembler;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -193,27 +193,6 @@ pub fn seed_of(name: &str) -> u64 {
         .unwrap_or(0)
         .hash(&mut h);
     h.finish()
-}
-
-async fn send_states(
-    tx: &mpsc::Sender<Input>,
-    p: &ParticipantId,
-    kinds: &[StreamKind],
-    status: SourceStatus,
-    at: f64,
-    detail: Option<&str>,
-) {
-    for &kind in kinds {
-        let _ = tx
-            .send(Input::Source(SourceState {
-                participant: p.clone(),
-                kind,
-                status,
-                host_t: at,
-                detail: detail.map(str::to_owned),
-            }))
-            .await;
-    }
 }
 
 /// One connection's job, run on a blocking thread; it hands its state back.
