@@ -43,7 +43,7 @@ fn is_state(v: &Value, stream: &str, state: &str) -> bool {
 fn states(seen: &[Value], stream: &str) -> Vec<String> {
     seen.iter()
         .filter(|v| v["type"] == "state" && v["stream"] == stream)
-        .map(|v| format!("{}: {}", v["state"].as_str().unwrap_or("?"), v["detail"].as_str().unwrap_or("")))
+        .map(|v| format!("{} @{}: {}", v["state"].as_str().unwrap_or("?"), v["since"], v["detail"].as_str().unwrap_or("")))
         .collect()
 }
 
@@ -384,4 +384,94 @@ fn ble_attack_prefix_name_race_devices_at_start() {
         if !ok { wrong += 1; }
     }
     assert_eq!(wrong, 0, "{wrong}/3 rounds assigned the straps wrongly");
+}
+
+/// A name target: the strap first taken vanishes; another strap matching the name (someone
+/// else's) is nearby. Does the participant's data silently switch to the other strap?
+#[test]
+fn ble_attack_name_target_switches_to_another_strap_after_an_outage() {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&[
+        "--devices-at-start",
+        "--straps",
+        "address=C0:FF:EE:00:00:01,name=Polar H10 0000TEST,hr=55,rssi=-40",
+        "--straps",
+        "address=C0:FF:EE:00:00:02,name=Polar H10 0000TES2,hr=100,rssi=-80,seed=7",
+    ]) else {
+        return;
+    };
+    let served = daemon(&mock, &["--ble", "Polar H10", "--participant", "p01"]);
+    let mut sub = served.d.subscribe_for("p01", &["features", "state"]);
+    let (ok, seen) = until(&mut sub, 30.0, |v| v["type"] == "features" && v["hr_bpm"].is_f64());
+    assert!(ok);
+    let before = seen.last().unwrap()["hr_bpm"].as_f64().unwrap();
+    mock.send("vanish C0:FF:EE:00:00:01");
+    std::thread::sleep(Duration::from_secs(15));
+    let (_, seen) = until(&mut sub, 10.0, |_| false);
+    let after = seen.iter().filter(|v| v["type"] == "features").filter_map(|v| v["hr_bpm"].as_f64()).last();
+    let Served { d, data, _keep } = served;
+    let (_code, _err, _) = d.stop();
+    let (header, _) = read_recording(&recording_of(&data));
+    let devs: Vec<_> = header.streams.iter().map(|s| s.device.name.clone()).collect();
+    let subs: Vec<_> = mock.events_seen().into_iter().filter(|e| e["event"] == "subscribed").map(|e| e["addr"].clone()).collect();
+    eprintln!("hr before {before}, after {after:?}; subscribed to {subs:?}; recording devices {devs:?}; gaps {:?}", gaps_of(&data));
+    assert!(after.is_none_or(|h| (h - before).abs() < 15.0), "p01's data now comes from another strap: {before} → {after:?}");
+}
+
+/// The strap refuses connections from the start (`away`), with lost_after_s = 5: connecting,
+/// then lost with a detail; one warning; SIGTERM while retrying is prompt; `back` streams.
+#[test]
+fn ble_attack_away_from_start_lost_then_back() {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&["--devices-at-start", "--at", "0 away"]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"{ADDR}\"\nlost_after_s = 5.0\n")).unwrap();
+    let served = daemon_with_consent_env(
+        "process,adapt,share_features",
+        &["--config", cfg.to_str().unwrap(), "--no-record"],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", mock.address())],
+    );
+    let mut sub = served.d.subscribe_for("p01", &["state"]);
+    let (ok, seen) = until(&mut sub, 20.0, |v| is_state(v, "rr", "lost"));
+    eprintln!("away from start: {:?}", states(&seen, "rr"));
+    assert!(ok, "never lost");
+    std::thread::sleep(Duration::from_secs(8));
+    mock.send("back");
+    let (ok, seen) = until(&mut sub, 15.0, |v| is_state(v, "rr", "streaming"));
+    eprintln!("after back: {:?}", states(&seen, "rr"));
+    assert!(ok, "not streaming after back");
+    mock.send("away");
+    std::thread::sleep(Duration::from_millis(700));
+    let (code, err, took) = served.d.stop();
+    eprintln!("SIGTERM while reconnecting: exit {code:?} in {took:?}\nstderr: {err}");
+    assert!(took < Duration::from_secs(3));
+}
+
+/// Contact lost for 6 s on a strap that can tell (mock: scratch `contact off|on` command), then
+/// back: low_quality no_contact, then streaming again; one contact_lost gap per stream.
+#[test]
+fn ble_attack_contact_lost_and_back() {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&[]) else { return };
+    let served = daemon(&mock, &["--ble", ADDR, "--participant", "p01"]);
+    let mut sub = served.d.subscribe_for("p01", &["state", "adaptation"]);
+    let (ok, _) = until(&mut sub, 30.0, |v| is_state(v, "rr", "streaming"));
+    assert!(ok);
+    std::thread::sleep(Duration::from_secs(3));
+    mock.send("contact off");
+    let (ok, seen) = until(&mut sub, 10.0, |v| is_state(v, "rr", "low_quality"));
+    eprintln!("contact off: {:?}", states(&seen, "rr"));
+    assert!(ok);
+    let (_, seen) = until(&mut sub, 7.0, |_| false);
+    eprintln!("while off: rr {:?} hr {:?}", states(&seen, "rr"), states(&seen, "hr"));
+    mock.send("contact on");
+    let (_, seen) = until(&mut sub, 12.0, |_| false);
+    let q: Vec<_> = seen.iter().filter(|v| v["type"] == "adaptation").map(|v| v["reason"]["quality"].to_string()).collect();
+    eprintln!("after contact on: rr {:?} hr {:?}; last decisions' quality {:?}", states(&seen, "rr"), states(&seen, "hr"), q.iter().rev().take(2).collect::<Vec<_>>());
+    let Served { d, data, _keep } = served;
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let gaps = gaps_of(&data);
+    eprintln!("gaps: {gaps:?}");
+    assert!(q.last().is_some_and(|s| s.contains("\"rr\":\"streaming\"")), "rr not streaming again: {q:?}");
+    assert_eq!(gaps.get(&("rr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
+    assert_eq!(gaps.get(&("hr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
 }
