@@ -475,3 +475,73 @@ fn ble_attack_contact_lost_and_back() {
     assert_eq!(gaps.get(&("rr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
     assert_eq!(gaps.get(&("hr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
 }
+
+/// SIGHUP with only the BLE source's options changed: the source restarts; what does the
+/// recording show (gap for the restart? a re-declared stream?)
+#[test]
+fn ble_attack_reload_changing_ble_options() {
+    let Some(mock) = crate::ble_mock::start_or_skip(&[]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let mk = |s: f64| format!("[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"ble\"\ndevice = \"{ADDR}\"\nsilence_s = {s:.1}\n");
+    std::fs::write(&cfg, mk(6.0)).unwrap();
+    let served = daemon_with_consent_env(
+        "process,adapt,share_features,record",
+        &["--config", cfg.to_str().unwrap()],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", mock.address())],
+    );
+    let mut sub = served.d.subscribe_for("p01", &["state", "features"]);
+    let (ok, _) = until(&mut sub, 30.0, |v| is_state(v, "rr", "streaming"));
+    assert!(ok);
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(served.d.child.id()).unwrap());
+    std::fs::write(&cfg, mk(7.0)).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let t = Instant::now();
+    let (ok, seen) = until(&mut sub, 20.0, |v| v["type"] == "state" && v["stream"] == "rr" && v["state"] == "streaming" && t.elapsed() > Duration::from_millis(200));
+    eprintln!("after reload ({:?}): {:?}", t.elapsed(), states(&seen, "rr"));
+    assert!(ok);
+    let (_, seen) = until(&mut sub, 4.0, |_| false);
+    eprintln!("next 4 s: {:?}", states(&seen, "rr"));
+    let Served { d, data, _keep } = served;
+    let (code, err, _) = d.stop();
+    eprintln!("exit {code:?}; stderr: {err}");
+    let ev: Vec<_> = mock.events_seen().into_iter().filter(|e| e["event"] != "notify").map(|e| format!("{} {} {}", e["t"], e["event"], e["by"])).collect();
+    eprintln!("mock: {ev:?}");
+    let (header, records) = read_recording(&recording_of(&data));
+    let decls = header.streams.len();
+    let mut rr_seqs = Vec::new();
+    for r in &records {
+        if let Record::Chunk(c) = r { if c.kind.name() == "rr" { rr_seqs.push(c.seq); } }
+        if let Record::Gap(g) = r { eprintln!("gap {} {} {:.2}..{:.2}", g.kind.name(), g.reason, g.start, g.end); }
+    }
+    eprintln!("header streams {decls}; rr seqs {rr_seqs:?}; other records: {:?}",
+        records.iter().filter(|r| !matches!(r, Record::Chunk(_) | Record::Gap(_))).map(|r| format!("{r:?}").chars().take(160).collect::<String>()).collect::<Vec<_>>());
+}
+
+/// `attune devices` with the adapter powered off, and with the strap refusing connections.
+#[test]
+fn ble_attack_devices_powered_off_and_away() {
+    let Some(mut mock) = crate::ble_mock::start_or_skip(&["--devices-at-start"]) else { return };
+    mock.send("away");
+    std::thread::sleep(Duration::from_millis(300));
+    let addr = mock.address().to_owned();
+    let run = |args: &[&str]| {
+        let t = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_attune"))
+            .args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &addr)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), t.elapsed())
+    };
+    let r = run(&["devices", "--scan", "1"]);
+    eprintln!("away: {r:?}");
+    mock.send("power off");
+    std::thread::sleep(Duration::from_millis(300));
+    let r2 = run(&["devices", "--scan", "1"]);
+    eprintln!("powered off: {r2:?}");
+    assert_eq!(r.0, Some(0));
+    assert_eq!(r2.0, Some(0));
+    assert!(r2.1.contains("powered off") || r2.2.contains("powered off"), "{r2:?}");
+}
