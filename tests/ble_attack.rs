@@ -545,3 +545,33 @@ fn ble_attack_devices_powered_off_and_away() {
     assert_eq!(r2.0, Some(0));
     assert!(r2.1.contains("powered off") || r2.2.contains("powered off"), "{r2:?}");
 }
+
+/// Scope check for the reload seq bug: the same reload with a simulated source only.
+#[test]
+fn ble_attack_reload_changing_simulate_options_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let mk = |seed: u32| format!("[[participant]]\nid = \"p01\"\n[[participant.source]]\ntype = \"simulate\"\nseed = {seed}\n");
+    std::fs::write(&cfg, mk(1)).unwrap();
+    let served = crate::util::daemon_with_consent("process,adapt,share_features,record", &["--config", cfg.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(served.d.child.id()).unwrap());
+    std::fs::write(&cfg, mk(2)).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let Served { d, data, _keep } = served;
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let file = std::fs::File::open(recording_of(&data)).unwrap();
+    let mut r = attune::recording::Reader::open(std::io::BufReader::new(file)).unwrap();
+    let mut n = 0;
+    let res = loop {
+        match r.next_record() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => break Ok(n),
+            Err(e) => break Err(format!("{e:?}")),
+        }
+    };
+    eprintln!("simulate reload: {res:?}");
+    assert!(res.is_ok(), "{res:?}");
+}
