@@ -462,6 +462,7 @@ fn ble_attack_contact_lost_and_back() {
     assert!(ok);
     let (_, seen) = until(&mut sub, 7.0, |_| false);
     eprintln!("while off: rr {:?} hr {:?}", states(&seen, "rr"), states(&seen, "hr"));
+    let while_off = states(&seen, "rr");
     mock.send("contact on");
     let (_, seen) = until(&mut sub, 12.0, |_| false);
     let q: Vec<_> = seen.iter().filter(|v| v["type"] == "adaptation").map(|v| v["reason"]["quality"].to_string()).collect();
@@ -472,6 +473,7 @@ fn ble_attack_contact_lost_and_back() {
     let gaps = gaps_of(&data);
     eprintln!("gaps: {gaps:?}");
     assert!(q.last().is_some_and(|s| s.contains("\"rr\":\"streaming\"")), "rr not streaming again: {q:?}");
+    assert!(!while_off.iter().any(|s| s.starts_with("streaming")), "streaming while the strap reports no contact: {while_off:?}");
     assert_eq!(gaps.get(&("rr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
     assert_eq!(gaps.get(&("hr".into(), "contact_lost".into())), Some(&1), "{gaps:?}");
 }
@@ -574,4 +576,39 @@ fn ble_attack_reload_changing_simulate_options_scope() {
     };
     eprintln!("simulate reload: {res:?}");
     assert!(res.is_ok(), "{res:?}");
+}
+
+fn bus_pid(address: &str) -> i32 {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.starts_with("dbus-daemon") && cmd.contains(&format!("--address={address}")) {
+            return pid;
+        }
+    }
+    panic!("no dbus-daemon for {address}");
+}
+
+/// BlueZ (here: the whole private bus) stops answering while streaming: the watchdog fires,
+/// the source says so, and SIGTERM still exits promptly.
+#[test]
+fn ble_attack_frozen_bluez() {
+    use nix::sys::signal::{Signal, kill};
+    let Some(mock) = crate::ble_mock::start_or_skip(&[]) else { return };
+    let served = daemon(&mock, &["--ble", ADDR, "--participant", "p01", "--no-record"]);
+    let mut sub = served.d.subscribe_for("p01", &["state"]);
+    let (ok, _) = until(&mut sub, 30.0, |v| is_state(v, "rr", "streaming"));
+    assert!(ok);
+    std::thread::sleep(Duration::from_secs(2));
+    let bus = nix::unistd::Pid::from_raw(bus_pid(mock.address()));
+    kill(bus, Signal::SIGSTOP).unwrap();
+    let t = Instant::now();
+    let (_, seen) = until(&mut sub, 20.0, |v| is_state(v, "rr", "lost"));
+    eprintln!("frozen bus, {:?}: {:?}", t.elapsed(), states(&seen, "rr"));
+    let (code, err, took) = served.d.stop();
+    kill(bus, Signal::SIGCONT).unwrap();
+    eprintln!("SIGTERM with a frozen bus: exit {code:?} in {took:?}\nstderr: {err}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(code, Some(0), "{err}");
 }
