@@ -9,6 +9,7 @@ mod beats_agreement;
 mod ble;
 mod ble_harness;
 mod ble_mock;
+mod ble_attack;
 mod consent_e2e;
 mod consent_gate;
 mod crash;

@@ -112,6 +112,7 @@ class Strap:
         self.name = spec.get('name', 'Polar H10 %04dTEST' % index)
         self.hr_only = bool(spec.get('hr_only', False))
         self.no_contact_support = bool(spec.get('no_contact_support', False))
+        self.contact_off = False    # attack scratch: `contact off|on`
         self.battery = int(spec.get('battery', 87))
         self.body_location = int(spec.get('body_location', 1))
         self.seed = int(spec.get('seed', index + 1))
@@ -261,7 +262,7 @@ class Strap:
             emit('unsubscribed', addr=self.addr, by='client', reason='stop_notify')
 
     def frame(self, rr):
-        flags = 0x00 if self.no_contact_support else 0x06
+        flags = 0x00 if self.no_contact_support else (0x04 if self.contact_off else 0x06)
         if not self.hr_only:
             flags |= 0x10
         if rr:
@@ -426,6 +427,8 @@ class Scenario:
             if s.present:
                 s.link_loss('vanish')
                 s.remove(self.mock)
+        elif cmd == 'contact':
+            s.contact_off = bool(rest) and rest[0].lower() == 'off'
         elif cmd == 'appear':
             if not s.present:
                 s.create(self.mock)
