@@ -71,6 +71,10 @@ struct Participant {
     policy: Policy,
     states: BTreeMap<StreamKind, StreamState>,
     in_gap: BTreeMap<StreamKind, bool>,
+    /// Streams the source itself called low quality (a strap without skin contact, one that
+    /// sends no RR): that holds until the stream's next chunk or source state, whatever the
+    /// data quality says meanwhile.
+    source_low: std::collections::BTreeSet<StreamKind>,
 }
 
 /// The pipeline.
@@ -142,6 +146,7 @@ impl Pipeline {
                 policy: Policy::new(cfg.policy.clone()),
                 states: BTreeMap::new(),
                 in_gap: BTreeMap::new(),
+                source_low: std::collections::BTreeSet::new(),
             })
     }
 
@@ -181,6 +186,11 @@ impl Pipeline {
             return;
         }
         let p = self.participant(participant);
+        if state == StreamState::LowQuality {
+            p.source_low.insert(kind);
+        } else {
+            p.source_low.remove(&kind);
+        }
         if matches!(state, StreamState::Reconnecting | StreamState::Lost) {
             p.features.on_gap(kind);
             p.in_gap.insert(kind, true);
@@ -236,6 +246,7 @@ impl Pipeline {
             }
             Verdict::Pass => {
                 p.in_gap.insert(c.kind, false);
+                p.source_low.remove(&c.kind);
                 if let Err(e) = p.features.on_chunk(c) {
                     out.push(Output::Warning(format!(
                         "participant {}, stream {}: {e}",
@@ -323,6 +334,9 @@ impl Pipeline {
                 let Some(q) = p.features.quality(kind, t) else {
                     continue;
                 };
+                if p.source_low.contains(&kind) {
+                    continue;
+                }
                 let current = p.states.get(&kind).copied();
                 let gap = p.in_gap.get(&kind).copied().unwrap_or(false);
                 let next = match (q, current) {

@@ -71,6 +71,11 @@ struct Stream {
     reported: Option<ClockReport>,
     /// `since` of the state last published (a clock re-announcement keeps it).
     since: f64,
+    /// Added to the source's chunk numbers, and the number the next chunk should carry: a
+    /// source restarted by a reloaded configuration counts from 0 again, and the stream (and
+    /// its recording) continues the numbering instead.
+    seq_shift: u64,
+    next_seq: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -264,10 +269,12 @@ impl Engine {
             last_device_t: f64::NEG_INFINITY,
             reported: None,
             since: 0.0,
+            seq_shift: 0,
+            next_seq: None,
         })
     }
 
-    fn chunk(&mut self, c: Chunk, out: &mut Vec<Arc<Event>>) {
+    fn chunk(&mut self, mut c: Chunk, out: &mut Vec<Arc<Event>>) {
         let now = c.host_t;
         let (first, last) = (c.time_of(0), c.last_time());
         if c.samples.is_empty() || !first.is_finite() || !last.is_finite() {
@@ -286,6 +293,12 @@ impl Engine {
         }
         let key = (c.participant.clone(), c.kind);
         let s = self.stream(key);
+        if let Some(next) = s.next_seq
+            && c.seq.saturating_add(s.seq_shift) < next
+        {
+            s.seq_shift = next - c.seq;
+        }
+        c.seq = c.seq.saturating_add(s.seq_shift);
         if first <= s.last_device_t {
             if s.last_device_t - first < DEVICE_RESET_S {
                 self.dropped(&c.participant, c.kind, DropReason::Late, out);
@@ -318,6 +331,7 @@ impl Engine {
         }
         let s = self.stream((c.participant.clone(), c.kind));
         s.last_device_t = last;
+        s.next_seq = Some(c.seq.saturating_add(1));
         let Some(timing) = s.clock.map_timing(&c.timing, c.samples.len()) else {
             self.dropped(&c.participant, c.kind, DropReason::Malformed, out);
             return;

@@ -140,6 +140,10 @@ impl Assembler {
     /// stream that had data, and the next beats are re-anchored.
     pub fn outage(&mut self) {
         self.timeline.outage();
+        // Said again after the reconnect if it still holds (the outage's `reconnecting`
+        // replaced it).
+        self.without_rr = 0;
+        self.rr_unavailable_said = false;
         for o in [&mut self.hr, &mut self.rr] {
             if o.last_t.is_some() {
                 o.gap.get_or_insert("disconnect");

@@ -51,6 +51,9 @@ struct State {
     scanning: bool,
     /// Peripherals (by address) a source holds, so two sources never take one strap.
     claimed: BTreeSet<String>,
+    /// The targets of the running sources, with a count each (so that a name prefix never
+    /// takes a strap another source names exactly or by its address).
+    targets: std::collections::BTreeMap<super::Target, usize>,
 }
 
 /// The shared Bluetooth of the process.
@@ -143,6 +146,50 @@ impl Hub {
     /// Releases a claim.
     pub async fn release(&self, address: &str) {
         self.state.lock().await.claimed.remove(address);
+    }
+
+    /// Registers a running source's target (until [`Hub::forget_target`]).
+    pub async fn register(&self, target: &super::Target) {
+        *self
+            .state
+            .lock()
+            .await
+            .targets
+            .entry(target.clone())
+            .or_insert(0) += 1;
+    }
+
+    /// Unregisters a source's target.
+    pub async fn forget_target(&self, target: &super::Target) {
+        let mut st = self.state.lock().await;
+        if let Some(n) = st.targets.get_mut(target) {
+            *n -= 1;
+            if *n == 0 {
+                st.targets.remove(target);
+            }
+        }
+    }
+
+    /// Whether another source names the strap with `address` and `name` more exactly than
+    /// `mine` (its address, or its exact name, while `mine` is neither): it is theirs.
+    pub async fn reserved_for_another(
+        &self,
+        mine: &super::Target,
+        address: &str,
+        name: Option<&str>,
+    ) -> bool {
+        use super::Target;
+        let exact_mine = match mine {
+            Target::Address(a) => a.eq_ignore_ascii_case(address),
+            Target::Name(n) => name == Some(n.as_str()),
+        };
+        if exact_mine {
+            return false;
+        }
+        self.state.lock().await.targets.keys().any(|t| match t {
+            Target::Address(a) => a.eq_ignore_ascii_case(address),
+            Target::Name(n) => name == Some(n.as_str()),
+        })
     }
 
     /// Whether a source holds `address`.

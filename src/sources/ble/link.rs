@@ -26,6 +26,10 @@ use tracing::{info, warn};
 pub const SEARCH_S: f64 = 10.0;
 /// Bound on reading one characteristic, and on unsubscribing and disconnecting.
 const SHORT: Duration = Duration::from_secs(3);
+/// A battery level worth a warning, %.
+const LOW_BATTERY: u8 = 15;
+/// Bound on disconnecting when the session stops (the daemon gives its sources 2 s).
+const STOP_DISCONNECT: Duration = Duration::from_millis(1500);
 /// How often the link is checked (`is_connected`, the watchdog).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
@@ -95,6 +99,10 @@ pub fn matches(props: &PeripheralProperties, target: &Target) -> Option<u8> {
 pub struct Connection<'a> {
     /// The strap.
     pub spec: &'a BleSpec,
+    /// The strap to look for: the spec's, or the address it was pinned to.
+    pub target: Target,
+    /// Set to the strap's address at the first notification.
+    pub pinned: &'a mut Option<Target>,
     /// The session clock.
     pub clock: SessionClock,
     /// The engine's input.
@@ -119,9 +127,10 @@ impl Connection<'_> {
             return retry(why);
         }
         let mut events = events;
+        let stop = self.stop;
         let found = tokio::select! {
-            () = self.stop.cancelled() => return Ended::Stopped,
-            f = find(hub, adapter, &mut events, &self.spec.target) => f,
+            () = stop.cancelled() => return Ended::Stopped,
+            f = find(hub, adapter, &mut events, &self.target) => f,
         };
         let (peripheral, props) = match found {
             Ok(p) => p,
@@ -133,8 +142,18 @@ impl Connection<'_> {
                 "{address} is held by another source of this daemon"
             ));
         }
-        let ended = self.connected(adapter, &peripheral, &props, events).await;
-        let _ = tokio::time::timeout(SHORT, peripheral.disconnect()).await;
+        // Stop is honoured in every step, connecting included (each step is bounded, but
+        // together they can take half a minute).
+        let ended = tokio::select! {
+            biased;
+            e = self.connected(adapter, &peripheral, &props, events) => e,
+            () = stop.cancelled() => Ended::Stopped,
+        };
+        let bound = match ended {
+            Ended::Stopped => STOP_DISCONNECT,
+            Ended::Retry { .. } => SHORT,
+        };
+        let _ = tokio::time::timeout(bound, peripheral.disconnect()).await;
         hub.release(&address).await;
         ended
     }
@@ -186,7 +205,12 @@ impl Connection<'_> {
         let mut about = Vec::new();
         if let Some(c) = find_char(hrs::BATTERY_LEVEL) {
             match read(peripheral, &c).await.map(|v| hrs::battery_percent(&v)) {
-                Ok(Ok(p)) => about.push(format!("battery {p} %")),
+                Ok(Ok(p)) => {
+                    if p <= LOW_BATTERY {
+                        warn!(source = %self.spec.name(), "{address}: battery low ({p} %): charge or replace it before the session");
+                    }
+                    about.push(format!("battery {p} %"));
+                }
                 Ok(Err(e)) => about.push(format!("battery unreadable ({e})")),
                 Err(e) => about.push(format!("battery unreadable ({e})")),
             }
@@ -196,7 +220,7 @@ impl Connection<'_> {
         {
             about.push(format!("worn on the {}", loc.name().replace('_', " ")));
         }
-        let mut device = device_of(Some(props), &self.spec.target);
+        let mut device = device_of(Some(props), &self.target);
         if let Some(c) = find_char(0x2A26)
             && let Ok(v) = read(peripheral, &c).await
         {
@@ -218,11 +242,11 @@ impl Connection<'_> {
             Ok(Err(e)) => return retry(format!("{address}: subscribe failed: {}", one_line(&e))),
             Err(_) => return retry(format!("{address}: subscribe timed out")),
         }
-        info!(source = %self.spec.name(), device = %device.name, "Subscribed to heart rate.");
         let detail = std::iter::once(device.name.clone())
             .chain(about)
             .collect::<Vec<_>>()
             .join(", ");
+        info!(source = %self.spec.name(), device = %detail, "Subscribed to heart rate.");
         let mut streamed = false;
         let mut last_rx = self.clock.now();
         let mut out = Vec::new();
@@ -244,6 +268,7 @@ impl Connection<'_> {
                     last_rx = now;
                     if !streamed {
                         streamed = true;
+                        *self.pinned = Some(Target::Address(address.clone()));
                         *self.status = SourceStatus::Streaming;
                         for kind in KINDS {
                             out.push(Input::Source(SourceState {
@@ -266,7 +291,15 @@ impl Connection<'_> {
                     }
                 }
                 e = events.next() => match e {
-                    Some(CentralEvent::DeviceDisconnected(d)) if d == id => {
+                    // Confirmed by asking: a late event of an earlier connection (another
+                    // source's, before a reload) must not end this one.
+                    Some(CentralEvent::DeviceDisconnected(d))
+                        if d == id
+                            && !matches!(
+                                tokio::time::timeout(SHORT, peripheral.is_connected()).await,
+                                Ok(Ok(true))
+                            ) =>
+                    {
                         break format!("{address}: the strap disconnected");
                     }
                     Some(CentralEvent::StateUpdate(s)) if s != btleplug::api::CentralState::PoweredOn => {
@@ -328,14 +361,20 @@ async fn find(
 ) -> Result<(Peripheral, PeripheralProperties), String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(SEARCH_S);
     loop {
-        if let Some(found) = best(hub, adapter, target).await {
+        let (found, taken) = best(hub, adapter, target).await;
+        if let Some(found) = found {
             return Ok(found);
         }
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => {
-                return Err(format!(
-                    "{target} not found within {SEARCH_S} s (is it on, worn (most straps sleep without skin contact), in range, and not connected to another app?)"
-                ));
+                return Err(match taken {
+                    Some(a) => format!(
+                        "{target}: the only matching strap ({a}) belongs to another source of this daemon (name it by its address)"
+                    ),
+                    None => format!(
+                        "{target} not found within {SEARCH_S} s (is it on, worn (most straps sleep without skin contact), in range, and not connected to another app?)"
+                    ),
+                });
             }
             e = events.next() => {
                 if e.is_none() {
@@ -347,13 +386,23 @@ async fn find(
     }
 }
 
+/// The best match for `target` that no other source holds or names more exactly: an exact
+/// match before a name prefix, then the strongest signal (a strap without an RSSI, e.g. one
+/// BlueZ remembers but does not hear, last). Also the address of a match another source holds.
 async fn best(
     hub: &Hub,
     adapter: &Adapter,
     target: &Target,
-) -> Option<(Peripheral, PeripheralProperties)> {
-    let list = bounded(adapter.peripherals()).await.ok()?;
-    let mut best: Option<(u8, i16, Peripheral, PeripheralProperties)> = None;
+) -> (Option<(Peripheral, PeripheralProperties)>, Option<String>) {
+    let Ok(list) = bounded(adapter.peripherals()).await else {
+        return (None, None);
+    };
+    let mut best: Option<(
+        (u8, std::cmp::Reverse<i32>),
+        Peripheral,
+        PeripheralProperties,
+    )> = None;
+    let mut taken = None;
     for p in list {
         let Ok(Some(props)) = bounded(p.properties()).await else {
             continue;
@@ -361,19 +410,22 @@ async fn best(
         let Some(rank) = matches(&props, target) else {
             continue;
         };
-        if hub
-            .is_claimed(&props.address.to_string().to_ascii_uppercase())
-            .await
+        let address = props.address.to_string().to_ascii_uppercase();
+        if hub.is_claimed(&address).await
+            || hub
+                .reserved_for_another(target, &address, props.local_name.as_deref())
+                .await
         {
+            taken = Some(address);
             continue;
         }
-        let rssi = props.rssi.unwrap_or(i16::MIN);
-        if best
-            .as_ref()
-            .is_none_or(|(r, s, _, _)| (rank, -rssi) < (*r, -*s))
-        {
-            best = Some((rank, rssi, p, props));
+        let key = (
+            rank,
+            std::cmp::Reverse(props.rssi.map_or(i32::MIN, i32::from)),
+        );
+        if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+            best = Some((key, p, props));
         }
     }
-    best.map(|(_, _, p, props)| (p, props))
+    (best.map(|(_, p, props)| (p, props)), taken)
 }

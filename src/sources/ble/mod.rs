@@ -57,7 +57,7 @@ pub const DEFAULT_LOST_AFTER_S: f64 = 60.0;
 pub const KINDS: [StreamKind; 2] = [StreamKind::Hr, StreamKind::Rr];
 
 /// Which strap: its saved address (preferred: unique), or its advertised name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     /// A Bluetooth address `AA:BB:CC:DD:EE:FF` (upper case).
     Address(String),
@@ -160,6 +160,10 @@ pub async fn run(
     let mut status = SourceStatus::Connecting;
     let mut since_connected = clock.now();
     let mut lost_said = false;
+    // A strap found by name is pinned to its address at its first connection that streams:
+    // after an outage, another strap of the same model must not take its place.
+    let mut pinned: Option<Target> = None;
+    hub::Hub::global().register(&spec.target).await;
     send_states(&tx, &spec.participant, &KINDS, status, clock.now(), None).await;
     loop {
         let hub = hub::Hub::global();
@@ -190,6 +194,8 @@ pub async fn run(
             Ok(adapter) => {
                 let mut conn = link::Connection {
                     spec: &spec,
+                    target: pinned.clone().unwrap_or_else(|| spec.target.clone()),
+                    pinned: &mut pinned,
                     clock,
                     tx: &tx,
                     stop: &stop,
@@ -250,6 +256,7 @@ pub async fn run(
             }
         }
     }
+    hub::Hub::global().forget_target(&spec.target).await;
     info!(source = %name, "BLE source stopped.");
     stats
 }
