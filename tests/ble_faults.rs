@@ -188,7 +188,7 @@ fn hr_only_strap() {
     assert!(
         ok,
         "no hr_bpm from hr: {:?}",
-        seen.iter().filter(|v| v["type"] == "features").last()
+        seen.iter().filter(|v| v["type"] == "features").next_back()
     );
     let f = seen.last().unwrap().clone();
     eprintln!("features: {f}");
@@ -204,7 +204,7 @@ fn hr_only_strap() {
     let last_q = seen
         .iter()
         .filter(|v| v["type"] == "adaptation")
-        .last()
+        .next_back()
         .map(|v| v["reason"]["quality"]["rr"].clone());
     eprintln!("rr states 10 s later: {before:?}; last decision's rr quality {last_q:?}");
     mock.send("disconnect");
@@ -220,7 +220,7 @@ fn hr_only_strap() {
     let last_q2 = seen
         .iter()
         .filter(|v| v["type"] == "adaptation")
-        .last()
+        .next_back()
         .map(|v| v["reason"]["quality"]["rr"].clone());
     eprintln!("rr states after reconnect: {after:?}; last decision's rr quality {last_q2:?}");
     let (code, err, _) = served.d.stop();
@@ -581,7 +581,7 @@ fn name_target_switches_to_another_strap_after_an_outage() {
         .iter()
         .filter(|v| v["type"] == "features")
         .filter_map(|v| v["hr_bpm"].as_f64())
-        .last();
+        .next_back();
     let Served { d, data, _keep } = served;
     let (_code, _err, _) = d.stop();
     let (header, _) = read_recording(&recording_of(&data));
