@@ -188,7 +188,7 @@ fn hr_only_strap() {
     assert!(
         ok,
         "no hr_bpm from hr: {:?}",
-        seen.iter().filter(|v| v["type"] == "features").next_back()
+        seen.iter().rfind(|v| v["type"] == "features")
     );
     let f = seen.last().unwrap().clone();
     eprintln!("features: {f}");
@@ -203,8 +203,7 @@ fn hr_only_strap() {
     let before = states(&seen, "rr");
     let last_q = seen
         .iter()
-        .filter(|v| v["type"] == "adaptation")
-        .next_back()
+        .rfind(|v| v["type"] == "adaptation")
         .map(|v| v["reason"]["quality"]["rr"].clone());
     eprintln!("rr states 10 s later: {before:?}; last decision's rr quality {last_q:?}");
     mock.send("disconnect");
@@ -219,8 +218,7 @@ fn hr_only_strap() {
     let after = states(&seen, "rr");
     let last_q2 = seen
         .iter()
-        .filter(|v| v["type"] == "adaptation")
-        .next_back()
+        .rfind(|v| v["type"] == "adaptation")
         .map(|v| v["reason"]["quality"]["rr"].clone());
     eprintln!("rr states after reconnect: {after:?}; last decision's rr quality {last_q2:?}");
     let (code, err, _) = served.d.stop();
@@ -755,10 +753,10 @@ fn reload_changing_ble_options() {
     let decls = header.streams.len();
     let mut rr_seqs = Vec::new();
     for r in &records {
-        if let Record::Chunk(c) = r {
-            if c.kind.name() == "rr" {
-                rr_seqs.push(c.seq);
-            }
+        if let Record::Chunk(c) = r
+            && c.kind.name() == "rr"
+        {
+            rr_seqs.push(c.seq);
         }
         if let Record::Gap(g) = r {
             eprintln!(
