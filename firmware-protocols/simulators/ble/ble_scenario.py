@@ -112,7 +112,7 @@ class Strap:
         self.name = spec.get('name', 'Polar H10 %04dTEST' % index)
         self.hr_only = bool(spec.get('hr_only', False))
         self.no_contact_support = bool(spec.get('no_contact_support', False))
-        self.contact_off = False    # attack scratch: `contact off|on`
+        self.contact_off = False    # `contact off|on`: reports no skin contact
         self.battery = int(spec.get('battery', 87))
         self.body_location = int(spec.get('body_location', 1))
         self.seed = int(spec.get('seed', index + 1))
