@@ -636,7 +636,7 @@ fn away_from_start_lost_then_back() {
     assert!(took < Duration::from_secs(3));
 }
 
-/// Contact lost for 6 s on a strap that can tell (mock: scratch `contact off|on` command), then
+/// Contact lost for 6 s on a strap that can tell (the mock's `contact off|on` command), then
 /// back: low_quality no_contact, then streaming again; one contact_lost gap per stream.
 #[test]
 fn contact_lost_and_back() {
