@@ -88,6 +88,28 @@ fn an_input_stamped_before_the_last_tick_arrives_at_that_tick() {
 }
 
 #[test]
+fn a_restarted_source_continues_the_streams_chunk_numbers() {
+    let mut e = Engine::new(
+        EngineConfig::default(),
+        all(&[Purpose::Process, Purpose::Record]),
+    );
+    let mut out = Vec::new();
+    // Chunks 0..3, then the source restarts (a reloaded configuration) and counts from 0,
+    // then skips one (a lost chunk stays a jump).
+    for (seq, t) in [(0, 1.0), (1, 2.0), (2, 3.0), (0, 4.0), (1, 5.0), (3, 7.0)] {
+        e.step(Input::Chunk(eda(seq, t, t)), &mut out);
+    }
+    let seqs: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Samples(c) => Some(c.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4, 6]);
+}
+
+#[test]
 fn samples_are_emitted_only_under_record_consent() {
     for (purposes, want) in [
         (vec![Purpose::Process], 0),

@@ -146,7 +146,7 @@ impl Connection<'_> {
         // together they can take half a minute).
         let ended = tokio::select! {
             biased;
-            e = self.connected(adapter, &peripheral, &props, events) => e,
+            e = self.connected(&peripheral, &props, events) => e,
             () = stop.cancelled() => Ended::Stopped,
         };
         let bound = match ended {
@@ -160,7 +160,6 @@ impl Connection<'_> {
 
     async fn connected(
         &mut self,
-        _adapter: &Adapter,
         peripheral: &Peripheral,
         props: &PeripheralProperties,
         mut events: std::pin::Pin<Box<dyn futures_util::Stream<Item = CentralEvent> + Send>>,
