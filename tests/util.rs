@@ -2,14 +2,12 @@
 
 use attune::consent::ConsentSnapshot;
 use attune::engine::event::{Event, EventBody};
-use attune::engine::input::{Input, SourceState, StreamInfo};
 use attune::engine::{Engine, EngineConfig};
 use attune::model::ParticipantId;
 use attune::pipeline::{Output, PipelineConfig};
 use attune::recording::{Header, Reader, Record, Writer};
 use attune::simulate::{Scenario, SimConfig, simulate};
-use attune::sources::replay_run::MAX_SILENCE_S;
-use attune::sources::replay_run::source_status;
+use attune::sources::replay_feed::replay_max_speed;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -78,54 +76,13 @@ pub fn run_engine(header: &Header, records: &[Record], cfg: PipelineConfig) -> V
     };
     let mut e = Engine::new(cfg, consent);
     let mut out = Vec::new();
-    let p = header.participant.clone();
-    e.step(Input::Join(p.clone()), &mut out);
-    for s in &header.streams {
-        if let Some(kind) = s.kind() {
-            e.step(
-                Input::Stream(Arc::new(StreamInfo {
-                    participant: p.clone(),
-                    kind,
-                    rate_hz: s.rate_hz,
-                    device: s.device.clone(),
-                })),
-                &mut out,
-            );
-        }
-    }
-    e.step(Input::Advance(0.0), &mut out);
-    let mut last = 0.0_f64;
-    for r in records {
-        let t = r.host_t().max(last);
-        if t - last > MAX_SILENCE_S {
-            e.step(Input::Advance(last + MAX_SILENCE_S), &mut out);
-            e.step(
-                Input::Skip {
-                    from: last + MAX_SILENCE_S,
-                    to: t,
-                },
-                &mut out,
-            );
-        }
-        let input = match r.clone() {
-            Record::Chunk(c) => Input::Chunk(c),
-            Record::Gap(g) => Input::Gap(g),
-            Record::Marker(m) => Input::Marker(p.clone(), m),
-            Record::State(s) => match source_status(&s.state) {
-                Some(status) => Input::Source(SourceState {
-                    participant: p.clone(),
-                    kind: s.kind,
-                    status,
-                    host_t: s.host_t,
-                    detail: s.detail,
-                }),
-                None => continue,
-            },
-        };
-        e.step(input, &mut out);
-        last = t;
-    }
-    e.finish(&mut out);
+    replay_max_speed(
+        &mut e,
+        header,
+        &header.participant,
+        records.iter().cloned(),
+        &mut out,
+    );
     out
 }
 

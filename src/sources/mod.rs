@@ -7,6 +7,7 @@
 
 pub mod ble;
 pub mod replay;
+pub mod replay_feed;
 pub mod replay_run;
 pub mod serial;
 pub mod simulate;

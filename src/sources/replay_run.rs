@@ -16,18 +16,14 @@
 
 use super::SessionClock;
 use super::replay::{FileError, Opened, spawn_reader};
-use crate::engine::input::{Input, SourceState, SourceStatus, StreamInfo};
+use crate::engine::input::Input;
 use crate::model::ParticipantId;
 use crate::pipeline::TICKS_PER_S;
 use crate::recording::Record;
-use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The longest silence (no record at all) that driven replay ticks through, stream s. 120 s
-/// covers the longest feature window (60 s) twice, so everything a silence does to the features
-/// and decisions has happened before the jump.
-pub const MAX_SILENCE_S: f64 = 120.0;
+pub use super::replay_feed::{MAX_SILENCE_S, source_status};
 
 /// How a replay is paced (module doc).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,16 +77,7 @@ pub async fn run(
     let mut first = Vec::new();
     for opened in files {
         let participant = participant_of(&opened, rename.as_ref());
-        first.push(Input::Join(participant.clone()));
-        for s in &opened.header.streams {
-            let Some(kind) = s.kind() else { continue };
-            first.push(Input::Stream(Arc::new(StreamInfo {
-                participant: participant.clone(),
-                kind,
-                rate_hz: s.rate_hz,
-                device: s.device.clone(),
-            })));
-        }
+        super::replay_feed::opening(&opened.header, &participant, &mut first);
         let (rtx, rx) = mpsc::channel(1024);
         let reader = spawn_reader(opened, rename.clone(), rtx);
         lanes.push(Lane {
@@ -151,11 +138,7 @@ pub async fn run(
         };
         let t = rec.host_t().max(last_t);
         if let Pace::Driven(speed) = pace {
-            let tick_until = if t - last_t > MAX_SILENCE_S {
-                last_t + MAX_SILENCE_S
-            } else {
-                t
-            };
+            let tick_until = super::replay_feed::tick_until(last_t, t);
             if let Some(x) = speed {
                 // Each tick at its moment, so decisions keep coming while nothing arrives.
                 while next_tick <= tick_until {
@@ -199,24 +182,10 @@ pub async fn run(
             stats.interrupted = true;
             break;
         }
-        let input = match rec {
-            Record::Chunk(c) => Input::Chunk(c),
-            Record::Gap(g) => Input::Gap(g),
-            Record::Marker(m) => Input::Marker(lanes[i].participant.clone(), m),
-            Record::State(s) => match source_status(&s.state) {
-                Some(status) => Input::Source(SourceState {
-                    participant: lanes[i].participant.clone(),
-                    kind: s.kind,
-                    status,
-                    host_t: s.host_t,
-                    detail: s.detail,
-                }),
-                // The engine derives the others again from the data.
-                None => {
-                    last_t = t;
-                    continue;
-                }
-            },
+        let Some(input) = super::replay_feed::record_input(rec, &lanes[i].participant) else {
+            // A state the engine derives from the data again.
+            last_t = t;
+            continue;
         };
         if !send(input).await {
             stats.interrupted = true;
@@ -231,18 +200,6 @@ pub async fn run(
     }
     stats.end_t = last_t;
     finish(lanes, stats).await
-}
-
-/// The source status a recorded `state` record replays as: only what a source reported
-/// (`connecting`, `reconnecting`, `lost`); the engine derives every other state from the data
-/// again, so feeding those back would count them twice.
-pub fn source_status(state: &str) -> Option<SourceStatus> {
-    match state {
-        "connecting" => Some(SourceStatus::Connecting),
-        "reconnecting" => Some(SourceStatus::Reconnecting),
-        "lost" => Some(SourceStatus::Lost),
-        _ => None,
-    }
 }
 
 /// Sleeps until session time `t` on `clock`; false if `stop` fired first.
