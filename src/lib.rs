@@ -35,6 +35,7 @@ pub mod consent;
 pub mod daemon;
 pub mod dsp;
 pub mod engine;
+pub mod evaluate;
 pub mod features;
 pub mod model;
 pub mod pipeline;

@@ -81,7 +81,7 @@ pub fn run_engine(header: &Header, records: &[Record], cfg: PipelineConfig) -> V
         header,
         &header.participant,
         records.iter().cloned(),
-        &mut out,
+        |ev| out.push(ev),
     );
     out
 }

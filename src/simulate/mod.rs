@@ -32,6 +32,7 @@
 //! (and so every existing recording) are unchanged by asking for them, and the ECG's person and
 //! beats do not depend on the rates chosen.
 
+pub mod cohort;
 pub mod device_feed;
 pub mod live;
 pub mod waveform;
@@ -570,7 +571,7 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn rank(r: &Record) -> u8 {
+pub(crate) fn rank(r: &Record) -> u8 {
     match r {
         Record::Marker(_) | Record::State(_) => 0,
         Record::Gap(_) => 1,

@@ -120,28 +120,31 @@ impl MaxSpeed {
 
 /// Replays one recording into `engine` at `max` speed, as `attune replay --speed max` does for a
 /// single file: the opening inputs, every record through [`MaxSpeed`], then the engine's
-/// [`finish`](crate::engine::Engine::finish). Events go to `out`. Returns the session time of
-/// the last record.
+/// [`finish`](crate::engine::Engine::finish). Each event goes to `sink` as it comes. Returns
+/// the session time of the last record.
 pub fn replay_max_speed(
     engine: &mut crate::engine::Engine,
     header: &Header,
     participant: &ParticipantId,
     records: impl IntoIterator<Item = Record>,
-    out: &mut Vec<Arc<crate::engine::event::Event>>,
+    mut sink: impl FnMut(Arc<crate::engine::event::Event>),
 ) -> f64 {
     let mut inputs = Vec::new();
+    let mut events = Vec::new();
     opening(header, participant, &mut inputs);
     let mut feed = MaxSpeed::new();
     for rec in records {
         feed.push(rec, participant, &mut inputs);
         for input in inputs.drain(..) {
-            engine.step(input, out);
+            engine.step(input, &mut events);
         }
+        events.drain(..).for_each(&mut sink);
     }
     for input in inputs.drain(..) {
-        engine.step(input, out);
+        engine.step(input, &mut events);
     }
-    engine.finish(out);
+    engine.finish(&mut events);
+    events.drain(..).for_each(&mut sink);
     feed.end_t()
 }
 

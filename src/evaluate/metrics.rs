@@ -1,0 +1,1 @@
+//! Scoring decisions against labelled segments (PLACEHOLDER).
