@@ -304,6 +304,8 @@ fn cli_writes_ecg_and_ppg_that_replay_reads_and_keeps_the_old_output_byte_identi
     let plain = dir.path().join("p.attune.ndjson");
     let (code, _, err) = run_attune(&[
         "simulate",
+        "--model",
+        "basic",
         "--out",
         plain.to_str().unwrap(),
         "--minutes",

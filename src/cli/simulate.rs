@@ -3,6 +3,7 @@
 use super::Common;
 use crate::model::ParticipantId;
 use crate::recording::{Record, Writer};
+use crate::simulate::cohort::{CohortConfig, CohortScenario, simulate_person_with};
 use crate::simulate::{ECG_RATE_HZ, PPG_RATE_HZ, Scenario, SimConfig, WaveConfig, simulate_with};
 use anyhow::Context;
 use std::io::BufWriter;
@@ -10,12 +11,48 @@ use std::io::Write;
 use std::path::PathBuf;
 
 /// Scenario names.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScenarioArg {
     /// Rest for the first half, a stressor for the second.
     RestThenStress,
     /// Rest throughout.
     Rest,
+    /// Trier Social Stress Test: baseline, anticipation, speech, arithmetic, recovery.
+    Tsst,
+    /// Rest, paced breathing at 6 breaths/min, rest.
+    PacedBreathing,
+    /// Rest, light walking, cool-down.
+    Movement,
+    /// Rest with acoustic startle probes.
+    Startle,
+    /// Aroused during the first minutes (calibration), then recovery and rest.
+    StressedStart,
+}
+
+impl ScenarioArg {
+    /// The cohort scenario.
+    pub fn cohort(self) -> CohortScenario {
+        match self {
+            Self::RestThenStress => CohortScenario::RestThenStress,
+            Self::Rest => CohortScenario::Rest,
+            Self::Tsst => CohortScenario::Tsst,
+            Self::PacedBreathing => CohortScenario::PacedBreathing,
+            Self::Movement => CohortScenario::Movement,
+            Self::Startle => CohortScenario::Startle,
+            Self::StressedStart => CohortScenario::StressedStart,
+        }
+    }
+}
+
+/// Simulator models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelArg {
+    /// People calibrated to published norms and real recordings, with artefacts (the
+    /// evaluation cohort; docs/evaluation.md).
+    Cohort,
+    /// The first, simple model: clean signals and a strong, fast stress response (kept for the
+    /// committed fixture; rest and rest-then-stress only).
+    Basic,
 }
 
 /// `simulate` subcommands.
@@ -29,7 +66,7 @@ pub enum SimulateCommand {
 #[derive(Debug, clap::Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  attune simulate --out /tmp/p.attune.ndjson --minutes 10 --scenario rest-then-stress --seed 7\n  attune simulate --out /tmp/w.attune.ndjson --minutes 5 --ecg-rate 1000 --ppg-rate 100\n  attune simulate device --protocol bitalino --pty      (a simulated serial device)"
+    after_help = "Examples:\n  attune simulate --out /tmp/t.attune.ndjson --scenario tsst --seed 3\n  attune simulate --out /tmp/p.attune.ndjson --model basic --minutes 10 --scenario rest-then-stress --seed 7\n  attune simulate --out /tmp/w.attune.ndjson --minutes 5 --ecg-rate 1000 --ppg-rate 100\n  attune simulate device --protocol bitalino --pty      (a simulated serial device)"
 )]
 pub struct SimulateArgs {
     /// A simulated device instead of a recording.
@@ -38,12 +75,16 @@ pub struct SimulateArgs {
     /// Output file (replaced atomically). Required for a recording.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Length in minutes (1..=240).
-    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
-    pub minutes: f64,
-    /// Scenario.
+    /// Length in minutes (1..=240) [default: the scenario's own length with the cohort model
+    /// (tsst 40, startle 15, others 20); 10 with the basic model].
+    #[arg(long, allow_hyphen_values = true)]
+    pub minutes: Option<f64>,
+    /// Scenario (each labels its phases as segments in the header).
     #[arg(long, value_enum, default_value_t = ScenarioArg::RestThenStress)]
     pub scenario: ScenarioArg,
+    /// Simulator model.
+    #[arg(long, value_enum, default_value_t = ModelArg::Cohort)]
+    pub model: ModelArg,
     /// Seed: picks the simulated person and the noise.
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub seed: u64,
@@ -74,10 +115,16 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
     let Some(out) = &a.out else {
         anyhow::bail!("give --out FILE (the recording to write), or `attune simulate device ...`");
     };
+    if let Some(m) = a.minutes {
+        anyhow::ensure!(
+            m.is_finite() && (1.0..=240.0).contains(&m),
+            "--minutes must be between 1 and 240, not {m}"
+        );
+    }
     anyhow::ensure!(
-        a.minutes.is_finite() && (1.0..=240.0).contains(&a.minutes),
-        "--minutes must be between 1 and 240, not {}",
-        a.minutes
+        a.model == ModelArg::Cohort
+            || matches!(a.scenario, ScenarioArg::Rest | ScenarioArg::RestThenStress),
+        "--model basic has only the rest and rest-then-stress scenarios; use --model cohort"
     );
     anyhow::ensure!(
         a.eda_rate.is_finite() && (4.0..=2000.0).contains(&a.eda_rate),
@@ -122,19 +169,39 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
         ppg_rate_hz: a.ppg_rate,
         mains_hz: a.ecg_mains,
     };
-    let sim = simulate_with(
-        &SimConfig {
-            scenario: match a.scenario {
-                ScenarioArg::RestThenStress => Scenario::RestThenStress,
-                ScenarioArg::Rest => Scenario::Rest,
+    let sim = match a.model {
+        ModelArg::Basic => simulate_with(
+            &SimConfig {
+                scenario: match a.scenario {
+                    ScenarioArg::Rest => Scenario::Rest,
+                    _ => Scenario::RestThenStress,
+                },
+                duration_s: a.minutes.unwrap_or(10.0) * 60.0,
+                seed: a.seed,
+                participant,
+                eda_rate_hz: a.eda_rate,
             },
-            duration_s: a.minutes * 60.0,
-            seed: a.seed,
-            participant,
-            eda_rate_hz: a.eda_rate,
-        },
-        &wave,
-    );
+            &wave,
+        ),
+        ModelArg::Cohort => simulate_person_with(
+            &CohortConfig {
+                scenario: a.scenario.cohort(),
+                duration_s: a.minutes.map(|m| m * 60.0),
+                seed: a.seed,
+                participant,
+                eda_rate_hz: a.eda_rate,
+            },
+            &wave,
+        ),
+    };
+    let minutes = sim
+        .header
+        .provenance
+        .generator
+        .as_ref()
+        .and_then(|g| g["duration_s"].as_f64())
+        .unwrap_or(0.0)
+        / 60.0;
     let tmp = out.with_extension("partial");
     let write = || -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
@@ -159,7 +226,7 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
         "wrote {} ({} records, {} min, scenario {}, seed {})",
         out.display(),
         sim.records.len(),
-        a.minutes,
+        minutes,
         sim.header
             .provenance
             .generator

@@ -306,6 +306,7 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
         onset,
         cfg.eda_rate_hz,
     ));
+    let resp_hz_at = |t: f64| person.f_resp + stress_level(t, onset, person.ramp_s) * 0.05;
     if let Some(fs) = ecg_fs {
         let mut synth = EcgSynth::new(&ecg_p, fs, cfg.seed);
         let mut wave_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -314,10 +315,9 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
             &mut Synth::Ecg(&mut synth),
             &beats,
             &mut wave_rng,
-            &person,
+            &resp_hz_at,
             &participant,
             dur,
-            onset,
         ));
     }
     if let Some(fs) = ppg_fs {
@@ -328,10 +328,9 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
             &mut Synth::Ppg(&mut synth),
             &beats,
             &mut wave_rng,
-            &person,
+            &resp_hz_at,
             &participant,
             dur,
-            onset,
         ));
     }
     if let Some(o) = onset {
@@ -390,7 +389,7 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
         },
     ];
     let mut source = format!(
-        "attune simulate --scenario {} --minutes {} --seed {}",
+        "attune simulate --model basic --scenario {} --minutes {} --seed {}",
         cfg.scenario.name(),
         dur / 60.0,
         cfg.seed
@@ -469,7 +468,7 @@ const PPG_DELIVERY_STREAM: u64 = 14;
 /// Block length of the waveform streams, s.
 const WAVE_BLOCK_S: f64 = 0.25;
 
-enum Synth<'a> {
+pub(crate) enum Synth<'a> {
     Ecg(&'a mut EcgSynth),
     Ppg(&'a mut PpgSynth),
 }
@@ -520,16 +519,16 @@ impl Synth<'_> {
     }
 }
 
-/// A waveform stream in blocks of 0.25 s, with R peaks at `beats`; the respiratory rate follows
-/// the heart model's (it rises by up to 0.05 Hz under stress).
-fn wave_records(
+/// A waveform stream in blocks of 0.25 s, with R peaks at `beats`; the waveform's respiratory
+/// rate at each block's start is `resp_hz_at(t)` (the basic model's rises by up to 0.05 Hz under
+/// stress).
+pub(crate) fn wave_records(
     synth: &mut Synth<'_>,
     beats: &[f64],
     rng: &mut ChaCha8Rng,
-    p: &Person,
+    resp_hz_at: &dyn Fn(f64) -> f64,
     participant: &ParticipantId,
     dur: f64,
-    onset: Option<f64>,
 ) -> Vec<Record> {
     let fs = synth.rate_hz();
     let kind = synth.kind();
@@ -546,8 +545,7 @@ fn wave_records(
     while start < n {
         let len = per_chunk.min(n - start);
         let t0 = start as f64 / fs;
-        let s = stress_level(t0, onset, p.ramp_s);
-        synth.set_resp_hz(p.f_resp + s * 0.05);
+        synth.set_resp_hz(resp_hz_at(t0));
         let got = synth.fill(&mut buf[..len]);
         let samples: Vec<f64> = buf[..got].iter().map(|&v| synth.quantise(v)).collect();
         let last = t0 + (len - 1) as f64 / fs;

@@ -23,7 +23,8 @@ pub mod eda;
 pub mod heart;
 pub mod scenario;
 
-use super::{Simulation, round_us, synthetic_consent};
+use super::waveform::{EcgParams, EcgSynth, PpgParams, PpgSynth};
+use super::{ECG_RATE_HZ, PPG_RATE_HZ, Simulation, WaveConfig, round_us, synthetic_consent};
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
 use crate::recording::{
     Device, FORMAT_NAME, FORMAT_VERSION, Header, Provenance, Record, StreamSpec,
@@ -62,6 +63,10 @@ mod streams {
     pub const HEART: u64 = 26;
     pub const EDA: u64 = 27;
     pub const DELIVERY: u64 = 28;
+    pub const ECG_PERSON: u64 = 29;
+    pub const PPG_PERSON: u64 = 30;
+    pub const ECG_DELIVERY: u64 = 31;
+    pub const PPG_DELIVERY: u64 = 32;
 }
 
 fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -264,6 +269,22 @@ fn interp(v: &[f64], t: f64) -> f64 {
 
 /// Generates one person's recording of a scenario (RR and EDA streams).
 pub fn simulate_person(cfg: &CohortConfig) -> Simulation {
+    simulate_person_with(cfg, &WaveConfig::default())
+}
+
+/// The breathing rate the waveforms' respiratory modulation follows, Hz: the paced rate where
+/// a phase paces it, else 0.25 Hz rising with exercise and arousal. (Only the ECG baseline
+/// wander and the PPG amplitude use it; the RR intervals' respiratory sinus arrhythmia is the
+/// heart model's own.)
+fn wave_resp_hz(d: &Drives, t: f64) -> f64 {
+    d.paced_resp_at(t)
+        .unwrap_or(0.25 + 0.1 * d.exercise_at(t) + 0.03 * d.arousal_at(t).max(0.0))
+}
+
+/// [`simulate_person`] with the waveform streams `wave` asks for (ECG and PPG as in
+/// [`crate::simulate::simulate_with`]: an R peak at every reported beat, a PPG pulse a pulse
+/// transit time after it; artefact beats included, as a strap's detector would report them).
+pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation {
     let dur = cfg
         .duration_s
         .unwrap_or_else(|| cfg.scenario.default_duration_s())
@@ -329,6 +350,44 @@ pub fn simulate_person(cfg: &CohortConfig) -> Simulation {
             samples: samples.to_vec(),
         }));
     }
+    let beat_times: Vec<f64> = heart_out.beats.iter().map(|b| round_us(b.t)).collect();
+    let mut wave_streams = Vec::new();
+    let resp = |t: f64| wave_resp_hz(&drives, t);
+    if let Some(fs) = wave
+        .ecg_rate_hz
+        .map(|f| f.clamp(*ECG_RATE_HZ.start(), *ECG_RATE_HZ.end()))
+    {
+        let mut params = EcgParams::draw(&mut rng_for(cfg.seed, streams::ECG_PERSON));
+        params.mains_hz = wave.mains_hz;
+        params.resp_hz = resp(0.0);
+        let mut synth = EcgSynth::new(&params, fs, cfg.seed);
+        records.extend(super::wave_records(
+            &mut super::Synth::Ecg(&mut synth),
+            &beat_times,
+            &mut rng_for(cfg.seed, streams::ECG_DELIVERY),
+            &resp,
+            p,
+            dur,
+        ));
+        wave_streams.push((StreamKind::Ecg, fs));
+    }
+    if let Some(fs) = wave
+        .ppg_rate_hz
+        .map(|f| f.clamp(*PPG_RATE_HZ.start(), *PPG_RATE_HZ.end()))
+    {
+        let mut params = PpgParams::draw(&mut rng_for(cfg.seed, streams::PPG_PERSON));
+        params.resp_hz = resp(0.0);
+        let mut synth = PpgSynth::new(&params, fs, cfg.seed);
+        records.extend(super::wave_records(
+            &mut super::Synth::Ppg(&mut synth),
+            &beat_times,
+            &mut rng_for(cfg.seed, streams::PPG_DELIVERY),
+            &resp,
+            p,
+            dur,
+        ));
+        wave_streams.push((StreamKind::Ppg, fs));
+    }
     records.sort_by(|a, b| {
         a.host_t()
             .total_cmp(&b.host_t())
@@ -340,7 +399,7 @@ pub fn simulate_person(cfg: &CohortConfig) -> Simulation {
         protocol: "synthetic".into(),
         firmware: None,
     };
-    let streams = vec![
+    let mut streams = vec![
         StreamSpec {
             id: "rr".into(),
             kind: "rr".into(),
@@ -356,6 +415,26 @@ pub fn simulate_person(cfg: &CohortConfig) -> Simulation {
             device,
         },
     ];
+    let mut source = format!(
+        "attune simulate --model {MODEL} --scenario {} --minutes {} --seed {} --eda-rate {}",
+        cfg.scenario.name(),
+        dur / 60.0,
+        cfg.seed,
+        fs
+    );
+    for (kind, rate) in &wave_streams {
+        streams.push(StreamSpec {
+            id: kind.name().into(),
+            kind: kind.name().into(),
+            unit: kind.unit().into(),
+            rate_hz: Some(*rate),
+            device: streams[0].device.clone(),
+        });
+        source.push_str(&format!(" --{}-rate {rate}", kind.name()));
+    }
+    if let (true, Some(hz)) = (wave.ecg_rate_hz.is_some(), wave.mains_hz) {
+        source.push_str(&format!(" --ecg-mains {hz}"));
+    }
     let generator = json!({
         "model": MODEL,
         "scenario": cfg.scenario.name(),
@@ -379,13 +458,7 @@ pub fn simulate_person(cfg: &CohortConfig) -> Simulation {
         streams,
         consent: synthetic_consent(),
         provenance: Provenance {
-            source: format!(
-                "attune simulate --model {MODEL} --scenario {} --minutes {} --seed {} --eda-rate {}",
-                cfg.scenario.name(),
-                dur / 60.0,
-                cfg.seed,
-                fs
-            ),
+            source,
             licence: "CC0-1.0".into(),
             attribution: None,
             generator: Some(generator),
