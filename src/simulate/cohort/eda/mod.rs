@@ -270,9 +270,10 @@ impl EdaPerson {
         let ze = normal(rng);
         let sr = 0.4;
         let rise = (self.rise_s.ln() + sr * zr).exp().clamp(0.5, 5.0);
-        let half = (self.half_recovery_s.ln() + 0.55_f64.sqrt() * sr * zr + 0.45_f64.sqrt() * sr * ze)
-            .exp()
-            .clamp(2.0, 10.0);
+        let half =
+            (self.half_recovery_s.ln() + 0.55_f64.sqrt() * sr * zr + 0.45_f64.sqrt() * sr * ze)
+                .exp()
+                .clamp(2.0, 10.0);
         (rise, half)
     }
 
@@ -405,8 +406,7 @@ pub fn simulate(
             let first = *first_onset.get_or_insert(t);
             let size = (rise_a / 0.3).min(1.0);
             let latency = rng.random_range(1.0..3.0);
-            let amp =
-                p.habituated(p.onset_amp_us * size, t - first) * (0.3 * normal(rng)).exp();
+            let amp = p.habituated(p.onset_amp_us * size, t - first) * (0.3 * normal(rng)).exp();
             let (r, h) = p.draw_shape(rng);
             if t + latency < dur {
                 scrs.push((ScrCause::Onset, Scr::new(t + latency, amp, r, h)));

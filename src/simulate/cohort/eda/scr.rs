@@ -11,8 +11,9 @@
 //! two times: the ratio half-recovery / rise depends only on τ_decay / τ_rise, so a table of that
 //! ratio (built once) is inverted and τ_rise then scales the shape.
 //!
-//! A response is added to the signal over its own span only (onset to 10 decay time constants,
-//! where it has fallen below 5·10⁻⁵ of its peak), so cost is O(samples + Σ span).
+//! A response is added to the signal over its own span only (onset to 14 decay time constants,
+//! where it has fallen below 10⁻⁴ of its peak even for the slowest, gamma-like shapes), so cost
+//! is O(samples + Σ span).
 
 use std::sync::OnceLock;
 
@@ -113,7 +114,9 @@ impl Scr {
     /// Adds the response to `x` (samples from t = 0 at `fs`), over its own span only.
     pub fn add_to(&self, x: &mut [f64], fs: f64) {
         let start = (self.onset_s * fs).ceil().max(0.0) as usize;
-        let end = ((self.onset_s + 10.0 * self.tau_decay_s) * fs).ceil().max(0.0) as usize;
+        let end = ((self.onset_s + 14.0 * self.tau_decay_s) * fs)
+            .ceil()
+            .max(0.0) as usize;
         let end = end.min(x.len());
         for (i, v) in x.iter_mut().enumerate().take(end).skip(start) {
             *v += self.value_at(i as f64 / fs - self.onset_s);
