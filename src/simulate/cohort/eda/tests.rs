@@ -202,6 +202,29 @@ fn arousal_raises_scl_and_the_scr_rate_and_amplitude() {
 }
 
 #[test]
+fn speaking_raises_the_scr_rate_on_its_own() {
+    let dur = 1200.0;
+    let quiet = drives(dur, |_| 0.0, |_| 0.0, vec![]);
+    let mut talk = quiet.clone();
+    talk.speaking = (0..talk.speaking.len())
+        .map(|k| k as f64 / DRIVE_HZ >= 600.0)
+        .collect();
+    let (mut q, mut t) = (0.0, 0.0);
+    for i in 0..40 {
+        let p = person(i);
+        let count = |o: &EdaOutput| {
+            o.scrs
+                .iter()
+                .filter(|(_, s)| s.onset_s >= 600.0 && s.amp_us >= 0.01)
+                .count() as f64
+        };
+        q += count(&run(&p, &quiet, dur, i));
+        t += count(&run(&p, &talk, dur, i));
+    }
+    assert!(t > 1.25 * q, "{q} → {t}");
+}
+
+#[test]
 fn startle_scrs_follow_each_probe_and_habituate() {
     let dur = 900.0;
     let probes = vec![200.0, 320.0, 450.0, 600.0, 760.0];
@@ -415,7 +438,7 @@ fn report() {
     let (mut scl, mut r01, mut r05, mut amps) = (vec![], vec![], vec![], vec![]);
     let (mut sp10, mut sp60, mut sp120) = (vec![], vec![], vec![]);
     let (mut rel10, mut d_stress, mut d_walk, mut r_stress) = (vec![], vec![], vec![], vec![]);
-    let (mut motion, mut contact) = (0.0, 0.0);
+    let (mut motion, mut contact, mut startle1) = (0.0, 0.0, vec![]);
     for (i, p) in people.iter().enumerate().take(60) {
         let o = run(p, &rest, dur, i as u64);
         scl.push(mean(&o.samples[(300.0 * FS) as usize..]));
@@ -440,8 +463,21 @@ fn report() {
         let w = run(p, &walk, dur, i as u64);
         let m =
             |x: &[f64], a: f64, b: f64| mean(&x[(a * DRIVE_HZ) as usize..(b * DRIVE_HZ) as usize]);
-        d_stress.push(m(&s.tonic_us, 900.0, 1200.0) - m(&s.tonic_us, 300.0, 600.0));
-        d_walk.push(m(&w.tonic_us, 900.0, 1200.0) - m(&w.tonic_us, 300.0, 600.0));
+        // Paired with the same person's rest run (same drift), so only the response remains.
+        let base = m(&o.tonic_us, 900.0, 1200.0) - m(&o.tonic_us, 300.0, 600.0);
+        d_stress.push(m(&s.tonic_us, 900.0, 1200.0) - m(&s.tonic_us, 300.0, 600.0) - base);
+        d_walk.push(m(&w.tonic_us, 900.0, 1200.0) - m(&w.tonic_us, 300.0, 600.0) - base);
+        if p.class != Responder::Non {
+            let st = run(
+                p,
+                &drives(900.0, |_| 0.0, |_| 0.0, vec![200.0]),
+                900.0,
+                i as u64,
+            );
+            if let Some((_, x)) = st.scrs.iter().find(|(c, _)| *c == ScrCause::Startle) {
+                startle1.push(x.amp_us);
+            }
+        }
         let k = |o: &EdaOutput, a: f64, b: f64| {
             o.scrs
                 .iter()
@@ -481,6 +517,7 @@ fn report() {
     println!("full load (arousal 1) vs rest, same person:");
     println!("  tonic rise µS: {}", q(&d_stress));
     println!("  NS-SCR/min >= 0.01 µS under load: {}", q(&r_stress));
+    println!("  first startle SCR µS (responders): {}", q(&startle1));
     println!("full light walking vs rest, same person:");
     println!("  tonic rise µS: {}", q(&d_walk));
 }
