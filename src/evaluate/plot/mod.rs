@@ -277,7 +277,7 @@ fn x_range(run: &PersonRun) -> Range<f64> {
         .chain(std::iter::once(run.duration_s))
         .filter(|t| t.is_finite())
         .fold(0.0_f64, f64::max);
-    0.0..(end_s / 60.0).max(1.0 / 60.0)
+    0.0..(end_s / 60.0).max(1.0)
 }
 
 /// The shared look of a panel.
@@ -442,11 +442,12 @@ fn segment_labels<DB: DrawingBackend>(
             continue;
         };
         row_end[row] = x + text_w as i32;
-        let y = y_px.start - SEGMENT_STRIP_H as i32 + 4 + 20 * row as i32;
-        // Coordinates relative to the panel's area.
+        let y = y_px.start - SEGMENT_STRIP_H as i32 + 2 + 18 * row as i32;
+        // Coordinates relative to the panel's area; a bar under all rows marks the extent.
         let (rx, ry) = (x - area_x, y - area_y);
+        let bar_y = y_px.start - area_y - 6;
         hr_area.draw(&Rectangle::new(
-            [(x_start - area_x, ry + 15), (x_end - area_x, ry + 17)],
+            [(x_start - area_x + 1, bar_y), (x_end - area_x - 1, bar_y + 2)],
             c.filled(),
         ))?;
         hr_area.draw(&Text::new(
@@ -561,6 +562,18 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, run: &PersonRun) -> D
     )?;
     lines(&mut chart, &hr, HR_COLOUR, &x)?;
     segment_labels(&hr_area, &chart, run)?;
+    if run.features.is_empty() && run.decisions.is_empty() {
+        let area = chart.plotting_area().strip_coord_spec();
+        let (w, h) = area.dim_in_pixel();
+        area.draw(&Text::new(
+            "no features and no decisions",
+            (w as i32 / 2, h as i32 / 2),
+            (FAMILY, 22)
+                .into_font()
+                .color(&TEXT)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+        ))?;
+    }
 
     let mut chart = simple_panel(
         &rmssd_area,

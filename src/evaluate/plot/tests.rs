@@ -189,3 +189,27 @@ fn sample_plot() {
         size / 1024
     );
 }
+
+/// Writes one picture per scenario (their default lengths), a run with gaps and an empty run
+/// to `/tmp/attune-plot-<name>.png`, to look at: `cargo test -- --ignored scenario_gallery`.
+#[test]
+#[ignore]
+fn scenario_gallery() {
+    for scenario in crate::simulate::cohort::ALL_SCENARIOS {
+        let run = run_simulated(scenario, 1, 3, None, &EngineConfig::default());
+        let path = format!("/tmp/attune-plot-{}.png", scenario.name());
+        plot_person(&run, Path::new(&path)).unwrap();
+    }
+    let mut gappy = tsst();
+    for f in gappy
+        .features
+        .iter_mut()
+        .filter(|f| (120.0..200.0).contains(&f.t))
+    {
+        f.values = [None; 4];
+    }
+    gappy.features.retain(|f| !(300.0..330.0).contains(&f.t));
+    gappy.decisions.retain(|d| !(300.0..330.0).contains(&d.t));
+    plot_person(&gappy, Path::new("/tmp/attune-plot-gaps.png")).unwrap();
+    plot_person(&empty(), Path::new("/tmp/attune-plot-empty.png")).unwrap();
+}
