@@ -331,7 +331,7 @@ fn report(plan: &Plan, results: &[PersonResult]) -> Value {
             Value::Object(summary_map(&summarize(people.iter().map(|p| &p.reference)))),
         );
         // The per-person array takes the count's key at this level (its length is the count).
-        obj.remove("people");
+        obj.shift_remove("people");
         obj.insert(
             "people".into(),
             Value::Array(people.iter().map(|p| person_json(p)).collect()),
