@@ -39,10 +39,14 @@ const COUNT_KEYS: [&str; 5] = [
     "unrecovered",
 ];
 
-fn check_summary(s: &serde_json::Value) {
+/// A scenario's keys (`people` there is the array of people) or the reference rule's (where
+/// `people` is the count).
+fn check_summary(s: &serde_json::Value, people_array: bool) {
     for k in SUMMARY_KEYS {
         let v = s.get(k).unwrap_or_else(|| panic!("no {k} in {s}"));
-        if COUNT_KEYS.contains(&k) {
+        if k == "people" && people_array {
+            assert!(v.is_array(), "{k}: {v}");
+        } else if COUNT_KEYS.contains(&k) {
             assert!(v.is_u64(), "{k}: {v}");
         } else {
             assert!(v.is_null() || v.is_f64(), "{k}: {v}");
@@ -74,8 +78,9 @@ fn a_small_cohort_gives_one_json_object_with_every_key() {
     let scenarios = v["scenarios"].as_object().unwrap();
     assert_eq!(scenarios.keys().collect::<Vec<_>>(), ["rest-then-stress"]);
     let s = &scenarios["rest-then-stress"];
-    check_summary(s);
-    check_summary(&s["reference_rule"]);
+    check_summary(s, true);
+    check_summary(&s["reference_rule"], false);
+    assert_eq!(s["reference_rule"]["people"], 2);
     assert_eq!(s["people"].as_array().unwrap().len(), 2);
     assert_eq!(s["onsets"], 2);
     for p in s["people"].as_array().unwrap() {
@@ -117,7 +122,8 @@ fn a_labelled_recording_is_scored_under_recordings() {
     assert_eq!(v["recordings"].as_array().unwrap().len(), 1);
     assert!(v["minutes"].is_null());
     let s = &v["scenarios"]["recordings"];
-    check_summary(s);
+    check_summary(s, true);
+    check_summary(&s["reference_rule"], false);
     assert_eq!(s["people"].as_array().unwrap().len(), 1);
     assert_eq!(s["onsets"], 1);
     assert_eq!(s["people"][0]["participant"], "sim-0007");
