@@ -18,6 +18,7 @@ mod datadir;
 mod e2e;
 mod ecg_replay;
 mod erasure;
+mod evaluate_cli;
 mod fixtures;
 mod fuzz_corpus;
 mod hardening;

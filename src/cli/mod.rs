@@ -20,6 +20,7 @@ mod control_client;
 mod data;
 mod demo;
 mod devices;
+mod evaluate;
 mod listen;
 mod logging;
 mod replay;
@@ -89,6 +90,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Replay the bundled fixture through the real socket and show the decisions.
     Demo(demo::DemoArgs),
+    /// Score the policy (and a crude reference rule) on a simulated cohort or labelled recordings.
+    Evaluate(evaluate::EvaluateArgs),
     /// Offline features of one signal (CSV or recording) as JSON, NeuroKit2-compatible.
     Analyze(analyze::AnalyzeArgs),
     /// The consent ledger: grant, revoke, show, history, verify.
@@ -143,6 +146,7 @@ pub fn main(args: Args) -> ExitCode {
         Command::Simulate(a) if a.command.is_none() => simulate::run(&args.common, a),
         Command::Devices(a) => devices::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
+        Command::Evaluate(a) => evaluate::run(&args.common, a),
         Command::Consent(c) => consent::run(&args.common, c),
         Command::Forget(a) => data::run_forget(&args.common, a),
         Command::Export(a) => data::run_export(&args.common, a),

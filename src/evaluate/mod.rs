@@ -121,6 +121,45 @@ pub fn run_simulated(
     run
 }
 
+/// `f` over `items` on `threads` worker threads (at least one), results in `items` order:
+/// the output does not depend on the thread count or on which thread ran what.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, items.len().max(1));
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        for w in workers {
+            match w.join() {
+                Ok(done) => {
+                    for (i, r) in done {
+                        slots[i] = Some(r);
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    slots.into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +179,15 @@ mod tests {
         assert!(run.decisions.len() > 2000, "{}", run.decisions.len());
         assert!(run.features.iter().any(|f| f.values[0].is_some()));
         assert_eq!(run.segments.len(), 2);
+    }
+
+    #[test]
+    fn par_map_keeps_input_order_for_any_thread_count() {
+        let items: Vec<u64> = (0..37).collect();
+        let want: Vec<u64> = items.iter().map(|x| x * x).collect();
+        for threads in [0, 1, 2, 5, 64] {
+            assert_eq!(par_map(&items, threads, |x| x * x), want);
+        }
+        assert!(par_map(&[] as &[u64], 4, |x| *x).is_empty());
     }
 }

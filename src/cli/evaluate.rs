@@ -1,0 +1,631 @@
+//! `attune evaluate`: the policy and a crude reference rule scored on a simulated cohort or on
+//! labelled recordings (`crate::evaluate` runs each person through the engine,
+//! `crate::evaluate::metrics` defines every number).
+//!
+//! People run on worker threads ([`crate::evaluate::par_map`]); the report is in scenario
+//! order, then person order, whatever the thread count. A progress bar goes to stderr when it
+//! is a terminal. `--plots DIR` draws each person right after their run, on the worker; a
+//! failed picture is one line on stderr and makes the exit code non-zero once the report is out.
+//!
+//! # JSON (`--json`: one object on stdout)
+//!
+//! `{"cohort":N,"seed":S,"minutes":M|null,"scenarios":{"<name>":{<Summary keys>,
+//! "reference_rule":{<Summary keys>},"people":[<person>...]}}}` where the Summary keys are those
+//! of [`crate::evaluate::metrics::Summary`] (at the scenario level, `people` is the array of
+//! people, whose length is the count; inside `reference_rule` it is the count) and a person is `{"participant","seed","onsets",
+//! "onset_delay_s","missed_onsets","false_ease_off_rest_frac","escalate_rest_frac",
+//! "escalations_during_stress","flips_per_min","recovery_delay_s","unrecovered",
+//! "reference_rule":{"onset_delay_s","missed_onsets","false_ease_off_rest_frac"},
+//! "person":<the generator's person object>|null}`. With `--recording`, the top level is
+//! `{"recordings":[FILE...],"minutes":null,"scenarios":{"recordings":{...}}}`: every
+//! recording is one person of a single report keyed `recordings`, and each person also has
+//! `"file"` (and `"seed": null`).
+
+use super::Common;
+use crate::engine::EngineConfig;
+use crate::evaluate::metrics::{PersonMetrics, Summary, score_reference, score_run, summarize};
+use crate::evaluate::{PersonRun, par_map, plot, run_recording, run_simulated};
+use crate::recording::{Header, Reader, Record};
+use crate::simulate::cohort::{ALL_SCENARIOS, CohortScenario};
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The largest cohort.
+const MAX_COHORT: u64 = 10_000;
+/// Session lengths `--minutes` accepts.
+const MINUTES: std::ops::RangeInclusive<f64> = 5.0..=60.0;
+/// The report key of `--recording` runs.
+const RECORDINGS: &str = "recordings";
+
+/// Arguments of `evaluate`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Scenarios: rest, rest-then-stress, tsst, paced-breathing, movement, startle, stressed-start.\n\
+\n\
+Examples:\n  \
+attune evaluate --cohort 50 --seed 1                      every scenario, default lengths\n  \
+attune evaluate --cohort 20 --seed 7 --scenario tsst --scenario startle --minutes 30\n  \
+attune evaluate --cohort 50 --seed 1 --json > eval.json   one JSON object\n  \
+attune evaluate --cohort 5 --seed 1 --scenario rest-then-stress --plots /tmp/plots\n  \
+attune evaluate --recording fixtures/sim-rest-stress.attune.ndjson\n\
+\n\
+Metrics (exact definitions in the evaluate::metrics module docs): onset delay median/p90 and\n\
+missed onsets (stress blocks after a calm segment), false ease_off and escalate at rest,\n\
+escalations during stress, flips per minute, recovery delay (first 30 s without ease_off after a\n\
+stress block) and unrecovered blocks, ease_off during movement and startles. Decisions during\n\
+warm-up and calibration are not scored. The reference rule eases off when HR is 7.5 bpm above its\n\
+first two minutes."
+)]
+pub struct EvaluateArgs {
+    /// Simulated people per scenario (1..=10000); person i is the same in every scenario.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub cohort: Option<i64>,
+    /// Cohort seed [default: 1]: person i has seed person_seed(S, i).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// A scenario to run (repeat for more) [default: all seven].
+    #[arg(long, value_name = "NAME")]
+    pub scenario: Vec<String>,
+    /// Every session's length in minutes (5..=60; phases keep their proportions)
+    /// [default: each scenario's own length].
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
+    pub minutes: Option<f64>,
+    /// Labelled recordings to score instead of a simulated cohort (all in one report).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub recording: Vec<PathBuf>,
+    /// One JSON object on stdout instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one PNG per person and scenario into DIR (created): `<scenario>-<participant>.png`.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Worker threads [default: the available cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// What to evaluate, validated.
+#[derive(Debug)]
+enum Plan {
+    Cohort {
+        n: u64,
+        seed: u64,
+        scenarios: Vec<CohortScenario>,
+        minutes: Option<f64>,
+    },
+    Recordings(Vec<(PathBuf, Header, Vec<Record>)>),
+}
+
+/// One unit of work.
+enum Job<'a> {
+    /// Scenario, cohort seed, person index, session length (s).
+    Sim(CohortScenario, u64, u64, Option<f64>),
+    /// Path, header, records.
+    Rec(&'a Path, &'a Header, &'a [Record]),
+}
+
+/// One person's result, without the run itself.
+#[derive(Debug)]
+struct PersonResult {
+    group: String,
+    participant: String,
+    seed: Option<u64>,
+    file: Option<String>,
+    policy: PersonMetrics,
+    reference: PersonMetrics,
+    person: Option<Value>,
+    plot_error: Option<String>,
+}
+
+/// Runs `evaluate`.
+pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
+    let plan = plan(a)?;
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--plots {}: cannot create the directory", dir.display()))?;
+    }
+    let threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let show_progress = std::io::stderr().is_terminal() && !common.quiet;
+    let results = evaluate(&plan, threads, a.plots.as_deref(), show_progress);
+    let report = report(&plan, &results);
+    if a.json {
+        say!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_human(&plan, &report)?;
+    }
+    let failed: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r.plot_error.as_deref())
+        .collect();
+    if !failed.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for f in &failed {
+            let _ = writeln!(err, "attune: plot: {}", f.replace(['\n', '\r'], " "));
+        }
+        bail!(
+            "{} of {} plots could not be written",
+            failed.len(),
+            results.len()
+        );
+    }
+    Ok(())
+}
+
+/// Checks the arguments and reads any recordings.
+fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
+    if !a.recording.is_empty() {
+        for (given, flag) in [
+            (a.cohort.is_some(), "--cohort"),
+            (a.seed.is_some(), "--seed"),
+            (!a.scenario.is_empty(), "--scenario"),
+            (a.minutes.is_some(), "--minutes"),
+        ] {
+            if given {
+                bail!(
+                    "{flag} cannot be used with --recording (a recording has its own person, segments and length)"
+                );
+            }
+        }
+        let recs = a
+            .recording
+            .iter()
+            .map(|p| read_recording(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Ok(Plan::Recordings(recs));
+    }
+    let Some(n) = a.cohort else {
+        bail!("give --cohort N (simulated people per scenario) or --recording FILE...");
+    };
+    if !(1..=MAX_COHORT as i64).contains(&n) {
+        bail!("--cohort must be between 1 and {MAX_COHORT}, not {n}");
+    }
+    if let Some(m) = a.minutes
+        && !(m.is_finite() && MINUTES.contains(&m))
+    {
+        bail!(
+            "--minutes must be between {} and {}, not {m}",
+            MINUTES.start(),
+            MINUTES.end()
+        );
+    }
+    let mut scenarios = Vec::new();
+    for name in &a.scenario {
+        let Some(s) = CohortScenario::from_name(name) else {
+            let names: Vec<&str> = ALL_SCENARIOS.iter().map(|s| s.name()).collect();
+            bail!("unknown scenario {name:?} (one of: {})", names.join(", "));
+        };
+        if !scenarios.contains(&s) {
+            scenarios.push(s);
+        }
+    }
+    if scenarios.is_empty() {
+        scenarios = ALL_SCENARIOS.to_vec();
+    }
+    Ok(Plan::Cohort {
+        n: n.unsigned_abs(),
+        seed: a.seed.unwrap_or(1),
+        scenarios,
+        minutes: a.minutes,
+    })
+}
+
+/// Reads a whole recording; it must have labelled segments.
+fn read_recording(path: &Path) -> anyhow::Result<(PathBuf, Header, Vec<Record>)> {
+    let name = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("{name}"))?;
+    let mut r =
+        Reader::open(BufReader::with_capacity(1 << 16, file)).with_context(|| format!("{name}"))?;
+    let mut records = Vec::new();
+    while let Some(rec) = r.next_record().with_context(|| format!("{name}"))? {
+        records.push(rec);
+    }
+    let header = r.header().clone();
+    if header.segments.is_empty() {
+        bail!(
+            "{name}: the recording has no labelled segments (header `segments`), so there is nothing to score"
+        );
+    }
+    Ok((path.to_owned(), header, records))
+}
+
+/// The report name of a recording: its file name up to the first dot.
+fn recording_name(path: &Path) -> String {
+    let f = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    match f.split_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => f,
+    }
+}
+
+/// Runs every person (module doc) and scores them.
+fn evaluate(
+    plan: &Plan,
+    threads: usize,
+    plots: Option<&Path>,
+    show_progress: bool,
+) -> Vec<PersonResult> {
+    let jobs: Vec<Job> = match plan {
+        Plan::Cohort {
+            n,
+            seed,
+            scenarios,
+            minutes,
+        } => scenarios
+            .iter()
+            .flat_map(|&s| (0..*n).map(move |i| Job::Sim(s, *seed, i, minutes.map(|m| m * 60.0))))
+            .collect(),
+        Plan::Recordings(recs) => recs.iter().map(|(p, h, r)| Job::Rec(p, h, r)).collect(),
+    };
+    let progress = if show_progress {
+        indicatif::ProgressBar::new(jobs.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let cfg = EngineConfig::default();
+    let results = par_map(&jobs, threads, |job| {
+        let (run, group, file) = match job {
+            Job::Sim(s, seed, i, duration) => (
+                run_simulated(*s, *seed, *i, *duration, &cfg),
+                s.name().to_string(),
+                None,
+            ),
+            Job::Rec(p, h, r) => (
+                run_recording(h, r.to_vec(), &cfg, &recording_name(p)),
+                RECORDINGS.to_string(),
+                Some(p.display().to_string()),
+            ),
+        };
+        let plot_error = plots.and_then(|dir| {
+            let path = dir.join(format!("{}-{}.png", run.scenario, run.participant));
+            plot::plot_person(&run, &path).err().map(|e| e.to_string())
+        });
+        let r = person_result(&run, group, file, plot_error);
+        progress.inc(1);
+        r
+    });
+    progress.finish_and_clear();
+    results
+}
+
+fn person_result(
+    run: &PersonRun,
+    group: String,
+    file: Option<String>,
+    plot_error: Option<String>,
+) -> PersonResult {
+    PersonResult {
+        group,
+        participant: run.participant.to_string(),
+        seed: run.seed,
+        file,
+        policy: score_run(run),
+        reference: score_reference(run),
+        person: run
+            .generator
+            .as_ref()
+            .and_then(|g| g.get("person"))
+            .cloned(),
+        plot_error,
+    }
+}
+
+/// The report as one JSON value (module doc).
+fn report(plan: &Plan, results: &[PersonResult]) -> Value {
+    let groups: Vec<String> = match plan {
+        Plan::Cohort { scenarios, .. } => scenarios.iter().map(|s| s.name().to_string()).collect(),
+        Plan::Recordings(_) => vec![RECORDINGS.to_string()],
+    };
+    let mut scenarios = Map::new();
+    for g in groups {
+        let people: Vec<&PersonResult> = results.iter().filter(|r| r.group == g).collect();
+        let mut obj = summary_map(&summarize(people.iter().map(|p| &p.policy)));
+        obj.insert(
+            "reference_rule".into(),
+            Value::Object(summary_map(&summarize(people.iter().map(|p| &p.reference)))),
+        );
+        // The per-person array takes the count's key at this level (its length is the count).
+        obj.shift_remove("people");
+        obj.insert(
+            "people".into(),
+            Value::Array(people.iter().map(|p| person_json(p)).collect()),
+        );
+        scenarios.insert(g, Value::Object(obj));
+    }
+    match plan {
+        Plan::Cohort {
+            n, seed, minutes, ..
+        } => json!({"cohort": n, "seed": seed, "minutes": minutes, "scenarios": scenarios}),
+        Plan::Recordings(recs) => json!({
+            "recordings": recs.iter().map(|(p, ..)| p.display().to_string()).collect::<Vec<_>>(),
+            "minutes": null,
+            "scenarios": scenarios,
+        }),
+    }
+}
+
+fn summary_map(s: &Summary) -> Map<String, Value> {
+    match serde_json::to_value(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn person_json(p: &PersonResult) -> Value {
+    let m = &p.policy;
+    let mut v = json!({
+        "participant": p.participant,
+        "seed": p.seed,
+        "onsets": m.onsets,
+        "onset_delay_s": m.onset_delay_s(),
+        "missed_onsets": m.missed_onsets,
+        "false_ease_off_rest_frac": m.calm_ease_off.frac(),
+        "escalate_rest_frac": m.calm_escalate.frac(),
+        "escalations_during_stress": m.escalations_during_stress,
+        "flips_per_min": m.flips_per_min(),
+        "recovery_delay_s": m.recovery_delay_s(),
+        "unrecovered": m.unrecovered,
+        "reference_rule": {
+            "onset_delay_s": p.reference.onset_delay_s(),
+            "missed_onsets": p.reference.missed_onsets,
+            "false_ease_off_rest_frac": p.reference.calm_ease_off.frac(),
+        },
+        "person": p.person,
+    });
+    if let (Some(f), Some(o)) = (&p.file, v.as_object_mut()) {
+        o.insert("file".into(), Value::String(f.clone()));
+    }
+    v
+}
+
+/// The human report: a header line, then per scenario the summary table and the people.
+fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
+    match plan {
+        Plan::Cohort {
+            n, seed, minutes, ..
+        } => {
+            let len = match minutes {
+                Some(m) => format!("{} min sessions", fmt_num(*m)),
+                None => "each scenario's default length".to_string(),
+            };
+            say!(
+                "attune evaluate: cohort {n}, seed {seed}, {len}; the engine and policy are the same code as `attune replay --speed max`"
+            );
+        }
+        Plan::Recordings(recs) => say!(
+            "attune evaluate: {} recording(s) in one report; the engine and policy are the same code as `attune replay --speed max`",
+            recs.len()
+        ),
+    }
+    let Some(scenarios) = report.get("scenarios").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    const ROWS: [(&str, &str); 13] = [
+        ("people", "people"),
+        ("onsets", "onsets"),
+        ("onset_delay_median_s", "onset delay median (s)"),
+        ("onset_delay_p90_s", "onset delay p90 (s)"),
+        ("missed_onsets", "missed onsets"),
+        ("false_ease_off_rest_frac", "false ease_off at rest"),
+        ("escalate_rest_frac", "escalate at rest"),
+        ("escalations_during_stress", "escalations during stress"),
+        ("flips_per_min", "flips per min"),
+        ("recovery_delay_median_s", "recovery delay median (s)"),
+        ("unrecovered", "unrecovered blocks"),
+        ("ease_off_movement_frac", "ease_off in movement"),
+        ("ease_off_startle_frac", "ease_off in startles"),
+    ];
+    for (name, s) in scenarios {
+        say!("");
+        say!("== {name} ==");
+        say!("{:<28} {:>10} {:>10}", "metric", "policy", "reference");
+        let reference = s.get("reference_rule");
+        for (key, label) in ROWS {
+            let p = match s.get(key) {
+                Some(Value::Array(people)) => people.len().to_string(),
+                v => fmt_value(v),
+            };
+            let r = fmt_value(reference.and_then(|r| r.get(key)));
+            say!("{label:<28} {p:>10} {r:>10}");
+        }
+        say!("");
+        say!(
+            "{:<10} {:>20} {:>14} {:>7} {:>7} {:>6} {:>9} | {:>14} {:>7} | person",
+            "who",
+            "seed",
+            "onset",
+            "f.eo",
+            "esc",
+            "flips",
+            "recovery",
+            "ref onset",
+            "ref f.eo"
+        );
+        for p in s
+            .get("people")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let g = |k: &str| p.get(k);
+            let r = |k: &str| p.get("reference_rule").and_then(|r| r.get(k));
+            let onset = |delay: Option<&Value>, missed: Option<&Value>| {
+                fmt_onset(delay, missed, g("onsets"))
+            };
+            let recovery = match (
+                g("recovery_delay_s").and_then(Value::as_f64),
+                g("unrecovered").and_then(Value::as_u64),
+            ) {
+                (_, Some(u)) if u > 0 => "never".to_string(),
+                (Some(d), _) => format!("{d:.1}"),
+                _ => "-".to_string(),
+            };
+            say!(
+                "{:<10} {:>20} {:>14} {:>7} {:>7} {:>6} {:>9} | {:>14} {:>7} | {}",
+                fmt_text(g("participant")),
+                fmt_value(g("seed")),
+                onset(g("onset_delay_s"), g("missed_onsets")),
+                fmt_value(g("false_ease_off_rest_frac")),
+                fmt_value(g("escalate_rest_frac")),
+                fmt_value(g("flips_per_min")),
+                recovery,
+                onset(r("onset_delay_s"), r("missed_onsets")),
+                fmt_value(r("false_ease_off_rest_frac")),
+                person_facts(g("person")),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A person's onset cell: `12.5`, `missed`, `12.5 +1 missed`, or `-` without onsets.
+fn fmt_onset(delay: Option<&Value>, missed: Option<&Value>, onsets: Option<&Value>) -> String {
+    let onsets = onsets.and_then(Value::as_u64).unwrap_or(0);
+    let missed = missed.and_then(Value::as_u64).unwrap_or(0);
+    match delay.and_then(Value::as_f64) {
+        _ if onsets == 0 => "-".to_string(),
+        None => "missed".to_string(),
+        Some(d) if missed == 0 => format!("{d:.1}"),
+        Some(d) => format!("{d:.1} +{missed} missed"),
+    }
+}
+
+fn fmt_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        other => fmt_value(other),
+    }
+}
+
+/// A cell: `-` for null, integers as they are, other numbers with 3 decimals.
+fn fmt_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".to_string(),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A number without trailing zeros (at most 2 decimals).
+fn fmt_num(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The generator's person object as `path=value` pairs (nested keys joined with `.`).
+fn person_facts(v: Option<&Value>) -> String {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, x, out);
+                }
+            }
+            Value::Number(n) => out.push(format!(
+                "{prefix}={}",
+                n.as_f64().map_or_else(|| n.to_string(), fmt_num)
+            )),
+            Value::Null => {}
+            other => out.push(format!("{prefix}={other}")),
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(v) = v {
+        walk("", v, &mut out);
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cohort: i64, threads: usize) -> EvaluateArgs {
+        EvaluateArgs {
+            cohort: Some(cohort),
+            seed: Some(3),
+            scenario: vec!["rest-then-stress".into()],
+            minutes: Some(5.0),
+            recording: Vec::new(),
+            json: true,
+            plots: None,
+            threads: Some(threads),
+        }
+    }
+
+    fn report_for(a: &EvaluateArgs) -> String {
+        let plan = plan(a).unwrap();
+        let results = evaluate(&plan, a.threads.unwrap_or(1), None, false);
+        serde_json::to_string(&report(&plan, &results)).unwrap()
+    }
+
+    #[test]
+    fn the_report_is_the_same_twice_and_for_any_thread_count() {
+        let one = report_for(&args(3, 1));
+        assert_eq!(one, report_for(&args(3, 1)));
+        assert_eq!(one, report_for(&args(3, 3)));
+        let v: Value = serde_json::from_str(&one).unwrap();
+        let people = v["scenarios"]["rest-then-stress"]["people"]
+            .as_array()
+            .unwrap();
+        let names: Vec<&str> = people
+            .iter()
+            .map(|p| p["participant"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["sim-001", "sim-002", "sim-003"]);
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_before_any_work() {
+        let mut a = args(0, 1);
+        assert!(plan(&a).unwrap_err().to_string().contains("--cohort"));
+        a.cohort = Some(10_001);
+        assert!(plan(&a).is_err());
+        a.cohort = Some(2);
+        a.minutes = Some(f64::NAN);
+        assert!(plan(&a).unwrap_err().to_string().contains("--minutes"));
+        a.minutes = Some(4.0);
+        assert!(plan(&a).is_err());
+        a.minutes = None;
+        a.scenario = vec!["nap".into()];
+        let e = plan(&a).unwrap_err().to_string();
+        assert!(e.contains("nap") && e.contains("paced-breathing"), "{e}");
+        a.scenario.clear();
+        a.recording = vec!["x.attune.ndjson".into()];
+        assert!(
+            plan(&a)
+                .unwrap_err()
+                .to_string()
+                .contains("--cohort cannot")
+        );
+    }
+
+    #[test]
+    fn person_facts_flatten_the_generator_person() {
+        let v = json!({"heart": {"hr_rest_bpm": 61.472, "kind": "x"}, "z": 2});
+        assert_eq!(
+            person_facts(Some(&v)),
+            "heart.hr_rest_bpm=61.47 heart.kind=\"x\" z=2"
+        );
+        assert_eq!(person_facts(None), "");
+        assert_eq!(
+            recording_name(Path::new("/a/sim-rest-stress.attune.ndjson")),
+            "sim-rest-stress"
+        );
+    }
+}

@@ -1,1 +1,0 @@
-//! Scoring decisions against labelled segments (PLACEHOLDER).

@@ -1,0 +1,438 @@
+//! Scoring decisions against labelled segments, per person and pooled per scenario.
+//!
+//! # Terms
+//!
+//! - A **tick** is one decision ([`DecisionPoint`]). It is **post-calibration** unless its rule
+//!   is [`Rule::WarmingUp`] or [`Rule::Calibrating`]. Rate metrics use post-calibration ticks
+//!   only; for onset and recovery detection a calibrating tick simply is "not `ease_off`".
+//! - A tick at time `t` lies in the segment with `start_s <= t < end_s` (segments sorted by
+//!   start; a tick at or after the last segment's end lies in the last segment). Segments are
+//!   classed by [`class_of`] of their label.
+//! - A **stress block** is a maximal run of consecutive (in start order) Stress segments, from
+//!   the first one's start to the last one's end. An **onset** is a stress block whose preceding
+//!   segment is Calm (a block at the start of the session, as in `stressed-start`, is not one).
+//!
+//! # Per person ([`PersonMetrics`], from [`score`])
+//!
+//! - onset delay: for each onset, `t − block start` of the first post-calibration `ease_off`
+//!   tick inside the block; an onset without one is **missed**.
+//! - `false_ease_off_rest_frac`: post-calibration ticks in Calm segments that are `ease_off`,
+//!   divided by all post-calibration ticks in Calm segments (`None` without such ticks).
+//!   `escalate_rest_frac`: the same for `escalate`.
+//! - escalations during stress: entries into `escalate` (a post-calibration `escalate` tick
+//!   whose previous post-calibration tick was not `escalate`, or which is the first
+//!   post-calibration tick) whose time lies inside a stress block.
+//! - `flips_per_min`: changes of action between consecutive post-calibration ticks, divided by
+//!   the post-calibration time in minutes (session end − first post-calibration tick; `None`
+//!   if that is not positive).
+//! - recovery delay: for each stress block followed by a Recovery or Calm segment, take the
+//!   ticks at or after the block end `E`. A tick *starts a calm run* if it is not `ease_off`
+//!   and is the first tick at or after `E` or follows an `ease_off` tick. The run lasts until
+//!   the next `ease_off` tick, or the session end. The delay is `t − E` of the first tick that
+//!   starts a run of at least [`RECOVERY_RUN_S`]; if there is none, the block is
+//!   **unrecovered** (censored: counted, not in the delays).
+//! - movement and startle: post-calibration ticks in segments labelled `movement` or `cooldown`
+//!   (resp. `startle`) that are `ease_off`, counted with their totals.
+//!
+//! # Per scenario ([`Summary`], from [`summarize`])
+//!
+//! Counts are summed over the cohort; fractions are pooled (sum of hits over sum of ticks, so a
+//! person contributes by their number of ticks); `onset_delay_median_s`, `onset_delay_p90_s` and
+//! `recovery_delay_median_s` are quantiles over every detected onset (resp. recovered block) of
+//! the cohort, linear interpolation between order statistics (NumPy's default); `flips_per_min`
+//! is the mean over people who have a value. Anything without data is `None` (JSON `null`).
+//!
+//! # The reference rule ([`reference_rule`])
+//!
+//! A crude rule any physiologist would try first: the reference is the mean `hr_bpm` of the
+//! feature frames before [`REFERENCE_CALIBRATION_S`]; from then on, `ease_off` when `hr_bpm`
+//! is at least the reference + [`REFERENCE_MARGIN_BPM`], else `hold` (also when `hr_bpm` or the
+//! reference is missing). Its ticks are the feature frames' times; before
+//! [`REFERENCE_CALIBRATION_S`] they are calibrating. It is scored with [`score`] like the
+//! policy.
+//!
+//! Pure: values in, values out.
+
+#[cfg(test)]
+mod tests;
+
+use super::{DecisionPoint, PersonRun};
+use crate::features::FeatureFrame;
+use crate::policy::{Action, Rule};
+use crate::recording::Segment;
+use crate::simulate::cohort::{SegmentClass, class_of};
+use serde::Serialize;
+
+/// How long a run without `ease_off` must last to count as recovered, s.
+pub const RECOVERY_RUN_S: f64 = 30.0;
+/// The reference rule's calibration time, s.
+pub const REFERENCE_CALIBRATION_S: f64 = 120.0;
+/// The reference rule's margin above the reference heart rate, bpm.
+pub const REFERENCE_MARGIN_BPM: f64 = 7.5;
+
+/// A count of ticks and of the ticks that hit (were `ease_off`, or `escalate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Share {
+    /// Ticks that hit.
+    pub hits: u64,
+    /// All ticks.
+    pub ticks: u64,
+}
+
+impl Share {
+    fn add(&mut self, hit: bool) {
+        self.ticks += 1;
+        self.hits += u64::from(hit);
+    }
+
+    fn merge(&mut self, other: Share) {
+        self.hits += other.hits;
+        self.ticks += other.ticks;
+    }
+
+    /// `hits / ticks`, or `None` without ticks.
+    pub fn frac(self) -> Option<f64> {
+        (self.ticks > 0).then(|| self.hits as f64 / self.ticks as f64)
+    }
+}
+
+/// One person's scores (module doc).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersonMetrics {
+    /// Onsets in the session.
+    pub onsets: u64,
+    /// Delay of each detected onset, s, in time order.
+    pub onset_delays_s: Vec<f64>,
+    /// Onsets without `ease_off` inside the block.
+    pub missed_onsets: u64,
+    /// `ease_off` among post-calibration Calm ticks.
+    pub calm_ease_off: Share,
+    /// `escalate` among post-calibration Calm ticks.
+    pub calm_escalate: Share,
+    /// Entries into `escalate` inside stress blocks.
+    pub escalations_during_stress: u64,
+    /// Action changes between consecutive post-calibration ticks.
+    pub flips: u64,
+    /// Post-calibration time, s.
+    pub post_calibration_s: f64,
+    /// Recovery delay of each recovered block, s.
+    pub recovery_delays_s: Vec<f64>,
+    /// Blocks followed by Recovery or Calm that never recovered.
+    pub unrecovered: u64,
+    /// `ease_off` among post-calibration `movement` and `cooldown` ticks.
+    pub movement_ease_off: Share,
+    /// `ease_off` among post-calibration `startle` ticks.
+    pub startle_ease_off: Share,
+}
+
+impl PersonMetrics {
+    /// Flips per minute of post-calibration time.
+    pub fn flips_per_min(&self) -> Option<f64> {
+        (self.post_calibration_s > 0.0)
+            .then(|| self.flips as f64 / (self.post_calibration_s / 60.0))
+    }
+
+    /// The median of this person's onset delays.
+    pub fn onset_delay_s(&self) -> Option<f64> {
+        quantile(&self.onset_delays_s, 0.5)
+    }
+
+    /// The median of this person's recovery delays.
+    pub fn recovery_delay_s(&self) -> Option<f64> {
+        quantile(&self.recovery_delays_s, 0.5)
+    }
+}
+
+/// A stress block: consecutive Stress segments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StressBlock {
+    /// Start, s.
+    pub start_s: f64,
+    /// End, s.
+    pub end_s: f64,
+    /// The class of the segment before it (`None` at the session start).
+    pub before: Option<SegmentClass>,
+    /// The class of the segment after it (`None` at the session end).
+    pub after: Option<SegmentClass>,
+}
+
+impl StressBlock {
+    /// Whether it is an onset (follows a Calm segment).
+    pub fn is_onset(&self) -> bool {
+        self.before == Some(SegmentClass::Calm)
+    }
+
+    /// Whether its recovery is scored (a Recovery or Calm segment follows).
+    pub fn has_recovery(&self) -> bool {
+        matches!(
+            self.after,
+            Some(SegmentClass::Recovery | SegmentClass::Calm)
+        )
+    }
+
+    fn contains(&self, t: f64) -> bool {
+        t >= self.start_s && t < self.end_s
+    }
+}
+
+fn sorted(segments: &[Segment]) -> Vec<&Segment> {
+    let mut s: Vec<&Segment> = segments.iter().collect();
+    s.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    s
+}
+
+/// The stress blocks of a session, in time order.
+pub fn stress_blocks(segments: &[Segment]) -> Vec<StressBlock> {
+    let segs = sorted(segments);
+    let classes: Vec<SegmentClass> = segs.iter().map(|s| class_of(&s.label)).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < segs.len() {
+        if classes[i] != SegmentClass::Stress {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        while i + 1 < segs.len() && classes[i + 1] == SegmentClass::Stress {
+            i += 1;
+        }
+        out.push(StressBlock {
+            start_s: segs[first].start_s,
+            end_s: segs[i].end_s,
+            before: first.checked_sub(1).map(|j| classes[j]),
+            after: classes.get(i + 1).copied(),
+        });
+        i += 1;
+    }
+    out
+}
+
+/// Whether a tick is post-calibration.
+pub fn post_calibration(d: &DecisionPoint) -> bool {
+    !matches!(d.rule, Rule::WarmingUp | Rule::Calibrating)
+}
+
+/// Whether a tick counts as `ease_off` for onset and recovery detection.
+fn eases_off(d: &DecisionPoint) -> bool {
+    post_calibration(d) && d.action == Action::EaseOff
+}
+
+/// The label of the segment a tick at `t` lies in (module doc).
+fn label_at<'a>(segs: &[&'a Segment], t: f64) -> Option<&'a str> {
+    segs.iter()
+        .find(|s| t >= s.start_s && t < s.end_s)
+        .or_else(|| segs.last().filter(|s| t >= s.end_s))
+        .map(|s| s.label.as_str())
+}
+
+/// Scores one person's decisions (time order) against their segments; the session lasted
+/// `duration_s`.
+pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64) -> PersonMetrics {
+    let segs = sorted(segments);
+    let blocks = stress_blocks(segments);
+    let mut m = PersonMetrics::default();
+
+    for b in blocks.iter().filter(|b| b.is_onset()) {
+        m.onsets += 1;
+        match decisions.iter().find(|d| b.contains(d.t) && eases_off(d)) {
+            Some(d) => m.onset_delays_s.push(d.t - b.start_s),
+            None => m.missed_onsets += 1,
+        }
+    }
+
+    let mut prev: Option<Action> = None;
+    let mut first_post: Option<f64> = None;
+    let mut last_t = f64::NEG_INFINITY;
+    for d in decisions.iter().filter(|d| post_calibration(d)) {
+        first_post.get_or_insert(d.t);
+        last_t = d.t;
+        match label_at(&segs, d.t) {
+            Some(l) if class_of(l) == SegmentClass::Calm => {
+                m.calm_ease_off.add(d.action == Action::EaseOff);
+                m.calm_escalate.add(d.action == Action::Escalate);
+            }
+            Some("movement" | "cooldown") => m.movement_ease_off.add(d.action == Action::EaseOff),
+            Some("startle") => m.startle_ease_off.add(d.action == Action::EaseOff),
+            _ => {}
+        }
+        if d.action == Action::Escalate
+            && prev != Some(Action::Escalate)
+            && blocks.iter().any(|b| b.contains(d.t))
+        {
+            m.escalations_during_stress += 1;
+        }
+        if prev.is_some_and(|p| p != d.action) {
+            m.flips += 1;
+        }
+        prev = Some(d.action);
+    }
+    if let Some(t0) = first_post {
+        m.post_calibration_s = duration_s.max(last_t) - t0;
+    }
+
+    let end = duration_s.max(decisions.last().map_or(f64::NEG_INFINITY, |d| d.t));
+    for b in blocks.iter().filter(|b| b.has_recovery()) {
+        match recovery_delay(decisions, b.end_s, end) {
+            Some(delay) => m.recovery_delays_s.push(delay),
+            None => m.unrecovered += 1,
+        }
+    }
+    m
+}
+
+/// Scores a run's decisions ([`score`]).
+pub fn score_run(run: &PersonRun) -> PersonMetrics {
+    score(&run.segments, &run.decisions, run.duration_s)
+}
+
+/// Scores the reference rule on a run's feature frames ([`reference_rule`], [`score`]).
+pub fn score_reference(run: &PersonRun) -> PersonMetrics {
+    score(
+        &run.segments,
+        &reference_rule(&run.features),
+        run.duration_s,
+    )
+}
+
+/// The recovery delay after a block ending at `block_end` (module doc), or `None`.
+fn recovery_delay(decisions: &[DecisionPoint], block_end: f64, session_end: f64) -> Option<f64> {
+    let mut run_start: Option<f64> = None;
+    for d in decisions.iter().filter(|d| d.t >= block_end) {
+        if let Some(s) = run_start
+            && d.t - s >= RECOVERY_RUN_S
+        {
+            return Some(s - block_end);
+        }
+        if eases_off(d) {
+            run_start = None;
+        } else if run_start.is_none() {
+            run_start = Some(d.t);
+        }
+    }
+    run_start
+        .filter(|&s| session_end - s >= RECOVERY_RUN_S)
+        .map(|s| s - block_end)
+}
+
+/// The `q` quantile (0..=1) of `xs`, linear between order statistics; `None` when empty.
+pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let h = (v.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(v.len() - 1);
+    Some(v[lo] + (h - lo as f64) * (v[hi] - v[lo]))
+}
+
+/// A scenario's scores pooled over its people (module doc). Field names are the JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// People scored.
+    pub people: u64,
+    /// Onsets, summed.
+    pub onsets: u64,
+    /// Median onset delay over detected onsets, s.
+    pub onset_delay_median_s: Option<f64>,
+    /// 90th percentile onset delay over detected onsets, s.
+    pub onset_delay_p90_s: Option<f64>,
+    /// Onsets without `ease_off`, summed.
+    pub missed_onsets: u64,
+    /// Pooled share of `ease_off` among post-calibration Calm ticks.
+    pub false_ease_off_rest_frac: Option<f64>,
+    /// Pooled share of `escalate` among post-calibration Calm ticks.
+    pub escalate_rest_frac: Option<f64>,
+    /// Entries into `escalate` inside stress blocks, summed.
+    pub escalations_during_stress: u64,
+    /// Mean over people of action changes per post-calibration minute.
+    pub flips_per_min: Option<f64>,
+    /// Median recovery delay over recovered blocks, s.
+    pub recovery_delay_median_s: Option<f64>,
+    /// Blocks that never recovered, summed.
+    pub unrecovered: u64,
+    /// Pooled share of `ease_off` among post-calibration `movement` and `cooldown` ticks.
+    pub ease_off_movement_frac: Option<f64>,
+    /// Pooled share of `ease_off` among post-calibration `startle` ticks.
+    pub ease_off_startle_frac: Option<f64>,
+}
+
+/// Pools people's scores into a scenario's summary.
+pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Summary {
+    let mut n = 0;
+    let mut onsets = 0;
+    let mut missed = 0;
+    let mut delays = Vec::new();
+    let mut calm_e = Share::default();
+    let mut calm_x = Share::default();
+    let mut esc = 0;
+    let mut flips = Vec::new();
+    let mut rec = Vec::new();
+    let mut unrec = 0;
+    let mut mov = Share::default();
+    let mut startle = Share::default();
+    for p in people {
+        n += 1;
+        onsets += p.onsets;
+        missed += p.missed_onsets;
+        delays.extend_from_slice(&p.onset_delays_s);
+        calm_e.merge(p.calm_ease_off);
+        calm_x.merge(p.calm_escalate);
+        esc += p.escalations_during_stress;
+        flips.extend(p.flips_per_min());
+        rec.extend_from_slice(&p.recovery_delays_s);
+        unrec += p.unrecovered;
+        mov.merge(p.movement_ease_off);
+        startle.merge(p.startle_ease_off);
+    }
+    Summary {
+        people: n,
+        onsets,
+        onset_delay_median_s: quantile(&delays, 0.5),
+        onset_delay_p90_s: quantile(&delays, 0.9),
+        missed_onsets: missed,
+        false_ease_off_rest_frac: calm_e.frac(),
+        escalate_rest_frac: calm_x.frac(),
+        escalations_during_stress: esc,
+        flips_per_min: (!flips.is_empty()).then(|| flips.iter().sum::<f64>() / flips.len() as f64),
+        recovery_delay_median_s: quantile(&rec, 0.5),
+        unrecovered: unrec,
+        ease_off_movement_frac: mov.frac(),
+        ease_off_startle_frac: startle.frac(),
+    }
+}
+
+/// The reference rule's decisions on a person's feature frames (module doc).
+pub fn reference_rule(features: &[FeatureFrame]) -> Vec<DecisionPoint> {
+    let calib: Vec<f64> = features
+        .iter()
+        .filter(|f| f.t < REFERENCE_CALIBRATION_S)
+        .filter_map(|f| f.values[0])
+        .filter(|x| x.is_finite())
+        .collect();
+    let reference = (!calib.is_empty()).then(|| calib.iter().sum::<f64>() / calib.len() as f64);
+    features
+        .iter()
+        .map(|f| {
+            let hr = f.values[0].filter(|x| x.is_finite());
+            let (action, rule) = if f.t < REFERENCE_CALIBRATION_S {
+                (Action::Hold, Rule::Calibrating)
+            } else {
+                match (hr, reference) {
+                    (Some(h), Some(r)) if h >= r + REFERENCE_MARGIN_BPM => {
+                        (Action::EaseOff, Rule::HighArousal)
+                    }
+                    (Some(_), Some(_)) => (Action::Hold, Rule::BaselineArousal),
+                    _ => (Action::Hold, Rule::NoData),
+                }
+            };
+            DecisionPoint {
+                t: f.t,
+                action,
+                arousal: None,
+                rule,
+            }
+        })
+        .collect()
+}

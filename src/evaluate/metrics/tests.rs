@@ -1,0 +1,337 @@
+//! Each metric on hand-built sessions with exact expected values.
+
+use super::*;
+use crate::model::ParticipantId;
+
+fn seg(label: &str, start_s: f64, end_s: f64) -> Segment {
+    Segment {
+        label: label.into(),
+        start_s,
+        end_s,
+    }
+}
+
+fn dp(t: f64, action: Action, rule: Rule) -> DecisionPoint {
+    DecisionPoint {
+        t,
+        action,
+        arousal: None,
+        rule,
+    }
+}
+
+/// Ticks every `step` s over `[0, end)`: calibrating before `calib_s`, then `action_at(t)`.
+fn ticks(
+    end: f64,
+    step: f64,
+    calib_s: f64,
+    action_at: impl Fn(f64) -> Action,
+) -> Vec<DecisionPoint> {
+    let n = (end / step).round() as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 * step;
+            if t < calib_s {
+                dp(t, Action::Hold, Rule::Calibrating)
+            } else {
+                dp(t, action_at(t), Rule::BaselineArousal)
+            }
+        })
+        .collect()
+}
+
+fn run(segments: Vec<Segment>, decisions: Vec<DecisionPoint>, duration_s: f64) -> PersonRun {
+    PersonRun {
+        participant: ParticipantId::new("t-1").unwrap(),
+        scenario: "test".into(),
+        seed: None,
+        segments,
+        duration_s,
+        features: Vec::new(),
+        decisions,
+        generator: None,
+    }
+}
+
+use Action::{EaseOff, Escalate, Hold};
+
+#[test]
+fn an_onset_is_detected_at_its_first_post_calibration_ease_off() {
+    let segs = vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)];
+    let mut d = ticks(
+        200.0,
+        0.5,
+        30.0,
+        |t| if t >= 112.5 { EaseOff } else { Hold },
+    );
+    // A calibrating ease_off inside the block does not count.
+    let i = d.iter().position(|x| x.t == 105.0).unwrap();
+    d[i] = dp(105.0, EaseOff, Rule::Calibrating);
+    let m = score_run(&run(segs, d, 200.0));
+    assert_eq!(m.onsets, 1);
+    assert_eq!(m.onset_delays_s, vec![12.5]);
+    assert_eq!(m.missed_onsets, 0);
+    assert_eq!(m.onset_delay_s(), Some(12.5));
+    assert_eq!(
+        m.calm_ease_off,
+        Share {
+            hits: 0,
+            ticks: 140
+        }
+    );
+    assert_eq!(m.flips, 1);
+    assert_eq!(m.post_calibration_s, 170.0);
+    let s = summarize([&m]);
+    assert_eq!(s.onset_delay_median_s, Some(12.5));
+    assert_eq!(s.onset_delay_p90_s, Some(12.5));
+    assert_eq!(s.false_ease_off_rest_frac, Some(0.0));
+}
+
+#[test]
+fn an_onset_without_ease_off_inside_the_block_is_missed() {
+    let segs = vec![
+        seg("rest", 0.0, 100.0),
+        seg("stress", 100.0, 200.0),
+        seg("rest", 200.0, 300.0),
+    ];
+    // Ease off before the block (a false alarm) and after it (too late), never inside.
+    let d = ticks(300.0, 0.5, 30.0, |t| {
+        if (50.0..60.0).contains(&t) || t >= 250.0 {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score_run(&run(segs, d, 300.0));
+    assert_eq!((m.onsets, m.missed_onsets), (1, 1));
+    assert!(m.onset_delays_s.is_empty());
+    // Calm ticks: 140 in [30, 100) and 200 in [200, 300); ease_off: 20 + 100.
+    assert_eq!(
+        m.calm_ease_off,
+        Share {
+            hits: 120,
+            ticks: 340
+        }
+    );
+    let s = summarize([&m]);
+    assert_eq!(s.onset_delay_median_s, None);
+    assert_eq!((s.onsets, s.missed_onsets), (1, 1));
+    assert_eq!(s.false_ease_off_rest_frac, Some(120.0 / 340.0));
+}
+
+#[test]
+fn a_block_at_the_session_start_is_no_onset_and_recovery_needs_30_s_without_ease_off() {
+    let segs = vec![seg("stress", 0.0, 100.0), seg("recovery", 100.0, 200.0)];
+    let d = ticks(200.0, 0.5, 30.0, |t| {
+        if t < 110.0 || (125.0..=126.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score_run(&run(segs, d, 200.0));
+    assert_eq!(m.onsets, 0);
+    // The run from 110 s ends at 125 s (15 s); the one from 126.5 s lasts.
+    assert_eq!(m.recovery_delays_s, vec![26.5]);
+    assert_eq!(m.unrecovered, 0);
+}
+
+#[test]
+fn a_recovery_that_never_lasts_30_s_before_the_end_is_censored() {
+    let segs = vec![seg("stress", 0.0, 100.0), seg("recovery", 100.0, 140.0)];
+    // Hold from 115 s: 25 s before the session ends.
+    let late = ticks(140.0, 0.5, 30.0, |t| if t < 115.0 { EaseOff } else { Hold });
+    let a = score_run(&run(segs.clone(), late, 140.0));
+    assert_eq!((a.recovery_delays_s.len(), a.unrecovered), (0, 1));
+    // Never eased off: recovered at the block end.
+    let b = score_run(&run(segs, ticks(140.0, 0.5, 30.0, |_| Hold), 140.0));
+    assert_eq!(b.recovery_delays_s, vec![0.0]);
+    let s = summarize([&a, &b]);
+    assert_eq!(s.recovery_delay_median_s, Some(0.0));
+    assert_eq!(s.unrecovered, 1);
+    // A block running to the session end has no recovery to score.
+    let c = score_run(&run(
+        vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)],
+        ticks(200.0, 0.5, 30.0, |_| EaseOff),
+        200.0,
+    ));
+    assert_eq!((c.recovery_delays_s.len(), c.unrecovered), (0, 0));
+}
+
+#[test]
+fn rest_fractions_are_pooled_over_ticks_not_averaged_over_people() {
+    // A: 100 post-calibration rest ticks, 10 ease_off, 5 escalate. B: 300 ticks, none.
+    let a = ticks(110.0, 1.0, 10.0, |t| {
+        if t < 20.0 {
+            EaseOff
+        } else if t < 25.0 {
+            Escalate
+        } else {
+            Hold
+        }
+    });
+    let b = ticks(310.0, 1.0, 10.0, |_| Hold);
+    let a = score_run(&run(vec![seg("rest", 0.0, 110.0)], a, 110.0));
+    let b = score_run(&run(vec![seg("rest", 0.0, 310.0)], b, 310.0));
+    assert_eq!(
+        a.calm_ease_off,
+        Share {
+            hits: 10,
+            ticks: 100
+        }
+    );
+    assert_eq!(
+        a.calm_escalate,
+        Share {
+            hits: 5,
+            ticks: 100
+        }
+    );
+    let s = summarize([&a, &b]);
+    assert_eq!(s.people, 2);
+    assert_eq!(s.false_ease_off_rest_frac, Some(10.0 / 400.0));
+    assert_eq!(s.escalate_rest_frac, Some(5.0 / 400.0));
+    // No stress, no movement, no startle: nothing to say.
+    assert_eq!(s.onsets, 0);
+    assert_eq!(s.onset_delay_median_s, None);
+    assert_eq!(s.recovery_delay_median_s, None);
+    assert_eq!(s.ease_off_movement_frac, None);
+    assert_eq!(s.ease_off_startle_frac, None);
+}
+
+#[test]
+fn flips_and_escalation_entries_count_changes_of_post_calibration_actions() {
+    let segs = vec![seg("rest", 0.0, 3.0), seg("stress", 3.0, 10.0)];
+    let acts = [
+        Hold, EaseOff, EaseOff, Hold, Escalate, Escalate, Hold, Escalate,
+    ];
+    let mut d = vec![dp(-1.0, Escalate, Rule::WarmingUp)];
+    d.extend(
+        acts.iter()
+            .enumerate()
+            .map(|(i, &a)| dp(i as f64, a, Rule::BaselineArousal)),
+    );
+    let m = score_run(&run(segs, d, 10.0));
+    // h→e, e→h, h→x, x→h, h→x.
+    assert_eq!(m.flips, 5);
+    assert_eq!(m.post_calibration_s, 10.0);
+    assert_eq!(m.flips_per_min(), Some(30.0));
+    // Entries at 4 s and 7 s, both inside the block.
+    assert_eq!(m.escalations_during_stress, 2);
+    let other = score_run(&run(
+        vec![seg("rest", 0.0, 10.0)],
+        vec![dp(0.0, Hold, Rule::BaselineArousal)],
+        10.0,
+    ));
+    let s = summarize([&m, &other]);
+    assert_eq!(s.flips_per_min, Some(15.0));
+    assert_eq!(s.escalations_during_stress, 2);
+    // An escalate as the first post-calibration tick is an entry.
+    let first = score_run(&run(
+        vec![seg("stress", 0.0, 10.0)],
+        vec![
+            dp(0.0, Escalate, Rule::Calibrating),
+            dp(1.0, Escalate, Rule::HighArousal),
+        ],
+        10.0,
+    ));
+    assert_eq!(first.escalations_during_stress, 1);
+}
+
+#[test]
+fn movement_and_startle_ticks_are_reported_on_their_own() {
+    let segs = vec![
+        seg("rest", 0.0, 10.0),
+        seg("movement", 10.0, 20.0),
+        seg("cooldown", 20.0, 30.0),
+        seg("startle", 30.0, 40.0),
+    ];
+    let d = ticks(40.0, 1.0, 0.0, |t| {
+        if (15.0..25.0).contains(&t) || (30.0..32.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score_run(&run(segs, d, 40.0));
+    assert_eq!(
+        m.movement_ease_off,
+        Share {
+            hits: 10,
+            ticks: 20
+        }
+    );
+    assert_eq!(m.startle_ease_off, Share { hits: 2, ticks: 10 });
+    assert_eq!(m.calm_ease_off, Share { hits: 0, ticks: 10 });
+    let s = summarize([&m]);
+    assert_eq!(s.ease_off_movement_frac, Some(0.5));
+    assert_eq!(s.ease_off_startle_frac, Some(0.2));
+}
+
+#[test]
+fn consecutive_stress_segments_form_one_block() {
+    let segs = vec![
+        seg("baseline", 0.0, 10.0),
+        seg("anticipation", 10.0, 20.0),
+        seg("speech", 20.0, 25.0),
+        seg("arithmetic", 25.0, 30.0),
+        seg("recovery", 30.0, 40.0),
+    ];
+    let b = stress_blocks(&segs);
+    assert_eq!(b.len(), 1);
+    assert_eq!((b[0].start_s, b[0].end_s), (10.0, 30.0));
+    assert!(b[0].is_onset() && b[0].has_recovery());
+}
+
+#[test]
+fn quantiles_interpolate_between_order_statistics() {
+    let xs = [4.0, 1.0, 3.0, 2.0];
+    assert_eq!(quantile(&xs, 0.5), Some(2.5));
+    assert!((quantile(&xs, 0.9).unwrap() - 3.7).abs() < 1e-12);
+    assert_eq!(quantile(&[], 0.5), None);
+    assert_eq!(quantile(&[7.0], 0.9), Some(7.0));
+}
+
+#[test]
+fn the_reference_rule_eases_off_7_5_bpm_above_its_first_two_minutes() {
+    // HR alternates 58/62 (mean 60) for 2 min, then 67.4, 67.5, missing, and from 212.5 s 70.
+    let frames: Vec<FeatureFrame> = (0..600)
+        .map(|i| {
+            let t = i as f64 * 0.5;
+            let mut f = FeatureFrame::empty(t);
+            f.values[0] = match t {
+                t if t < 120.0 => Some(if i % 2 == 0 { 58.0 } else { 62.0 }),
+                t if t < 150.0 => Some(67.4),
+                t if t < 160.0 => Some(67.5),
+                t if t < 170.0 => None,
+                t if t < 212.5 => Some(60.0),
+                _ => Some(70.0),
+            };
+            f
+        })
+        .collect();
+    let d = reference_rule(&frames);
+    assert_eq!(d.len(), frames.len());
+    let at = |t: f64| d.iter().find(|x| x.t == t).unwrap();
+    assert_eq!(at(119.5).rule, Rule::Calibrating);
+    assert_eq!(at(119.5).action, Hold);
+    assert_eq!(at(140.0).action, Hold);
+    assert_eq!(at(155.0).action, EaseOff);
+    assert_eq!((at(165.0).action, at(165.0).rule), (Hold, Rule::NoData));
+    let mut r = run(
+        vec![seg("rest", 0.0, 200.0), seg("stress", 200.0, 300.0)],
+        Vec::new(),
+        300.0,
+    );
+    r.features = frames;
+    let m = score_reference(&r);
+    assert_eq!(m.onset_delays_s, vec![12.5]);
+    // Calm post-calibration ticks: [120, 200) = 160; ease_off in [150, 160) = 20.
+    assert_eq!(
+        m.calm_ease_off,
+        Share {
+            hits: 20,
+            ticks: 160
+        }
+    );
+}

@@ -1,0 +1,217 @@
+//! `attune evaluate` as a researcher runs it: a tiny cohort and the bundled labelled recording
+//! in, one JSON object (or tables) out, and a one-line error for every kind of bad input.
+
+use crate::util::{fixture, json, run_attune};
+
+const SMALL: [&str; 9] = [
+    "evaluate",
+    "--cohort",
+    "2",
+    "--seed",
+    "5",
+    "--minutes",
+    "5",
+    "--scenario",
+    "rest-then-stress",
+];
+
+const SUMMARY_KEYS: [&str; 13] = [
+    "people",
+    "onsets",
+    "onset_delay_median_s",
+    "onset_delay_p90_s",
+    "missed_onsets",
+    "false_ease_off_rest_frac",
+    "escalate_rest_frac",
+    "escalations_during_stress",
+    "flips_per_min",
+    "recovery_delay_median_s",
+    "unrecovered",
+    "ease_off_movement_frac",
+    "ease_off_startle_frac",
+];
+
+const COUNT_KEYS: [&str; 5] = [
+    "people",
+    "onsets",
+    "missed_onsets",
+    "escalations_during_stress",
+    "unrecovered",
+];
+
+/// A scenario's keys (`people` there is the array of people) or the reference rule's (where
+/// `people` is the count).
+fn check_summary(s: &serde_json::Value, people_array: bool) {
+    for k in SUMMARY_KEYS {
+        let v = s.get(k).unwrap_or_else(|| panic!("no {k} in {s}"));
+        if k == "people" && people_array {
+            assert!(v.is_array(), "{k}: {v}");
+        } else if COUNT_KEYS.contains(&k) {
+            assert!(v.is_u64(), "{k}: {v}");
+        } else {
+            assert!(v.is_null() || v.is_f64(), "{k}: {v}");
+        }
+    }
+}
+
+fn one_line_error(args: &[&str], needle: &str) {
+    let (code, out, err) = run_attune(args);
+    assert_eq!(code, Some(1), "{args:?}: {err}");
+    assert!(out.is_empty(), "{args:?}: {out}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("attune: "), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: want {needle:?} in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_small_cohort_gives_one_json_object_with_every_key() {
+    let mut args = SMALL.to_vec();
+    args.push("--json");
+    let (code, out, err) = run_attune(&args);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1);
+    let v = json(out.trim());
+    assert_eq!(v["cohort"], 2);
+    assert_eq!(v["seed"], 5);
+    assert_eq!(v["minutes"], 5.0);
+    let scenarios = v["scenarios"].as_object().unwrap();
+    assert_eq!(scenarios.keys().collect::<Vec<_>>(), ["rest-then-stress"]);
+    let s = &scenarios["rest-then-stress"];
+    check_summary(s, true);
+    check_summary(&s["reference_rule"], false);
+    assert_eq!(s["reference_rule"]["people"], 2);
+    assert_eq!(s["people"].as_array().unwrap().len(), 2);
+    assert_eq!(s["onsets"], 2);
+    for p in s["people"].as_array().unwrap() {
+        assert!(p["participant"].is_string());
+        assert!(p["seed"].is_u64());
+        for k in ["onset_delay_s", "false_ease_off_rest_frac", "flips_per_min"] {
+            assert!(p[k].is_null() || p[k].is_f64(), "{k}: {}", p[k]);
+        }
+        assert!(p["reference_rule"]["missed_onsets"].is_u64());
+        assert!(p["person"].is_object(), "{}", p["person"]);
+    }
+    // Deterministic, whatever the thread count.
+    args.extend(["--threads", "1"]);
+    let (_, again, _) = run_attune(&args);
+    assert_eq!(again, out);
+}
+
+#[test]
+fn tables_name_the_cohort_and_compare_policy_with_the_reference_rule() {
+    let (code, out, err) = run_attune(&SMALL);
+    assert_eq!(code, Some(0), "{err}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.contains("cohort 2") && first.contains("seed 5"),
+        "{first}"
+    );
+    assert!(first.contains("attune replay"), "{first}");
+    assert!(out.contains("== rest-then-stress =="), "{out}");
+    assert!(out.contains("onset delay median (s)"), "{out}");
+    assert!(out.contains("sim-001") && out.contains("sim-002"), "{out}");
+}
+
+#[test]
+fn a_labelled_recording_is_scored_under_recordings() {
+    let f = fixture("sim-rest-stress.attune.ndjson");
+    let (code, out, err) = run_attune(&["evaluate", "--recording", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v = json(out.trim());
+    assert_eq!(v["recordings"].as_array().unwrap().len(), 1);
+    assert!(v["minutes"].is_null());
+    let s = &v["scenarios"]["recordings"];
+    check_summary(s, true);
+    check_summary(&s["reference_rule"], false);
+    assert_eq!(s["people"].as_array().unwrap().len(), 1);
+    assert_eq!(s["onsets"], 1);
+    assert_eq!(s["people"][0]["participant"], "sim-0007");
+    assert!(
+        s["people"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("sim-rest-stress.attune.ndjson")
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture_path = fixture("sim-rest-stress.attune.ndjson");
+    let rec = fixture_path.to_str().unwrap();
+    let ev = |extra: &[&'static str]| {
+        let mut a = vec!["evaluate"];
+        a.extend_from_slice(extra);
+        a
+    };
+    one_line_error(&ev(&["--cohort", "0"]), "--cohort");
+    one_line_error(&ev(&["--cohort", "10001"]), "--cohort");
+    one_line_error(&ev(&["--cohort", "-3"]), "--cohort");
+    one_line_error(&ev(&["--cohort", "2", "--minutes", "4"]), "--minutes");
+    one_line_error(&ev(&["--cohort", "2", "--minutes", "61"]), "--minutes");
+    one_line_error(&ev(&["--cohort", "2", "--minutes", "NaN"]), "--minutes");
+    one_line_error(
+        &ev(&["--cohort", "2", "--scenario", "nap"]),
+        "rest-then-stress",
+    );
+    one_line_error(&ev(&[]), "--cohort");
+    one_line_error(
+        &["evaluate", "--cohort", "2", "--recording", rec],
+        "--cohort",
+    );
+
+    let missing = dir.path().join("missing.attune.ndjson");
+    one_line_error(
+        &["evaluate", "--recording", missing.to_str().unwrap()],
+        "missing.attune.ndjson",
+    );
+    let broken = dir.path().join("broken.attune.ndjson");
+    std::fs::write(&broken, "{\"format\":\"nope\"}\nnot json\n").unwrap();
+    one_line_error(
+        &["evaluate", "--recording", broken.to_str().unwrap()],
+        "broken.attune.ndjson",
+    );
+    // The fixture without its segments.
+    let text = std::fs::read_to_string(&fixture_path).unwrap();
+    let (head, rest) = text.split_once('\n').unwrap();
+    let mut h = json(head);
+    h["segments"] = serde_json::json!([]);
+    let bare = dir.path().join("bare.attune.ndjson");
+    std::fs::write(&bare, format!("{h}\n{rest}")).unwrap();
+    one_line_error(
+        &["evaluate", "--recording", bare.to_str().unwrap()],
+        "bare.attune.ndjson: the recording has no labelled segments",
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let under_file = file.join("plots");
+    let mut a = SMALL.to_vec();
+    a.extend(["--plots", under_file.to_str().unwrap()]);
+    one_line_error(&a, "--plots");
+}
+
+#[test]
+fn plots_are_written_or_each_failure_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("new/plots");
+    let mut a = SMALL.to_vec();
+    a[2] = "1";
+    a.extend(["--json", "--plots", plots.to_str().unwrap()]);
+    let (code, out, err) = run_attune(&a);
+    assert!(plots.is_dir());
+    // The report comes out either way.
+    assert_eq!(json(out.trim())["cohort"], 1);
+    let png = plots.join("rest-then-stress-sim-001.png");
+    if code == Some(0) {
+        assert!(png.is_file(), "{err}");
+    } else {
+        assert_eq!(code, Some(1));
+        assert!(!err.contains("panicked"), "{err}");
+        let lines: Vec<&str> = err.trim_end().lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with("attune: plot: "), "{err}");
+        assert!(lines[1].contains("1 of 1 plots"), "{err}");
+    }
+}
