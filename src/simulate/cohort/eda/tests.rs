@@ -521,3 +521,26 @@ fn report() {
     println!("full light walking vs rest, same person:");
     println!("  tonic rise µS: {}", q(&d_walk));
 }
+
+#[test]
+fn stressor_onsets_evoke_scrs_in_the_tsst_and_rarely_at_rest() {
+    use crate::simulate::cohort::CohortScenario;
+    let share = |s: CohortScenario| {
+        let mut with = 0;
+        for i in 0..40 {
+            let seed = person_seed(3, i);
+            let person = CohortPerson::draw(seed);
+            let dur = s.default_duration_s();
+            let tl = Timeline::new(s, dur, &mut rng_for(seed, streams::TIMELINE));
+            let d = Drives::new(&person.psyche, &tl, &mut rng_for(seed, streams::AROUSAL));
+            let o = simulate(&mut rng_for(seed, streams::EDA), &person.eda, &d, dur, FS);
+            if o.scrs.iter().any(|(c, _)| *c == ScrCause::Onset) {
+                with += 1;
+            }
+        }
+        with as f64 / 40.0
+    };
+    let (tsst, rest) = (share(CohortScenario::Tsst), share(CohortScenario::Rest));
+    println!("onset SCRs: tsst {tsst}, rest {rest}");
+    assert!(tsst > 0.7 && rest < 0.2, "tsst {tsst}, rest {rest}");
+}
