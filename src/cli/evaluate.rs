@@ -158,7 +158,11 @@ pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
     if !failed.is_empty() {
         let mut err = std::io::stderr().lock();
         for f in &failed {
-            let _ = writeln!(err, "attune: plot: {}", f.replace(['\n', '\r'], " "));
+            let _ = writeln!(
+                err,
+                "attune: plot: {}",
+                super::one_line(&anyhow::anyhow!("{f}"))
+            );
         }
         bail!(
             "{} of {} plots could not be written",
