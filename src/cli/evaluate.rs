@@ -7,6 +7,10 @@
 //! is a terminal. `--plots DIR` draws each person right after their run, on the worker; a
 //! failed picture is one line on stderr and makes the exit code non-zero once the report is out.
 //!
+//! With `ATTUNE_TIMINGS=1` in the environment, one more JSON line goes to stderr: worker time
+//! summed over people for each step (`simulate_s`, `engine_s`, `plot_s`, `score_s`), the
+//! thread count and the wall time (`wall_s`). stdout is unchanged.
+//!
 //! # JSON (`--json`: one object on stdout)
 //!
 //! `{"cohort":N,"seed":S,"minutes":M|null,"scenarios":{"<name>":{<Summary keys>,
@@ -24,13 +28,15 @@
 use super::Common;
 use crate::engine::EngineConfig;
 use crate::evaluate::metrics::{PersonMetrics, Summary, score_reference, score_run, summarize};
-use crate::evaluate::{PersonRun, par_map, plot, run_recording, run_simulated};
+use crate::evaluate::{PersonRun, par_map, plot, run_recording, simulate_member};
 use crate::recording::{Header, Reader, Record};
 use crate::simulate::cohort::{ALL_SCENARIOS, CohortScenario};
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// The largest cohort.
 const MAX_COHORT: u64 = 10_000;
@@ -130,7 +136,15 @@ pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let show_progress = std::io::stderr().is_terminal() && !common.quiet;
-    let results = evaluate(&plan, threads, a.plots.as_deref(), show_progress);
+    let started = Instant::now();
+    let (results, mut timings) = evaluate(&plan, threads, a.plots.as_deref(), show_progress);
+    if std::env::var_os("ATTUNE_TIMINGS").is_some_and(|v| v == "1") {
+        if let Some(m) = timings.as_object_mut() {
+            m.insert("threads".into(), json!(threads));
+            m.insert("wall_s".into(), json!(started.elapsed().as_secs_f64()));
+        }
+        let _ = writeln!(std::io::stderr(), "{timings}");
+    }
     let report = report(&plan, &results);
     if a.json {
         say!("{}", serde_json::to_string(&report)?);
@@ -144,7 +158,11 @@ pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
     if !failed.is_empty() {
         let mut err = std::io::stderr().lock();
         for f in &failed {
-            let _ = writeln!(err, "attune: plot: {}", f.replace(['\n', '\r'], " "));
+            let _ = writeln!(
+                err,
+                "attune: plot: {}",
+                super::one_line(&anyhow::anyhow!("{f}"))
+            );
         }
         bail!(
             "{} of {} plots could not be written",
@@ -250,7 +268,7 @@ fn evaluate(
     threads: usize,
     plots: Option<&Path>,
     show_progress: bool,
-) -> Vec<PersonResult> {
+) -> (Vec<PersonResult>, Value) {
     let jobs: Vec<Job> = match plan {
         Plan::Cohort {
             n,
@@ -269,29 +287,70 @@ fn evaluate(
         indicatif::ProgressBar::hidden()
     };
     let cfg = EngineConfig::default();
+    let timings = Timings::default();
     let results = par_map(&jobs, threads, |job| {
+        let t0 = Instant::now();
+        let mut simulated = t0;
         let (run, group, file) = match job {
-            Job::Sim(s, seed, i, duration) => (
-                run_simulated(*s, *seed, *i, *duration, &cfg),
-                s.name().to_string(),
-                None,
-            ),
+            Job::Sim(s, seed, i, duration) => {
+                let (seed, sim) = simulate_member(*s, *seed, *i, *duration);
+                simulated = Instant::now();
+                let mut run = run_recording(&sim.header, sim.records, &cfg, s.name());
+                run.seed = Some(seed);
+                (run, s.name().to_string(), None)
+            }
             Job::Rec(p, h, r) => (
                 run_recording(h, r.to_vec(), &cfg, &recording_name(p)),
                 RECORDINGS.to_string(),
                 Some(p.display().to_string()),
             ),
         };
+        let engined = Instant::now();
         let plot_error = plots.and_then(|dir| {
             let path = dir.join(format!("{}-{}.png", run.scenario, run.participant));
             plot::plot_person(&run, &path).err().map(|e| e.to_string())
         });
+        let plotted = Instant::now();
         let r = person_result(&run, group, file, plot_error);
+        timings.add([
+            simulated - t0,
+            engined - simulated,
+            plotted - engined,
+            plotted.elapsed(),
+        ]);
         progress.inc(1);
         r
     });
     progress.finish_and_clear();
-    results
+    (results, timings.seconds())
+}
+
+/// Worker time per step, summed over people (µs), for `ATTUNE_TIMINGS=1`.
+#[derive(Debug, Default)]
+struct Timings([AtomicU64; 4]);
+
+impl Timings {
+    const STEPS: [&str; 4] = ["simulate", "engine", "plot", "score"];
+
+    fn add(&self, steps: [Duration; 4]) {
+        for (a, d) in self.0.iter().zip(steps) {
+            a.fetch_add(
+                u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn seconds(&self) -> Value {
+        let mut m = Map::new();
+        for (name, a) in Self::STEPS.iter().zip(&self.0) {
+            m.insert(
+                format!("{name}_s"),
+                json!(a.load(Ordering::Relaxed) as f64 / 1e6),
+            );
+        }
+        Value::Object(m)
+    }
 }
 
 fn person_result(
@@ -570,7 +629,7 @@ mod tests {
 
     fn report_for(a: &EvaluateArgs) -> String {
         let plan = plan(a).unwrap();
-        let results = evaluate(&plan, a.threads.unwrap_or(1), None, false);
+        let (results, _) = evaluate(&plan, a.threads.unwrap_or(1), None, false);
         serde_json::to_string(&report(&plan, &results)).unwrap()
     }
 

@@ -19,6 +19,7 @@ use crate::features::FeatureFrame;
 use crate::model::ParticipantId;
 use crate::policy::{Action, Rule};
 use crate::recording::{Header, Record, Segment};
+use crate::simulate::Simulation;
 use crate::simulate::cohort::{CohortConfig, CohortScenario, person_seed, simulate_person};
 use crate::sources::replay_feed::replay_max_speed;
 
@@ -106,6 +107,20 @@ pub fn run_simulated(
     duration_s: Option<f64>,
     cfg: &EngineConfig,
 ) -> PersonRun {
+    let (seed, sim) = simulate_member(scenario, cohort_seed, i, duration_s);
+    let mut run = run_recording(&sim.header, sim.records, cfg, scenario.name());
+    run.seed = Some(seed);
+    run
+}
+
+/// The recording of cohort member `i` (participant `sim-NNN`, seed `person_seed(cohort_seed,
+/// i)`) in `scenario`: the first half of [`run_simulated`], with the person's seed.
+pub fn simulate_member(
+    scenario: CohortScenario,
+    cohort_seed: u64,
+    i: u64,
+    duration_s: Option<f64>,
+) -> (u64, Simulation) {
     let seed = person_seed(cohort_seed, i);
     let participant = ParticipantId::new(&format!("sim-{:03}", i + 1))
         .unwrap_or_else(|_| unreachable!("a valid id"));
@@ -116,9 +131,7 @@ pub fn run_simulated(
         participant,
         eda_rate_hz: 32.0,
     });
-    let mut run = run_recording(&sim.header, sim.records, cfg, scenario.name());
-    run.seed = Some(seed);
-    run
+    (seed, sim)
 }
 
 /// `f` over `items` on `threads` worker threads (at least one), results in `items` order:
