@@ -447,7 +447,10 @@ fn segment_labels<DB: DrawingBackend>(
         let (rx, ry) = (x - area_x, y - area_y);
         let bar_y = y_px.start - area_y - 6;
         hr_area.draw(&Rectangle::new(
-            [(x_start - area_x + 1, bar_y), (x_end - area_x - 1, bar_y + 2)],
+            [
+                (x_start - area_x + 1, bar_y),
+                (x_end - area_x - 1, bar_y + 2),
+            ],
             c.filled(),
         ))?;
         hr_area.draw(&Text::new(
