@@ -15,8 +15,8 @@
 //!
 //! `{"cohort":N,"seed":S,"minutes":M|null,"scenarios":{"<name>":{<Summary keys>,
 //! "reference_rule":{<Summary keys>},"people":[<person>...]}}}` where the Summary keys are those
-//! of [`crate::evaluate::metrics::Summary`] (at the scenario level, `people` is the array of
-//! people, whose length is the count; inside `reference_rule` it is the count) and a person is `{"participant","seed","onsets",
+//! of [`crate::evaluate::metrics::Summary`] (`n_people` is the count; `people` is the per-person
+//! array, at the scenario level only) and a person is `{"participant","seed","onsets",
 //! "onset_delay_s","missed_onsets","false_ease_off_rest_frac","escalate_rest_frac",
 //! "escalations_during_stress","flips_per_min","recovery_delay_s","unrecovered",
 //! "reference_rule":{"onset_delay_s","missed_onsets","false_ease_off_rest_frac"},
@@ -389,8 +389,6 @@ fn report(plan: &Plan, results: &[PersonResult]) -> Value {
             "reference_rule".into(),
             Value::Object(summary_map(&summarize(people.iter().map(|p| &p.reference)))),
         );
-        // The per-person array takes the count's key at this level (its length is the count).
-        obj.shift_remove("people");
         obj.insert(
             "people".into(),
             Value::Array(people.iter().map(|p| person_json(p)).collect()),
@@ -466,7 +464,7 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
         return Ok(());
     };
     const ROWS: [(&str, &str); 13] = [
-        ("people", "people"),
+        ("n_people", "people"),
         ("onsets", "onsets"),
         ("onset_delay_median_s", "onset delay median (s)"),
         ("onset_delay_p90_s", "onset delay p90 (s)"),

@@ -330,7 +330,8 @@ pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
 /// A scenario's scores pooled over its people (module doc). Field names are the JSON contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// People scored.
+    /// People scored (`n_people`; `people` is the per-person array next to it).
+    #[serde(rename = "n_people")]
     pub people: u64,
     /// Onsets, summed.
     pub onsets: u64,

@@ -408,12 +408,7 @@ fn at(v: &[f64], x: f64) -> f64 {
 }
 
 /// The true sinus beats through `drives` for `dur` s (ticks of 1/1024 s).
-pub fn sinus_beats(
-    rng: &mut ChaCha8Rng,
-    p: &HeartPerson,
-    drives: &Drives,
-    dur: f64,
-) -> Vec<Sinus> {
+pub fn sinus_beats(rng: &mut ChaCha8Rng, p: &HeartPerson, drives: &Drives, dur: f64) -> Vec<Sinus> {
     let g = grid(rng, p, drives, dur);
     let rr_rest = 60_000.0 / p.hr_rest_bpm;
     let end = (dur * 1024.0) as u64;

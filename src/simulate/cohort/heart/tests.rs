@@ -135,11 +135,16 @@ fn within_person_spread_at_rest_matches_the_real_recordings() {
         })
         .collect();
     let real_ratio = quantile(&real_long_seg, 100.0) / quantile(&real_long_seg, 0.0);
-    eprintln!("within-person SD of window-mean HR at rest, bpm (sim: median [IQR] of {n} people, 60 min NN):");
+    eprintln!(
+        "within-person SD of window-mean HR at rest, bpm (sim: median [IQR] of {n} people, 60 min NN):"
+    );
     for (k, w) in WINDOWS.iter().enumerate() {
         let s: Vec<f64> = sims.iter().map(|x| x[k]).collect();
         let s5: Vec<f64> = sims_5min.iter().map(|x| x[k]).collect();
-        let (rs, rl) = (window_spread(&short, 0.0, *w), window_spread(&long, 0.0, *w));
+        let (rs, rl) = (
+            window_spread(&short, 0.0, *w),
+            window_spread(&long, 0.0, *w),
+        );
         let m = median(&s);
         eprintln!(
             "  {w:>4} s: sim {m:.2} [{:.2}-{:.2}] (first 5 min: {:.2}); real short {rs:.2}, long {rl:.2}; ratio sim/short {:.2}, sim/long {:.2}",
@@ -186,7 +191,9 @@ fn resting_five_minute_hrv_sits_in_the_published_norms() {
         eprintln!("  {name}: 5th {p5:.2}, median {p50:.2}, 95th {p95:.2} (Nunan 2010: {lo}-{hi})");
         (p5, p50, p95)
     };
-    eprintln!("resting 5-min HRV, {n} people (LF/HF: Task Force method, dsp::hrv::frequency_taskforce):");
+    eprintln!(
+        "resting 5-min HRV, {n} people (LF/HF: Task Force method, dsp::hrv::frequency_taskforce):"
+    );
     let (p5, p50, p95) = show("RMSSD ms", &rm, 19.0, 75.0);
     assert!(p5 > 12.0 && p5 < 28.0 && p50 > 25.0 && p50 < 55.0 && p95 > 55.0 && p95 < 110.0);
     let (p5, p50, p95) = show("SDNN ms", &sd, 32.0, 93.0);
