@@ -219,3 +219,27 @@ fn plots_are_written_or_each_failure_is_one_line() {
         assert!(lines[1].contains("1 of 1 plots"), "{err}");
     }
 }
+
+#[test]
+fn an_unlabelled_real_recording_is_refused_or_scored_as_the_label_given() {
+    let f = fixture("pyhrv-short-rr.attune.ndjson");
+    let f = f.to_str().unwrap();
+    one_line_error(&["evaluate", "--recording", f], "has no labelled segments");
+    let (code, out, err) = run_attune(&[
+        "evaluate",
+        "--recording",
+        f,
+        "--unlabelled-as",
+        "rest",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let s = &json(out.trim())["scenarios"]["recordings"];
+    check_summary(s, true);
+    assert_eq!(s["onsets"], 0);
+    // Five minutes of calm: the rest fractions are measured (not null) and are fractions.
+    for k in ["false_ease_off_rest_frac", "escalate_rest_frac"] {
+        let x = s[k].as_f64().unwrap_or_else(|| panic!("{k}: {s}"));
+        assert!((0.0..=1.0).contains(&x), "{k}: {x}");
+    }
+}

@@ -81,6 +81,11 @@ pub struct EvaluateArgs {
     /// Labelled recordings to score instead of a simulated cohort (all in one report).
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub recording: Vec<PathBuf>,
+    /// Score a recording without segments as one segment with this label over its whole
+    /// length (e.g. `rest` for a real recording known to be seated rest); recordings with
+    /// segments keep theirs.
+    #[arg(long, value_name = "LABEL", requires = "recording")]
+    pub unlabelled_as: Option<String>,
     /// One JSON object on stdout instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -191,7 +196,7 @@ fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
         let recs = a
             .recording
             .iter()
-            .map(|p| read_recording(p))
+            .map(|p| read_recording(p, a.unlabelled_as.as_deref()))
             .collect::<anyhow::Result<Vec<_>>>()?;
         return Ok(Plan::Recordings(recs));
     }
@@ -231,8 +236,12 @@ fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
     })
 }
 
-/// Reads a whole recording; it must have labelled segments.
-fn read_recording(path: &Path) -> anyhow::Result<(PathBuf, Header, Vec<Record>)> {
+/// Reads a whole recording; it must have labelled segments, or get one `unlabelled_as` over
+/// its whole length (first to last record).
+fn read_recording(
+    path: &Path,
+    unlabelled_as: Option<&str>,
+) -> anyhow::Result<(PathBuf, Header, Vec<Record>)> {
     let name = path.display();
     let file = std::fs::File::open(path).with_context(|| format!("{name}"))?;
     let mut r =
@@ -241,10 +250,20 @@ fn read_recording(path: &Path) -> anyhow::Result<(PathBuf, Header, Vec<Record>)>
     while let Some(rec) = r.next_record().with_context(|| format!("{name}"))? {
         records.push(rec);
     }
-    let header = r.header().clone();
+    let mut header = r.header().clone();
+    if let (true, Some(label)) = (header.segments.is_empty(), unlabelled_as) {
+        let end = records.iter().map(Record::host_t).fold(0.0, f64::max);
+        if end > 0.0 {
+            header.segments.push(crate::recording::Segment {
+                label: label.to_string(),
+                start_s: 0.0,
+                end_s: end,
+            });
+        }
+    }
     if header.segments.is_empty() {
         bail!(
-            "{name}: the recording has no labelled segments (header `segments`), so there is nothing to score"
+            "{name}: the recording has no labelled segments (header `segments`), so there is nothing to score (--unlabelled-as LABEL scores it as one segment)"
         );
     }
     Ok((path.to_owned(), header, records))
