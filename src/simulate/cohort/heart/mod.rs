@@ -178,7 +178,7 @@ impl HeartPerson {
         let responder = 0.3 + 0.7 * (hr_rise_bpm / 11.0).min(1.5);
         let hf_withdrawal_ln =
             ((0.5 + 0.6 * z_vagal + 0.3 * normal(rng)) * responder).clamp(-0.3, 2.5);
-        let resonance_gain = (2.8_f64.ln() + 0.3 * normal(rng)).exp().clamp(1.3, 6.0);
+        let resonance_gain = (3.3_f64.ln() + 0.3 * normal(rng)).exp().clamp(1.5, 7.0);
         let exercise_rise_bpm = (16.0 + 4.0 * normal(rng)).clamp(8.0, 28.0);
         let startle_bpm = rng.random_range(2.0..8.0);
         // Ectopy: 31 % none in 24 h; others log-normal so that the cohort median is 2/24 h and
@@ -389,7 +389,7 @@ fn grid(rng: &mut ChaCha8Rng, p: &HeartPerson, d: &Drives, dur: f64) -> Grid {
             * (-1.6 * e).exp()
             * speech
             * resonance;
-        let my = mayer.step(rng) * (-1.0 * e).exp();
+        let my = mayer.step(rng) * (-e).exp();
         g.hr.push(hr.clamp(35.0, 200.0));
         g.amp.push(amp);
         g.phase.push(phase);
@@ -408,12 +408,7 @@ fn at(v: &[f64], x: f64) -> f64 {
 }
 
 /// The true sinus beats through `drives` for `dur` s (ticks of 1/1024 s).
-pub fn sinus_beats(
-    rng: &mut ChaCha8Rng,
-    p: &HeartPerson,
-    drives: &Drives,
-    dur: f64,
-) -> Vec<Sinus> {
+pub fn sinus_beats(rng: &mut ChaCha8Rng, p: &HeartPerson, drives: &Drives, dur: f64) -> Vec<Sinus> {
     let g = grid(rng, p, drives, dur);
     let rr_rest = 60_000.0 / p.hr_rest_bpm;
     let end = (dur * 1024.0) as u64;
