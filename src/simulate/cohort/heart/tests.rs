@@ -44,7 +44,7 @@ fn timed(rr: &[f64]) -> Vec<(f64, f64)> {
 fn nn(out: &HeartOutput, from: f64, to: f64) -> Vec<(f64, f64)> {
     out.beats
         .iter()
-        .filter(|b| b.artefact.is_none() && b.t >= from && b.t < to)
+        .filter(|b| b.artefact.is_none() && (from..to).contains(&b.t))
         .map(|b| (b.t, b.rr_ms))
         .collect()
 }
@@ -129,7 +129,7 @@ fn within_person_spread_at_rest_matches_the_real_recordings() {
             let s: Vec<(f64, f64)> = long
                 .iter()
                 .copied()
-                .filter(|x| x.0 >= a && x.0 < b)
+                .filter(|x| (a..b).contains(&x.0))
                 .collect();
             rmssd(&s)
         })
@@ -156,7 +156,7 @@ fn within_person_spread_at_rest_matches_the_real_recordings() {
         );
         let (lo, hi) = (rs.min(rl), rs.max(rl));
         assert!(
-            m >= 0.7 * lo && m <= 1.3 * hi,
+            (0.7 * lo..=1.3 * hi).contains(&m),
             "{w} s: median {m:.2} outside ±30 % of the real band {lo:.2}-{hi:.2}"
         );
     }
@@ -271,7 +271,7 @@ fn peak_hz(b: &[(f64, f64)]) -> f64 {
     psd.freq
         .iter()
         .zip(&psd.power)
-        .filter(|(f, _)| **f >= 0.04 && **f <= 0.4)
+        .filter(|(f, _)| (0.04..=0.4).contains(*f))
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(f, _)| *f)
         .unwrap_or(f64::NAN)
