@@ -4,7 +4,7 @@
 //! Heart rate is built on a 4 Hz grid and read at each beat:
 //!
 //! - **Rest level and slow non-stationarity**: the person's resting HR plus four
-//!   Ornstein–Uhlenbeck processes on HR (time constants 20 min, 5 min, 45 s, 8 s) whose sizes
+//!   Ornstein–Uhlenbeck processes on HR (time constants 20 min, 5 min, 45 s, 10 s) whose sizes
 //!   were set so that the within-person SD of 10/60/120 s window means of HR matches the real
 //!   recordings in `fixtures/signals/pyhrv_nn_*.csv` (MIT-BIH Normal Sinus Rhythm via pyhrv).
 //! - **Respiratory sinus arrhythmia (RSA)** at a breathing rate that wanders (12–18 breaths/min
@@ -35,8 +35,8 @@
 //!   after the probe and gone within ~10 s; habituates across probes).
 //!
 //! Artefacts ([`artefacts`]) are laid over the sinus beats: ectopic short–long pairs, missed and
-//! extra detections, and contact-loss dropouts. `/work/notes/heart.md` (pasted into
-//! `docs/evaluation.md`) has every parameter with its source or the reason for the assumption.
+//! extra detections, and contact-loss dropouts. `docs/evaluation.md` has every parameter with
+//! its source or the reason for the assumption, and the realism numbers.
 
 pub mod artefacts;
 pub mod processes;
