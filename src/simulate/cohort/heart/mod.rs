@@ -4,7 +4,7 @@
 //! Heart rate is built on a 4 Hz grid and read at each beat:
 //!
 //! - **Rest level and slow non-stationarity**: the person's resting HR plus four
-//!   Ornstein–Uhlenbeck processes on HR (time constants 20 min, 5 min, 45 s, 8 s) whose sizes
+//!   Ornstein–Uhlenbeck processes on HR (time constants 20 min, 5 min, 45 s, 10 s) whose sizes
 //!   were set so that the within-person SD of 10/60/120 s window means of HR matches the real
 //!   recordings in `fixtures/signals/pyhrv_nn_*.csv` (MIT-BIH Normal Sinus Rhythm via pyhrv).
 //! - **Respiratory sinus arrhythmia (RSA)** at a breathing rate that wanders (12–18 breaths/min
@@ -35,8 +35,8 @@
 //!   after the probe and gone within ~10 s; habituates across probes).
 //!
 //! Artefacts ([`artefacts`]) are laid over the sinus beats: ectopic short–long pairs, missed and
-//! extra detections, and contact-loss dropouts. `/work/notes/heart.md` (pasted into
-//! `docs/evaluation.md`) has every parameter with its source or the reason for the assumption.
+//! extra detections, and contact-loss dropouts. `docs/evaluation.md` has every parameter with
+//! its source or the reason for the assumption, and the realism numbers.
 
 pub mod artefacts;
 pub mod processes;
@@ -178,7 +178,7 @@ impl HeartPerson {
         let responder = 0.3 + 0.7 * (hr_rise_bpm / 11.0).min(1.5);
         let hf_withdrawal_ln =
             ((0.5 + 0.6 * z_vagal + 0.3 * normal(rng)) * responder).clamp(-0.3, 2.5);
-        let resonance_gain = (2.8_f64.ln() + 0.3 * normal(rng)).exp().clamp(1.3, 6.0);
+        let resonance_gain = (3.3_f64.ln() + 0.3 * normal(rng)).exp().clamp(1.5, 7.0);
         let exercise_rise_bpm = (16.0 + 4.0 * normal(rng)).clamp(8.0, 28.0);
         let startle_bpm = rng.random_range(2.0..8.0);
         // Ectopy: 31 % none in 24 h; others log-normal so that the cohort median is 2/24 h and
@@ -389,7 +389,7 @@ fn grid(rng: &mut ChaCha8Rng, p: &HeartPerson, d: &Drives, dur: f64) -> Grid {
             * (-1.6 * e).exp()
             * speech
             * resonance;
-        let my = mayer.step(rng) * (-1.0 * e).exp();
+        let my = mayer.step(rng) * (-e).exp();
         g.hr.push(hr.clamp(35.0, 200.0));
         g.amp.push(amp);
         g.phase.push(phase);

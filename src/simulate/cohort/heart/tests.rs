@@ -44,7 +44,7 @@ fn timed(rr: &[f64]) -> Vec<(f64, f64)> {
 fn nn(out: &HeartOutput, from: f64, to: f64) -> Vec<(f64, f64)> {
     out.beats
         .iter()
-        .filter(|b| b.artefact.is_none() && b.t >= from && b.t < to)
+        .filter(|b| b.artefact.is_none() && (from..to).contains(&b.t))
         .map(|b| (b.t, b.rr_ms))
         .collect()
 }
@@ -129,7 +129,7 @@ fn within_person_spread_at_rest_matches_the_real_recordings() {
             let s: Vec<(f64, f64)> = long
                 .iter()
                 .copied()
-                .filter(|x| x.0 >= a && x.0 < b)
+                .filter(|x| (a..b).contains(&x.0))
                 .collect();
             rmssd(&s)
         })
@@ -156,7 +156,7 @@ fn within_person_spread_at_rest_matches_the_real_recordings() {
         );
         let (lo, hi) = (rs.min(rl), rs.max(rl));
         assert!(
-            m >= 0.7 * lo && m <= 1.3 * hi,
+            (0.7 * lo..=1.3 * hi).contains(&m),
             "{w} s: median {m:.2} outside ±30 % of the real band {lo:.2}-{hi:.2}"
         );
     }
@@ -202,4 +202,255 @@ fn resting_five_minute_hrv_sits_in_the_published_norms() {
     assert!(p5 > 0.4 && p5 < 2.0 && p50 > 1.1 && p50 < 4.5 && p95 > 3.0 && p95 < 17.0);
     let (p5, _, p95) = show("HR bpm", &hr, 52.0, 76.0);
     assert!(p5 > 48.0 && p95 < 100.0);
+}
+
+#[test]
+fn stress_raises_hr_with_null_responders_and_baseline_dependent_hrv_withdrawal() {
+    let n = 40;
+    let (mut rises, mut gains, mut base_rm, mut d_ln_rm) = (vec![], vec![], vec![], vec![]);
+    for i in 0..n {
+        let (person, _, out) = run(person_seed(9200, i), CohortScenario::Tsst, 2400.0);
+        let base = nn(&out, 300.0, 600.0);
+        let speech = nn(&out, 1260.0, 1500.0);
+        rises.push(hr_mean(&speech) - hr_mean(&base));
+        gains.push(person.heart.hr_rise_bpm);
+        base_rm.push(rmssd(&base));
+        d_ln_rm.push((rmssd(&speech) / rmssd(&base)).ln());
+    }
+    let small = gains.iter().filter(|g| **g < 3.0).count();
+    eprintln!(
+        "TSST speech vs baseline, {n} people: HR rise median {:.1} bpm [5th {:.1}, 95th {:.1}]; {small} with a gain < 3 bpm",
+        median(&rises),
+        quantile(&rises, 5.0),
+        quantile(&rises, 95.0)
+    );
+    assert!(median(&rises) > 6.0 && median(&rises) < 16.0);
+    assert!(small >= 1, "no small or null responders");
+    assert!(quantile(&rises, 5.0) < 3.0);
+    // High-RMSSD people lose more (ln RMSSD change), low-RMSSD people little or none.
+    let mut idx: Vec<usize> = (0..n as usize).collect();
+    idx.sort_by(|a, b| base_rm[*a].total_cmp(&base_rm[*b]));
+    let third = idx.len() / 3;
+    let low: Vec<f64> = idx[..third].iter().map(|i| d_ln_rm[*i]).collect();
+    let high: Vec<f64> = idx[idx.len() - third..]
+        .iter()
+        .map(|i| d_ln_rm[*i])
+        .collect();
+    eprintln!(
+        "  ln RMSSD change: low-baseline third {:.2}, high-baseline third {:.2}",
+        median(&low),
+        median(&high)
+    );
+    assert!(median(&high) < median(&low) - 0.15);
+    assert!(median(&high) < -0.2);
+}
+
+/// The frequency (Hz) of the largest peak in 0.04–0.4 Hz of RR resampled at 4 Hz.
+fn peak_hz(b: &[(f64, f64)]) -> f64 {
+    let (t0, t1) = (b[0].0, b[b.len() - 1].0);
+    let mut y = Vec::new();
+    let mut j = 0;
+    let mut t = t0;
+    while t < t1 {
+        while j + 1 < b.len() && b[j + 1].0 <= t {
+            j += 1;
+        }
+        let (a, c) = (b[j], b[(j + 1).min(b.len() - 1)]);
+        let f = if c.0 > a.0 {
+            (t - a.0) / (c.0 - a.0)
+        } else {
+            0.0
+        };
+        y.push(a.1 + (c.1 - a.1) * f);
+        t += 0.25;
+    }
+    let m = mean(&y);
+    y.iter_mut().for_each(|v| *v -= m);
+    let psd =
+        crate::dsp::spectrum::welch(&y, 4.0, 256, 128, 1024).unwrap_or_else(|| panic!("too short"));
+    psd.freq
+        .iter()
+        .zip(&psd.power)
+        .filter(|(f, _)| (0.04..=0.4).contains(*f))
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(f, _)| *f)
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn paced_breathing_raises_rmssd_and_lf_hf_and_moves_the_peak_to_a_tenth_of_a_hertz() {
+    let n = 30;
+    let (mut ratio, mut lfhf_ratio, mut dhr, mut at_01) = (vec![], vec![], vec![], 0);
+    for i in 0..n {
+        // 1200 s: rest 0–480, paced 480–840, rest 840–1200.
+        let (_, _, out) = run(person_seed(9300, i), CohortScenario::PacedBreathing, 1200.0);
+        let rest = nn(&out, 180.0, 480.0);
+        let paced = nn(&out, 540.0, 840.0);
+        ratio.push(rmssd(&paced) / rmssd(&rest));
+        let lfhf = |b: &[(f64, f64)]| {
+            frequency_taskforce(&rr_of(b))
+                .and_then(|f| f.lf_hf)
+                .unwrap_or(f64::NAN)
+        };
+        lfhf_ratio.push(lfhf(&paced) / lfhf(&rest));
+        dhr.push(hr_mean(&paced) - hr_mean(&rest));
+        let f = peak_hz(&paced);
+        if (0.085..=0.115).contains(&f) {
+            at_01 += 1;
+        }
+    }
+    eprintln!(
+        "paced 0.1 Hz vs rest, {n} people: RMSSD ratio median {:.2} [5th {:.2}, 95th {:.2}]; LF/HF ratio median {:.1}; HR change median {:.1} bpm; peak at 0.1 Hz in {at_01}",
+        median(&ratio),
+        quantile(&ratio, 5.0),
+        quantile(&ratio, 95.0),
+        median(&lfhf_ratio),
+        median(&dhr)
+    );
+    assert!(median(&ratio) > 1.1, "{}", median(&ratio));
+    assert!(median(&lfhf_ratio) > 2.0);
+    assert!(median(&dhr).abs() < 3.0);
+    assert!(at_01 >= n * 8 / 10, "{at_01}");
+}
+
+#[test]
+fn walking_raises_hr_and_suppresses_rmssd_and_a_startle_is_a_brief_acceleration() {
+    let n = 30;
+    let (mut dhr, mut ratio) = (vec![], vec![]);
+    for i in 0..n {
+        // 1200 s: rest 0–480, walking 480–780, cool-down.
+        let (_, _, out) = run(person_seed(9400, i), CohortScenario::Movement, 1200.0);
+        let rest = nn(&out, 180.0, 480.0);
+        let walk = nn(&out, 630.0, 780.0);
+        dhr.push(hr_mean(&walk) - hr_mean(&rest));
+        ratio.push(rmssd(&walk) / rmssd(&rest));
+    }
+    eprintln!(
+        "walking vs rest, {n} people: HR rise median {:.1} bpm [5th {:.1}, 95th {:.1}]; RMSSD ratio median {:.2} [95th {:.2}]",
+        median(&dhr),
+        quantile(&dhr, 5.0),
+        quantile(&dhr, 95.0),
+        median(&ratio),
+        quantile(&ratio, 95.0)
+    );
+    assert!(quantile(&dhr, 5.0) > 5.0 && median(&dhr) > 10.0 && median(&dhr) < 25.0);
+    assert!(median(&ratio) < 0.6 && quantile(&ratio, 95.0) < 1.0);
+
+    let (mut early, mut late) = (vec![], vec![]);
+    for i in 0..n {
+        let (_, d, out) = run(person_seed(9500, i), CohortScenario::Startle, 900.0);
+        for s in &d.startles {
+            let before = hr_mean(&nn(&out, s - 10.0, *s));
+            early.push(hr_mean(&nn(&out, s + 1.0, s + 6.0)) - before);
+            late.push(hr_mean(&nn(&out, s + 15.0, s + 25.0)) - before);
+        }
+    }
+    eprintln!(
+        "startle, {} probes: HR 1–6 s after minus 10 s before {:.2} bpm; 15–25 s after {:.2} bpm",
+        early.len(),
+        mean(&early),
+        mean(&late)
+    );
+    assert!(mean(&early) > 1.0 && mean(&early) > mean(&late) + 1.0);
+}
+
+#[test]
+fn artefact_rates_match_the_intended_ones() {
+    let n = 50;
+    let (mut beats_rest, mut wrong_rest, mut beats_move, mut wrong_move) = (0, 0, 0, 0);
+    let (mut ectopic, mut ectopic_expected, mut dropouts, mut dropouts_expected) = (0, 0.0, 0, 0.0);
+    for i in 0..n {
+        let (person, d, out) = run(person_seed(9600, i), CohortScenario::Movement, 1200.0);
+        let h = &person.heart;
+        for (k, b) in out.beats.iter().enumerate() {
+            let wrong = matches!(
+                b.artefact,
+                Some(BeatArtefact::Missed) | Some(BeatArtefact::Extra)
+            );
+            let e = d.exercise_at(b.t);
+            if e < 0.01 {
+                beats_rest += 1;
+                wrong_rest += wrong as usize;
+            } else if e > 0.9 {
+                beats_move += 1;
+                wrong_move += wrong as usize;
+            }
+            if b.artefact == Some(BeatArtefact::Ectopic) {
+                ectopic += 1;
+                let next = out.beats.get(k + 1).map(|x| x.artefact);
+                assert_eq!(next, Some(Some(BeatArtefact::Compensatory)));
+            }
+        }
+        ectopic_expected += h.ectopic_per_h * 1200.0 / 3600.0;
+        dropouts += out.dropouts.len();
+        let walking_h = 300.0 / 3600.0;
+        dropouts_expected += h.strap_factor
+            * (artefacts::DROPOUTS_PER_H_REST * (1200.0 / 3600.0 - walking_h)
+                + artefacts::DROPOUTS_PER_H_MOVE * walking_h);
+        for w in out.beats.windows(2) {
+            assert!(w[1].t > w[0].t);
+        }
+    }
+    let (sr, sm) = (
+        wrong_rest as f64 / beats_rest as f64,
+        wrong_move as f64 / beats_move as f64,
+    );
+    eprintln!(
+        "artefacts, {n} people × 20 min: wrong intervals {:.3} % at rest ({wrong_rest}/{beats_rest}), {:.3} % walking ({wrong_move}/{beats_move}); ectopic {ectopic} (expected {ectopic_expected:.1}); dropouts {dropouts} (expected {dropouts_expected:.1})",
+        100.0 * sr,
+        100.0 * sm
+    );
+    assert!((0.0025..0.0055).contains(&sr), "{sr}");
+    assert!((0.0035..0.0090).contains(&sm), "{sm}");
+    let tol = |x: f64| 4.0 * x.sqrt() + 3.0;
+    assert!((ectopic as f64 - ectopic_expected).abs() < tol(ectopic_expected));
+    assert!((dropouts as f64 - dropouts_expected).abs() < tol(dropouts_expected));
+
+    // The population's ectopy: 31 % none in 24 h, median ≈ 2/24 h, 95th percentile ≈ 200/24 h.
+    let per_day: Vec<f64> = (0..4000)
+        .map(|i| {
+            let mut rng = rng_for(person_seed(9700, i), streams::HEART_PERSON);
+            HeartPerson::draw(&mut rng, 0.0).ectopic_per_h * 24.0
+        })
+        .collect();
+    let none = per_day.iter().filter(|x| **x == 0.0).count() as f64 / 4000.0;
+    let (p50, p95) = (quantile(&per_day, 50.0), quantile(&per_day, 95.0));
+    eprintln!(
+        "  ectopic per 24 h across 4000 drawn people: none {none:.2}, median {p50:.1}, 95th {p95:.0}"
+    );
+    assert!(
+        (0.27..0.35).contains(&none) && (1.0..4.0).contains(&p50) && (120.0..320.0).contains(&p95)
+    );
+}
+
+#[test]
+fn the_same_rng_gives_the_same_heart_and_another_a_different_one() {
+    let a = run(person_seed(1, 3), CohortScenario::Tsst, 900.0);
+    let b = run(person_seed(1, 3), CohortScenario::Tsst, 900.0);
+    let c = run(person_seed(1, 4), CohortScenario::Tsst, 900.0);
+    assert_eq!(a.1, b.1);
+    assert_eq!(a.2, b.2);
+    assert_eq!(a.0.heart, b.0.heart);
+    assert_ne!(a.2, c.2);
+    assert_ne!(a.0.heart, c.0.heart);
+    assert_eq!(a.0.heart.summary(), b.0.heart.summary());
+}
+
+/// 50 people × 7 scenarios at their default lengths (run with `--release --ignored`).
+#[test]
+#[ignore]
+fn a_cohort_simulates_in_a_few_seconds() {
+    let start = std::time::Instant::now();
+    let mut beats = 0;
+    for i in 0..50 {
+        for s in super::super::ALL_SCENARIOS {
+            beats += run(person_seed(42, i), s, s.default_duration_s())
+                .2
+                .beats
+                .len();
+        }
+    }
+    let el = start.elapsed().as_secs_f64();
+    eprintln!("50 people × 7 scenarios: {beats} beats in {el:.2} s");
+    assert!(el < 10.0);
 }
