@@ -15,7 +15,7 @@ const SMALL: [&str; 9] = [
     "rest-then-stress",
 ];
 
-const SUMMARY_KEYS: [&str; 13] = [
+const SUMMARY_KEYS: [&str; 15] = [
     "n_people",
     "onsets",
     "onset_delay_median_s",
@@ -29,9 +29,13 @@ const SUMMARY_KEYS: [&str; 13] = [
     "unrecovered",
     "ease_off_movement_frac",
     "ease_off_startle_frac",
+    "initial_stress_blocks",
+    "initial_stress_eased_off",
 ];
 
-const COUNT_KEYS: [&str; 5] = [
+const COUNT_KEYS: [&str; 7] = [
+    "initial_stress_blocks",
+    "initial_stress_eased_off",
     "n_people",
     "onsets",
     "missed_onsets",

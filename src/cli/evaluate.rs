@@ -482,7 +482,7 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
     let Some(scenarios) = report.get("scenarios").and_then(Value::as_object) else {
         return Ok(());
     };
-    const ROWS: [(&str, &str); 13] = [
+    const ROWS: [(&str, &str); 15] = [
         ("n_people", "people"),
         ("onsets", "onsets"),
         ("onset_delay_median_s", "onset delay median (s)"),
@@ -496,6 +496,8 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
         ("unrecovered", "unrecovered blocks"),
         ("ease_off_movement_frac", "ease_off in movement"),
         ("ease_off_startle_frac", "ease_off in startles"),
+        ("initial_stress_blocks", "stress at the start"),
+        ("initial_stress_eased_off", "... eased off"),
     ];
     for (name, s) in scenarios {
         say!("");
@@ -638,6 +640,7 @@ mod tests {
             scenario: vec!["rest-then-stress".into()],
             minutes: Some(5.0),
             recording: Vec::new(),
+            unlabelled_as: None,
             json: true,
             plots: None,
             threads: Some(threads),

@@ -31,6 +31,9 @@
 //!   the next `ease_off` tick, or the session end. The delay is `t − E` of the first tick that
 //!   starts a run of at least [`RECOVERY_RUN_S`]; if there is none, the block is
 //!   **unrecovered** (censored: counted, not in the delays).
+//! - initial stress: a stress block at the session start (the person arrived aroused, as in
+//!   `stressed-start`) is not an onset; it is counted in `initial_stress_blocks`, and in
+//!   `initial_stress_eased_off` if a post-calibration `ease_off` tick lies inside it.
 //! - movement and startle: post-calibration ticks in segments labelled `movement` or `cooldown`
 //!   (resp. `startle`) that are `ease_off`, counted with their totals.
 //!
@@ -123,6 +126,10 @@ pub struct PersonMetrics {
     pub movement_ease_off: Share,
     /// `ease_off` among post-calibration `startle` ticks.
     pub startle_ease_off: Share,
+    /// Stress blocks at the session start.
+    pub initial_stress_blocks: u64,
+    /// ... with an `ease_off` inside.
+    pub initial_stress_eased_off: u64,
 }
 
 impl PersonMetrics {
@@ -237,6 +244,13 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
         match decisions.iter().find(|d| b.contains(d.t) && eases_off(d)) {
             Some(d) => m.onset_delays_s.push(d.t - b.start_s),
             None => m.missed_onsets += 1,
+        }
+    }
+
+    for b in blocks.iter().filter(|b| b.before.is_none()) {
+        m.initial_stress_blocks += 1;
+        if decisions.iter().any(|d| b.contains(d.t) && eases_off(d)) {
+            m.initial_stress_eased_off += 1;
         }
     }
 
@@ -357,6 +371,10 @@ pub struct Summary {
     pub ease_off_movement_frac: Option<f64>,
     /// Pooled share of `ease_off` among post-calibration `startle` ticks.
     pub ease_off_startle_frac: Option<f64>,
+    /// Stress blocks at the session start, summed.
+    pub initial_stress_blocks: u64,
+    /// ... with an `ease_off` inside, summed.
+    pub initial_stress_eased_off: u64,
 }
 
 /// Pools people's scores into a scenario's summary.
@@ -373,7 +391,10 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
     let mut unrec = 0;
     let mut mov = Share::default();
     let mut startle = Share::default();
+    let (mut init, mut init_eased) = (0, 0);
     for p in people {
+        init += p.initial_stress_blocks;
+        init_eased += p.initial_stress_eased_off;
         n += 1;
         onsets += p.onsets;
         missed += p.missed_onsets;
@@ -401,6 +422,8 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
         unrecovered: unrec,
         ease_off_movement_frac: mov.frac(),
         ease_off_startle_frac: startle.frac(),
+        initial_stress_blocks: init,
+        initial_stress_eased_off: init_eased,
     }
 }
 

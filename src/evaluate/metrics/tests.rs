@@ -335,3 +335,37 @@ fn the_reference_rule_eases_off_7_5_bpm_above_its_first_two_minutes() {
         }
     );
 }
+
+#[test]
+fn a_stress_block_at_the_start_is_not_an_onset_but_counts_as_initial_stress() {
+    let segs = vec![
+        seg("stress", 0.0, 300.0),
+        seg("recovery", 300.0, 600.0),
+        seg("rest", 600.0, 900.0),
+    ];
+    // Calibrating for 120 s; ease_off from 250 s to 320 s.
+    let d = ticks(900.0, 0.25, 120.0, |t| {
+        if (250.0..320.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score(&segs, &d, 900.0);
+    assert_eq!((m.onsets, m.missed_onsets), (0, 0));
+    assert_eq!(
+        (m.initial_stress_blocks, m.initial_stress_eased_off),
+        (1, 1)
+    );
+    assert_eq!(m.recovery_delays_s, vec![20.0]);
+    let never = score(&segs, &ticks(900.0, 0.25, 120.0, |_| Hold), 900.0);
+    assert_eq!(
+        (never.initial_stress_blocks, never.initial_stress_eased_off),
+        (1, 0)
+    );
+    let s = summarize([&m, &never]);
+    assert_eq!(
+        (s.initial_stress_blocks, s.initial_stress_eased_off),
+        (2, 1)
+    );
+}
