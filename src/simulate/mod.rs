@@ -347,12 +347,6 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
             .total_cmp(&b.host_t())
             .then(rank(a).cmp(&rank(b)))
     });
-    let device = Device {
-        conversion: None,
-        name: "attune-simulator".into(),
-        protocol: "synthetic".into(),
-        firmware: None,
-    };
     let segments = match onset {
         Some(o) => vec![
             Segment {
@@ -372,43 +366,22 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
             end_s: dur,
         }],
     };
-    let mut streams = vec![
-        StreamSpec {
-            id: "rr".into(),
-            kind: "rr".into(),
-            unit: "ms".into(),
-            rate_hz: None,
-            device: device.clone(),
-        },
-        StreamSpec {
-            id: "eda".into(),
-            kind: "eda".into(),
-            unit: "uS".into(),
-            rate_hz: Some(cfg.eda_rate_hz),
-            device: device.clone(),
-        },
-    ];
     let mut source = format!(
         "attune simulate --model basic --scenario {} --minutes {} --seed {}",
         cfg.scenario.name(),
         dur / 60.0,
         cfg.seed
     );
-    for (kind, fs) in [(StreamKind::Ecg, ecg_fs), (StreamKind::Ppg, ppg_fs)] {
-        if let Some(fs) = fs {
-            streams.push(StreamSpec {
-                id: kind.name().into(),
-                kind: kind.name().into(),
-                unit: kind.unit().into(),
-                rate_hz: Some(fs),
-                device: device.clone(),
-            });
-            source.push_str(&format!(" --{}-rate {fs}", kind.name()));
-        }
-    }
-    if let (Some(_), Some(hz)) = (ecg_fs, wave.mains_hz) {
-        source.push_str(&format!(" --ecg-mains {hz}"));
-    }
+    let waves: Vec<(StreamKind, f64)> = [(StreamKind::Ecg, ecg_fs), (StreamKind::Ppg, ppg_fs)]
+        .into_iter()
+        .filter_map(|(k, fs)| fs.map(|fs| (k, fs)))
+        .collect();
+    let streams = simulator_streams(
+        cfg.eda_rate_hz,
+        &waves,
+        ecg_fs.and(wave.mains_hz),
+        &mut source,
+    );
     let mut generator = json!({
         "scenario": cfg.scenario.name(),
         "seed": cfg.seed,
@@ -459,6 +432,46 @@ pub fn simulate_with(cfg: &SimConfig, wave: &WaveConfig) -> Simulation {
         segments,
     };
     Simulation { header, records }
+}
+
+/// The device of every simulated stream.
+fn simulator_device() -> Device {
+    Device {
+        conversion: None,
+        name: "attune-simulator".into(),
+        protocol: "synthetic".into(),
+        firmware: None,
+    }
+}
+
+/// A simulated recording's streams: `rr`, `eda` at `eda_rate_hz`, then each waveform stream of
+/// `waves` (kind, rate); each waveform's flag (and `--ecg-mains` for `mains_hz`) is appended to
+/// `source`, the command that regenerates the recording.
+pub(crate) fn simulator_streams(
+    eda_rate_hz: f64,
+    waves: &[(StreamKind, f64)],
+    mains_hz: Option<f64>,
+    source: &mut String,
+) -> Vec<StreamSpec> {
+    let spec = |kind: StreamKind, rate_hz: Option<f64>| StreamSpec {
+        id: kind.name().into(),
+        kind: kind.name().into(),
+        unit: kind.unit().into(),
+        rate_hz,
+        device: simulator_device(),
+    };
+    let mut streams = vec![
+        spec(StreamKind::Rr, None),
+        spec(StreamKind::Eda, Some(eda_rate_hz)),
+    ];
+    for &(kind, fs) in waves {
+        streams.push(spec(kind, Some(fs)));
+        source.push_str(&format!(" --{}-rate {fs}", kind.name()));
+    }
+    if let Some(hz) = mains_hz {
+        source.push_str(&format!(" --ecg-mains {hz}"));
+    }
+    streams
 }
 
 /// ChaCha8 streams of the waveform deliveries' arrival jitter.

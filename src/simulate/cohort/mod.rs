@@ -26,9 +26,7 @@ pub mod scenario;
 use super::waveform::{EcgParams, EcgSynth, PpgParams, PpgSynth};
 use super::{ECG_RATE_HZ, PPG_RATE_HZ, Simulation, WaveConfig, round_us, synthetic_consent};
 use crate::model::{Chunk, Gap, ParticipantId, StreamKind, Timing};
-use crate::recording::{
-    Device, FORMAT_NAME, FORMAT_VERSION, Header, Provenance, Record, StreamSpec,
-};
+use crate::recording::{FORMAT_NAME, FORMAT_VERSION, Header, Provenance, Record};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -393,28 +391,6 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
             .total_cmp(&b.host_t())
             .then(super::rank(a).cmp(&super::rank(b)))
     });
-    let device = Device {
-        conversion: None,
-        name: "attune-simulator".into(),
-        protocol: "synthetic".into(),
-        firmware: None,
-    };
-    let mut streams = vec![
-        StreamSpec {
-            id: "rr".into(),
-            kind: "rr".into(),
-            unit: "ms".into(),
-            rate_hz: None,
-            device: device.clone(),
-        },
-        StreamSpec {
-            id: "eda".into(),
-            kind: "eda".into(),
-            unit: "uS".into(),
-            rate_hz: Some(fs),
-            device,
-        },
-    ];
     let mut source = format!(
         "attune simulate --model {MODEL} --scenario {} --minutes {} --seed {} --eda-rate {}",
         cfg.scenario.name(),
@@ -422,19 +398,12 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
         cfg.seed,
         fs
     );
-    for (kind, rate) in &wave_streams {
-        streams.push(StreamSpec {
-            id: kind.name().into(),
-            kind: kind.name().into(),
-            unit: kind.unit().into(),
-            rate_hz: Some(*rate),
-            device: streams[0].device.clone(),
-        });
-        source.push_str(&format!(" --{}-rate {rate}", kind.name()));
-    }
-    if let (true, Some(hz)) = (wave.ecg_rate_hz.is_some(), wave.mains_hz) {
-        source.push_str(&format!(" --ecg-mains {hz}"));
-    }
+    let streams = super::simulator_streams(
+        fs,
+        &wave_streams,
+        wave.ecg_rate_hz.and(wave.mains_hz),
+        &mut source,
+    );
     let generator = json!({
         "model": MODEL,
         "scenario": cfg.scenario.name(),
