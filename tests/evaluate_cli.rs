@@ -15,7 +15,7 @@ const SMALL: [&str; 9] = [
     "rest-then-stress",
 ];
 
-const SUMMARY_KEYS: [&str; 15] = [
+const SUMMARY_KEYS: [&str; 17] = [
     "n_people",
     "onsets",
     "onset_delay_median_s",
@@ -31,9 +31,13 @@ const SUMMARY_KEYS: [&str; 15] = [
     "ease_off_startle_frac",
     "initial_stress_blocks",
     "initial_stress_eased_off",
+    "preempted_onsets",
+    "not_eased_at_end",
 ];
 
-const COUNT_KEYS: [&str; 7] = [
+const COUNT_KEYS: [&str; 9] = [
+    "preempted_onsets",
+    "not_eased_at_end",
     "initial_stress_blocks",
     "initial_stress_eased_off",
     "n_people",
@@ -90,7 +94,13 @@ fn a_small_cohort_gives_one_json_object_with_every_key() {
     assert_eq!(s["n_people"], 2);
     assert!(s["reference_rule"].get("people").is_none());
     assert_eq!(s["people"].as_array().unwrap().len(), 2);
-    assert_eq!(s["onsets"], 2);
+    // 5 min sessions: the stressor starts at 150 s, while the baseline may still be taken
+    // (then it is stress during calibration, not an onset).
+    assert_eq!(
+        s["onsets"].as_u64().unwrap() + s["initial_stress_blocks"].as_u64().unwrap(),
+        2,
+        "{s}"
+    );
     for p in s["people"].as_array().unwrap() {
         assert!(p["participant"].is_string());
         assert!(p["seed"].is_u64());

@@ -28,7 +28,7 @@
 use super::Common;
 use crate::engine::EngineConfig;
 use crate::evaluate::metrics::{PersonMetrics, Summary, score_reference, score_run, summarize};
-use crate::evaluate::{PersonRun, par_map, plot, run_recording, simulate_member};
+use crate::evaluate::{PersonRun, member_id, par_map, plot, run_recording, simulate_member};
 use crate::recording::{Header, Reader, Record};
 use crate::simulate::cohort::{ALL_SCENARIOS, CohortScenario};
 use anyhow::{Context, bail};
@@ -128,6 +128,8 @@ struct PersonResult {
     reference: PersonMetrics,
     person: Option<Value>,
     plot_error: Option<String>,
+    /// The run had no decision after calibration (no consent to process, or no usable data).
+    undecided: bool,
 }
 
 /// Runs `evaluate`.
@@ -137,6 +139,7 @@ pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--plots {}: cannot create the directory", dir.display()))?;
     }
+    anyhow::ensure!(a.threads != Some(0), "--threads must be at least 1, not 0");
     let threads = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -155,6 +158,14 @@ pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
         say!("{}", serde_json::to_string(&report)?);
     } else {
         print_human(&plan, &report)?;
+    }
+    for r in results.iter().filter(|r| r.undecided) {
+        let who = r.file.as_deref().unwrap_or(&r.participant);
+        tracing::warn!(
+            person = %who,
+            group = %r.group,
+            "No decision after calibration (no consent to process, or no usable data): the person's onsets count as missed and nothing else is scored."
+        );
     }
     let failed: Vec<&str> = results
         .iter()
@@ -300,6 +311,25 @@ fn evaluate(
             .collect(),
         Plan::Recordings(recs) => recs.iter().map(|(p, h, r)| Job::Rec(p, h, r)).collect(),
     };
+    // Plot file names, made unique (two recordings may share a name and a participant).
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let plot_names: Vec<String> = jobs
+        .iter()
+        .map(|job| {
+            let base = match job {
+                Job::Sim(s, _, i, _) => format!("{}-{}", s.name(), member_id(*i)),
+                Job::Rec(p, h, _) => format!("{}-{}", recording_name(p), h.participant),
+            };
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                format!("{base}.png")
+            } else {
+                format!("{base}-{n}.png")
+            }
+        })
+        .collect();
+    let jobs: Vec<(&Job, &String)> = jobs.iter().zip(&plot_names).collect();
     let progress = if show_progress {
         indicatif::ProgressBar::new(jobs.len() as u64)
     } else {
@@ -307,7 +337,7 @@ fn evaluate(
     };
     let cfg = EngineConfig::default();
     let timings = Timings::default();
-    let results = par_map(&jobs, threads, |job| {
+    let results = par_map(&jobs, threads, |&(job, plot_name)| {
         let t0 = Instant::now();
         let mut simulated = t0;
         let (run, group, file) = match job {
@@ -326,7 +356,7 @@ fn evaluate(
         };
         let engined = Instant::now();
         let plot_error = plots.and_then(|dir| {
-            let path = dir.join(format!("{}-{}.png", run.scenario, run.participant));
+            let path = dir.join(plot_name);
             plot::plot_person(&run, &path).err().map(|e| e.to_string())
         });
         let plotted = Instant::now();
@@ -391,6 +421,10 @@ fn person_result(
             .and_then(|g| g.get("person"))
             .cloned(),
         plot_error,
+        undecided: !run
+            .decisions
+            .iter()
+            .any(crate::evaluate::metrics::post_calibration),
     }
 }
 
@@ -447,6 +481,10 @@ fn person_json(p: &PersonResult) -> Value {
         "flips_per_min": m.flips_per_min(),
         "recovery_delay_s": m.recovery_delay_s(),
         "unrecovered": m.unrecovered,
+        "preempted_onsets": m.preempted_onsets,
+        "not_eased_at_end": m.not_eased_at_end,
+        "initial_stress_blocks": m.initial_stress_blocks,
+        "initial_stress_eased_off": m.initial_stress_eased_off,
         "reference_rule": {
             "onset_delay_s": p.reference.onset_delay_s(),
             "missed_onsets": p.reference.missed_onsets,
@@ -482,7 +520,7 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
     let Some(scenarios) = report.get("scenarios").and_then(Value::as_object) else {
         return Ok(());
     };
-    const ROWS: [(&str, &str); 15] = [
+    const ROWS: [(&str, &str); 17] = [
         ("n_people", "people"),
         ("onsets", "onsets"),
         ("onset_delay_median_s", "onset delay median (s)"),
@@ -496,7 +534,9 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
         ("unrecovered", "unrecovered blocks"),
         ("ease_off_movement_frac", "ease_off in movement"),
         ("ease_off_startle_frac", "ease_off in startles"),
-        ("initial_stress_blocks", "stress at the start"),
+        ("preempted_onsets", "onsets already eased off"),
+        ("not_eased_at_end", "blocks not eased off at end"),
+        ("initial_stress_blocks", "stress in calibration"),
         ("initial_stress_eased_off", "... eased off"),
     ];
     for (name, s) in scenarios {

@@ -88,7 +88,7 @@ pub struct SimulateArgs {
     /// Seed: picks the simulated person and the noise.
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub seed: u64,
-    /// Participant id in the header [default: sim-SEED].
+    /// Participant id in the header [default: sim-NNNN, the seed in four digits].
     #[arg(long, value_name = "ID")]
     pub participant: Option<ParticipantId>,
     /// EDA sampling rate, Hz.

@@ -23,6 +23,11 @@ use crate::simulate::Simulation;
 use crate::simulate::cohort::{CohortConfig, CohortScenario, person_seed, simulate_person};
 use crate::sources::replay_feed::replay_max_speed;
 
+/// The participant id of cohort member `i` (`sim-001` for the first).
+pub fn member_id(i: u64) -> String {
+    format!("sim-{:03}", i + 1)
+}
+
 /// One decision, as an evaluation sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecisionPoint {
@@ -122,8 +127,8 @@ pub fn simulate_member(
     duration_s: Option<f64>,
 ) -> (u64, Simulation) {
     let seed = person_seed(cohort_seed, i);
-    let participant = ParticipantId::new(&format!("sim-{:03}", i + 1))
-        .unwrap_or_else(|_| unreachable!("a valid id"));
+    let participant =
+        ParticipantId::new(&member_id(i)).unwrap_or_else(|_| unreachable!("a valid id"));
     let sim = simulate_person(&CohortConfig {
         scenario,
         duration_s,

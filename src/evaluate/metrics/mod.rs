@@ -10,12 +10,18 @@
 //!   classed by [`class_of`] of their label.
 //! - A **stress block** is a maximal run of consecutive (in start order) Stress segments, from
 //!   the first one's start to the last one's end. An **onset** is a stress block whose preceding
-//!   segment is Calm (a block at the start of the session, as in `stressed-start`, is not one).
+//!   segment is Calm or Recovery and which starts after the first post-calibration tick. A block
+//!   that starts the labelled session (as in `stressed-start`) or starts while the baseline is
+//!   still being taken is **initial stress** instead: the person was aroused during calibration.
 //!
 //! # Per person ([`PersonMetrics`], from [`score`])
 //!
-//! - onset delay: for each onset, `t − block start` of the first post-calibration `ease_off`
-//!   tick inside the block; an onset without one is **missed**.
+//! - onset delay: for each onset, `t − block start` of the first **entry** into `ease_off`
+//!   inside the block (a post-calibration `ease_off` tick whose previous tick was not
+//!   `ease_off`); an onset without one is **missed**. An onset where the policy was already
+//!   easing off at the block start (its last tick before the start was a post-calibration
+//!   `ease_off`: a false alarm still running) is **pre-empted**: counted in `preempted_onsets`,
+//!   neither detected nor missed, and not in the delays.
 //! - `false_ease_off_rest_frac`: post-calibration ticks in Calm segments that are `ease_off`,
 //!   divided by all post-calibration ticks in Calm segments (`None` without such ticks).
 //!   `escalate_rest_frac`: the same for `escalate`.
@@ -25,15 +31,17 @@
 //! - `flips_per_min`: changes of action between consecutive post-calibration ticks, divided by
 //!   the post-calibration time in minutes (session end − first post-calibration tick; `None`
 //!   if that is not positive).
-//! - recovery delay: for each stress block followed by a Recovery or Calm segment, take the
-//!   ticks at or after the block end `E`. A tick *starts a calm run* if it is not `ease_off`
+//! - recovery delay: for each stress block followed by a Recovery or Calm segment **whose last
+//!   tick before its end `E` was a post-calibration `ease_off`** (the policy was responding;
+//!   other blocks count in `not_eased_at_end` and are not scored), take the ticks at or after
+//!   `E`. A tick *starts a calm run* if it is not `ease_off`
 //!   and is the first tick at or after `E` or follows an `ease_off` tick. The run lasts until
 //!   the next `ease_off` tick, or the session end. The delay is `t − E` of the first tick that
 //!   starts a run of at least [`RECOVERY_RUN_S`]; if there is none, the block is
 //!   **unrecovered** (censored: counted, not in the delays).
-//! - initial stress: a stress block at the session start (the person arrived aroused, as in
-//!   `stressed-start`) is not an onset; it is counted in `initial_stress_blocks`, and in
-//!   `initial_stress_eased_off` if a post-calibration `ease_off` tick lies inside it.
+//! - initial stress: each initial stress block (see Terms) is counted in
+//!   `initial_stress_blocks`, and in `initial_stress_eased_off` if a post-calibration `ease_off`
+//!   tick lies inside it.
 //! - movement and startle: post-calibration ticks in segments labelled `movement` or `cooldown`
 //!   (resp. `startle`) that are `ease_off`, counted with their totals.
 //!
@@ -126,7 +134,11 @@ pub struct PersonMetrics {
     pub movement_ease_off: Share,
     /// `ease_off` among post-calibration `startle` ticks.
     pub startle_ease_off: Share,
-    /// Stress blocks at the session start.
+    /// Onsets where the policy was already easing off.
+    pub preempted_onsets: u64,
+    /// Blocks with a recovery to score whose last tick was not `ease_off`.
+    pub not_eased_at_end: u64,
+    /// Stress blocks at the session start or during calibration.
     pub initial_stress_blocks: u64,
     /// ... with an `ease_off` inside.
     pub initial_stress_eased_off: u64,
@@ -164,9 +176,13 @@ pub struct StressBlock {
 }
 
 impl StressBlock {
-    /// Whether it is an onset (follows a Calm segment).
-    pub fn is_onset(&self) -> bool {
-        self.before == Some(SegmentClass::Calm)
+    /// Whether it can be an onset: it follows a Calm or Recovery segment (it must also start
+    /// after calibration, [`score`]).
+    pub fn follows_calm(&self) -> bool {
+        matches!(
+            self.before,
+            Some(SegmentClass::Calm | SegmentClass::Recovery)
+        )
     }
 
     /// Whether its recovery is scored (a Recovery or Calm segment follows).
@@ -239,18 +255,35 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
     let blocks = stress_blocks(segments);
     let mut m = PersonMetrics::default();
 
-    for b in blocks.iter().filter(|b| b.is_onset()) {
+    let calibrated_at = decisions
+        .iter()
+        .find(|d| post_calibration(d))
+        .map_or(f64::INFINITY, |d| d.t);
+    for b in &blocks {
+        if !(b.follows_calm() && b.start_s >= calibrated_at) {
+            m.initial_stress_blocks += 1;
+            if decisions.iter().any(|d| b.contains(d.t) && eases_off(d)) {
+                m.initial_stress_eased_off += 1;
+            }
+            continue;
+        }
         m.onsets += 1;
-        match decisions.iter().find(|d| b.contains(d.t) && eases_off(d)) {
+        let before = decisions.iter().rfind(|d| d.t < b.start_s);
+        if before.is_some_and(eases_off) {
+            m.preempted_onsets += 1;
+            continue;
+        }
+        let mut prev_eased = false;
+        let entry = decisions.iter().find(|d| {
+            let entered = b.contains(d.t) && eases_off(d) && !prev_eased;
+            if d.t >= b.start_s {
+                prev_eased = eases_off(d);
+            }
+            entered
+        });
+        match entry {
             Some(d) => m.onset_delays_s.push(d.t - b.start_s),
             None => m.missed_onsets += 1,
-        }
-    }
-
-    for b in blocks.iter().filter(|b| b.before.is_none()) {
-        m.initial_stress_blocks += 1;
-        if decisions.iter().any(|d| b.contains(d.t) && eases_off(d)) {
-            m.initial_stress_eased_off += 1;
         }
     }
 
@@ -286,6 +319,14 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
 
     let end = duration_s.max(decisions.last().map_or(f64::NEG_INFINITY, |d| d.t));
     for b in blocks.iter().filter(|b| b.has_recovery()) {
+        if !decisions
+            .iter()
+            .rfind(|d| d.t < b.end_s)
+            .is_some_and(eases_off)
+        {
+            m.not_eased_at_end += 1;
+            continue;
+        }
         match recovery_delay(decisions, b.end_s, end) {
             Some(delay) => m.recovery_delays_s.push(delay),
             None => m.unrecovered += 1,
@@ -371,7 +412,11 @@ pub struct Summary {
     pub ease_off_movement_frac: Option<f64>,
     /// Pooled share of `ease_off` among post-calibration `startle` ticks.
     pub ease_off_startle_frac: Option<f64>,
-    /// Stress blocks at the session start, summed.
+    /// Onsets where the policy was already easing off, summed.
+    pub preempted_onsets: u64,
+    /// Blocks with a recovery to score that were not being eased off at their end, summed.
+    pub not_eased_at_end: u64,
+    /// Stress blocks at the session start or during calibration, summed.
     pub initial_stress_blocks: u64,
     /// ... with an `ease_off` inside, summed.
     pub initial_stress_eased_off: u64,
@@ -391,8 +436,10 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
     let mut unrec = 0;
     let mut mov = Share::default();
     let mut startle = Share::default();
-    let (mut init, mut init_eased) = (0, 0);
+    let (mut init, mut init_eased, mut pre, mut not_eased) = (0, 0, 0, 0);
     for p in people {
+        pre += p.preempted_onsets;
+        not_eased += p.not_eased_at_end;
         init += p.initial_stress_blocks;
         init_eased += p.initial_stress_eased_off;
         n += 1;
@@ -422,6 +469,8 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
         unrecovered: unrec,
         ease_off_movement_frac: mov.frac(),
         ease_off_startle_frac: startle.frac(),
+        preempted_onsets: pre,
+        not_eased_at_end: not_eased,
         initial_stress_blocks: init,
         initial_stress_eased_off: init_eased,
     }

@@ -143,12 +143,13 @@ fn a_recovery_that_never_lasts_30_s_before_the_end_is_censored() {
     let late = ticks(140.0, 0.5, 30.0, |t| if t < 115.0 { EaseOff } else { Hold });
     let a = score_run(&run(segs.clone(), late, 140.0));
     assert_eq!((a.recovery_delays_s.len(), a.unrecovered), (0, 1));
-    // Never eased off: recovered at the block end.
+    // Never eased off: there was no response to recover from; not scored, counted apart.
     let b = score_run(&run(segs, ticks(140.0, 0.5, 30.0, |_| Hold), 140.0));
-    assert_eq!(b.recovery_delays_s, vec![0.0]);
+    assert!(b.recovery_delays_s.is_empty());
+    assert_eq!((b.not_eased_at_end, b.unrecovered), (1, 0));
     let s = summarize([&a, &b]);
-    assert_eq!(s.recovery_delay_median_s, Some(0.0));
-    assert_eq!(s.unrecovered, 1);
+    assert_eq!(s.recovery_delay_median_s, None);
+    assert_eq!((s.unrecovered, s.not_eased_at_end), (1, 1));
     // A block running to the session end has no recovery to score.
     let c = score_run(&run(
         vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)],
@@ -280,7 +281,7 @@ fn consecutive_stress_segments_form_one_block() {
     let b = stress_blocks(&segs);
     assert_eq!(b.len(), 1);
     assert_eq!((b[0].start_s, b[0].end_s), (10.0, 30.0));
-    assert!(b[0].is_onset() && b[0].has_recovery());
+    assert!(b[0].follows_calm() && b[0].has_recovery());
 }
 
 #[test]
@@ -368,4 +369,67 @@ fn a_stress_block_at_the_start_is_not_an_onset_but_counts_as_initial_stress() {
         (s.initial_stress_blocks, s.initial_stress_eased_off),
         (2, 1)
     );
+}
+
+#[test]
+fn a_false_alarm_running_into_the_onset_pre_empts_it_and_only_an_entry_counts() {
+    let segs = vec![seg("rest", 0.0, 200.0), seg("stress", 200.0, 400.0)];
+    // Easing off from 190 s on: already on at the onset.
+    let pre = score(
+        &segs,
+        &ticks(
+            400.0,
+            0.25,
+            30.0,
+            |t| if t >= 190.0 { EaseOff } else { Hold },
+        ),
+        400.0,
+    );
+    assert_eq!(
+        (pre.onsets, pre.preempted_onsets, pre.missed_onsets),
+        (1, 1, 0)
+    );
+    assert!(pre.onset_delays_s.is_empty());
+    // Off at the onset, entering at 215 s.
+    let entry = score(
+        &segs,
+        &ticks(
+            400.0,
+            0.25,
+            30.0,
+            |t| if t >= 215.0 { EaseOff } else { Hold },
+        ),
+        400.0,
+    );
+    assert_eq!(entry.onset_delays_s, vec![15.0]);
+    assert_eq!(summarize([&pre, &entry]).preempted_onsets, 1);
+}
+
+#[test]
+fn stress_during_calibration_is_initial_and_stress_after_recovery_is_an_onset() {
+    // The baseline takes 120 s; the stressor starts at 75 s.
+    let segs = vec![
+        seg("baseline", 0.0, 75.0),
+        seg("speech", 75.0, 300.0),
+        seg("recovery", 300.0, 400.0),
+        seg("arithmetic", 400.0, 500.0),
+        seg("rest", 500.0, 600.0),
+    ];
+    let d = ticks(600.0, 0.25, 120.0, |t| {
+        if (410.0..520.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score(&segs, &d, 600.0);
+    assert_eq!(
+        (m.initial_stress_blocks, m.initial_stress_eased_off),
+        (1, 0)
+    );
+    assert_eq!((m.onsets, m.missed_onsets), (1, 0));
+    assert_eq!(m.onset_delays_s, vec![10.0]);
+    // The first block was not eased off at its end; the second was, and recovered at 520 s.
+    assert_eq!(m.not_eased_at_end, 1);
+    assert_eq!(m.recovery_delays_s, vec![20.0]);
 }

@@ -328,7 +328,9 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
             kind: StreamKind::Rr,
             start: round_us(d.start_s),
             end: round_us(d.end_s),
-            host_t: round_us(d.end_s + delivery.random_range(0.010..0.060)),
+            // Noticed when the strap is back: with the first beat after it at the latest (a
+            // tie sorts the gap first), so nothing after the dropout arrives before its notice.
+            host_t: round_us(d.end_s),
             reason: "contact_lost".into(),
         }));
     }
