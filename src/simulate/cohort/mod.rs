@@ -506,4 +506,30 @@ mod tests {
         let d = Drives::new(&psyche, &tl, &mut rng);
         assert!((d.arousal_at(0.0) - 0.7).abs() < 1e-9);
     }
+
+    #[test]
+    fn a_dropout_notice_arrives_before_the_data_after_it() {
+        // Walking loses the strap most often; 60 min of the movement scenario for a few people.
+        let mut gaps = 0;
+        for seed in 0..8 {
+            let sim = simulate_person(&CohortConfig {
+                duration_s: Some(3600.0),
+                ..cfg(CohortScenario::Movement, person_seed(4242, seed))
+            });
+            for (i, r) in sim.records.iter().enumerate() {
+                let Record::Gap(g) = r else { continue };
+                gaps += 1;
+                assert!(g.start < g.end && g.host_t >= g.end, "{g:?}");
+                // No RR chunk before the notice has a beat after the gap's end.
+                for earlier in &sim.records[..i] {
+                    if let Record::Chunk(c) = earlier
+                        && c.kind == StreamKind::Rr
+                    {
+                        assert!(c.time_of(0) <= g.start + 1e-6, "{c:?} before {g:?}");
+                    }
+                }
+            }
+        }
+        assert!(gaps > 0, "no dropout in 8 h of walking");
+    }
 }
