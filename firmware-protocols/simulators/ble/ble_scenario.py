@@ -396,13 +396,25 @@ class Scenario:
             on = rest and rest[0].lower() == 'on'
             if not rest or rest[0].lower() not in ('on', 'off'):
                 raise ValueError('usage: power on|off')
+            # A powered-off adapter connects to nothing: the adapter goes off and every
+            # strap refuses connections *before* the links drop, so a client that reconnects
+            # at once on the link loss finds the adapter off instead of winning a race.
             if not on:
+                set_props(HCI, ADAPTER_IFACE, {'Powered': dbus.Boolean(False)})
+                self.powered = False
+                for s in self.straps:
+                    if s.present:
+                        s.set_connect_refused(True)
                 for s in self.straps:
                     s.link_loss('power_off')
                 if self.discovering:
                     set_props(HCI, ADAPTER_IFACE, {'Discovering': dbus.Boolean(False)})
-            set_props(HCI, ADAPTER_IFACE, {'Powered': dbus.Boolean(on)})
-            self.powered = on
+            else:
+                for s in self.straps:
+                    if s.present:
+                        s.set_connect_refused(s.away)
+                set_props(HCI, ADAPTER_IFACE, {'Powered': dbus.Boolean(True)})
+                self.powered = True
             emit('power', on=on)
             return True
         s = self.strap(rest)
