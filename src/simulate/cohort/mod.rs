@@ -361,8 +361,8 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
         params.mains_hz = wave.mains_hz;
         params.resp_hz = resp(0.0);
         let mut synth = EcgSynth::new(&params, fs, cfg.seed);
-        records.extend(super::wave_records(
-            &mut super::Synth::Ecg(&mut synth),
+        records.extend(super::blocks::wave_records(
+            &mut super::blocks::Synth::Ecg(&mut synth),
             &beat_times,
             &mut rng_for(cfg.seed, streams::ECG_DELIVERY),
             &resp,
@@ -378,8 +378,8 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
         let mut params = PpgParams::draw(&mut rng_for(cfg.seed, streams::PPG_PERSON));
         params.resp_hz = resp(0.0);
         let mut synth = PpgSynth::new(&params, fs, cfg.seed);
-        records.extend(super::wave_records(
-            &mut super::Synth::Ppg(&mut synth),
+        records.extend(super::blocks::wave_records(
+            &mut super::blocks::Synth::Ppg(&mut synth),
             &beat_times,
             &mut rng_for(cfg.seed, streams::PPG_DELIVERY),
             &resp,
