@@ -140,7 +140,14 @@ impl Pipeline {
         self.participants
             .entry(p.clone())
             .or_insert_with(|| Participant {
-                features: ParticipantFeatures::new(cfg.features.clone()),
+                features: {
+                    let mut f = ParticipantFeatures::new(cfg.features.clone());
+                    f.set_spectral_phase(crate::features::phase_of(
+                        p.as_str(),
+                        cfg.features.spectral_hop_s,
+                    ));
+                    f
+                },
                 baseline: BaselineBuilder::new(cfg.baseline.clone()),
                 ready: None,
                 policy: Policy::new(cfg.policy.clone()),
@@ -402,6 +409,18 @@ impl Pipeline {
                     if !allowed(Purpose::ShareFeatures, i) {
                         *v = None;
                     }
+                }
+                // The spectral values, under their own streams' consent.
+                let share = |k: StreamKind| {
+                    consent.allows(id, k, Purpose::Process)
+                        && consent.allows(id, k, Purpose::ShareFeatures)
+                };
+                if !shared.spectral.hrv_source.is_some_and(share) {
+                    shared.spectral.hrv = None;
+                    shared.spectral.hrv_source = None;
+                }
+                if !share(StreamKind::Eda) {
+                    shared.spectral.eda = None;
                 }
                 out.push(Output::Features(id.clone(), shared));
             }

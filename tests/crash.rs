@@ -133,6 +133,7 @@ pub fn participant_with_data(d: &Dir, p: &str, rec: &str, prof: &str) {
             values: [Some(60.0 + f64::from(i % 9)), None, Some(2.5), None],
             sources: FEATURE_SOURCES,
             beats_corrected: None,
+            spectral: Default::default(),
         })
         .unwrap();
     }

@@ -130,6 +130,7 @@ fn frame(t: f64, values: [Option<f64>; 4]) -> FeatureFrame {
         values,
         sources: FEATURE_SOURCES,
         beats_corrected: None,
+        spectral: Default::default(),
     }
 }
 

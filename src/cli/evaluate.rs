@@ -136,6 +136,12 @@ struct PersonResult {
 pub fn run(common: &Common, a: &EvaluateArgs) -> anyhow::Result<()> {
     let plan = plan(a)?;
     if let Some(dir) = &a.plots {
+        if !plot::AVAILABLE {
+            bail!(
+                "--plots {}: this attune was built without plotting (cargo feature `plots`)",
+                dir.display()
+            );
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--plots {}: cannot create the directory", dir.display()))?;
     }

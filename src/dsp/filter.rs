@@ -117,6 +117,58 @@ impl Sos {
         Ok(Self { sections })
     }
 
+    /// An even-order Chebyshev type I low-pass with `ripple_db` of pass-band ripple, its pass
+    /// band ending at `fc` Hz (where the gain last reaches −`ripple_db`), for rate `fs` Hz:
+    /// scipy `cheby1(order, ripple_db, fc, "lowpass", fs=fs, output="sos")` in design (analog
+    /// prototype poles `−sinh μ·sin θ + j·cosh μ·cos θ`, μ = asinh(1/ε)/N, prewarped bilinear
+    /// transform, DC gain 1/√(1+ε²) as for every even order). Used by EDASymp (Posada-Quintero
+    /// et al. 2016: order 8, 0.8 Hz).
+    pub fn chebyshev1_lowpass(
+        order: usize,
+        ripple_db: f64,
+        fs: f64,
+        fc: f64,
+    ) -> Result<Self, FilterError> {
+        if !(2..=10).contains(&order) || order % 2 == 1 {
+            return Err(FilterError::Order(order));
+        }
+        if !(fs.is_finite() && fc.is_finite() && fc > 0.0 && fc < fs / 2.0) {
+            return Err(FilterError::Cutoff { fc, fs });
+        }
+        if !(ripple_db.is_finite() && ripple_db > 0.0) {
+            return Err(FilterError::Cutoff { fc, fs });
+        }
+        let pi = std::f64::consts::PI;
+        let n = order as f64;
+        let eps = (10f64.powf(ripple_db / 10.0) - 1.0).sqrt();
+        let mu = (1.0 / eps).asinh() / n;
+        let k2 = 2.0 * fs;
+        let wc = k2 * (pi * fc / fs).tan();
+        let mut sections = Vec::with_capacity(order / 2);
+        for k in 0..order / 2 {
+            let theta = (2.0 * k as f64 + 1.0) * pi / (2.0 * n);
+            let re = -mu.sinh() * theta.sin() * wc;
+            let im = mu.cosh() * theta.cos() * wc;
+            // s² + a·s + b with unity DC gain, then s = K·(1 − z⁻¹)/(1 + z⁻¹).
+            let (a, b) = (-2.0 * re, re * re + im * im);
+            let d0 = k2 * k2 + a * k2 + b;
+            sections.push(Coefficients {
+                a1: (2.0 * b - 2.0 * k2 * k2) / d0,
+                a2: (k2 * k2 - a * k2 + b) / d0,
+                b0: b / d0,
+                b1: 2.0 * b / d0,
+                b2: b / d0,
+            });
+        }
+        let g = 1.0 / (1.0 + eps * eps).sqrt();
+        if let Some(c) = sections.first_mut() {
+            c.b0 *= g;
+            c.b1 *= g;
+            c.b2 *= g;
+        }
+        Ok(Self { sections })
+    }
+
     /// NeuroKit2's PPG band-pass: Butterworth order 2 (4 poles) from `lo` to `hi` Hz, designed
     /// as scipy does (LP prototype → band-pass, bilinear, gain 1 at the geometric centre),
     /// following SIGNALS.md §1.1 step by step.
@@ -475,5 +527,74 @@ mod tests {
                 .padlen(),
             15
         );
+    }
+
+    /// |H(f)| of a design, from its coefficients.
+    fn magnitude(sos: &Sos, fs: f64, f: f64) -> f64 {
+        let w = 2.0 * std::f64::consts::PI * f / fs;
+        let (c1, s1, c2, s2) = (w.cos(), w.sin(), (2.0 * w).cos(), (2.0 * w).sin());
+        sos.sections.iter().fold(1.0, |acc, c| {
+            let num =
+                ((c.b0 + c.b1 * c1 + c.b2 * c2).powi(2) + (c.b1 * s1 + c.b2 * s2).powi(2)).sqrt();
+            let den =
+                ((1.0 + c.a1 * c1 + c.a2 * c2).powi(2) + (c.a1 * s1 + c.a2 * s2).powi(2)).sqrt();
+            acc * num / den
+        })
+    }
+
+    #[test]
+    fn chebyshev_matches_scipy_cheby1() {
+        // scipy 1.17.1: abs(sosfreqz(cheby1(8, 1, 0.8, 'lowpass', fs=fs, output='sos'),
+        // worN=[...], fs=fs)[1]).
+        let cases: [(f64, [(f64, f64); 6]); 3] = [
+            (
+                2.0,
+                [
+                    (0.0, 0.891250938133745),
+                    (0.1, 0.9063131478133247),
+                    (0.25, 0.9724205725345562),
+                    (0.5, 0.9126141428909961),
+                    (0.8, 0.8912509381337389),
+                    (0.95, 2.0511004241358936e-07),
+                ],
+            ),
+            (
+                32.0,
+                [
+                    (0.0, 0.8912509381337816),
+                    (0.1, 0.9642837104866823),
+                    (0.25, 0.9223606228135948),
+                    (0.5, 0.952366426340746),
+                    (0.8, 0.891250938133759),
+                    (1.0, 0.015115809536755497),
+                ],
+            ),
+            (
+                1000.0,
+                [
+                    (0.0, 0.8912509380864537),
+                    (0.1, 0.9644986683216609),
+                    (0.25, 0.9218983277145256),
+                    (0.5, 0.9514883694622003),
+                    (0.8, 0.8912509381368072),
+                    (1.0, 0.015351048015119688),
+                ],
+            ),
+        ];
+        for (fs, points) in cases {
+            let sos = Sos::chebyshev1_lowpass(8, 1.0, fs, 0.8).unwrap();
+            for (f, want) in points {
+                let got = magnitude(&sos, fs, f);
+                // The 1000 Hz design sits at fc/fs = 8e-4, where both designs round differently.
+                let tol = if fs > 100.0 { 1e-6 } else { 1e-9 };
+                assert!(
+                    (got - want).abs() <= tol * want.max(1e-3),
+                    "fs {fs} f {f}: {got} vs {want}"
+                );
+            }
+        }
+        assert!(Sos::chebyshev1_lowpass(7, 1.0, 2.0, 0.8).is_err());
+        assert!(Sos::chebyshev1_lowpass(8, 1.0, 1.0, 0.8).is_err());
+        assert!(Sos::chebyshev1_lowpass(8, 0.0, 2.0, 0.8).is_err());
     }
 }

@@ -1,12 +1,137 @@
 //! Welch power spectral density on realfft, scipy `signal.welch` semantics (SIGNALS.md §3.2–3.3).
 //!
-//! Periodic Hann window of `nperseg` samples, segments stepped by `nperseg − noverlap` (full
+//! A periodic window of `nperseg` samples (Hann by default; Blackman for EDASymp, scipy's
+//! `get_window("blackman", n)`: 0.42 − 0.5·cos(2πj/n) + 0.08·cos(4πj/n)), segments stepped by `nperseg − noverlap` (full
 //! segments only), each zero-padded to `nfft`, no per-segment detrending, one-sided density
 //! `|X|² / (fs · Σw²)` doubled except at DC and (for even `nfft`) Nyquist, averaged with the mean.
 //! Frequencies are `k · (1 / (nfft · (1/fs)))`, the exact expression of numpy's `rfftfreq`.
 //! Units: input in its unit u, `fs` in Hz; output in u²/Hz.
 
-use realfft::RealFftPlanner;
+use realfft::{RealFftPlanner, RealToComplex};
+use std::sync::Arc;
+
+/// The taper of each segment (periodic, as scipy's `get_window` gives for spectra).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taper {
+    /// Hann: 0.5 − 0.5·cos(2πj/n).
+    Hann,
+    /// Blackman: 0.42 − 0.5·cos(2πj/n) + 0.08·cos(4πj/n).
+    Blackman,
+}
+
+impl Taper {
+    /// The `n` periodic window values.
+    pub fn values(self, n: usize) -> Vec<f64> {
+        let pi = std::f64::consts::PI;
+        (0..n)
+            .map(|j| {
+                let a = 2.0 * pi * j as f64 / n as f64;
+                match self {
+                    Self::Hann => 0.5 - 0.5 * a.cos(),
+                    Self::Blackman => 0.42 - 0.5 * a.cos() + 0.08 * (2.0 * a).cos(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A Welch estimator with its FFT plan, window and buffers made once, for repeated spectra of
+/// the same segmentation (the live features compute one every few seconds per participant).
+pub struct WelchPlan {
+    nperseg: usize,
+    noverlap: usize,
+    nfft: usize,
+    window: Vec<f64>,
+    wss: f64,
+    fft: Arc<dyn RealToComplex<f64>>,
+    input: Vec<f64>,
+    spectrum: Vec<realfft::num_complex::Complex<f64>>,
+    scratch: Vec<realfft::num_complex::Complex<f64>>,
+}
+
+impl std::fmt::Debug for WelchPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WelchPlan")
+            .field("nperseg", &self.nperseg)
+            .field("noverlap", &self.noverlap)
+            .field("nfft", &self.nfft)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WelchPlan {
+    /// A plan; None if `nperseg` is 0, `noverlap >= nperseg` or `nfft < nperseg`.
+    pub fn new(nperseg: usize, noverlap: usize, nfft: usize, taper: Taper) -> Option<Self> {
+        if nperseg == 0 || nfft < nperseg || noverlap >= nperseg {
+            return None;
+        }
+        let window = taper.values(nperseg);
+        let wss = window.iter().map(|w| w * w).sum();
+        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(nfft);
+        Some(Self {
+            nperseg,
+            noverlap,
+            nfft,
+            window,
+            wss,
+            input: fft.make_input_vec(),
+            spectrum: fft.make_output_vec(),
+            scratch: fft.make_scratch_vec(),
+            fft,
+        })
+    }
+
+    /// Segments of `n` samples this plan averages (full segments only).
+    pub fn segments(&self, n: usize) -> usize {
+        if n < self.nperseg {
+            0
+        } else {
+            (n - self.noverlap) / (self.nperseg - self.noverlap)
+        }
+    }
+
+    /// The one-sided density of `x` at `fs` into `power` (resized to `nfft/2 + 1`, u²/Hz);
+    /// false if `x` is shorter than one segment. Bin `k` is at `k · fs / nfft` Hz.
+    pub fn psd_into(&mut self, x: &[f64], fs: f64, power: &mut Vec<f64>) -> bool {
+        let segments = self.segments(x.len());
+        if segments == 0 {
+            return false;
+        }
+        let step = self.nperseg - self.noverlap;
+        let bins = self.nfft / 2 + 1;
+        power.clear();
+        power.resize(bins, 0.0);
+        for s in 0..segments {
+            let seg = &x[s * step..s * step + self.nperseg];
+            self.input.iter_mut().for_each(|v| *v = 0.0);
+            for ((dst, &v), &w) in self.input.iter_mut().zip(seg).zip(&self.window) {
+                *dst = v * w;
+            }
+            // Lengths come from the plan, so this cannot fail.
+            if self
+                .fft
+                .process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch)
+                .is_err()
+            {
+                return false;
+            }
+            for (a, c) in power.iter_mut().zip(&self.spectrum) {
+                *a += c.norm_sqr();
+            }
+        }
+        let scale = 1.0 / (fs * self.wss) / segments as f64;
+        let nyquist_bin = self.nfft.is_multiple_of(2).then_some(bins - 1);
+        for (k, a) in power.iter_mut().enumerate() {
+            let one_sided = if k == 0 || Some(k) == nyquist_bin {
+                1.0
+            } else {
+                2.0
+            };
+            *a *= scale * one_sided;
+        }
+        true
+    }
+}
 
 /// A one-sided PSD.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,59 +142,31 @@ pub struct Psd {
     pub power: Vec<f64>,
 }
 
-/// Welch PSD of `x`; None if `nperseg` is 0 or longer than `x`, or `nfft < nperseg`.
+/// Welch PSD of `x` with a Hann taper; None if `nperseg` is 0 or longer than `x`, or
+/// `nfft < nperseg`.
 pub fn welch(x: &[f64], fs: f64, nperseg: usize, noverlap: usize, nfft: usize) -> Option<Psd> {
-    let n = x.len();
-    if nperseg == 0 || nperseg > n || nfft < nperseg || noverlap >= nperseg {
+    welch_with(x, fs, nperseg, noverlap, nfft, Taper::Hann)
+}
+
+/// Welch PSD of `x` with `taper` (see [`welch`]).
+pub fn welch_with(
+    x: &[f64],
+    fs: f64,
+    nperseg: usize,
+    noverlap: usize,
+    nfft: usize,
+    taper: Taper,
+) -> Option<Psd> {
+    if nperseg > x.len() {
         return None;
     }
-    let step = nperseg - noverlap;
-    let segments = (n - noverlap) / step;
-    let pi = std::f64::consts::PI;
-    let window: Vec<f64> = (0..nperseg)
-        .map(|j| 0.5 - 0.5 * (2.0 * pi * j as f64 / nperseg as f64).cos())
-        .collect();
-    let wss: f64 = window.iter().map(|w| w * w).sum();
-    let scale = 1.0 / (fs * wss);
-    let mut planner = RealFftPlanner::<f64>::new();
-    let fft = planner.plan_fft_forward(nfft);
-    let mut input = fft.make_input_vec();
-    let mut spectrum = fft.make_output_vec();
-    let mut scratch = fft.make_scratch_vec();
-    let bins = nfft / 2 + 1;
-    let mut acc = vec![0.0; bins];
-    for s in 0..segments {
-        let seg = &x[s * step..s * step + nperseg];
-        input.iter_mut().for_each(|v| *v = 0.0);
-        for ((dst, &v), &w) in input.iter_mut().zip(seg).zip(&window) {
-            *dst = v * w;
-        }
-        // Lengths come from the plan, so this cannot fail.
-        if fft
-            .process_with_scratch(&mut input, &mut spectrum, &mut scratch)
-            .is_err()
-        {
-            return None;
-        }
-        for (a, c) in acc.iter_mut().zip(&spectrum) {
-            *a += c.norm_sqr();
-        }
+    let mut plan = WelchPlan::new(nperseg, noverlap, nfft, taper)?;
+    let mut power = Vec::new();
+    if !plan.psd_into(x, fs, &mut power) {
+        return None;
     }
-    let nyquist_bin = nfft.is_multiple_of(2).then_some(bins - 1);
-    let power = acc
-        .iter()
-        .enumerate()
-        .map(|(k, a)| {
-            let one_sided = if k == 0 || Some(k) == nyquist_bin {
-                1.0
-            } else {
-                2.0
-            };
-            a * scale * one_sided / segments as f64
-        })
-        .collect();
     let val = 1.0 / (nfft as f64 * (1.0 / fs));
-    let freq = (0..bins).map(|k| k as f64 * val).collect();
+    let freq = (0..power.len()).map(|k| k as f64 * val).collect();
     Some(Psd { freq, power })
 }
 

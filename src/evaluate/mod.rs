@@ -10,6 +10,10 @@
 //! Pure apart from [`plot`] writing files: no clock, no tokio.
 
 pub mod metrics;
+#[cfg(feature = "plots")]
+pub mod plot;
+#[cfg(not(feature = "plots"))]
+#[path = "plot_off.rs"]
 pub mod plot;
 
 use crate::consent::ConsentSnapshot;

@@ -25,10 +25,15 @@
 //! feature.
 
 mod heart;
+mod spectral;
+
+pub use spectral::{SpectralFrame, phase_of};
 
 use crate::dsp::beats::{BeatConfig, BeatError, SignalIssue, Waveform};
 use crate::dsp::eda::{EdaChain, EdaConfig, Scr};
+use crate::dsp::eda_symp::{EdaSympIssue, EdaSympathetic};
 use crate::dsp::filter::FilterError;
+use crate::dsp::hrv_spectral::{HrvSpectral, HrvSpectrumIssue};
 use crate::dsp::rr::{RrConfig, RrWindow};
 use crate::model::{Chunk, StreamKind, Timing};
 use std::collections::VecDeque;
@@ -44,6 +49,10 @@ pub struct FeatureConfig {
     pub scl_window_s: f64,
     /// SCR-rate window, s.
     pub scr_window_s: f64,
+    /// Beats taken for the HRV spectrum, s (`spectral.rs`).
+    pub hrv_spectral_window_s: f64,
+    /// The spectral features are recomputed this often, s.
+    pub spectral_hop_s: f64,
     /// A stream with no sample this long before the tick is stale, s.
     pub stale_after_s: f64,
     /// Plausible EDA range, µS.
@@ -65,6 +74,8 @@ impl Default for FeatureConfig {
             rmssd_window_s: 60.0,
             scl_window_s: 10.0,
             scr_window_s: 60.0,
+            hrv_spectral_window_s: 130.0,
+            spectral_hop_s: 5.0,
             stale_after_s: 5.0,
             eda_range_us: (0.05, 100.0),
             flat_us: 1e-4,
@@ -102,6 +113,8 @@ pub struct FeatureFrame {
     /// Share of the beats in the RMSSD window of the stream that gave `rmssd_ms` which the
     /// artefact step corrected or excluded (part of that heart stream's quality).
     pub beats_corrected: Option<f64>,
+    /// HRV LF/HF and EDASymp (updated every few seconds, carried in between).
+    pub spectral: SpectralFrame,
 }
 
 impl FeatureFrame {
@@ -112,6 +125,7 @@ impl FeatureFrame {
             values: [None; 4],
             sources: FEATURE_SOURCES,
             beats_corrected: None,
+            spectral: SpectralFrame::default(),
         }
     }
 
@@ -194,20 +208,38 @@ pub struct ParticipantFeatures {
     ecg: Option<heart::WaveHeart>,
     ppg: Option<heart::WaveHeart>,
     scr_scratch: Vec<Scr>,
+    eda_symp: Option<EdaSympathetic>,
+    hrv_spec: HrvSpectral,
+    schedule: spectral::Schedule,
+    spectral: SpectralFrame,
 }
 
 impl ParticipantFeatures {
     /// Empty state.
     pub fn new(cfg: FeatureConfig) -> Self {
         Self {
-            cfg,
             rr: None,
             eda: None,
             hr: None,
             ecg: None,
             ppg: None,
             scr_scratch: Vec::new(),
+            eda_symp: None,
+            hrv_spec: HrvSpectral::new(),
+            schedule: spectral::Schedule {
+                hop_s: cfg.spectral_hop_s,
+                phase_s: 0.0,
+                next_t: None,
+            },
+            spectral: SpectralFrame::default(),
+            cfg,
         }
+    }
+
+    /// Sets this participant's phase in the spectral update cycle ([`phase_of`] its id).
+    pub fn set_spectral_phase(&mut self, phase_s: f64) {
+        self.schedule.phase_s = phase_s;
+        self.schedule.next_t = None;
     }
 
     /// Feeds a chunk that passed the consent gate.
@@ -239,11 +271,17 @@ impl ParticipantFeatures {
                         since: None,
                         last_t: f64::NEG_INFINITY,
                     });
+                    // The rate was accepted by the EDA chain, so the designs exist; a rate
+                    // under 2 Hz gives a state that only says `unsupported_rate`.
+                    self.eda_symp = EdaSympathetic::new(rate_hz).ok();
                 }
                 if let Some(e) = self.eda.as_mut() {
                     e.since.get_or_insert(c.time_of(0));
                     for (i, &x) in c.samples.iter().enumerate() {
                         let t = c.time_of(i);
+                        if let Some(s) = self.eda_symp.as_mut() {
+                            s.push(t, x);
+                        }
                         if let Some(v) = e.chain.push(t, x, &mut self.scr_scratch) {
                             e.clean.push_back((t, v));
                         }
@@ -294,10 +332,18 @@ impl ParticipantFeatures {
     pub fn forget_stream(&mut self, kind: StreamKind) {
         match kind {
             StreamKind::Rr => self.rr = None,
-            StreamKind::Eda => self.eda = None,
+            StreamKind::Eda => {
+                self.eda = None;
+                self.eda_symp = None;
+                self.spectral.eda = None;
+            }
             StreamKind::Hr => self.hr = None,
             StreamKind::Ecg => self.ecg = None,
             StreamKind::Ppg => self.ppg = None,
+        }
+        if self.spectral.hrv_source == Some(kind) {
+            self.spectral.hrv = None;
+            self.spectral.hrv_source = None;
         }
     }
 
@@ -313,6 +359,9 @@ impl ParticipantFeatures {
                 if let Some(e) = &mut self.eda {
                     e.chain.reset();
                     e.since = None;
+                }
+                if let Some(s) = &mut self.eda_symp {
+                    s.gap();
                 }
             }
             StreamKind::Hr => {
@@ -448,13 +497,76 @@ impl ParticipantFeatures {
                 values[3] = Some(n as f64 * 60.0 / cfg.scr_window_s);
             }
         }
+        self.update_spectral(t);
         self.prune(t);
         FeatureFrame {
             t,
             values,
             sources,
             beats_corrected,
+            spectral: self.spectral,
         }
+    }
+
+    /// Recomputes the spectral features when due, or at once when a stream they came from is
+    /// no longer good (a value never outlives its stream's quality).
+    fn update_spectral(&mut self, t: f64) {
+        let heart_good = HEART_STREAMS.map(|k| self.quality(k, t) == Some(Quality::Good));
+        let eda_quality = self.quality(StreamKind::Eda, t);
+        let good = |k: StreamKind| {
+            HEART_STREAMS
+                .iter()
+                .position(|h| *h == k)
+                .is_some_and(|i| heart_good[i])
+        };
+        let heart_lost = self.spectral.hrv_source.is_some_and(|k| !good(k))
+            && matches!(self.spectral.hrv, Some(Ok(_)));
+        let eda_lost =
+            eda_quality != Some(Quality::Good) && matches!(self.spectral.eda, Some(Ok(_)));
+        if !(self.schedule.due(t) || heart_lost || eda_lost) {
+            return;
+        }
+        let w = self.cfg.hrv_spectral_window_s;
+        let mut hrv = None;
+        let mut source = None;
+        for (i, kind) in HEART_STREAMS.into_iter().enumerate() {
+            let win = match kind {
+                StreamKind::Rr => self.rr.as_ref(),
+                StreamKind::Ecg => self.ecg.as_ref().map(|h| &h.rr),
+                _ => self.ppg.as_ref().map(|h| &h.rr),
+            };
+            let Some(win) = win else {
+                continue;
+            };
+            if !heart_good[i] {
+                hrv.get_or_insert(Err(HrvSpectrumIssue::NoSignal));
+                continue;
+            }
+            let r = if win.coverage(t) < w {
+                Err(HrvSpectrumIssue::ShortWindow)
+            } else {
+                let lo = t - w;
+                let beats = win
+                    .beats()
+                    .filter(|b| b.t > lo && b.t <= t)
+                    .map(|b| (b.t, b.rr_ms, b.corrected));
+                self.hrv_spec.compute(beats)
+            };
+            hrv = Some(r);
+            source = Some(kind);
+            break;
+        }
+        let eda = self.eda_symp.as_mut().map(|s| match eda_quality {
+            Some(Quality::Good) => s.live(t),
+            Some(Quality::Flat) => Err(EdaSympIssue::Flat),
+            _ => Err(EdaSympIssue::NoSignal),
+        });
+        self.spectral = SpectralFrame {
+            hrv,
+            hrv_source: source,
+            eda,
+            computed_t: Some(t),
+        };
     }
 
     fn prune(&mut self, t: f64) {
@@ -463,7 +575,8 @@ impl ParticipantFeatures {
             .hr_window_s
             .max(self.cfg.rmssd_window_s)
             .max(self.cfg.scl_window_s)
-            .max(self.cfg.scr_window_s);
+            .max(self.cfg.scr_window_s)
+            .max(self.cfg.hrv_spectral_window_s);
         let lo = t - keep;
         if let Some(w) = &mut self.rr {
             w.prune(lo);

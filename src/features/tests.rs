@@ -232,3 +232,137 @@ fn suspect_rr_samples_are_kept_but_never_differenced() {
         "unflagged, both differences count"
     );
 }
+
+fn rr_chunk(seq: u64, t: f64, rr: f64) -> Chunk {
+    Chunk {
+        raw: None,
+        meta: None,
+        participant: ParticipantId::new("p").unwrap(),
+        kind: StreamKind::Rr,
+        seq,
+        host_t: t,
+        timing: Timing::Events(vec![t]),
+        samples: vec![rr],
+    }
+}
+
+/// Feeds `secs` of beats with 20 ms of 0.1 Hz and 30 ms of 0.25 Hz modulation, and EDA at 32 Hz
+/// with a 0.1 Hz, 0.2 µS ripple; returns the frames of every tick.
+fn spectral_run(secs: f64, gap_at: Option<f64>) -> Vec<FeatureFrame> {
+    let tau = 2.0 * std::f64::consts::PI;
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    let (mut t_beat, mut seq, mut eda_i) = (0.0, 0u64, 0usize);
+    let mut frames = Vec::new();
+    let mut gapped = false;
+    for tick in 1..=(secs * 4.0) as usize {
+        let t = tick as f64 / 4.0;
+        if let Some(g) = gap_at
+            && !gapped
+            && t >= g
+        {
+            f.on_gap(StreamKind::Rr);
+            f.on_gap(StreamKind::Eda);
+            gapped = true;
+        }
+        loop {
+            let rr = 900.0 + 20.0 * (tau * 0.1 * t_beat).sin() + 30.0 * (tau * 0.25 * t_beat).sin();
+            if t_beat + rr / 1000.0 > t {
+                break;
+            }
+            t_beat += rr / 1000.0;
+            f.on_chunk(&rr_chunk(seq, t_beat, rr)).unwrap();
+            seq += 1;
+        }
+        let v: Vec<f64> = (0..8)
+            .map(|j| {
+                let ts = (eda_i + j) as f64 / 32.0;
+                5.0 + 0.2 * (tau * 0.1 * ts).sin()
+            })
+            .collect();
+        let c = Chunk {
+            timing: Timing::Uniform {
+                t0: eda_i as f64 / 32.0,
+                rate_hz: 32.0,
+            },
+            ..eda_chunk(seq, t, v)
+        };
+        eda_i += 8;
+        f.on_chunk(&c).unwrap();
+        frames.push(f.frame(t));
+    }
+    frames
+}
+
+#[test]
+fn spectral_features_appear_after_their_windows_and_update_every_five_seconds() {
+    let frames = spectral_run(200.0, None);
+    let at = |t: f64| frames[(t * 4.0) as usize - 1];
+    // Before 130 s of beats: a reason, no number.
+    assert_eq!(
+        at(100.0).spectral.hrv,
+        Some(Err(HrvSpectrumIssue::ShortWindow))
+    );
+    assert_eq!(at(100.0).spectral.eda, Some(Err(EdaSympIssue::ShortWindow)));
+    let last = at(200.0).spectral;
+    let h = last.hrv.unwrap().unwrap();
+    // Sines of 20 and 30 ms: 200 and 450 ms².
+    assert!((h.lf_ms2 / 200.0 - 1.0).abs() < 0.2, "{h:?}");
+    assert!((h.hf_ms2 / 450.0 - 1.0).abs() < 0.2, "{h:?}");
+    assert!((h.hf_peak_hz - 0.25).abs() <= 1.0 / 64.0, "{h:?}");
+    assert_eq!(last.hrv_source, Some(StreamKind::Rr));
+    let e = last.eda.unwrap().unwrap();
+    // 0.2 µS at 0.1 Hz: 0.02 µS², times the square of the Chebyshev low-pass's gain at 0.1 Hz
+    // (0.9643 at 32 Hz, scipy; its 1 dB ripple lies between 0.891 and 1).
+    assert!(
+        (e.symp_us2 / (0.02 * 0.9643f64.powi(2)) - 1.0).abs() < 0.03,
+        "{e:?}"
+    );
+    assert!(e.sympn > 0.9, "{e:?}");
+    // Computed once per 5 s, carried in between.
+    let times: std::collections::BTreeSet<u64> = frames
+        .iter()
+        .filter_map(|f| f.spectral.computed_t)
+        .map(|t| (t * 4.0) as u64)
+        .collect();
+    // The first frame computes at once; then every 5 s on the participant's phase (0 here).
+    assert_eq!(times.len(), 41, "{times:?}");
+    assert!(
+        times
+            .iter()
+            .skip(1)
+            .zip(times.iter().skip(2))
+            .all(|(a, b)| b - a == 20 && a % 20 == 0)
+    );
+}
+
+#[test]
+fn a_gap_empties_the_spectral_windows_and_they_refill() {
+    let frames = spectral_run(300.0, Some(150.0));
+    let at = |t: f64| frames[(t * 4.0) as usize - 1].spectral;
+    assert!(matches!(at(149.0).hrv, Some(Ok(_))));
+    assert!(matches!(at(149.0).eda, Some(Ok(_))));
+    assert_eq!(at(160.0).hrv, Some(Err(HrvSpectrumIssue::ShortWindow)));
+    assert_eq!(at(160.0).eda, Some(Err(EdaSympIssue::ShortWindow)));
+    assert!(matches!(at(290.0).hrv, Some(Ok(_))));
+    assert!(matches!(at(290.0).eda, Some(Ok(_))));
+}
+
+#[test]
+fn a_stream_that_goes_stale_loses_its_spectral_value_at_once() {
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    let tau = 2.0 * std::f64::consts::PI;
+    let mut t_beat = 0.0;
+    let mut seq = 0;
+    while t_beat < 150.0 {
+        let rr = 900.0 + 20.0 * (tau * 0.1 * t_beat).sin() + 30.0 * (tau * 0.25 * t_beat).sin();
+        t_beat += rr / 1000.0;
+        f.on_chunk(&rr_chunk(seq, t_beat, rr)).unwrap();
+        seq += 1;
+    }
+    assert!(matches!(f.frame(150.0).spectral.hrv, Some(Ok(_))));
+    // 6 s without a beat: stale; the spectrum goes with the stream, before its next update.
+    let s = f.frame(156.25).spectral;
+    assert_eq!(s.hrv, Some(Err(HrvSpectrumIssue::NoSignal)), "{s:?}");
+    // A participant without EDA has nothing to say about it.
+    assert_eq!(s.eda, None);
+}

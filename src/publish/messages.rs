@@ -180,14 +180,46 @@ pub fn state(st: &State) -> String {
     v.to_string()
 }
 
+/// `x` to 4 significant digits (spectral powers span 1e-4 µS² to 1e4 ms²); non-finite is null.
+fn sig4(x: Option<f64>) -> Value {
+    match x {
+        Some(v) if v.is_finite() && v != 0.0 => {
+            let digits = 3 - v.abs().log10().floor() as i32;
+            let scale = 10f64.powi(digits);
+            json!((v * scale).round() / scale)
+        }
+        Some(0.0) => json!(0.0),
+        _ => Value::Null,
+    }
+}
+
 /// `features`.
 pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
-    json!({"type": "features", "participant": p, "t": f.t,
+    let mut v = json!({"type": "features", "participant": p, "t": f.t,
            "hr_bpm": opt3(f.values[0]), "rmssd_ms": opt3(f.values[1]),
            "scl_us": opt3(f.values[2]), "scr_per_min": opt3(f.values[3]),
            "heart_source": heart_source(f),
-           "beats_corrected": opt3(f.beats_corrected)})
-    .to_string()
+           "beats_corrected": opt3(f.beats_corrected)});
+    let sp = &f.spectral;
+    let hrv = sp.hrv.and_then(|r| r.ok());
+    let eda = sp.eda.and_then(|r| r.ok());
+    let status = |r: Option<Result<(), &'static str>>| match r {
+        None => Value::Null,
+        Some(Ok(())) => json!("ok"),
+        Some(Err(why)) => json!(why),
+    };
+    let extra = json!({
+        "lf_ms2": sig4(hrv.map(|h| h.lf_ms2)), "hf_ms2": sig4(hrv.map(|h| h.hf_ms2)),
+        "lf_hf": sig4(hrv.map(|h| h.lf_hf)), "lf_nu": opt3(hrv.map(|h| h.lf_nu)),
+        "hf_nu": opt3(hrv.map(|h| h.hf_nu)), "hf_peak_hz": opt3(hrv.map(|h| h.hf_peak_hz)),
+        "hrv_spectrum": status(sp.hrv.map(|r| r.map(|_| ()).map_err(|e| e.name()))),
+        "eda_symp_us2": sig4(eda.map(|e| e.symp_us2)), "eda_sympn": opt3(eda.map(|e| e.sympn)),
+        "eda_spectrum": status(sp.eda.map(|r| r.map(|_| ()).map_err(|e| e.name()))),
+    });
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        o.extend(e);
+    }
+    v.to_string()
 }
 
 /// The stream the heart features came from (`rr`, `ecg`, `ppg`, `hr`), if any.

@@ -47,6 +47,9 @@ pub enum PlotError {
     Font,
 }
 
+/// Whether this build can draw.
+pub const AVAILABLE: bool = true;
+
 /// Picture size, px.
 pub const SIZE: (u32, u32) = (1600, 1000);
 

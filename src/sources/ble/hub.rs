@@ -21,10 +21,7 @@ use tokio::sync::Mutex;
 /// Longest wait for the bus, BlueZ and the adapter list.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Why Bluetooth cannot be used now: one line for people.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Bluetooth unavailable: {0}")]
-pub struct Unavailable(pub String);
+pub use super::Unavailable;
 
 /// Names the cause of a btleplug error from opening the manager or listing adapters.
 pub fn explain(e: &btleplug::Error) -> String {

@@ -26,25 +26,40 @@
 //! The first notification after a reconnect closes exactly one `disconnect` gap per stream
 //! ([`assemble`]); nothing is invented for the outage.
 //!
-//! Bluetooth unavailable ([`hub::Unavailable`]: no system bus, no BlueZ, no adapter, powered
+//! Bluetooth unavailable ([`Unavailable`]: no system bus, no BlueZ, no adapter, powered
 //! off) turns the streams `lost` with the cause as the detail, is logged once (again only when
-//! the cause changes), and is checked again every [`hub::UNAVAILABLE_RETRY`]; other sources
+//! the cause changes), and is checked again every `hub::UNAVAILABLE_RETRY` (5 s); other sources
 //! keep running.
 
 pub mod assemble;
 pub mod beats;
+#[cfg(feature = "ble")]
 pub mod hub;
+#[cfg(feature = "ble")]
 pub mod link;
 pub mod scan;
 
 use crate::engine::input::{Input, SourceStatus};
 use crate::model::{ParticipantId, StreamKind};
+#[cfg(feature = "ble")]
 use crate::sources::serial::backoff::Backoff;
 use crate::sources::{SessionClock, send_states};
-use assemble::{Assembler, Counters};
+#[cfg(feature = "ble")]
+use assemble::Assembler;
+use assemble::Counters;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
+#[cfg(feature = "ble")]
+use tracing::warn;
+
+/// Why Bluetooth cannot be used now: one line for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Bluetooth unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// The cause given when attune was built without the `ble` cargo feature.
+pub const NOT_BUILT: &str = "this attune was built without Bluetooth support (cargo feature `ble`)";
 
 /// Default watchdog: no notification for this long counts as a lost link, s.
 pub const DEFAULT_SILENCE_S: f64 = 6.0;
@@ -142,7 +157,35 @@ pub struct BleStats {
     pub counters: Counters,
 }
 
+/// Without the `ble` feature: the streams are `lost` with [`NOT_BUILT`] as the detail until
+/// `stop`; other sources carry on.
+#[cfg(not(feature = "ble"))]
+pub async fn run(
+    spec: BleSpec,
+    clock: SessionClock,
+    tx: mpsc::Sender<Input>,
+    stop: CancellationToken,
+) -> BleStats {
+    let now = clock.now();
+    send_states(
+        &tx,
+        &spec.participant,
+        &KINDS,
+        SourceStatus::Lost,
+        now,
+        Some(NOT_BUILT),
+    )
+    .await;
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = tx.closed() => {}
+    }
+    info!(source = %spec.name(), "BLE source stopped.");
+    BleStats::default()
+}
+
 /// Runs the strap until `stop` (module doc). Never fails: every trouble is a state.
+#[cfg(feature = "ble")]
 pub async fn run(
     spec: BleSpec,
     clock: SessionClock,

@@ -2,10 +2,15 @@
 //! Heart Rate service and post-filtered (BlueZ merges scan filters across applications, so other
 //! devices show up), then, for each strap, a brief connection to read its battery level.
 
-use super::hub::{Hub, Unavailable};
+use super::Unavailable;
+#[cfg(feature = "ble")]
+use super::hub::Hub;
+#[cfg(feature = "ble")]
 use crate::protocol::hrs;
+#[cfg(feature = "ble")]
 use btleplug::api::{Central, Peripheral as _, bleuuid::uuid_from_u16};
 use serde::Serialize;
+#[cfg(feature = "ble")]
 use std::time::Duration;
 
 /// One strap, as listed.
@@ -26,7 +31,14 @@ pub struct Strap {
     pub battery_error: Option<String>,
 }
 
+/// Without the `ble` feature there is nothing to scan with.
+#[cfg(not(feature = "ble"))]
+pub async fn nearby(_seconds: f64) -> Result<Vec<Strap>, Unavailable> {
+    Err(Unavailable(super::NOT_BUILT.into()))
+}
+
 /// Scans for `seconds` and lists the straps found, strongest first.
+#[cfg(feature = "ble")]
 pub async fn nearby(seconds: f64) -> Result<Vec<Strap>, Unavailable> {
     let hub = Hub::global();
     let adapter = hub.adapter().await?;
@@ -65,6 +77,7 @@ pub async fn nearby(seconds: f64) -> Result<Vec<Strap>, Unavailable> {
     Ok(out)
 }
 
+#[cfg(feature = "ble")]
 async fn battery(p: &btleplug::platform::Peripheral) -> Result<u8, String> {
     let t = Duration::from_secs(5);
     let step = |what: &str, r: Result<btleplug::Result<()>, tokio::time::error::Elapsed>| match r {

@@ -229,6 +229,7 @@ impl FeatureRow {
             values: self.values(),
             sources,
             beats_corrected: None,
+            spectral: crate::features::SpectralFrame::default(),
         }
     }
 
@@ -419,6 +420,7 @@ mod tests {
                 StreamKind::Eda,
             ],
             beats_corrected: None,
+            spectral: Default::default(),
         };
         let row = FeatureRow::from_frame(&f).unwrap();
         assert_eq!(row.t_ms, 12_250);
