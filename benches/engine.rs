@@ -226,5 +226,45 @@ fn adaptation_event(ecg: &[Chunk], eda: &[Chunk]) -> Arc<attune::engine::event::
     last.expect("the engine decides every tick")
 }
 
-criterion_group!(engine, stages);
+/// One update of each spectral feature (every 5 s per participant), and the per-sample cost of
+/// the EDASymp low-pass and 2 Hz series.
+fn spectral(c: &mut Criterion) {
+    use attune::dsp::eda_symp::EdaSympathetic;
+    use attune::dsp::hrv_spectral::HrvSpectral;
+    let tau = 2.0 * std::f64::consts::PI;
+    let mut t = 0.0;
+    let mut beats = Vec::new();
+    while t < 130.0 {
+        let rr = 850.0 + 30.0 * (tau * 0.1 * t).sin() + 25.0 * (tau * 0.27 * t).sin();
+        t += rr / 1000.0;
+        beats.push((t, rr, false));
+    }
+    let mut g = c.benchmark_group("spectral");
+    let mut h = HrvSpectral::new();
+    g.bench_function("hrv_spectrum_130s_update", |b| {
+        b.iter(|| black_box(h.compute(black_box(beats.iter().copied()))))
+    });
+    let fs = 32.0;
+    let mut e = EdaSympathetic::new(fs).unwrap();
+    for i in 0..(140.0 * fs) as usize {
+        let t = i as f64 / fs;
+        e.push(t, 5.0 + 0.2 * (tau * 0.1 * t).sin());
+    }
+    g.bench_function("eda_symp_128s_update", |b| {
+        b.iter(|| black_box(e.live(black_box(139.0))))
+    });
+    g.throughput(Throughput::Elements(1));
+    let mut e = EdaSympathetic::new(fs).unwrap();
+    let mut i = 0usize;
+    g.bench_function("eda_symp_push_per_sample_32hz", |b| {
+        b.iter(|| {
+            i += 1;
+            let t = i as f64 / fs;
+            e.push(black_box(t), black_box(5.0 + 1e-3 * (i % 7) as f64));
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(engine, stages, spectral);
 criterion_main!(engine);

@@ -33,5 +33,7 @@ mod rr_artefacts;
 mod serial;
 mod simulated_people;
 mod socket_trust;
+mod spectral_agreement;
+mod spectral_live;
 mod streaming_vs_offline;
 mod waveform_sim;

@@ -405,6 +405,12 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
             a.window_s
         );
     }
+    let mut eda_windows = match (k, rate) {
+        (Kind::Eda, Some(fs)) => Some(crate::analyze::sliding::EdaWindows::new(
+            &values, fs, a.window_s,
+        )),
+        _ => None,
+    };
     let mut k_win = 0u64;
     loop {
         // Window starts as multiples of the hop, so they do not drift by rounding.
@@ -423,6 +429,19 @@ pub fn run(_common: &Common, a: &AnalyzeArgs) -> anyhow::Result<()> {
                 m
             }
         };
+        if !m.contains_key("error") {
+            match (k, psd) {
+                (Kind::Rr, PsdMethod::TaskForce) => {
+                    crate::analyze::sliding::hrv_window(&mut m, &values[lo..hi]);
+                }
+                (Kind::Eda, _) => {
+                    if let Some(w) = eda_windows.as_mut() {
+                        w.window(&mut m, start, start + a.window_s);
+                    }
+                }
+                _ => {}
+            }
+        }
         m.insert("t_start_s".into(), json!(start));
         m.insert("t_end_s".into(), json!(start + a.window_s));
         writeln!(out, "{}", Value::Object(m))?;

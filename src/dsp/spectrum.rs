@@ -8,7 +8,7 @@
 //! Units: input in its unit u, `fs` in Hz; output in u²/Hz.
 
 use realfft::{RealFftPlanner, RealToComplex};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The taper of each segment (periodic, as scipy's `get_window` gives for spectra).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,13 @@ impl Taper {
             })
             .collect()
     }
+}
+
+/// One planner for the process: a plan (its twiddle factors) is made once per length and shared
+/// by every participant's estimator.
+fn planner() -> &'static Mutex<RealFftPlanner<f64>> {
+    static PLANNER: OnceLock<Mutex<RealFftPlanner<f64>>> = OnceLock::new();
+    PLANNER.get_or_init(|| Mutex::new(RealFftPlanner::new()))
 }
 
 /// A Welch estimator with its FFT plan, window and buffers made once, for repeated spectra of
@@ -67,7 +74,10 @@ impl WelchPlan {
         }
         let window = taper.values(nperseg);
         let wss = window.iter().map(|w| w * w).sum();
-        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(nfft);
+        let fft = planner()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .plan_fft_forward(nfft);
         Some(Self {
             nperseg,
             noverlap,

@@ -523,7 +523,11 @@ impl ParticipantFeatures {
             && matches!(self.spectral.hrv, Some(Ok(_)));
         let eda_lost =
             eda_quality != Some(Quality::Good) && matches!(self.spectral.eda, Some(Ok(_)));
-        if !(self.schedule.due(t) || heart_lost || eda_lost) {
+        // A stream that appeared since the last update is reported at once (as short).
+        let appeared = (self.spectral.hrv.is_none()
+            && (self.rr.is_some() || self.ecg.is_some() || self.ppg.is_some()))
+            || (self.spectral.eda.is_none() && self.eda_symp.is_some());
+        if !(self.schedule.due(t) || heart_lost || eda_lost || appeared) {
             return;
         }
         let w = self.cfg.hrv_spectral_window_s;

@@ -14,6 +14,8 @@
 //! the streaming acceptance rule (no difference across a rejected beat), and the Task Force
 //! spectrum by default. A value that cannot be computed is `null` with a `warnings` entry.
 
+pub mod sliding;
+
 use crate::dsp::ecg;
 use crate::dsp::eda_nk;
 use crate::dsp::filter::{Pass, Sos, moving_average_filtfilt};
