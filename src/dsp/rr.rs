@@ -344,7 +344,12 @@ impl RrWindow {
 
     fn in_window(&self, now: f64, window_s: f64) -> impl Iterator<Item = &Beat> {
         let lo = now - window_s;
-        self.beats.iter().filter(move |b| b.t > lo && b.t <= now)
+        // Beats are held in time order: start at the window instead of scanning what longer
+        // windows (the 130 s spectrum) keep.
+        let start = self.beats.partition_point(|b| b.t <= lo);
+        self.beats
+            .range(start..)
+            .filter(move |b| b.t > lo && b.t <= now)
     }
 }
 

@@ -454,8 +454,11 @@ impl ParticipantFeatures {
         let mut values = [None; 4];
         let mut sources = FEATURE_SOURCES;
         let mut beats_corrected = None;
-        for kind in HEART_STREAMS {
-            if self.quality(kind, t) != Some(Quality::Good) {
+        // Each stream's quality once per frame (the EDA one scans its 10 s window).
+        let heart_quality = HEART_STREAMS.map(|k| self.quality(k, t));
+        let eda_quality = self.quality(StreamKind::Eda, t);
+        for (kind, q) in HEART_STREAMS.into_iter().zip(heart_quality) {
+            if q != Some(Quality::Good) {
                 continue;
             }
             let Some(w) = self.intervals(kind) else {
@@ -482,7 +485,7 @@ impl ParticipantFeatures {
             values[0] = window_mean(&h.samples, h.since, t, cfg.hr_window_s);
             sources[0] = StreamKind::Hr;
         }
-        if self.quality(StreamKind::Eda, t) == Some(Quality::Good)
+        if eda_quality == Some(Quality::Good)
             && let Some(e) = &self.eda
         {
             values[2] = window_mean(&e.clean, e.since, t, cfg.scl_window_s);
@@ -497,7 +500,7 @@ impl ParticipantFeatures {
                 values[3] = Some(n as f64 * 60.0 / cfg.scr_window_s);
             }
         }
-        self.update_spectral(t);
+        self.update_spectral(t, heart_quality, eda_quality);
         self.prune(t);
         FeatureFrame {
             t,
@@ -510,9 +513,13 @@ impl ParticipantFeatures {
 
     /// Recomputes the spectral features when due, or at once when a stream they came from is
     /// no longer good (a value never outlives its stream's quality).
-    fn update_spectral(&mut self, t: f64) {
-        let heart_good = HEART_STREAMS.map(|k| self.quality(k, t) == Some(Quality::Good));
-        let eda_quality = self.quality(StreamKind::Eda, t);
+    fn update_spectral(
+        &mut self,
+        t: f64,
+        heart_quality: [Option<Quality>; 3],
+        eda_quality: Option<Quality>,
+    ) {
+        let heart_good = heart_quality.map(|q| q == Some(Quality::Good));
         let good = |k: StreamKind| {
             HEART_STREAMS
                 .iter()
