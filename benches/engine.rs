@@ -245,7 +245,7 @@ fn spectral(c: &mut Criterion) {
         b.iter(|| black_box(h.compute(black_box(beats.iter().copied()))))
     });
     let fs = 32.0;
-    let mut e = EdaSympathetic::new(fs).unwrap();
+    let mut e = EdaSympathetic::new(fs).expect("32 Hz is a supported rate");
     for i in 0..(140.0 * fs) as usize {
         let t = i as f64 / fs;
         e.push(t, 5.0 + 0.2 * (tau * 0.1 * t).sin());
@@ -254,7 +254,7 @@ fn spectral(c: &mut Criterion) {
         b.iter(|| black_box(e.live(black_box(139.0))))
     });
     g.throughput(Throughput::Elements(1));
-    let mut e = EdaSympathetic::new(fs).unwrap();
+    let mut e = EdaSympathetic::new(fs).expect("32 Hz is a supported rate");
     let mut i = 0usize;
     g.bench_function("eda_symp_push_per_sample_32hz", |b| {
         b.iter(|| {

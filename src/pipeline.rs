@@ -403,23 +403,30 @@ impl Pipeline {
                     d
                 }
             };
-            if (0..4).any(|i| allowed(Purpose::ShareFeatures, i)) {
+            let share: [bool; 4] = std::array::from_fn(|i| allowed(Purpose::ShareFeatures, i));
+            if share.iter().any(|s| *s) {
                 let mut shared = frame;
-                for (i, v) in shared.values.iter_mut().enumerate() {
-                    if !allowed(Purpose::ShareFeatures, i) {
+                for (v, ok) in shared.values.iter_mut().zip(share) {
+                    if !ok {
                         *v = None;
                     }
                 }
-                // The spectral values, under their own streams' consent.
-                let share = |k: StreamKind| {
-                    consent.allows(id, k, Purpose::Process)
-                        && consent.allows(id, k, Purpose::ShareFeatures)
+                // The spectral values, under their own streams' consent (the same streams as
+                // the time-domain features' in nearly every case: reuse those answers).
+                let share_kind = |k: StreamKind| match (0..4).find(|&i| frame.sources[i] == k) {
+                    Some(i) => share[i],
+                    None => {
+                        consent.allows(id, k, Purpose::Process)
+                            && consent.allows(id, k, Purpose::ShareFeatures)
+                    }
                 };
-                if !shared.spectral.hrv_source.is_some_and(share) {
+                if (shared.spectral.hrv_source.is_some() || shared.spectral.hrv.is_some())
+                    && !shared.spectral.hrv_source.is_some_and(share_kind)
+                {
                     shared.spectral.hrv = None;
                     shared.spectral.hrv_source = None;
                 }
-                if !share(StreamKind::Eda) {
+                if shared.spectral.eda.is_some() && !share_kind(StreamKind::Eda) {
                     shared.spectral.eda = None;
                 }
                 out.push(Output::Features(id.clone(), shared));

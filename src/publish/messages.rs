@@ -126,10 +126,6 @@ fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn opt3(x: Option<f64>) -> Value {
-    x.map_or(Value::Null, |v| json!(r3(v)))
-}
-
 /// `welcome`.
 pub fn welcome() -> String {
     json!({"type": "welcome", "protocol": PROTOCOL_VERSION,
@@ -180,46 +176,72 @@ pub fn state(st: &State) -> String {
     v.to_string()
 }
 
-/// `x` to 4 significant digits (spectral powers span 1e-4 µS² to 1e4 ms²); non-finite is null.
-fn sig4(x: Option<f64>) -> Value {
+/// `x` to 4 significant digits (spectral powers span 1e-4 µS² to 1e4 ms²); non-finite is None.
+fn sig4(x: Option<f64>) -> Option<f64> {
     match x {
         Some(v) if v.is_finite() && v != 0.0 => {
             let digits = 3 - v.abs().log10().floor() as i32;
             let scale = 10f64.powi(digits);
-            json!((v * scale).round() / scale)
+            Some((v * scale).round() / scale)
         }
-        Some(0.0) => json!(0.0),
-        _ => Value::Null,
+        Some(0.0) => Some(0.0),
+        _ => None,
     }
 }
 
 /// `features`.
 pub fn features(p: &ParticipantId, f: &FeatureFrame) -> String {
-    let mut v = json!({"type": "features", "participant": p, "t": f.t,
-           "hr_bpm": opt3(f.values[0]), "rmssd_ms": opt3(f.values[1]),
-           "scl_us": opt3(f.values[2]), "scr_per_min": opt3(f.values[3]),
-           "heart_source": heart_source(f),
-           "beats_corrected": opt3(f.beats_corrected)});
+    // Serialized straight from a borrowed struct (no `Value` tree): four lines a second per
+    // participant. The field order is the protocol's.
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        participant: &'a ParticipantId,
+        t: f64,
+        hr_bpm: Option<f64>,
+        rmssd_ms: Option<f64>,
+        scl_us: Option<f64>,
+        scr_per_min: Option<f64>,
+        heart_source: Option<&'static str>,
+        beats_corrected: Option<f64>,
+        lf_ms2: Option<f64>,
+        hf_ms2: Option<f64>,
+        lf_hf: Option<f64>,
+        lf_nu: Option<f64>,
+        hf_nu: Option<f64>,
+        hf_peak_hz: Option<f64>,
+        hrv_spectrum: Option<&'static str>,
+        eda_symp_us2: Option<f64>,
+        eda_sympn: Option<f64>,
+        eda_spectrum: Option<&'static str>,
+    }
+    let o3 = |x: Option<f64>| x.map(r3).filter(|v| v.is_finite());
     let sp = &f.spectral;
     let hrv = sp.hrv.and_then(|r| r.ok());
     let eda = sp.eda.and_then(|r| r.ok());
-    let status = |r: Option<Result<(), &'static str>>| match r {
-        None => Value::Null,
-        Some(Ok(())) => json!("ok"),
-        Some(Err(why)) => json!(why),
+    let line = Line {
+        kind: "features",
+        participant: p,
+        t: f.t,
+        hr_bpm: o3(f.values[0]),
+        rmssd_ms: o3(f.values[1]),
+        scl_us: o3(f.values[2]),
+        scr_per_min: o3(f.values[3]),
+        heart_source: heart_source(f),
+        beats_corrected: o3(f.beats_corrected),
+        lf_ms2: sig4(hrv.map(|h| h.lf_ms2)),
+        hf_ms2: sig4(hrv.map(|h| h.hf_ms2)),
+        lf_hf: sig4(hrv.map(|h| h.lf_hf)),
+        lf_nu: o3(hrv.map(|h| h.lf_nu)),
+        hf_nu: o3(hrv.map(|h| h.hf_nu)),
+        hf_peak_hz: o3(hrv.map(|h| h.hf_peak_hz)),
+        hrv_spectrum: sp.hrv.map(|r| r.map_or_else(|e| e.name(), |_| "ok")),
+        eda_symp_us2: sig4(eda.map(|e| e.symp_us2)),
+        eda_sympn: o3(eda.map(|e| e.sympn)),
+        eda_spectrum: sp.eda.map(|r| r.map_or_else(|e| e.name(), |_| "ok")),
     };
-    let extra = json!({
-        "lf_ms2": sig4(hrv.map(|h| h.lf_ms2)), "hf_ms2": sig4(hrv.map(|h| h.hf_ms2)),
-        "lf_hf": sig4(hrv.map(|h| h.lf_hf)), "lf_nu": opt3(hrv.map(|h| h.lf_nu)),
-        "hf_nu": opt3(hrv.map(|h| h.hf_nu)), "hf_peak_hz": opt3(hrv.map(|h| h.hf_peak_hz)),
-        "hrv_spectrum": status(sp.hrv.map(|r| r.map(|_| ()).map_err(|e| e.name()))),
-        "eda_symp_us2": sig4(eda.map(|e| e.symp_us2)), "eda_sympn": opt3(eda.map(|e| e.sympn)),
-        "eda_spectrum": status(sp.eda.map(|r| r.map(|_| ()).map_err(|e| e.name()))),
-    });
-    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    v.to_string()
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 /// The stream the heart features came from (`rr`, `ecg`, `ppg`, `hr`), if any.
