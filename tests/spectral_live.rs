@@ -78,3 +78,66 @@ fn a_live_simulated_participant_publishes_spectral_features() {
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn the_live_edasymp_is_the_offline_window_on_the_same_samples() {
+    // The daemon's feature state fed the recording's EDA chunks on their device timeline, and
+    // `analyze --windows` on the same samples: the same numbers. (Inside the engine, device
+    // time is first mapped onto the session clock, here by the ≈ 1 s transport latency, so a
+    // live window is the device-time window shifted by the mapping's offset.)
+    use attune::analyze::sliding::EdaWindows;
+    use attune::features::{FeatureConfig, ParticipantFeatures};
+    use attune::model::{StreamKind, Timing};
+    use attune::recording::Record;
+    let (_, records) = crate::util::read_recording(&fixture("sim-rest-stress.attune.ndjson"));
+    let mut x = Vec::new();
+    let mut rate = 0.0;
+    let mut live = ParticipantFeatures::new(FeatureConfig::default());
+    let mut compared = 0;
+    let mut tick = 0.25;
+    let mut offline = None;
+    for r in &records {
+        let Record::Chunk(c) = r else { continue };
+        if c.kind != StreamKind::Eda {
+            continue;
+        }
+        let Timing::Uniform { t0, rate_hz } = c.timing else {
+            continue;
+        };
+        assert!(
+            (t0 * rate_hz - x.len() as f64).abs() < 1e-6,
+            "an EDA gap at {t0}"
+        );
+        rate = rate_hz;
+        x.extend_from_slice(&c.samples);
+        live.on_chunk(c).unwrap();
+        let end = t0 + c.samples.len() as f64 / rate_hz;
+        while tick <= end - 1.0 / rate_hz {
+            let f = live.frame(tick);
+            if let (Some(t), Some(Ok(v))) = (f.spectral.computed_t, f.spectral.eda)
+                && t == tick
+            {
+                let o = offline.get_or_insert_with(Vec::new);
+                o.push((t, v));
+            }
+            tick += 0.25;
+        }
+    }
+    let mut windows = EdaWindows::new(&x, rate, 128.0);
+    for (t, v) in offline.unwrap_or_default() {
+        let mut m = serde_json::Map::new();
+        windows.window(&mut m, t - 128.0, t);
+        let want = m["eda_symp_us2"].as_f64().unwrap();
+        assert!(
+            (v.symp_us2 - want).abs() <= 1e-9 * want,
+            "at {t}: {} vs {want}",
+            v.symp_us2
+        );
+        assert!(
+            (v.sympn - m["eda_sympn"].as_f64().unwrap()).abs() <= 1e-9,
+            "at {t}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 50, "only {compared} live EDASymp values");
+}

@@ -41,6 +41,9 @@ pub const SEGMENT: usize = 128;
 pub const BAND: (f64, f64) = (0.045, 0.25);
 /// Lowest usable stream rate, Hz.
 pub const MIN_RATE_HZ: f64 = 2.0;
+/// Longest time between two samples that the 2 Hz series interpolates across, s; a longer hole
+/// restarts the series like a gap.
+pub const MAX_HOLE_S: f64 = 2.0;
 /// Total power under this is a flat signal, µS².
 pub const FLAT_US2: f64 = 1e-10;
 
@@ -129,17 +132,29 @@ impl EdaSympathetic {
     }
 
     /// Feeds one sample (µS) at device time `t` (s). Non-finite samples are skipped (the low-pass
-    /// must not carry a NaN); time must increase.
+    /// must not carry a NaN); a sample not after the previous one is skipped; a hole of more than
+    /// [`MAX_HOLE_S`] restarts the series.
     pub fn push(&mut self, t: f64, x: f64) {
-        let Some(lp) = self.lowpass.as_mut() else {
+        if self.lowpass.is_none() {
             return;
-        };
-        if !(x.is_finite() && t.is_finite()) {
+        }
+        // Device times beyond ±1e12 s (31,000 years) are not times; the grid index must not
+        // overflow.
+        if !(x.is_finite() && t.is_finite() && t.abs() < 1e12) {
             return;
         }
         if self.prev.is_some_and(|(pt, _)| t <= pt) {
             return;
         }
+        // A hole longer than [`MAX_HOLE_S`] between samples is a gap: interpolating across it
+        // would invent data (and a clock jump would make the grid loop run for ever).
+        if self.prev.is_some_and(|(pt, _)| t - pt > MAX_HOLE_S) {
+            self.gap();
+            return self.push(t, x);
+        }
+        let Some(lp) = self.lowpass.as_mut() else {
+            return;
+        };
         let y = lp.step(x);
         match self.prev {
             None => {
@@ -308,6 +323,15 @@ mod tests {
         let mut slow = EdaSympathetic::new(1.0).unwrap();
         feed(&mut slow, 1.0, 200.0, |t| 2.0 + t.sin());
         assert_eq!(slow.live(199.0), Err(EdaSympIssue::UnsupportedRate));
+        // A clock jump is a gap, not billions of interpolated points.
+        let mut e = EdaSympathetic::new(4.0).unwrap();
+        feed(&mut e, 4.0, 140.0, |t| 2.0 + 0.1 * t.sin());
+        e.push(1e11, 2.0);
+        assert_eq!(e.live(1e11), Err(EdaSympIssue::ShortWindow));
+        assert!(e.series.len() <= 1);
+        e.push(1e300, 2.0);
+        e.push(f64::INFINITY, 2.0);
+        assert!(e.series.len() <= 1);
         // A NaN sample is skipped, not carried.
         let mut e = EdaSympathetic::new(4.0).unwrap();
         feed(&mut e, 4.0, 140.0, |t| {
