@@ -21,7 +21,6 @@ use crate::dsp::eda_nk;
 use crate::dsp::filter::{Pass, Sos, moving_average_filtfilt};
 use crate::dsp::hrv::{self, FreqDomain, PsdMethod, TimeDomain};
 use crate::dsp::ppg;
-use crate::dsp::rr::{RrConfig, RrWindow};
 use serde_json::{Map, Value, json};
 
 /// Signal kinds `analyze` understands.
@@ -492,13 +491,7 @@ fn streaming_rr(
 ) {
     // The daemon's RR path: plausibility bounds and the streaming Lipponen & Tarvainen (2019)
     // artefact step; successive differences only between original, adjacent beats.
-    let mut w = RrWindow::new(RrConfig::default());
-    let mut t = 0.0;
-    for &r in rr {
-        t += r / 1000.0;
-        w.push(t, r);
-    }
-    w.flush();
+    let w = sliding::daemon_rr(rr);
     let mut accepted = Vec::new();
     let mut diffs = Vec::new();
     let mut prev: Option<f64> = None;

@@ -21,8 +21,8 @@ fn num(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
 
-/// Replaces the spectral keys of an RR window's output `out` with the sliding method's.
-pub fn hrv_window(out: &mut Map<String, Value>, rr: &[f64]) {
+/// The intervals `rr` (ms) through the daemon's RR path, beat times from their cumulative sum.
+pub fn daemon_rr(rr: &[f64]) -> RrWindow {
     let mut w = RrWindow::new(RrConfig::default());
     let mut t = 0.0;
     for &r in rr {
@@ -30,6 +30,12 @@ pub fn hrv_window(out: &mut Map<String, Value>, rr: &[f64]) {
         w.push(t, r);
     }
     w.flush();
+    w
+}
+
+/// Replaces the spectral keys of an RR window's output `out` with the sliding method's.
+pub fn hrv_window(out: &mut Map<String, Value>, rr: &[f64]) {
+    let w = daemon_rr(rr);
     let result = HrvSpectral::new().compute(w.beats().map(|b| (b.t, b.rr_ms, b.corrected)));
     out.insert("psd_method".into(), json!("taskforce_sliding"));
     out.insert("vlf_ms2".into(), Value::Null);

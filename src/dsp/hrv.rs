@@ -301,20 +301,7 @@ pub fn frequency_taskforce(rri: &[f64]) -> Option<FreqDomain> {
         return None;
     }
     let mut y: Vec<f64> = (0..n).map(|k| spline.eval(k as f64 / rate)).collect();
-    // Least-squares line.
-    let nf = n as f64;
-    let mx = (nf - 1.0) / 2.0;
-    let my = y.iter().sum::<f64>() / nf;
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (i, v) in y.iter().enumerate() {
-        let dx = i as f64 - mx;
-        sxy += dx * (v - my);
-        sxx += dx * dx;
-    }
-    let slope = sxy / sxx;
-    for (i, v) in y.iter_mut().enumerate() {
-        *v -= my + slope * (i as f64 - mx);
-    }
+    super::hrv_spectral::detrend(&mut y);
     let nperseg = n.min(256);
     let psd = super::spectrum::welch(&y, rate, nperseg, nperseg / 2, nperseg)?;
     let df = rate / nperseg as f64;
