@@ -367,7 +367,22 @@ impl Pipeline {
                 };
                 set_state_because(p, id, kind, next, t, q.reason(), out);
             }
-            let frame = p.features.frame(t);
+            let mut frame = p.features.frame(t);
+            // A spectral value stands only while its stream streams: one the source calls lost,
+            // reconnecting or of low quality gives `no_signal`, whatever its last samples were.
+            let streaming = |k: StreamKind| {
+                matches!(p.states.get(&k), Some(StreamState::Streaming) | None)
+                    && !p.source_low.contains(&k)
+            };
+            if let (Some(k), Some(Ok(_))) = (frame.spectral.hrv_source, frame.spectral.hrv)
+                && !streaming(k)
+            {
+                frame.spectral.hrv =
+                    Some(Err(crate::dsp::hrv_spectral::HrvSpectrumIssue::NoSignal));
+            }
+            if matches!(frame.spectral.eda, Some(Ok(_))) && !streaming(StreamKind::Eda) {
+                frame.spectral.eda = Some(Err(crate::dsp::eda_symp::EdaSympIssue::NoSignal));
+            }
             // A value may be used for a purpose only under its own stream's consent.
             let allowed = |purpose: Purpose, i: usize| {
                 consent.allows(id, frame.sources[i], Purpose::Process)

@@ -126,7 +126,13 @@ fn the_live_edasymp_is_the_offline_window_on_the_same_samples() {
     let mut windows = EdaWindows::new(&x, rate, 128.0);
     for (t, v) in offline.unwrap_or_default() {
         let mut m = serde_json::Map::new();
-        windows.window(&mut m, t - 128.0, t);
+        // The live window ends at the newest 2 Hz point at or before the tick.
+        assert!(
+            v.end_s <= t + 0.5 && v.end_s > t - 2.5,
+            "at {t}: {}",
+            v.end_s
+        );
+        windows.window(&mut m, v.end_s - 128.0, v.end_s);
         let want = m["eda_symp_us2"].as_f64().unwrap();
         assert!(
             (v.symp_us2 - want).abs() <= 1e-9 * want,

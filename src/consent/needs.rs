@@ -55,6 +55,21 @@ pub fn needs(body: &EventBody) -> Vec<Need> {
                     stream(k, Purpose::ShareFeatures);
                 }
             }
+            // The spectral values (numbers or reasons) rest on their streams too; an HRV entry
+            // without a named source needs every heart stream's consent.
+            if f.spectral.hrv.is_some() {
+                match f.spectral.hrv_source {
+                    Some(k) => stream(k, Purpose::ShareFeatures),
+                    None => {
+                        for k in crate::features::HEART_STREAMS {
+                            stream(k, Purpose::ShareFeatures);
+                        }
+                    }
+                }
+            }
+            if f.spectral.eda.is_some() {
+                stream(StreamKind::Eda, Purpose::ShareFeatures);
+            }
         }
         EventBody::Adaptation(a) => {
             needs.push(Need::Any(Purpose::Process));

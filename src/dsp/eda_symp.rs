@@ -56,6 +56,8 @@ pub struct EdaSymp {
     pub sympn: f64,
     /// Total power, µS².
     pub total_us2: f64,
+    /// End of the window (exclusive), s: the 2 Hz points used lie in [end − length, end).
+    pub end_s: f64,
 }
 
 /// Why a window gives no EDASymp.
@@ -191,9 +193,24 @@ impl EdaSympathetic {
         self.series.clear();
     }
 
-    /// EDASymp of the live window [t − [`WINDOW_S`], t).
+    /// EDASymp of the live window: the [`WINDOW_S`] of the 2 Hz series up to its newest point at
+    /// or before `t` (a point exists once a later sample has arrived, so this does not depend on
+    /// how the samples were chunked), if that point is at most [`MAX_HOLE_S`] old.
     pub fn live(&mut self, t: f64) -> Result<EdaSymp, EdaSympIssue> {
-        self.window(t - WINDOW_S, t)
+        if self.lowpass.is_none() {
+            return Err(EdaSympIssue::UnsupportedRate);
+        }
+        let newest = self
+            .series
+            .iter()
+            .rev()
+            .map(|(k, _)| *k as f64 / RATE_HZ)
+            .find(|g| *g <= t);
+        let Some(g) = newest.filter(|g| t - g <= MAX_HOLE_S) else {
+            return Err(EdaSympIssue::ShortWindow);
+        };
+        let end = g + 1.0 / RATE_HZ;
+        self.window(end - WINDOW_S, end)
     }
 
     /// EDASymp of the 2 Hz points with time in [lo, hi): at least a full [`WINDOW_S`] of them
@@ -202,7 +219,8 @@ impl EdaSympathetic {
         if self.lowpass.is_none() {
             return Err(EdaSympIssue::UnsupportedRate);
         }
-        let need = ((hi - lo) * RATE_HZ).round() as usize;
+        // The grid points k/2 in [lo, hi).
+        let need = ((hi * RATE_HZ).ceil() - (lo * RATE_HZ).ceil()).max(0.0) as usize;
         self.buf.clear();
         self.buf.extend(
             self.series
@@ -242,6 +260,7 @@ impl EdaSympathetic {
             symp_us2: symp,
             sympn: symp / total,
             total_us2: total,
+            end_s: hi,
         })
     }
 

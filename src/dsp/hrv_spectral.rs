@@ -126,6 +126,14 @@ impl HrvSpectral {
         }
     }
 
+    /// Forgets the last window's data held in the scratch buffers.
+    pub fn clear(&mut self) {
+        self.t.clear();
+        self.rr.clear();
+        self.grid.clear();
+        self.power.clear();
+    }
+
     /// The spectrum of the beats `(t, rr_ms, corrected)`, oldest first (module doc).
     pub fn compute(
         &mut self,

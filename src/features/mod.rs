@@ -274,6 +274,9 @@ impl ParticipantFeatures {
                     // The rate was accepted by the EDA chain, so the designs exist; a rate
                     // under 2 Hz gives a state that only says `unsupported_rate`.
                     self.eda_symp = EdaSympathetic::new(rate_hz).ok();
+                    if self.spectral.eda.is_some() {
+                        self.spectral.eda = Some(Err(EdaSympIssue::ShortWindow));
+                    }
                 }
                 if let Some(e) = self.eda.as_mut() {
                     e.since.get_or_insert(c.time_of(0));
@@ -308,6 +311,9 @@ impl ParticipantFeatures {
                 };
                 let mut new = None;
                 if slot.as_ref().is_none_or(|h| h.rate_hz != rate_hz) {
+                    if self.spectral.hrv_source == Some(c.kind) {
+                        self.spectral.hrv = Some(Err(HrvSpectrumIssue::ShortWindow));
+                    }
                     let h =
                         heart::WaveHeart::new(wave, rate_hz, &self.cfg.beats, self.cfg.rr.clone());
                     new = h.error().cloned();
@@ -344,6 +350,8 @@ impl ParticipantFeatures {
         if self.spectral.hrv_source == Some(kind) {
             self.spectral.hrv = None;
             self.spectral.hrv_source = None;
+            // Its intervals may still sit in the spectrum's scratch buffers.
+            self.hrv_spec.clear();
         }
     }
 
@@ -362,6 +370,7 @@ impl ParticipantFeatures {
                 }
                 if let Some(s) = &mut self.eda_symp {
                     s.gap();
+                    self.spectral.eda = Some(Err(EdaSympIssue::ShortWindow));
                 }
             }
             StreamKind::Hr => {
@@ -371,6 +380,10 @@ impl ParticipantFeatures {
             }
             StreamKind::Ecg => self.ecg.as_mut().map_or((), heart::WaveHeart::gap),
             StreamKind::Ppg => self.ppg.as_mut().map_or((), heart::WaveHeart::gap),
+        }
+        // A value computed before the gap is not carried past it.
+        if self.spectral.hrv_source == Some(kind) {
+            self.spectral.hrv = Some(Err(HrvSpectrumIssue::ShortWindow));
         }
     }
 
@@ -526,6 +539,13 @@ impl ParticipantFeatures {
                 .position(|h| *h == k)
                 .is_some_and(|i| heart_good[i])
         };
+        // EDA that is out of range, flat or stale must never be inside a window that is
+        // reported: the 2 Hz series restarts while the stream is not good.
+        if !matches!(eda_quality, Some(Quality::Good) | None)
+            && let Some(s) = self.eda_symp.as_mut()
+        {
+            s.gap();
+        }
         let heart_lost = self.spectral.hrv_source.is_some_and(|k| !good(k))
             && matches!(self.spectral.hrv, Some(Ok(_)));
         let eda_lost =
@@ -550,16 +570,22 @@ impl ParticipantFeatures {
                 continue;
             };
             if !heart_good[i] {
-                hrv.get_or_insert(Err(HrvSpectrumIssue::NoSignal));
+                if hrv.is_none() {
+                    hrv = Some(Err(HrvSpectrumIssue::NoSignal));
+                    source = Some(kind);
+                }
                 continue;
             }
-            let r = if win.coverage(t) < w {
+            // The window ends at the newest decided beat (the artefact step decides two beats
+            // behind the data), so that it holds the full span and not 2–3 s less.
+            let end = win.last_beat().filter(|b| *b <= t).unwrap_or(t);
+            let r = if win.coverage(end) < w {
                 Err(HrvSpectrumIssue::ShortWindow)
             } else {
-                let lo = t - w;
+                let lo = end - w;
                 let beats = win
                     .beats()
-                    .filter(|b| b.t > lo && b.t <= t)
+                    .filter(|b| b.t > lo && b.t <= end)
                     .map(|b| (b.t, b.rr_ms, b.corrected));
                 self.hrv_spec.compute(beats)
             };
@@ -587,7 +613,8 @@ impl ParticipantFeatures {
             .max(self.cfg.rmssd_window_s)
             .max(self.cfg.scl_window_s)
             .max(self.cfg.scr_window_s)
-            .max(self.cfg.hrv_spectral_window_s);
+            // The spectrum's window ends at the newest decided beat, a few seconds back.
+            .max(self.cfg.hrv_spectral_window_s + 10.0);
         let lo = t - keep;
         if let Some(w) = &mut self.rr {
             w.prune(lo);

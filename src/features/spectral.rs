@@ -7,6 +7,13 @@
 //! | `lf_ms2`, `hf_ms2`, `lf_hf`, `lf_nu`, `hf_nu`, `hf_peak_hz` | ms², ms², –, n.u., n.u., Hz | the beats of the last 130 s (128 s used) | every 5 s | half after ≈ 65 s, fully after ≈ 130 s |
 //! | `eda_symp_us2`, `eda_sympn` | µS², – | the last 128 s of the 2 Hz series | every 5 s | half after ≈ 64 s, fully after ≈ 128 s |
 //!
+//! The HRV window ends at the newest beat the artefact step has decided (two beats behind the
+//! data), the EDASymp window at the newest point of the 2 Hz series (at most 2 s old); beats and
+//! samples are held for 140 s. A gap, a rate change or a stream that stops being good (stale, out
+//! of range, flat, or called lost, reconnecting or low-quality by its source) replaces the
+//! stream's spectral value at once by its reason; EDA that is not good restarts the 2 Hz series,
+//! so no reported window ever contains it.
+//!
 //! The windows are physiology's, not the CPU's: LF needs at least 2 min (Task Force 1996), and
 //! the paper's 128-point Blackman segments at 2 Hz are 64 s each. Each participant's updates
 //! fall on its own phase of the 5 s cycle (from its id), so thousands of participants do not all

@@ -363,3 +363,93 @@ fn a_stream_that_goes_stale_loses_its_spectral_value_at_once() {
     // A participant without EDA has nothing to say about it.
     assert_eq!(s.eda, None);
 }
+
+#[test]
+fn a_features_line_with_only_spectral_values_needs_their_streams_consent() {
+    use crate::consent::Purpose;
+    use crate::consent::needs::{Need, needs};
+    use crate::dsp::eda_symp::EdaSymp;
+    use crate::engine::event::EventBody;
+    let mut f = FeatureFrame::empty(200.0);
+    f.spectral.eda = Some(Ok(EdaSymp {
+        symp_us2: 0.01,
+        sympn: 0.6,
+        total_us2: 0.017,
+        end_s: 200.0,
+    }));
+    f.spectral.hrv = Some(Err(HrvSpectrumIssue::NoSignal));
+    f.spectral.hrv_source = Some(StreamKind::Ecg);
+    let n = needs(&EventBody::Features(ParticipantId::new("p").unwrap(), f));
+    for (k, p) in [
+        (StreamKind::Eda, Purpose::Process),
+        (StreamKind::Eda, Purpose::ShareFeatures),
+        (StreamKind::Ecg, Purpose::ShareFeatures),
+    ] {
+        assert!(n.contains(&Need::Stream(k, p)), "{k:?} {p:?}: {n:?}");
+    }
+}
+
+#[test]
+fn a_gap_clears_the_carried_spectral_values_at_once() {
+    let frames = spectral_run(300.0, Some(151.0));
+    let at = |t: f64| frames[(t * 4.0) as usize - 1].spectral;
+    assert!(matches!(at(150.0).hrv, Some(Ok(_))));
+    for t in [151.0, 152.0, 154.75] {
+        assert_eq!(at(t).hrv, Some(Err(HrvSpectrumIssue::ShortWindow)), "{t}");
+        assert_eq!(at(t).eda, Some(Err(EdaSympIssue::ShortWindow)), "{t}");
+    }
+}
+
+#[test]
+fn the_live_hrv_spectrum_uses_its_full_span() {
+    let frames = spectral_run(300.0, None);
+    let used: std::collections::BTreeSet<u64> = frames
+        .iter()
+        .filter_map(|f| f.spectral.hrv.and_then(|r| r.ok()))
+        .map(|h| h.used_s as u64)
+        .collect();
+    assert_eq!(used, [128].into(), "{used:?}");
+}
+
+#[test]
+fn out_of_range_eda_never_lies_inside_a_reported_window() {
+    // 5 µS with a 0.1 Hz ripple, then 0 µS (lost contact) for 200–220 s, then normal again.
+    let tau = 2.0 * std::f64::consts::PI;
+    let mut f = ParticipantFeatures::new(FeatureConfig::default());
+    let mut ok_after = Vec::new();
+    for (seq, tick) in (1..=(400 * 4)).enumerate() {
+        let t = f64::from(tick) / 4.0;
+        let v: Vec<f64> = (0..8)
+            .map(|j| {
+                let ts = t - 0.25 + f64::from(j) / 32.0;
+                if (200.0..220.0).contains(&ts) {
+                    0.0
+                } else {
+                    5.0 + 0.2 * (tau * 0.1 * ts).sin()
+                }
+            })
+            .collect();
+        let c = Chunk {
+            timing: Timing::Uniform {
+                t0: t - 0.25,
+                rate_hz: 32.0,
+            },
+            ..eda_chunk(seq as u64, t, v)
+        };
+        f.on_chunk(&c).unwrap();
+        let fr = f.frame(t);
+        if let Some(Ok(e)) = fr.spectral.eda
+            && t > 200.0
+        {
+            ok_after.push((t, e));
+        }
+    }
+    let first = ok_after
+        .first()
+        .expect("EDASymp again after the contact loss");
+    // The window must start after the bad stretch (and the 10 s the quality check looks back).
+    assert!(first.0 - 128.0 >= 220.0, "{:?}", first);
+    for (t, e) in &ok_after {
+        assert!((e.symp_us2 / 0.0186 - 1.0).abs() < 0.1, "at {t}: {e:?}");
+    }
+}
