@@ -17,8 +17,20 @@ use crate::dsp::hrv_spectral::HrvSpectral;
 use crate::dsp::rr::{RrConfig, RrWindow};
 use serde_json::{Map, Value, json};
 
-fn num(v: f64) -> Value {
-    if v.is_finite() { json!(v) } else { Value::Null }
+/// Writes `keys` with `values` (non-finite as `null`), or all `null` without values, and the
+/// status under `status_key`: `"ok"` or the reason.
+fn put_all<const N: usize>(
+    out: &mut Map<String, Value>,
+    keys: [&str; N],
+    values: Result<[f64; N], &'static str>,
+    status_key: &str,
+) {
+    let status = values.map_or_else(|why| why, |_| "ok");
+    for (i, k) in keys.iter().enumerate() {
+        let v = values.ok().map(|v| v[i]).filter(|x| x.is_finite());
+        out.insert((*k).into(), v.map_or(Value::Null, |x| json!(x)));
+    }
+    out.insert(status_key.into(), json!(status));
 }
 
 /// The intervals `rr` (ms) through the daemon's RR path, beat times from their cumulative sum.
@@ -40,22 +52,14 @@ pub fn hrv_window(out: &mut Map<String, Value>, rr: &[f64]) {
     out.insert("psd_method".into(), json!("taskforce_sliding"));
     out.insert("vlf_ms2".into(), Value::Null);
     out.insert("tp_ms2".into(), Value::Null);
-    let keys = ["lf_ms2", "hf_ms2", "lf_hf", "lf_nu", "hf_nu", "hf_peak_hz"];
-    match result {
-        Ok(s) => {
-            let vals = [s.lf_ms2, s.hf_ms2, s.lf_hf, s.lf_nu, s.hf_nu, s.hf_peak_hz];
-            for (k, v) in keys.iter().zip(vals) {
-                out.insert((*k).into(), num(v));
-            }
-            out.insert("hrv_spectrum".into(), json!("ok"));
-        }
-        Err(why) => {
-            for k in keys {
-                out.insert(k.into(), Value::Null);
-            }
-            out.insert("hrv_spectrum".into(), json!(why.name()));
-        }
-    }
+    put_all(
+        out,
+        ["lf_ms2", "hf_ms2", "lf_hf", "lf_nu", "hf_nu", "hf_peak_hz"],
+        result
+            .map(|s| [s.lf_ms2, s.hf_ms2, s.lf_hf, s.lf_nu, s.hf_nu, s.hf_peak_hz])
+            .map_err(|e| e.name()),
+        "hrv_spectrum",
+    );
     // The offline method's notes about its own spectrum no longer apply.
     if let Some(Value::Array(ws)) = out.get_mut("warnings") {
         ws.retain(|w| {
@@ -112,27 +116,21 @@ impl<'a> EdaWindows<'a> {
             s.push(self.next as f64 / self.fs, self.x[self.next]);
             self.next += 1;
         }
-        match s.window(start, end) {
-            Ok(v) => {
-                for (k, v) in keys.iter().zip([v.symp_us2, v.sympn, v.total_us2]) {
-                    out.insert((*k).into(), num(v));
-                }
-                out.insert("eda_spectrum".into(), json!("ok"));
-            }
-            Err(why) => {
-                for k in keys {
-                    out.insert(k.into(), Value::Null);
-                }
-                out.insert("eda_spectrum".into(), json!(why.name()));
-                if why == EdaSympIssue::ShortWindow && end - start < 128.0 {
-                    let note = format!(
-                        "eda_symp_us2 is null: EDASymp needs windows of at least 128 s (--window-s {})",
-                        end - start
-                    );
-                    if let Some(Value::Array(ws)) = out.get_mut("warnings") {
-                        ws.push(json!(note));
-                    }
-                }
+        let r = s.window(start, end);
+        put_all(
+            out,
+            keys,
+            r.map(|v| [v.symp_us2, v.sympn, v.total_us2])
+                .map_err(|e| e.name()),
+            "eda_spectrum",
+        );
+        if r == Err(EdaSympIssue::ShortWindow) && end - start < 128.0 {
+            let note = format!(
+                "eda_symp_us2 is null: EDASymp needs windows of at least 128 s (--window-s {})",
+                end - start
+            );
+            if let Some(Value::Array(ws)) = out.get_mut("warnings") {
+                ws.push(json!(note));
             }
         }
     }

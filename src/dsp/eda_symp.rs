@@ -17,7 +17,7 @@
 //!
 //! Departures from the paper, deliberate: the paper analysed whole task stages; attune uses a
 //! sliding window of [`WINDOW_S`] (256 points at 2 Hz, three Blackman segments) ending at the
-//! tick; its low-pass runs causally on the live stream; and it starts from wearables at 4–1000 Hz
+//! newest point of the 2 Hz series; its low-pass runs causally on the live stream; and it starts from wearables at 4–1000 Hz
 //! rather than 400 Hz. NeuroKit2's `eda_sympathetic(method="posada")` differs again (it resamples
 //! to 400 Hz, does not prime its low-pass, decimates with extra filters, zero-pads to nfft 256,
 //! integrates by trapezoids over [0.045, 0.25), and its "normalised" index is the band power of the

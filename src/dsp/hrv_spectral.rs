@@ -312,10 +312,10 @@ mod tests {
     }
 
     #[test]
-    fn agrees_with_the_offline_task_force_path_on_one_segment_aligned_window() {
-        // A window of exactly 2 segments' span is computed by both on (nearly) the same grid;
-        // the offline path starts its grid at the first beat, the live one ends it at the last,
-        // so the two agree to the width of a grid step, not to the bit.
+    fn agrees_with_the_offline_task_force_path_within_ten_percent() {
+        // 100 s of beats: both average two Hann segments of 256, but the offline grid starts
+        // at the first beat and the live one ends at the last, so the segments cover stretches
+        // shifted by up to 36 s: estimates of the same spectrum, not the same numbers.
         let b = beats(850.0, 25.0, 20.0, 0.28, 100.0);
         let rri: Vec<f64> = b.iter().map(|x| x.1).collect();
         let live = HrvSpectral::new().compute(b).unwrap();

@@ -155,22 +155,10 @@ pub struct Psd {
 /// Welch PSD of `x` with a Hann taper; None if `nperseg` is 0 or longer than `x`, or
 /// `nfft < nperseg`.
 pub fn welch(x: &[f64], fs: f64, nperseg: usize, noverlap: usize, nfft: usize) -> Option<Psd> {
-    welch_with(x, fs, nperseg, noverlap, nfft, Taper::Hann)
-}
-
-/// Welch PSD of `x` with `taper` (see [`welch`]).
-pub fn welch_with(
-    x: &[f64],
-    fs: f64,
-    nperseg: usize,
-    noverlap: usize,
-    nfft: usize,
-    taper: Taper,
-) -> Option<Psd> {
     if nperseg > x.len() {
         return None;
     }
-    let mut plan = WelchPlan::new(nperseg, noverlap, nfft, taper)?;
+    let mut plan = WelchPlan::new(nperseg, noverlap, nfft, Taper::Hann)?;
     let mut power = Vec::new();
     if !plan.psd_into(x, fs, &mut power) {
         return None;

@@ -453,12 +453,7 @@ impl ParticipantFeatures {
 
     /// The RR window of heart stream `kind` (`rr`, `ecg` or `ppg`).
     fn intervals(&self, kind: StreamKind) -> Option<&RrWindow> {
-        match kind {
-            StreamKind::Rr => self.rr.as_ref(),
-            StreamKind::Ecg => self.ecg.as_ref().map(|h| &h.rr),
-            StreamKind::Ppg => self.ppg.as_ref().map(|h| &h.rr),
-            _ => None,
-        }
+        intervals_of(&self.rr, &self.ecg, &self.ppg, kind)
     }
 
     /// Computes the frame at tick `t` and forgets data no window needs any more.
@@ -561,12 +556,8 @@ impl ParticipantFeatures {
         let mut hrv = None;
         let mut source = None;
         for (i, kind) in HEART_STREAMS.into_iter().enumerate() {
-            let win = match kind {
-                StreamKind::Rr => self.rr.as_ref(),
-                StreamKind::Ecg => self.ecg.as_ref().map(|h| &h.rr),
-                _ => self.ppg.as_ref().map(|h| &h.rr),
-            };
-            let Some(win) = win else {
+            // Field by field (not `self.intervals`): `hrv_spec` is borrowed mutably below.
+            let Some(win) = intervals_of(&self.rr, &self.ecg, &self.ppg, kind) else {
                 continue;
             };
             if !heart_good[i] {
@@ -635,6 +626,21 @@ impl ParticipantFeatures {
                 h.samples.pop_front();
             }
         }
+    }
+}
+
+/// The RR window of heart stream `kind` (`rr`, `ecg` or `ppg`).
+fn intervals_of<'a>(
+    rr: &'a Option<RrWindow>,
+    ecg: &'a Option<heart::WaveHeart>,
+    ppg: &'a Option<heart::WaveHeart>,
+    kind: StreamKind,
+) -> Option<&'a RrWindow> {
+    match kind {
+        StreamKind::Rr => rr.as_ref(),
+        StreamKind::Ecg => ecg.as_ref().map(|h| &h.rr),
+        StreamKind::Ppg => ppg.as_ref().map(|h| &h.rr),
+        _ => None,
     }
 }
 
