@@ -11,6 +11,8 @@
 //! large z-scores. Floors: HR 1.5 bpm or 2 %; RMSSD 2 ms or 10 %; SCL 0.05 µS or 5 %;
 //! SCR rate 1/min or 20 %. The clustered, cross-session baseline (`calibrate`) replaces this later.
 
+pub mod cluster;
+
 use crate::features::{FEATURE_NAMES, FeatureFrame};
 
 /// Baseline settings.

@@ -1,0 +1,1 @@
+//! Clustering of calibration feature vectors (placeholder: filled in by the clustering work).
