@@ -11,14 +11,16 @@
 //! a feature enters decisions only if its stream has `adapt`, and decisions are emitted only when
 //! at least one stream has `adapt`.
 
-use crate::baseline::{Baseline, BaselineBuilder, BaselineConfig, Progress};
+use crate::baseline::score::{Availability, ScoreConfig, score};
+use crate::baseline::{Stage, Tracker, TrackerConfig};
 use crate::consent::gate::{Gate, Verdict};
 use crate::consent::{ConsentSnapshot, Purpose};
 use crate::features::{
     FEATURE_SOURCES, FeatureConfig, FeatureFrame, HEART_STREAMS, ParticipantFeatures, Quality,
 };
 use crate::model::{ALL_KINDS, Chunk, Gap, ParticipantId, StreamKind, StreamState};
-use crate::policy::{Decision, Policy, PolicyConfig, Rule};
+use crate::policy::target::{Rating, Target};
+use crate::policy::{Action, Decision, Policy, PolicyConfig, Rule};
 use std::collections::BTreeMap;
 
 /// Ticks per second.
@@ -29,8 +31,10 @@ pub const TICKS_PER_S: f64 = 4.0;
 pub struct PipelineConfig {
     /// Features.
     pub features: FeatureConfig,
-    /// Baseline.
-    pub baseline: BaselineConfig,
+    /// Baselines: calibration, adaptation.
+    pub baseline: TrackerConfig,
+    /// Scoring.
+    pub score: ScoreConfig,
     /// Policy.
     pub policy: PolicyConfig,
 }
@@ -66,8 +70,7 @@ pub enum Output {
 
 struct Participant {
     features: ParticipantFeatures,
-    baseline: BaselineBuilder,
-    ready: Option<Baseline>,
+    baseline: Tracker,
     policy: Policy,
     states: BTreeMap<StreamKind, StreamState>,
     in_gap: BTreeMap<StreamKind, bool>,
@@ -114,9 +117,87 @@ impl Pipeline {
         self.gate.swap(snapshot);
     }
 
-    /// The baseline of `p`, once frozen.
-    pub fn baseline(&self, p: &ParticipantId) -> Option<&Baseline> {
-        self.participants.get(p)?.ready.as_ref()
+    /// The baseline tracker of `p`.
+    pub fn baseline(&self, p: &ParticipantId) -> Option<&Tracker> {
+        self.participants.get(p).map(|x| &x.baseline)
+    }
+
+    /// A marker for `p` at stream time `t` that the policy acts on: `exercise_start` (its
+    /// `target`: a name or `{"low":…,"high":…}`), `exercise_end`, `feedback` (`rating`),
+    /// `override` (`action`: `ease_off`, `hold`, `escalate` or `auto`), `rest_start`,
+    /// `rest_end`. Other labels are ignored here. Errors are one line for the sender; nothing
+    /// changes then.
+    pub fn on_marker(
+        &mut self,
+        participant: &ParticipantId,
+        label: &str,
+        data: Option<&serde_json::Value>,
+        t: f64,
+    ) -> Result<(), String> {
+        let field = |k: &str| data.and_then(|d| d.get(k));
+        // Parse before touching any state.
+        enum Act {
+            Target(Option<Target>),
+            Feedback(Rating),
+            Override(Option<Action>),
+            Rest(bool),
+        }
+        let act = match label {
+            "exercise_start" => Act::Target(match field("target") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(n)) => {
+                    Some(Target::named(n).map_err(|e| e.to_string())?)
+                }
+                Some(b) => {
+                    let num = |k: &str| b.get(k).and_then(serde_json::Value::as_f64);
+                    match (num("low"), num("high")) {
+                        (Some(lo), Some(hi)) => {
+                            Some(Target::bounds(lo, hi).map_err(|e| e.to_string())?)
+                        }
+                        _ => {
+                            return Err(format!(
+                                "bad target {b}: a name or {{\"low\":…,\"high\":…}}"
+                            ));
+                        }
+                    }
+                }
+            }),
+            "exercise_end" => Act::Target(None),
+            "feedback" => {
+                let r = field("rating")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                Act::Feedback(Rating::parse(r).ok_or_else(|| {
+                    format!("bad feedback rating {r:?} (too_intense, right, too_easy)")
+                })?)
+            }
+            "override" => {
+                let a = field("action")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("");
+                Act::Override(match a {
+                    "auto" => None,
+                    _ => Some(Action::parse(a).ok_or_else(|| {
+                        format!("bad override {a:?} (ease_off, hold, escalate, auto)")
+                    })?),
+                })
+            }
+            "rest_start" => Act::Rest(true),
+            "rest_end" => Act::Rest(false),
+            _ => return Ok(()),
+        };
+        let Some(p) = self.participants.get_mut(participant) else {
+            return Err(format!("participant {participant} is not in the session"));
+        };
+        match act {
+            Act::Target(tg) => p.policy.set_target(tg),
+            Act::Feedback(r) => {
+                p.policy.feedback(r, t);
+            }
+            Act::Override(a) => p.policy.set_override(a),
+            Act::Rest(r) => p.baseline.set_rest(r),
+        }
+        Ok(())
     }
 
     /// The published state of each stream of `p`.
@@ -148,8 +229,7 @@ impl Pipeline {
                     ));
                     f
                 },
-                baseline: BaselineBuilder::new(cfg.baseline.clone()),
-                ready: None,
+                baseline: Tracker::new(cfg.baseline.clone()),
                 policy: Policy::new(cfg.policy.clone()),
                 states: BTreeMap::new(),
                 in_gap: BTreeMap::new(),
@@ -398,23 +478,25 @@ impl Pipeline {
                     k => present(k),
                 }
             });
-            let progress = match &p.ready {
-                Some(b) => Progress::Ready(b.clone()),
-                None => p.baseline.push(&frame, expected),
-            };
-            let decision = match progress {
-                Progress::WarmingUp => p.policy.waiting(t, Rule::WarmingUp),
-                Progress::Collecting { .. } => p.policy.waiting(t, Rule::Calibrating),
-                Progress::Ready(b) => {
-                    let usable: [bool; 4] = std::array::from_fn(|i| allowed(Purpose::Adapt, i));
-                    let degraded: [bool; 4] = std::array::from_fn(|i| {
-                        !matches!(
-                            p.states.get(&frame.sources[i]),
-                            Some(StreamState::Streaming) | None
-                        )
-                    });
-                    let d = p.policy.decide(&frame, &b, usable, degraded);
-                    p.ready.get_or_insert(b);
+            p.baseline.push(&frame, expected);
+            let (reference, stage) = p.baseline.reference();
+            let decision = match stage {
+                Stage::WarmingUp => p.policy.waiting(t, Rule::WarmingUp),
+                Stage::Calibrating | Stage::Ready => {
+                    let avail = Availability {
+                        expected,
+                        usable: std::array::from_fn(|i| allowed(Purpose::Adapt, i)),
+                        degraded: std::array::from_fn(|i| {
+                            !matches!(
+                                p.states.get(&frame.sources[i]),
+                                Some(StreamState::Streaming) | None
+                            ) || p.source_low.contains(&frame.sources[i])
+                        }),
+                    };
+                    let s = score(&frame, reference, &avail, &self.cfg.score);
+                    let info = p.baseline.info();
+                    let d = p.policy.decide(t, s, info, stage == Stage::Calibrating);
+                    p.baseline.after(t, d.composite_z, d.state);
                     d
                 }
             };

@@ -1,229 +1,267 @@
-//! Provisional per-participant baseline: robust statistics of the first minutes' features.
+//! Personal baselines: calibration, clustering, the population prior, online scoring, and the
+//! slow, guarded adaptation of the calm reference.
 //!
-//! Pure. Following SIGNALS.md §5 (per-user baselines from seated rest, median and 1.4826·MAD per
-//! feature, z-scores against them), the baseline collects the feature frames of the first
-//! `duration_s` seconds once the features are available, then freezes. A feature enters the
-//! baseline only if it had a value in at least `min_coverage` of the frames.
+//! Pure (no I/O, no clock). One [`Tracker`] per participant chooses the reference a frame is
+//! scored against:
+//! 1. the participant's stored profile ([`profile`]), if there is one (`personal`);
+//! 2. otherwise, until this session's calibration ([`calibrate`]) is done, the population prior
+//!    ([`prior`], `population`: conservative decisions);
+//! 3. then the session's calibration (`session`).
 //!
-//! The scale of each feature is `max(1.4826·MAD, floor_abs, floor_rel·|median|)`. The floors are
-//! attune's own choice, not a literature value: frames 0.25 s apart of 10–60 s windows are
-//! strongly correlated, so a steady baseline can have a MAD near zero that would turn noise into
-//! large z-scores. Floors: HR 1.5 bpm or 2 %; RMSSD 2 ms or 10 %; SCL 0.05 µS or 5 %;
-//! SCR rate 1/min or 20 %. The clustered, cross-session baseline (`calibrate`) replaces this later.
+//! **Adaptation.** The calm reference follows the person slowly, and only from calm: at every
+//! tick whose composite |z| is below `adapt_calm_z` (1.0) and whose state is not `high`, or
+//! that the app marked as rest (`rest_start` … `rest_end` markers), each feature's centre moves
+//! towards its 20 s smoothed value with a time constant of `adapt_tau_s` (300 s). Prolonged
+//! stress (z ≥ 1) therefore never becomes the new baseline, while the slow drift of a resting
+//! person (the 5–20 min wander of heart rate and skin conductance) does not read as arousal.
+//!
+//! **Settling.** People often arrive keyed up: resting baselines taken at the start of a
+//! session are commonly elevated (Jennings et al. 1992, *Psychophysiology* 29:742, "vanilla"
+//! vs resting baselines). Within `settle_window_s` (900 s) of the calibration's end, or at any
+//! time while the calibration is suspect, a composite z at or below `settle_z` (−1.5) for
+//! `settle_sustain_s` (60 s) moves every feature that is calmer than the reference to its
+//! smoothed value (`rebased` in the reason) and clears the suspicion: the calibration was not
+//! calm, and the person is now calmer. Only after the settle window can sustained low arousal
+//! lead to `escalate` (and then only through the policy's safeguard).
 
+pub mod calibrate;
 pub mod cluster;
+pub mod prior;
+pub mod score;
 
-use crate::features::{FEATURE_NAMES, FeatureFrame};
+use crate::features::FeatureFrame;
+use crate::policy::{ArousalState, BaselineInfo};
+use calibrate::{Calibration, CalibrationConfig, Progress};
+use score::{BaselineKind, DIRECTIONS, Reference, SCALES, ScoringScale, to_scale};
 
-/// Baseline settings.
+/// Tracker settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BaselineConfig {
-    /// Length of the baseline period, s.
-    pub duration_s: f64,
-    /// If not all features are available yet, start anyway this long after the first one, s.
-    pub max_wait_s: f64,
-    /// Fraction of frames a feature needs to enter the baseline.
-    pub min_coverage: f64,
-    /// Absolute scale floors, per feature.
-    pub floor_abs: [f64; 4],
-    /// Relative scale floors (× |median|), per feature.
-    pub floor_rel: [f64; 4],
+pub struct TrackerConfig {
+    /// The session calibration.
+    pub calibration: CalibrationConfig,
+    /// Time constant of the calm adaptation, s.
+    pub adapt_tau_s: f64,
+    /// Composite |z| below which a tick counts as calm.
+    pub adapt_calm_z: f64,
+    /// Time constant of the smoothing of each feature, s.
+    pub smooth_tau_s: f64,
+    /// Settling may move the reference this long after calibration, s.
+    pub settle_window_s: f64,
+    /// Composite z at or below which the person may have settled.
+    pub settle_z: f64,
+    /// ... for this long, s.
+    pub settle_sustain_s: f64,
 }
 
-impl Default for BaselineConfig {
+impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            duration_s: 120.0,
-            max_wait_s: 60.0,
-            min_coverage: 0.5,
-            floor_abs: [1.5, 2.0, 0.05, 1.0],
-            floor_rel: [0.02, 0.10, 0.05, 0.20],
+            calibration: CalibrationConfig::default(),
+            adapt_tau_s: 300.0,
+            adapt_calm_z: 1.0,
+            smooth_tau_s: 20.0,
+            settle_window_s: 900.0,
+            settle_z: -1.5,
+            settle_sustain_s: 60.0,
         }
     }
 }
 
-/// Robust statistics of one feature.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FeatureStats {
-    /// Median.
-    pub median: f64,
-    /// Scale: 1.4826·MAD, floored.
-    pub scale: f64,
-}
-
-impl FeatureStats {
-    /// The z-score of `x`.
-    pub fn z(&self, x: f64) -> f64 {
-        (x - self.median) / self.scale
-    }
-}
-
-/// A frozen baseline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Baseline {
-    /// First frame time, s.
-    pub from_s: f64,
-    /// Last frame time, s.
-    pub to_s: f64,
-    /// Frames collected.
-    pub frames: usize,
-    /// Per feature, in [`FEATURE_NAMES`] order; None if too few values.
-    pub stats: [Option<FeatureStats>; 4],
-}
-
-/// Collects frames until the baseline is complete.
-#[derive(Debug, Clone)]
-pub struct BaselineBuilder {
-    cfg: BaselineConfig,
-    first_any: Option<f64>,
-    start: Option<f64>,
-    frames: usize,
-    last_t: f64,
-    values: [Vec<f64>; 4],
-}
-
-/// What the builder is doing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Progress {
-    /// No features yet.
+/// What the tracker has for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// No features yet, and no profile.
     WarmingUp,
-    /// Collecting, `elapsed_s` of `duration_s`.
-    Collecting {
-        /// Seconds collected.
-        elapsed_s: f64,
-    },
-    /// Done.
-    Ready(Baseline),
+    /// The session calibration runs; scoring uses the prior or the profile.
+    Calibrating,
+    /// A session or personal reference is in use.
+    Ready,
 }
 
-impl BaselineBuilder {
-    /// A fresh builder.
-    pub fn new(cfg: BaselineConfig) -> Self {
+/// One participant's baseline state.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    calibration: Option<Calibration>,
+    population: Reference,
+    session: Option<Reference>,
+    personal: Option<Reference>,
+    smoothed: [Option<f64>; 4],
+    last_t: Option<f64>,
+    low_since: Option<f64>,
+    rebased: u32,
+    rest_marked: bool,
+    seen_any: bool,
+}
+
+impl Tracker {
+    /// A fresh tracker (no profile).
+    pub fn new(cfg: TrackerConfig) -> Self {
         Self {
+            calibration: Some(Calibration::new(cfg.calibration.clone())),
             cfg,
-            first_any: None,
-            start: None,
-            frames: 0,
-            last_t: 0.0,
-            values: Default::default(),
+            population: Reference::population(),
+            session: None,
+            personal: None,
+            smoothed: [None; 4],
+            last_t: None,
+            low_since: None,
+            rebased: 0,
+            rest_marked: false,
+            seen_any: false,
         }
     }
 
-    /// Feeds one frame. `expected[i]` says whether feature i can exist at all (its stream is
-    /// present and consented); collection starts when every expected feature has a value, or
-    /// `max_wait_s` after the first one did.
-    pub fn push(&mut self, f: &FeatureFrame, expected: [bool; 4]) -> Progress {
-        if !f.any() && self.start.is_none() {
-            return Progress::WarmingUp;
-        }
-        let first = *self.first_any.get_or_insert(f.t);
-        if self.start.is_none() {
-            let all = f
-                .values
-                .iter()
-                .zip(expected)
-                .all(|(v, e)| v.is_some() || !e);
-            if all || f.t - first >= self.cfg.max_wait_s {
-                self.start = Some(f.t);
+    /// Uses a stored profile's reference from now on (kind `personal`).
+    pub fn set_personal(&mut self, mut r: Reference) {
+        r.kind = BaselineKind::Personal;
+        self.personal = Some(r);
+    }
+
+    /// Drops everything learnt (consent for the baseline withdrawn, a researcher's restart).
+    pub fn restart(&mut self) {
+        *self = Self::new(self.cfg.clone());
+    }
+
+    /// The app marked the start (true) or end of rest.
+    pub fn set_rest(&mut self, rest: bool) {
+        self.rest_marked = rest;
+    }
+
+    /// The session's calibration, once done.
+    pub fn session(&self) -> Option<&Reference> {
+        self.session.as_ref()
+    }
+
+    /// The reference in use and what it is.
+    pub fn reference(&self) -> (&Reference, Stage) {
+        if let Some(p) = &self.personal {
+            let stage = if self.session.is_some() {
+                Stage::Ready
             } else {
-                return Progress::WarmingUp;
-            }
-        }
-        let start = self.start.unwrap_or(f.t);
-        self.frames += 1;
-        self.last_t = f.t;
-        for (acc, v) in self.values.iter_mut().zip(f.values) {
-            if let Some(v) = v {
-                acc.push(v);
-            }
-        }
-        let elapsed_s = f.t - start;
-        if elapsed_s + 1e-9 < self.cfg.duration_s {
-            return Progress::Collecting { elapsed_s };
-        }
-        let mut stats = [None; 4];
-        for (i, acc) in self.values.iter_mut().enumerate() {
-            if (acc.len() as f64) < self.cfg.min_coverage * self.frames as f64 || acc.is_empty() {
-                continue;
-            }
-            let median = median_in_place(acc);
-            let mut dev: Vec<f64> = acc.iter().map(|x| (x - median).abs()).collect();
-            let mad = median_in_place(&mut dev);
-            let scale = (1.4826 * mad)
-                .max(self.cfg.floor_abs[i])
-                .max(self.cfg.floor_rel[i] * median.abs());
-            stats[i] = Some(FeatureStats { median, scale });
-        }
-        Progress::Ready(Baseline {
-            from_s: start,
-            to_s: self.last_t,
-            frames: self.frames,
-            stats,
-        })
-    }
-}
-
-fn median_in_place(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-const _: () = assert!(FEATURE_NAMES.len() == 4);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(t: f64, v: [Option<f64>; 4]) -> FeatureFrame {
-        FeatureFrame {
-            values: v,
-            ..FeatureFrame::empty(t)
-        }
-    }
-
-    #[test]
-    fn median_and_mad_with_floors() {
-        let mut b = BaselineBuilder::new(BaselineConfig {
-            duration_s: 2.0,
-            ..Default::default()
-        });
-        let exp = [true, true, false, false];
-        let hr = [60.0, 62.0, 70.0, 64.0, 66.0, 61.0, 63.0, 65.0, 67.0];
-        let mut last = Progress::WarmingUp;
-        for (i, h) in hr.iter().enumerate() {
-            last = b.push(
-                &frame(i as f64 * 0.25, [Some(*h), Some(40.0), None, None]),
-                exp,
+                Stage::Calibrating
+            };
+            // A personal reference is usable at once: the calibration only refines it.
+            return (
+                p,
+                if stage == Stage::Calibrating {
+                    Stage::Ready
+                } else {
+                    stage
+                },
             );
         }
-        let Progress::Ready(base) = last else {
-            panic!("not ready: {last:?}")
-        };
-        let hr = base.stats[0].unwrap();
-        assert_eq!(hr.median, 64.0);
-        // |x - 64| sorted: 0 1 1 2 2 3 3 4 6 -> MAD 2 -> 2.9652
-        assert!((hr.scale - 1.4826 * 2.0).abs() < 1e-12);
-        // RMSSD constant: MAD 0, floor max(2 ms, 10 % of 40) = 4 ms.
-        assert_eq!(base.stats[1].unwrap().scale, 4.0);
-        assert!(base.stats[2].is_none());
+        match &self.session {
+            Some(s) => (s, Stage::Ready),
+            None if self.seen_any => (&self.population, Stage::Calibrating),
+            None => (&self.population, Stage::WarmingUp),
+        }
     }
 
-    #[test]
-    fn waits_for_expected_features() {
-        let mut b = BaselineBuilder::new(BaselineConfig::default());
-        let exp = [true, true, false, false];
-        assert_eq!(
-            b.push(&frame(10.0, [Some(60.0), None, None, None]), exp),
-            Progress::WarmingUp
+    /// What a decision's reason shows of the reference in use.
+    pub fn info(&self) -> BaselineInfo {
+        let (r, _) = self.reference();
+        BaselineInfo {
+            kind: r.kind,
+            from_s: r.from_s,
+            to_s: r.to_s,
+            windows: r.windows,
+            suspect: r.suspect,
+            clusters: r.clusters.clone(),
+            rebased: self.rebased,
+        }
+    }
+
+    /// Feeds a frame to the calibration (until it is done) and the smoothing.
+    pub fn push(&mut self, f: &FeatureFrame, expected: [bool; 4]) {
+        let dt = self.last_t.map_or(0.0, |l| (f.t - l).clamp(0.0, 1.0));
+        self.last_t = Some(f.t);
+        self.seen_any |= f.any();
+        let a = 1.0 - (-dt / self.cfg.smooth_tau_s).exp();
+        for i in 0..4 {
+            let x = f.values[i].and_then(|v| to_scale(i, v));
+            self.smoothed[i] = match (x, self.smoothed[i]) {
+                (Some(x), Some(s)) => Some(s + a * (x - s)),
+                (Some(x), None) => Some(x),
+                (None, _) => None,
+            };
+        }
+        if let Some(c) = &mut self.calibration
+            && let Progress::Ready(mut r) = c.push(f, expected)
+        {
+            if let Some(p) = &self.personal
+                && calibrate::compare(&r, p) >= self.cfg.calibration.suspect_z
+            {
+                r.suspect = Some("aroused_vs_profile");
+            }
+            self.session = Some(r);
+            self.calibration = None;
+        }
+    }
+
+    /// After a decision at `t` with composite `z` and arousal state `state`: adapts the
+    /// reference (module doc).
+    pub fn after(&mut self, t: f64, z: Option<f64>, state: ArousalState) {
+        let dt = 0.25;
+        let tau = self.cfg.adapt_tau_s;
+        let (calm_z, settle_z, sustain, window) = (
+            self.cfg.adapt_calm_z,
+            self.cfg.settle_z,
+            self.cfg.settle_sustain_s,
+            self.cfg.settle_window_s,
         );
-        assert!(matches!(
-            b.push(&frame(60.0, [Some(60.0), Some(30.0), None, None]), exp),
-            Progress::Collecting { .. }
-        ));
+        let smoothed = self.smoothed;
+        let rest = self.rest_marked;
+        let Some(r) = self.active_mut() else {
+            return;
+        };
+        let Some(z) = z else {
+            return;
+        };
+        if (z.abs() < calm_z && state != ArousalState::High) || rest {
+            let k = dt / tau;
+            for i in 0..4 {
+                if let (Some(s), Some(x)) = (&mut r.stats[i], smoothed[i]) {
+                    let x = if SCALES[i] == ScoringScale::Count {
+                        x.max(0.1)
+                    } else {
+                        x
+                    };
+                    s.center += k * (x - s.center);
+                }
+            }
+        }
+        let settle_open = t - r.to_s <= window || r.suspect.is_some();
+        if z <= settle_z && settle_open {
+            let since = *self.low_since.get_or_insert(t);
+            if t - since >= sustain {
+                let Some(r) = self.active_mut() else {
+                    return;
+                };
+                for i in 0..4 {
+                    if let (Some(s), Some(x)) = (&mut r.stats[i], smoothed[i])
+                        && DIRECTIONS[i] * (x - s.center) < 0.0
+                    {
+                        s.center = if SCALES[i] == ScoringScale::Count {
+                            x.max(0.1)
+                        } else {
+                            x
+                        };
+                    }
+                }
+                r.suspect = None;
+                self.rebased += 1;
+                self.low_since = None;
+            }
+        } else {
+            self.low_since = None;
+        }
+    }
+
+    fn active_mut(&mut self) -> Option<&mut Reference> {
+        if self.personal.is_some() {
+            return self.personal.as_mut();
+        }
+        self.session.as_mut()
     }
 }

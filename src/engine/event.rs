@@ -6,7 +6,6 @@
 //! in force, and every egress checks the same needs again against the consent in force when it
 //! writes (a revocation between the two withdraws it).
 
-use crate::baseline::Baseline;
 use crate::consent::Need;
 use crate::engine::input::StreamInfo;
 use crate::features::FeatureFrame;
@@ -88,8 +87,6 @@ pub struct Adaptation {
     pub decision: Decision,
     /// One sentence explaining it (from the policy settings).
     pub summary: String,
-    /// The baseline it was scored against, once there is one.
-    pub baseline: Option<Baseline>,
     /// The state of each stream of the participant (`"eda" → "stale"`).
     pub quality: BTreeMap<&'static str, &'static str>,
     /// Per feature (FEATURE_NAMES order): whether its value and baseline statistics may be

@@ -236,6 +236,15 @@ impl Engine {
             }
             Input::Marker(p, mut m) => {
                 m.host_t = now;
+                // Exercise targets, feedback, overrides and rest marks steer the policy; the
+                // marker itself is published and recorded whether or not it is understood.
+                if let Err(e) = self.pipeline.on_marker(&p, &m.label, m.data.as_ref(), now) {
+                    self.outs.push(crate::pipeline::Output::Warning(format!(
+                        "marker {}: {e}",
+                        m.label
+                    )));
+                    self.flush(out);
+                }
                 self.emit(EventBody::Marker(p, m), out);
             }
             Input::Consent(snap) => self.pipeline.set_consent((*snap).clone()),
@@ -438,8 +447,7 @@ impl Engine {
                         .map(|(k, s)| (k.name(), s.name()))
                         .collect();
                     EventBody::Adaptation(Box::new(Adaptation {
-                        summary: d.summary(self.pipeline.policy_config()),
-                        baseline: self.pipeline.baseline(&p).cloned(),
+                        summary: d.summary(),
                         participant: p,
                         decision: d,
                         quality,

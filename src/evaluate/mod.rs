@@ -213,3 +213,5 @@ mod tests {
         assert!(par_map(&[] as &[u64], 4, |x| *x).is_empty());
     }
 }
+#[cfg(test)]
+mod diag;

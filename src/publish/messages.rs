@@ -5,10 +5,10 @@
 //! to 3) so that lines stay short and byte-identical across runs of the same input. No message
 //! carries wall-clock time; `t` and `since` are stream time in seconds.
 
+use crate::baseline::score::{DIRECTIONS, SCALES, from_scale};
 use crate::engine::event::{Adaptation, State};
 use crate::features::{FEATURE_NAMES, FeatureFrame};
 use crate::model::ParticipantId;
-use crate::policy::DIRECTIONS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -276,7 +276,9 @@ pub fn adaptation(a: &Adaptation) -> String {
         composite_z: Option<f64>,
         features: Vec<Term>,
         quality: &'a std::collections::BTreeMap<&'static str, &'static str>,
-        baseline: Option<BaselineRef>,
+        baseline: Option<BaselineRef<'a>>,
+        target: TargetRef,
+        blocked: Option<&'static str>,
         dwell_s: f64,
     }
     #[derive(Serialize)]
@@ -285,15 +287,28 @@ pub fn adaptation(a: &Adaptation) -> String {
         value: Option<f64>,
         z: Option<f64>,
         direction: i8,
+        weight: f64,
+        scale: &'static str,
         baseline_median: Option<f64>,
         baseline_scale: Option<f64>,
+        dropped: Option<&'static str>,
     }
     #[derive(Serialize)]
-    struct BaselineRef {
+    struct BaselineRef<'a> {
         kind: &'static str,
         from_s: f64,
         to_s: f64,
-        frames: usize,
+        windows: usize,
+        suspect: Option<&'static str>,
+        clusters: Option<&'a crate::baseline::score::ClusterSummary>,
+        rebased: u32,
+    }
+    #[derive(Serialize)]
+    struct TargetRef {
+        name: &'static str,
+        z_low: Option<f64>,
+        z_high: Option<f64>,
+        feedback_shift_z: f64,
     }
     let (p, d) = (&a.participant, &a.decision);
     // Rounded to 3 decimals; a non-finite value is `null`.
@@ -309,8 +324,11 @@ pub fn adaptation(a: &Adaptation) -> String {
                 value: hide(t.value),
                 z: o3(t.z),
                 direction: DIRECTIONS[t.index] as i8,
-                baseline_median: hide(t.stats.map(|s| s.median)),
-                baseline_scale: hide(t.stats.map(|s| s.scale)),
+                weight: r3(t.weight),
+                scale: SCALES[t.index].name(),
+                baseline_median: hide(t.stat.map(|s| from_scale(t.index, s.center))),
+                baseline_scale: hide(t.stat.map(|s| s.scale)),
+                dropped: t.dropped,
             }
         })
         .collect();
@@ -328,12 +346,22 @@ pub fn adaptation(a: &Adaptation) -> String {
             composite_z: o3(d.composite_z),
             features,
             quality: &a.quality,
-            baseline: a.baseline.as_ref().map(|b| BaselineRef {
-                kind: "provisional",
-                from_s: b.from_s,
-                to_s: b.to_s,
-                frames: b.frames,
+            baseline: d.baseline.as_ref().map(|b| BaselineRef {
+                kind: b.kind.name(),
+                from_s: r3(b.from_s),
+                to_s: r3(b.to_s),
+                windows: b.windows,
+                suspect: b.suspect,
+                clusters: b.clusters.as_ref(),
+                rebased: b.rebased,
             }),
+            target: TargetRef {
+                name: d.target.target.name(),
+                z_low: o3(Some(d.target.z_low)),
+                z_high: o3(Some(d.target.z_high)),
+                feedback_shift_z: r3(d.target.shift_z),
+            },
+            blocked: d.blocked,
             dwell_s: r3(d.dwell_s),
         },
     };
