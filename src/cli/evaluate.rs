@@ -19,8 +19,16 @@
 //! array, at the scenario level only) and a person is `{"participant","seed","onsets",
 //! "onset_delay_s","missed_onsets","false_ease_off_rest_frac","escalate_rest_frac",
 //! "escalations_during_stress","flips_per_min","recovery_delay_s","unrecovered",
+//! "preempted_onsets","not_eased_at_end","initial_stress_blocks","initial_stress_eased_off",
+//! "initial_stress_eased_off_60s","escalate_after_initial_stress",
+//! "escalate_after_initial_stress_frac","responder":bool|null,
 //! "reference_rule":{"onset_delay_s","missed_onsets","false_ease_off_rest_frac"},
-//! "person":<the generator's person object>|null}`. With `--recording`, the top level is
+//! "person":<the generator's person object>|null}`. The top level also has `"ectopic_pct":P|null`;
+//! with `--ectopic-pct P` each scenario has `"ectopic":{<EctopicSummary keys>}` and each person
+//! `"ectopic":{"flips_clean","flips_ectopic","action_diff_ticks","ticks","unmatched_ticks"}`
+//! (`crate::evaluate::metrics::compare_ectopic`); without it neither is there. Every simulated
+//! person then runs twice, clean and with about P % of their beats ectopic; the clean run is the
+//! one scored everywhere else. With `--recording`, the top level is
 //! `{"recordings":[FILE...],"minutes":null,"scenarios":{"recordings":{...}}}`: every
 //! recording is one person of a single report keyed `recordings`, and each person also has
 //! `"file"` (and `"seed": null`).
@@ -60,13 +68,17 @@ attune evaluate --cohort 50 --seed 1                      every scenario, defaul
 attune evaluate --cohort 20 --seed 7 --scenario tsst --scenario startle --minutes 30\n  \
 attune evaluate --cohort 50 --seed 1 --json > eval.json   one JSON object\n  \
 attune evaluate --cohort 5 --seed 1 --scenario rest-then-stress --plots /tmp/plots\n  \
-attune evaluate --recording fixtures/sim-rest-stress.attune.ndjson\n\
+attune evaluate --recording fixtures/sim-rest-stress.attune.ndjson\n  \
+attune evaluate --cohort 50 --seed 4242 --ectopic-pct 10  also with 10 % ectopic beats\n\
 \n\
 Metrics (exact definitions in the evaluate::metrics module docs): onset delay median/p90 and\n\
 missed onsets (stress blocks after a calm segment), false ease_off and escalate at rest,\n\
 escalations during stress, flips per minute, recovery delay (first 30 s without ease_off after a\n\
 stress block) and unrecovered blocks, ease_off during movement and startles. Decisions during\n\
-warm-up and calibration are not scored. The reference rule eases off when HR is 7.5 bpm above its\n\
+warm-up and calibration are not scored. Responder figures count only people whose drawn HR rise\n\
+is >= 3 bpm or whose skin responds (tonic rise >= 0.3 uS). stressed-start adds ease_off within 60 s\n\
+of the initial stress and escalate after it. --ectopic-pct P reruns everyone with P % ectopic\n\
+beats and compares the decisions. The reference rule eases off when HR is 7.5 bpm above its\n\
 first two minutes."
 )]
 pub struct EvaluateArgs {

@@ -44,6 +44,30 @@
 //!   tick lies inside it.
 //! - movement and startle: post-calibration ticks in segments labelled `movement` or `cooldown`
 //!   (resp. `startle`) that are `ease_off`, counted with their totals.
+//! - initial stress within 60 s: `initial_stress_eased_off_60s` counts the initial stress blocks
+//!   with a tick whose action is `ease_off` (whatever its rule, calibrating included: it is what
+//!   the app is told) at `t` with `start_s <= t < end_s` and `t − start_s <=`
+//!   [`INITIAL_EASE_OFF_S`].
+//! - `escalate_after_initial_stress`: `escalate` among the post-calibration ticks at or after the
+//!   end of the first initial stress block, up to the session end, that lie in no stress block
+//!   (in `stressed-start`: the recovery and rest segments). Empty without initial stress.
+//! - **responder** ([`is_responder`], from the generator's `person` object of a simulated
+//!   person): `heart.hr_rise_bpm >=` [`RESPONDER_HR_RISE_BPM`] (HR rise at full load), or
+//!   `eda.class` is not `"non"` and `eda.scl_rise_us >=` [`RESPONDER_SCL_RISE_US`] (tonic
+//!   skin-conductance rise at full load). `None` (JSON `null`) without those parameters, e.g.
+//!   for a recording. A non-responder's stress leaves next to nothing in the signals the engine
+//!   reads, so no policy can be asked to find it.
+//!
+//! # Ectopic robustness ([`compare_ectopic`], [`summarize_ectopic`])
+//!
+//! The same person and session run twice, clean and with added ectopic beats
+//! (`CohortConfig::ectopic_frac`). `flips_clean` and `flips_ectopic` are [`flips`] of each run
+//! (the `flips` of [`score`]). Ticks are paired by time (equal within [`SAME_TICK_S`], walking
+//! both sequences in order); `ticks` counts the pairs, `action_diff_ticks` the pairs whose
+//! actions differ (calibrating ticks included), `unmatched_ticks` the ticks of either run
+//! without a partner. Per scenario the counts are summed, `action_diff_frac` is
+//! `action_diff_ticks / ticks` and `ectopic_extra_flips` is Σ max(0, flips_ectopic −
+//! flips_clean) over people.
 //!
 //! # Per scenario ([`Summary`], from [`summarize`])
 //!
@@ -52,6 +76,15 @@
 //! `recovery_delay_median_s` are quantiles over every detected onset (resp. recovered block) of
 //! the cohort, linear interpolation between order statistics (NumPy's default); `flips_per_min`
 //! is the mean over people who have a value. Anything without data is `None` (JSON `null`).
+//!
+//! `initial_stress_eased_off_60s_frac` is `initial_stress_eased_off_60s / initial_stress_blocks`;
+//! `escalate_after_initial_stress` (hits), `escalate_after_initial_stress_ticks` and `_frac` pool
+//! the per-person share. The `responder_*` keys are the onset figures over responders only
+//! (people with `responder == Some(true)`; `responders` counts them): `responder_onsets`,
+//! `responder_missed_onsets`, `responder_preempted_onsets` summed, `responder_detected_frac` =
+//! detected / (onsets − pre-empted), where detected = onsets − missed − pre-empted (a pre-empted
+//! onset is neither detected nor missed, so it leaves the denominator), and the median and p90
+//! of their detected onsets' delays.
 //!
 //! # The reference rule ([`reference_rule`])
 //!
