@@ -19,16 +19,27 @@
 //! array, at the scenario level only) and a person is `{"participant","seed","onsets",
 //! "onset_delay_s","missed_onsets","false_ease_off_rest_frac","escalate_rest_frac",
 //! "escalations_during_stress","flips_per_min","recovery_delay_s","unrecovered",
+//! "preempted_onsets","not_eased_at_end","initial_stress_blocks","initial_stress_eased_off",
+//! "initial_stress_eased_off_60s","escalate_after_initial_stress",
+//! "escalate_after_initial_stress_frac","responder":bool|null,
 //! "reference_rule":{"onset_delay_s","missed_onsets","false_ease_off_rest_frac"},
-//! "person":<the generator's person object>|null}`. With `--recording`, the top level is
+//! "person":<the generator's person object>|null}`. The top level also has `"ectopic_pct":P|null`;
+//! with `--ectopic-pct P` each scenario has `"ectopic":{<EctopicSummary keys>}` and each person
+//! `"ectopic":{"flips_clean","flips_ectopic","action_diff_ticks","ticks","unmatched_ticks"}`
+//! (`crate::evaluate::metrics::compare_ectopic`); without it neither is there. Every simulated
+//! person then runs twice, clean and with about P % of their beats ectopic; the clean run is the
+//! one scored everywhere else. With `--recording`, the top level is
 //! `{"recordings":[FILE...],"minutes":null,"scenarios":{"recordings":{...}}}`: every
 //! recording is one person of a single report keyed `recordings`, and each person also has
 //! `"file"` (and `"seed": null`).
 
 use super::Common;
 use crate::engine::EngineConfig;
-use crate::evaluate::metrics::{PersonMetrics, Summary, score_reference, score_run, summarize};
-use crate::evaluate::{PersonRun, member_id, par_map, plot, run_recording, simulate_member};
+use crate::evaluate::metrics::{
+    EctopicComparison, PersonMetrics, Summary, compare_ectopic, score_reference, score_run,
+    summarize, summarize_ectopic,
+};
+use crate::evaluate::{PersonRun, member_id, par_map, plot, run_recording, simulate_member_with};
 use crate::recording::{Header, Reader, Record};
 use crate::simulate::cohort::{ALL_SCENARIOS, CohortScenario};
 use anyhow::{Context, bail};
@@ -42,6 +53,8 @@ use std::time::{Duration, Instant};
 const MAX_COHORT: u64 = 10_000;
 /// Session lengths `--minutes` accepts.
 const MINUTES: std::ops::RangeInclusive<f64> = 5.0..=60.0;
+/// Ectopic shares `--ectopic-pct` accepts, % of beats (0 excluded).
+const ECTOPIC_PCT_MAX: f64 = 50.0;
 /// The report key of `--recording` runs.
 const RECORDINGS: &str = "recordings";
 
@@ -55,13 +68,17 @@ attune evaluate --cohort 50 --seed 1                      every scenario, defaul
 attune evaluate --cohort 20 --seed 7 --scenario tsst --scenario startle --minutes 30\n  \
 attune evaluate --cohort 50 --seed 1 --json > eval.json   one JSON object\n  \
 attune evaluate --cohort 5 --seed 1 --scenario rest-then-stress --plots /tmp/plots\n  \
-attune evaluate --recording fixtures/sim-rest-stress.attune.ndjson\n\
+attune evaluate --recording fixtures/sim-rest-stress.attune.ndjson\n  \
+attune evaluate --cohort 50 --seed 4242 --ectopic-pct 10  also with 10 % ectopic beats\n\
 \n\
 Metrics (exact definitions in the evaluate::metrics module docs): onset delay median/p90 and\n\
 missed onsets (stress blocks after a calm segment), false ease_off and escalate at rest,\n\
 escalations during stress, flips per minute, recovery delay (first 30 s without ease_off after a\n\
 stress block) and unrecovered blocks, ease_off during movement and startles. Decisions during\n\
-warm-up and calibration are not scored. The reference rule eases off when HR is 7.5 bpm above its\n\
+warm-up and calibration are not scored. Responder figures count only people whose drawn HR rise\n\
+is >= 3 bpm or whose skin responds (tonic rise >= 0.3 uS). stressed-start adds ease_off within 60 s\n\
+of the initial stress and escalate after it. --ectopic-pct P reruns everyone with P % ectopic\n\
+beats and compares the decisions. The reference rule eases off when HR is 7.5 bpm above its\n\
 first two minutes."
 )]
 pub struct EvaluateArgs {
@@ -95,6 +112,11 @@ pub struct EvaluateArgs {
     /// Worker threads [default: the available cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Also run every simulated person with about P % of their beats ectopic (short–long
+    /// pairs; 0 < P <= 50) and compare the decisions with the clean run (`ectopic` per
+    /// scenario). Doubles the work.
+    #[arg(long, value_name = "P", allow_hyphen_values = true)]
+    pub ectopic_pct: Option<f64>,
 }
 
 /// What to evaluate, validated.
@@ -105,14 +127,15 @@ enum Plan {
         seed: u64,
         scenarios: Vec<CohortScenario>,
         minutes: Option<f64>,
+        ectopic_pct: Option<f64>,
     },
     Recordings(Vec<(PathBuf, Header, Vec<Record>)>),
 }
 
 /// One unit of work.
 enum Job<'a> {
-    /// Scenario, cohort seed, person index, session length (s).
-    Sim(CohortScenario, u64, u64, Option<f64>),
+    /// Scenario, cohort seed, person index, session length (s), ectopic share (0..1).
+    Sim(CohortScenario, u64, u64, Option<f64>, Option<f64>),
     /// Path, header, records.
     Rec(&'a Path, &'a Header, &'a [Record]),
 }
@@ -130,6 +153,8 @@ struct PersonResult {
     plot_error: Option<String>,
     /// The run had no decision after calibration (no consent to process, or no usable data).
     undecided: bool,
+    /// The clean run against the ectopic one (`--ectopic-pct`).
+    ectopic: Option<EctopicComparison>,
 }
 
 /// Runs `evaluate`.
@@ -203,6 +228,7 @@ fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
             (a.seed.is_some(), "--seed"),
             (!a.scenario.is_empty(), "--scenario"),
             (a.minutes.is_some(), "--minutes"),
+            (a.ectopic_pct.is_some(), "--ectopic-pct"),
         ] {
             if given {
                 bail!(
@@ -232,6 +258,11 @@ fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
             MINUTES.end()
         );
     }
+    if let Some(p) = a.ectopic_pct
+        && !(p.is_finite() && p > 0.0 && p <= ECTOPIC_PCT_MAX)
+    {
+        bail!("--ectopic-pct must be above 0 and at most {ECTOPIC_PCT_MAX}, not {p}");
+    }
     let mut scenarios = Vec::new();
     for name in &a.scenario {
         let Some(s) = CohortScenario::from_name(name) else {
@@ -250,6 +281,7 @@ fn plan(a: &EvaluateArgs) -> anyhow::Result<Plan> {
         seed: a.seed.unwrap_or(1),
         scenarios,
         minutes: a.minutes,
+        ectopic_pct: a.ectopic_pct,
     })
 }
 
@@ -311,9 +343,20 @@ fn evaluate(
             seed,
             scenarios,
             minutes,
+            ectopic_pct,
         } => scenarios
             .iter()
-            .flat_map(|&s| (0..*n).map(move |i| Job::Sim(s, *seed, i, minutes.map(|m| m * 60.0))))
+            .flat_map(|&s| {
+                (0..*n).map(move |i| {
+                    Job::Sim(
+                        s,
+                        *seed,
+                        i,
+                        minutes.map(|m| m * 60.0),
+                        ectopic_pct.map(|p| p / 100.0),
+                    )
+                })
+            })
             .collect(),
         Plan::Recordings(recs) => recs.iter().map(|(p, h, r)| Job::Rec(p, h, r)).collect(),
     };
@@ -323,7 +366,7 @@ fn evaluate(
         .iter()
         .map(|job| {
             let base = match job {
-                Job::Sim(s, _, i, _) => format!("{}-{}", s.name(), member_id(*i)),
+                Job::Sim(s, _, i, _, _) => format!("{}-{}", s.name(), member_id(*i)),
                 Job::Rec(p, h, _) => format!("{}-{}", recording_name(p), h.participant),
             };
             let n = seen.entry(base.clone()).or_insert(0);
@@ -346,12 +389,19 @@ fn evaluate(
     let results = par_map(&jobs, threads, |&(job, plot_name)| {
         let t0 = Instant::now();
         let mut simulated = t0;
+        let mut ectopic = None;
         let (run, group, file) = match job {
-            Job::Sim(s, seed, i, duration) => {
-                let (seed, sim) = simulate_member(*s, *seed, *i, *duration);
+            Job::Sim(s, cohort_seed, i, duration, ectopic_frac) => {
+                let (seed, sim) = simulate_member_with(*s, *cohort_seed, *i, *duration, None);
                 simulated = Instant::now();
                 let mut run = run_recording(&sim.header, sim.records, &cfg, s.name());
                 run.seed = Some(seed);
+                if let Some(frac) = ectopic_frac {
+                    let (_, sim) =
+                        simulate_member_with(*s, *cohort_seed, *i, *duration, Some(*frac));
+                    let other = run_recording(&sim.header, sim.records, &cfg, s.name());
+                    ectopic = Some(compare_ectopic(&run.decisions, &other.decisions));
+                }
                 (run, s.name().to_string(), None)
             }
             Job::Rec(p, h, r) => (
@@ -366,7 +416,8 @@ fn evaluate(
             plot::plot_person(&run, &path).err().map(|e| e.to_string())
         });
         let plotted = Instant::now();
-        let r = person_result(&run, group, file, plot_error);
+        let mut r = person_result(&run, group, file, plot_error);
+        r.ectopic = ectopic;
         timings.add([
             simulated - t0,
             engined - simulated,
@@ -431,6 +482,7 @@ fn person_result(
             .decisions
             .iter()
             .any(crate::evaluate::metrics::post_calibration),
+        ectopic: None,
     }
 }
 
@@ -448,6 +500,17 @@ fn report(plan: &Plan, results: &[PersonResult]) -> Value {
             "reference_rule".into(),
             Value::Object(summary_map(&summarize(people.iter().map(|p| &p.reference)))),
         );
+        if let Plan::Cohort {
+            ectopic_pct: Some(pct),
+            ..
+        } = plan
+        {
+            let e = summarize_ectopic(*pct, people.iter().filter_map(|p| p.ectopic.as_ref()));
+            obj.insert(
+                "ectopic".into(),
+                serde_json::to_value(e).unwrap_or(Value::Null),
+            );
+        }
         obj.insert(
             "people".into(),
             Value::Array(people.iter().map(|p| person_json(p)).collect()),
@@ -456,8 +519,13 @@ fn report(plan: &Plan, results: &[PersonResult]) -> Value {
     }
     match plan {
         Plan::Cohort {
-            n, seed, minutes, ..
-        } => json!({"cohort": n, "seed": seed, "minutes": minutes, "scenarios": scenarios}),
+            n,
+            seed,
+            minutes,
+            ectopic_pct,
+            ..
+        } => json!({"cohort": n, "seed": seed, "minutes": minutes, "ectopic_pct": ectopic_pct,
+            "scenarios": scenarios}),
         Plan::Recordings(recs) => json!({
             "recordings": recs.iter().map(|(p, ..)| p.display().to_string()).collect::<Vec<_>>(),
             "minutes": null,
@@ -491,6 +559,10 @@ fn person_json(p: &PersonResult) -> Value {
         "not_eased_at_end": m.not_eased_at_end,
         "initial_stress_blocks": m.initial_stress_blocks,
         "initial_stress_eased_off": m.initial_stress_eased_off,
+        "initial_stress_eased_off_60s": m.initial_stress_eased_off_60s,
+        "escalate_after_initial_stress": m.escalate_after_initial_stress.hits,
+        "escalate_after_initial_stress_frac": m.escalate_after_initial_stress.frac(),
+        "responder": m.responder,
         "reference_rule": {
             "onset_delay_s": p.reference.onset_delay_s(),
             "missed_onsets": p.reference.missed_onsets,
@@ -500,6 +572,12 @@ fn person_json(p: &PersonResult) -> Value {
     });
     if let (Some(f), Some(o)) = (&p.file, v.as_object_mut()) {
         o.insert("file".into(), Value::String(f.clone()));
+    }
+    if let (Some(e), Some(o)) = (&p.ectopic, v.as_object_mut()) {
+        o.insert(
+            "ectopic".into(),
+            serde_json::to_value(e).unwrap_or(Value::Null),
+        );
     }
     v
 }
@@ -526,7 +604,7 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
     let Some(scenarios) = report.get("scenarios").and_then(Value::as_object) else {
         return Ok(());
     };
-    const ROWS: [(&str, &str); 17] = [
+    const ROWS: [(&str, &str); 27] = [
         ("n_people", "people"),
         ("onsets", "onsets"),
         ("onset_delay_median_s", "onset delay median (s)"),
@@ -544,6 +622,28 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
         ("not_eased_at_end", "blocks not eased off at end"),
         ("initial_stress_blocks", "stress in calibration"),
         ("initial_stress_eased_off", "... eased off"),
+        ("initial_stress_eased_off_60s", "... eased off within 60 s"),
+        ("initial_stress_eased_off_60s_frac", "... share within 60 s"),
+        ("escalate_after_initial_stress_frac", "escalate after it"),
+        ("responders", "responders"),
+        ("responder_onsets", "responder onsets"),
+        ("responder_missed_onsets", "responder missed onsets"),
+        ("responder_preempted_onsets", "responder onsets eased off"),
+        ("responder_detected_frac", "responder onsets detected"),
+        (
+            "responder_onset_delay_median_s",
+            "responder delay median (s)",
+        ),
+        ("responder_onset_delay_p90_s", "responder delay p90 (s)"),
+    ];
+    const ECTOPIC_ROWS: [(&str, &str); 7] = [
+        ("ectopic_pct", "ectopic beats (%)"),
+        ("flips_clean", "flips, clean"),
+        ("flips_ectopic", "flips, ectopic"),
+        ("ectopic_extra_flips", "extra flips (sum over people)"),
+        ("action_diff_ticks", "ticks with another action"),
+        ("action_diff_frac", "... share of ticks"),
+        ("unmatched_ticks", "ticks without a partner"),
     ];
     for (name, s) in scenarios {
         say!("");
@@ -557,6 +657,13 @@ fn print_human(plan: &Plan, report: &Value) -> anyhow::Result<()> {
             };
             let r = fmt_value(reference.and_then(|r| r.get(key)));
             say!("{label:<28} {p:>10} {r:>10}");
+        }
+        if let Some(e) = s.get("ectopic") {
+            say!("");
+            say!("{:<30} {:>10}", "ectopic robustness", "policy");
+            for (key, label) in ECTOPIC_ROWS {
+                say!("{label:<30} {:>10}", fmt_value(e.get(key)));
+            }
         }
         say!("");
         say!(
@@ -690,6 +797,7 @@ mod tests {
             json: true,
             plots: None,
             threads: Some(threads),
+            ectopic_pct: None,
         }
     }
 
@@ -727,6 +835,12 @@ mod tests {
         a.minutes = Some(4.0);
         assert!(plan(&a).is_err());
         a.minutes = None;
+        for bad in [0.0, -1.0, 50.5, f64::INFINITY] {
+            a.ectopic_pct = Some(bad);
+            let e = plan(&a).unwrap_err().to_string();
+            assert!(e.contains("--ectopic-pct"), "{e}");
+        }
+        a.ectopic_pct = None;
         a.scenario = vec!["nap".into()];
         let e = plan(&a).unwrap_err().to_string();
         assert!(e.contains("nap") && e.contains("paced-breathing"), "{e}");
@@ -751,6 +865,40 @@ mod tests {
         assert_eq!(
             recording_name(Path::new("/a/sim-rest-stress.attune.ndjson")),
             "sim-rest-stress"
+        );
+    }
+
+    #[test]
+    fn ectopic_runs_add_an_ectopic_object_per_scenario_and_person_and_only_then() {
+        let v: Value = serde_json::from_str(&report_for(&args(1, 1))).unwrap();
+        let sc = &v["scenarios"]["rest-then-stress"];
+        assert!(sc.get("ectopic").is_none() && sc["people"][0].get("ectopic").is_none());
+        assert_eq!(v["ectopic_pct"], Value::Null);
+        assert!(sc["people"][0]["responder"].is_boolean());
+        assert!(sc.get("responder_detected_frac").is_some());
+        let mut a = args(1, 1);
+        a.ectopic_pct = Some(10.0);
+        let v: Value = serde_json::from_str(&report_for(&a)).unwrap();
+        let sc = &v["scenarios"]["rest-then-stress"];
+        let e = &sc["ectopic"];
+        let p = &sc["people"][0]["ectopic"];
+        assert_eq!(e["ectopic_pct"], json!(10.0));
+        assert_eq!(e["n_people"], json!(1));
+        // 5 min at 4 decisions a second, matched tick for tick.
+        let ticks = p["ticks"].as_u64().unwrap();
+        assert!(ticks > 1000, "{p}");
+        assert_eq!(e["ticks"], p["ticks"]);
+        assert_eq!(e["action_diff_ticks"], p["action_diff_ticks"]);
+        let extra = p["flips_ectopic"]
+            .as_u64()
+            .unwrap()
+            .saturating_sub(p["flips_clean"].as_u64().unwrap());
+        assert_eq!(e["ectopic_extra_flips"], json!(extra));
+        // The clean figures are those of the run without the flag.
+        assert_eq!(
+            sc["flips_per_min"],
+            serde_json::from_str::<Value>(&report_for(&args(1, 1))).unwrap()["scenarios"]["rest-then-stress"]
+                ["flips_per_min"]
         );
     }
 }

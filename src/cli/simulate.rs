@@ -190,6 +190,7 @@ pub fn run(_common: &Common, a: &SimulateArgs) -> anyhow::Result<()> {
                 seed: a.seed,
                 participant,
                 eda_rate_hz: a.eda_rate,
+                ectopic_frac: None,
             },
             &wave,
         ),

@@ -130,6 +130,18 @@ pub fn simulate_member(
     i: u64,
     duration_s: Option<f64>,
 ) -> (u64, Simulation) {
+    simulate_member_with(scenario, cohort_seed, i, duration_s, None)
+}
+
+/// [`simulate_member`] with `ectopic_frac` ([`CohortConfig::ectopic_frac`]): the same person,
+/// the same session, with about that share of the beats ectopic.
+pub fn simulate_member_with(
+    scenario: CohortScenario,
+    cohort_seed: u64,
+    i: u64,
+    duration_s: Option<f64>,
+    ectopic_frac: Option<f64>,
+) -> (u64, Simulation) {
     let seed = person_seed(cohort_seed, i);
     let participant =
         ParticipantId::new(&member_id(i)).unwrap_or_else(|_| unreachable!("a valid id"));
@@ -139,6 +151,7 @@ pub fn simulate_member(
         seed,
         participant,
         eda_rate_hz: 32.0,
+        ectopic_frac,
     });
     (seed, sim)
 }

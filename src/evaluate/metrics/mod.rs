@@ -44,6 +44,30 @@
 //!   tick lies inside it.
 //! - movement and startle: post-calibration ticks in segments labelled `movement` or `cooldown`
 //!   (resp. `startle`) that are `ease_off`, counted with their totals.
+//! - initial stress within 60 s: `initial_stress_eased_off_60s` counts the initial stress blocks
+//!   with a tick whose action is `ease_off` (whatever its rule, calibrating included: it is what
+//!   the app is told) at `t` with `start_s <= t < end_s` and `t − start_s <=`
+//!   [`INITIAL_EASE_OFF_S`].
+//! - `escalate_after_initial_stress`: `escalate` among the post-calibration ticks at or after the
+//!   end of the first initial stress block, up to the session end, that lie in no stress block
+//!   (in `stressed-start`: the recovery and rest segments). Empty without initial stress.
+//! - **responder** ([`is_responder`], from the generator's `person` object of a simulated
+//!   person): `heart.hr_rise_bpm >=` [`RESPONDER_HR_RISE_BPM`] (HR rise at full load), or
+//!   `eda.class` is not `"non"` and `eda.scl_rise_us >=` [`RESPONDER_SCL_RISE_US`] (tonic
+//!   skin-conductance rise at full load). `None` (JSON `null`) without those parameters, e.g.
+//!   for a recording. A non-responder's stress leaves next to nothing in the signals the engine
+//!   reads, so no policy can be asked to find it.
+//!
+//! # Ectopic robustness ([`compare_ectopic`], [`summarize_ectopic`])
+//!
+//! The same person and session run twice, clean and with added ectopic beats
+//! (`CohortConfig::ectopic_frac`). `flips_clean` and `flips_ectopic` are [`flips`] of each run
+//! (the `flips` of [`score`]). Ticks are paired by time (equal within [`SAME_TICK_S`], walking
+//! both sequences in order); `ticks` counts the pairs, `action_diff_ticks` the pairs whose
+//! actions differ (calibrating ticks included), `unmatched_ticks` the ticks of either run
+//! without a partner. Per scenario the counts are summed, `action_diff_frac` is
+//! `action_diff_ticks / ticks` and `ectopic_extra_flips` is Σ max(0, flips_ectopic −
+//! flips_clean) over people.
 //!
 //! # Per scenario ([`Summary`], from [`summarize`])
 //!
@@ -52,6 +76,15 @@
 //! `recovery_delay_median_s` are quantiles over every detected onset (resp. recovered block) of
 //! the cohort, linear interpolation between order statistics (NumPy's default); `flips_per_min`
 //! is the mean over people who have a value. Anything without data is `None` (JSON `null`).
+//!
+//! `initial_stress_eased_off_60s_frac` is `initial_stress_eased_off_60s / initial_stress_blocks`;
+//! `escalate_after_initial_stress` (hits), `escalate_after_initial_stress_ticks` and `_frac` pool
+//! the per-person share. The `responder_*` keys are the onset figures over responders only
+//! (people with `responder == Some(true)`; `responders` counts them): `responder_onsets`,
+//! `responder_missed_onsets`, `responder_preempted_onsets` summed, `responder_detected_frac` =
+//! detected / (onsets − pre-empted), where detected = onsets − missed − pre-empted (a pre-empted
+//! onset is neither detected nor missed, so it leaves the denominator), and the median and p90
+//! of their detected onsets' delays.
 //!
 //! # The reference rule ([`reference_rule`])
 //!
@@ -80,6 +113,13 @@ pub const RECOVERY_RUN_S: f64 = 30.0;
 pub const REFERENCE_CALIBRATION_S: f64 = 120.0;
 /// The reference rule's margin above the reference heart rate, bpm.
 pub const REFERENCE_MARGIN_BPM: f64 = 7.5;
+/// How soon after an initial stress block's start an `ease_off` must come, s.
+pub const INITIAL_EASE_OFF_S: f64 = 60.0;
+/// A responder's least heart-rate rise at full load, bpm (`heart.hr_rise_bpm`).
+pub const RESPONDER_HR_RISE_BPM: f64 = 3.0;
+/// A responder's least tonic skin-conductance rise at full load, µS (`eda.scl_rise_us`, for
+/// an `eda.class` other than `non`).
+pub const RESPONDER_SCL_RISE_US: f64 = 0.3;
 
 /// A count of ticks and of the ticks that hit (were `ease_off`, or `escalate`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -142,6 +182,14 @@ pub struct PersonMetrics {
     pub initial_stress_blocks: u64,
     /// ... with an `ease_off` inside.
     pub initial_stress_eased_off: u64,
+    /// ... with a tick whose action is `ease_off` in its first [`INITIAL_EASE_OFF_S`].
+    pub initial_stress_eased_off_60s: u64,
+    /// `escalate` among post-calibration ticks after the first initial stress block, outside
+    /// stress blocks.
+    pub escalate_after_initial_stress: Share,
+    /// Whether the person is a responder ([`is_responder`]); `None` without the parameters
+    /// (a recording, or [`score`] alone).
+    pub responder: Option<bool>,
 }
 
 impl PersonMetrics {
@@ -259,12 +307,21 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
         .iter()
         .find(|d| post_calibration(d))
         .map_or(f64::INFINITY, |d| d.t);
+    let mut initial_end: Option<f64> = None;
     for b in &blocks {
         if !(b.follows_calm() && b.start_s >= calibrated_at) {
             m.initial_stress_blocks += 1;
             if decisions.iter().any(|d| b.contains(d.t) && eases_off(d)) {
                 m.initial_stress_eased_off += 1;
             }
+            if decisions.iter().any(|d| {
+                b.contains(d.t)
+                    && d.t - b.start_s <= INITIAL_EASE_OFF_S
+                    && d.action == Action::EaseOff
+            }) {
+                m.initial_stress_eased_off_60s += 1;
+            }
+            initial_end.get_or_insert(b.end_s);
             continue;
         }
         m.onsets += 1;
@@ -302,11 +359,13 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
             Some("startle") => m.startle_ease_off.add(d.action == Action::EaseOff),
             _ => {}
         }
-        if d.action == Action::Escalate
-            && prev != Some(Action::Escalate)
-            && blocks.iter().any(|b| b.contains(d.t))
-        {
+        let in_stress = blocks.iter().any(|b| b.contains(d.t));
+        if d.action == Action::Escalate && prev != Some(Action::Escalate) && in_stress {
             m.escalations_during_stress += 1;
+        }
+        if initial_end.is_some_and(|e| d.t >= e) && !in_stress {
+            m.escalate_after_initial_stress
+                .add(d.action == Action::Escalate);
         }
         if prev.is_some_and(|p| p != d.action) {
             m.flips += 1;
@@ -335,18 +394,55 @@ pub fn score(segments: &[Segment], decisions: &[DecisionPoint], duration_s: f64)
     m
 }
 
-/// Scores a run's decisions ([`score`]).
+/// Scores a run's decisions ([`score`]), with whether the person is a responder.
 pub fn score_run(run: &PersonRun) -> PersonMetrics {
-    score(&run.segments, &run.decisions, run.duration_s)
+    PersonMetrics {
+        responder: run_responder(run),
+        ..score(&run.segments, &run.decisions, run.duration_s)
+    }
 }
 
-/// Scores the reference rule on a run's feature frames ([`reference_rule`], [`score`]).
+/// Scores the reference rule on a run's feature frames ([`reference_rule`], [`score`]), with
+/// whether the person is a responder.
 pub fn score_reference(run: &PersonRun) -> PersonMetrics {
-    score(
-        &run.segments,
-        &reference_rule(&run.features),
-        run.duration_s,
-    )
+    PersonMetrics {
+        responder: run_responder(run),
+        ..score(
+            &run.segments,
+            &reference_rule(&run.features),
+            run.duration_s,
+        )
+    }
+}
+
+fn run_responder(run: &PersonRun) -> Option<bool> {
+    run.generator
+        .as_ref()
+        .and_then(|g| g.get("person"))
+        .and_then(is_responder)
+}
+
+/// Whether a simulated person (the generator's `person` object) responds to stress in what the
+/// engine sees (module doc): `heart.hr_rise_bpm >= RESPONDER_HR_RISE_BPM`, or `eda.class` is not
+/// `"non"` and `eda.scl_rise_us >= RESPONDER_SCL_RISE_US`. `None` if `heart.hr_rise_bpm` is
+/// missing, or it is below its threshold and the EDA parameters are missing.
+pub fn is_responder(person: &serde_json::Value) -> Option<bool> {
+    let num = |a: &str, b: &str| {
+        person
+            .get(a)
+            .and_then(|x| x.get(b))
+            .and_then(|x| x.as_f64())
+    };
+    let hr = num("heart", "hr_rise_bpm")?;
+    if hr >= RESPONDER_HR_RISE_BPM {
+        return Some(true);
+    }
+    let class = person
+        .get("eda")
+        .and_then(|e| e.get("class"))
+        .and_then(|c| c.as_str())?;
+    let scl = num("eda", "scl_rise_us")?;
+    Some(class != "non" && scl >= RESPONDER_SCL_RISE_US)
 }
 
 /// The recovery delay after a block ending at `block_end` (module doc), or `None`.
@@ -420,6 +516,30 @@ pub struct Summary {
     pub initial_stress_blocks: u64,
     /// ... with an `ease_off` inside, summed.
     pub initial_stress_eased_off: u64,
+    /// ... with a tick whose action is `ease_off` in its first 60 s, summed.
+    pub initial_stress_eased_off_60s: u64,
+    /// `initial_stress_eased_off_60s / initial_stress_blocks`.
+    pub initial_stress_eased_off_60s_frac: Option<f64>,
+    /// `escalate` ticks after an initial stress block (module doc), summed.
+    pub escalate_after_initial_stress: u64,
+    /// ... all post-calibration ticks there, summed.
+    pub escalate_after_initial_stress_ticks: u64,
+    /// Pooled share of `escalate` among them.
+    pub escalate_after_initial_stress_frac: Option<f64>,
+    /// People who are responders ([`is_responder`]).
+    pub responders: u64,
+    /// Onsets of responders, summed.
+    pub responder_onsets: u64,
+    /// Missed onsets of responders, summed.
+    pub responder_missed_onsets: u64,
+    /// Pre-empted onsets of responders, summed.
+    pub responder_preempted_onsets: u64,
+    /// Detected / (onsets − pre-empted) among responders.
+    pub responder_detected_frac: Option<f64>,
+    /// Median onset delay over responders' detected onsets, s.
+    pub responder_onset_delay_median_s: Option<f64>,
+    /// 90th percentile onset delay over responders' detected onsets, s.
+    pub responder_onset_delay_p90_s: Option<f64>,
 }
 
 /// Pools people's scores into a scenario's summary.
@@ -437,7 +557,20 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
     let mut mov = Share::default();
     let mut startle = Share::default();
     let (mut init, mut init_eased, mut pre, mut not_eased) = (0, 0, 0, 0);
+    let mut init_60 = 0;
+    let mut after_init = Share::default();
+    let (mut resp, mut r_onsets, mut r_missed, mut r_pre) = (0, 0, 0, 0);
+    let mut r_delays = Vec::new();
     for p in people {
+        init_60 += p.initial_stress_eased_off_60s;
+        after_init.merge(p.escalate_after_initial_stress);
+        if p.responder == Some(true) {
+            resp += 1;
+            r_onsets += p.onsets;
+            r_missed += p.missed_onsets;
+            r_pre += p.preempted_onsets;
+            r_delays.extend_from_slice(&p.onset_delays_s);
+        }
         pre += p.preempted_onsets;
         not_eased += p.not_eased_at_end;
         init += p.initial_stress_blocks;
@@ -473,6 +606,19 @@ pub fn summarize<'a>(people: impl IntoIterator<Item = &'a PersonMetrics>) -> Sum
         not_eased_at_end: not_eased,
         initial_stress_blocks: init,
         initial_stress_eased_off: init_eased,
+        initial_stress_eased_off_60s: init_60,
+        initial_stress_eased_off_60s_frac: (init > 0).then(|| init_60 as f64 / init as f64),
+        escalate_after_initial_stress: after_init.hits,
+        escalate_after_initial_stress_ticks: after_init.ticks,
+        escalate_after_initial_stress_frac: after_init.frac(),
+        responders: resp,
+        responder_onsets: r_onsets,
+        responder_missed_onsets: r_missed,
+        responder_preempted_onsets: r_pre,
+        responder_detected_frac: (r_onsets > r_pre)
+            .then(|| r_delays.len() as f64 / (r_onsets - r_pre) as f64),
+        responder_onset_delay_median_s: quantile(&r_delays, 0.5),
+        responder_onset_delay_p90_s: quantile(&r_delays, 0.9),
     }
 }
 
@@ -508,4 +654,111 @@ pub fn reference_rule(features: &[FeatureFrame]) -> Vec<DecisionPoint> {
             }
         })
         .collect()
+}
+
+/// Two ticks are at the same time if their times differ by at most this, s.
+pub const SAME_TICK_S: f64 = 1e-6;
+
+/// One person's clean run against the same person with added ectopic beats (module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EctopicComparison {
+    /// Action changes between consecutive post-calibration ticks, clean run.
+    pub flips_clean: u64,
+    /// ... the run with ectopic beats.
+    pub flips_ectopic: u64,
+    /// Ticks at the same time in both runs whose actions differ.
+    pub action_diff_ticks: u64,
+    /// Ticks at the same time in both runs.
+    pub ticks: u64,
+    /// Ticks of either run without a tick at the same time in the other.
+    pub unmatched_ticks: u64,
+}
+
+/// Action changes between consecutive post-calibration ticks (`flips` of [`score`]).
+pub fn flips(decisions: &[DecisionPoint]) -> u64 {
+    let post: Vec<Action> = decisions
+        .iter()
+        .filter(|d| post_calibration(d))
+        .map(|d| d.action)
+        .collect();
+    post.windows(2).filter(|w| w[0] != w[1]).count() as u64
+}
+
+/// Compares a clean run's decisions with the ectopic run's (both in time order; module doc).
+pub fn compare_ectopic(clean: &[DecisionPoint], ectopic: &[DecisionPoint]) -> EctopicComparison {
+    let mut c = EctopicComparison {
+        flips_clean: flips(clean),
+        flips_ectopic: flips(ectopic),
+        ..EctopicComparison::default()
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < clean.len() && j < ectopic.len() {
+        let (a, b) = (&clean[i], &ectopic[j]);
+        if (a.t - b.t).abs() <= SAME_TICK_S {
+            c.ticks += 1;
+            c.action_diff_ticks += u64::from(a.action != b.action);
+            i += 1;
+            j += 1;
+        } else if a.t < b.t {
+            c.unmatched_ticks += 1;
+            i += 1;
+        } else {
+            c.unmatched_ticks += 1;
+            j += 1;
+        }
+    }
+    c.unmatched_ticks += (clean.len() - i + ectopic.len() - j) as u64;
+    c
+}
+
+/// A scenario's ectopic comparisons pooled (module doc). Field names are the JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EctopicSummary {
+    /// The share of ectopic beats asked for, %.
+    pub ectopic_pct: f64,
+    /// People compared.
+    pub n_people: u64,
+    /// Clean-run flips, summed.
+    pub flips_clean: u64,
+    /// Ectopic-run flips, summed.
+    pub flips_ectopic: u64,
+    /// Σ max(0, flips_ectopic − flips_clean) over people.
+    pub ectopic_extra_flips: u64,
+    /// Ticks at the same time whose actions differ, summed.
+    pub action_diff_ticks: u64,
+    /// Ticks at the same time, summed.
+    pub ticks: u64,
+    /// `action_diff_ticks / ticks`.
+    pub action_diff_frac: Option<f64>,
+    /// Ticks without a partner at the same time, summed.
+    pub unmatched_ticks: u64,
+}
+
+/// Pools people's ectopic comparisons.
+pub fn summarize_ectopic<'a>(
+    ectopic_pct: f64,
+    people: impl IntoIterator<Item = &'a EctopicComparison>,
+) -> EctopicSummary {
+    let mut s = EctopicSummary {
+        ectopic_pct,
+        n_people: 0,
+        flips_clean: 0,
+        flips_ectopic: 0,
+        ectopic_extra_flips: 0,
+        action_diff_ticks: 0,
+        ticks: 0,
+        action_diff_frac: None,
+        unmatched_ticks: 0,
+    };
+    for p in people {
+        s.n_people += 1;
+        s.flips_clean += p.flips_clean;
+        s.flips_ectopic += p.flips_ectopic;
+        s.ectopic_extra_flips += p.flips_ectopic.saturating_sub(p.flips_clean);
+        s.action_diff_ticks += p.action_diff_ticks;
+        s.ticks += p.ticks;
+        s.unmatched_ticks += p.unmatched_ticks;
+    }
+    s.action_diff_frac = (s.ticks > 0).then(|| s.action_diff_ticks as f64 / s.ticks as f64);
+    s
 }

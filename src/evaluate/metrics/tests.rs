@@ -433,3 +433,219 @@ fn stress_during_calibration_is_initial_and_stress_after_recovery_is_an_onset() 
     assert_eq!(m.not_eased_at_end, 1);
     assert_eq!(m.recovery_delays_s, vec![20.0]);
 }
+
+fn stressed_start() -> Vec<Segment> {
+    vec![
+        seg("stress", 0.0, 300.0),
+        seg("recovery", 300.0, 600.0),
+        seg("rest", 600.0, 1200.0),
+    ]
+}
+
+#[test]
+fn initial_stress_counts_an_ease_off_in_its_first_60_s_of_any_rule() {
+    // Real decisions from the first tick (no calibration); ease_off from 60 s exactly.
+    let d = ticks(1200.0, 0.5, 0.0, |t| {
+        if (60.0..300.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score(&stressed_start(), &d, 1200.0);
+    assert_eq!(m.initial_stress_blocks, 1);
+    assert_eq!(m.initial_stress_eased_off, 1);
+    assert_eq!(m.initial_stress_eased_off_60s, 1);
+    // From 60.5 s: too late.
+    let late = ticks(1200.0, 0.5, 0.0, |t| {
+        if (60.5..300.0).contains(&t) {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    let m = score(&stressed_start(), &late, 1200.0);
+    assert_eq!(
+        (m.initial_stress_eased_off, m.initial_stress_eased_off_60s),
+        (1, 0)
+    );
+    // A calibrating tick whose action is ease_off counts within 60 s (the app is eased off),
+    // though not for `initial_stress_eased_off`, which needs a post-calibration one.
+    let mut cal = ticks(1200.0, 0.5, 400.0, |_| Hold);
+    cal[20] = dp(10.0, EaseOff, Rule::Calibrating);
+    let m = score(&stressed_start(), &cal, 1200.0);
+    assert_eq!(
+        (m.initial_stress_eased_off, m.initial_stress_eased_off_60s),
+        (0, 1)
+    );
+    // No initial stress: nothing counted, fraction undefined.
+    let s = summarize([&score(
+        &[seg("rest", 0.0, 600.0)],
+        &ticks(600.0, 0.5, 0.0, |_| EaseOff),
+        600.0,
+    )]);
+    assert_eq!(s.initial_stress_eased_off_60s, 0);
+    assert_eq!(s.initial_stress_eased_off_60s_frac, None);
+}
+
+#[test]
+fn escalate_after_initial_stress_is_a_share_of_post_calibration_ticks_after_the_block() {
+    // Calibrating until 100 s; escalate 900..1000 s (200 ticks) and once inside the stress.
+    let d = ticks(1200.0, 0.5, 100.0, |t| {
+        if (900.0..1000.0).contains(&t) || t == 200.0 {
+            Escalate
+        } else {
+            Hold
+        }
+    });
+    let m = score(&stressed_start(), &d, 1200.0);
+    // 300..1200 s at 2 ticks a second.
+    assert_eq!(
+        m.escalate_after_initial_stress,
+        Share {
+            hits: 200,
+            ticks: 1800
+        }
+    );
+    assert_eq!(m.escalations_during_stress, 1);
+    let other = score(
+        &stressed_start(),
+        &ticks(1200.0, 0.5, 100.0, |_| Hold),
+        1200.0,
+    );
+    let s = summarize([&m, &other]);
+    assert_eq!(s.escalate_after_initial_stress, 200);
+    assert_eq!(s.escalate_after_initial_stress_ticks, 3600);
+    assert_eq!(s.escalate_after_initial_stress_frac, Some(200.0 / 3600.0));
+    assert_eq!(
+        (s.initial_stress_eased_off_60s, s.initial_stress_blocks),
+        (0, 2)
+    );
+    assert_eq!(s.initial_stress_eased_off_60s_frac, Some(0.0));
+    // A later stressor is not "after the initial stress" and an onset's session has none.
+    let segs = vec![
+        seg("stress", 0.0, 100.0),
+        seg("rest", 100.0, 300.0),
+        seg("stress", 300.0, 400.0),
+    ];
+    let m = score(&segs, &ticks(400.0, 0.5, 50.0, |_| Escalate), 400.0);
+    assert_eq!(
+        m.escalate_after_initial_stress,
+        Share {
+            hits: 400,
+            ticks: 400
+        }
+    );
+    let rts = vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)];
+    let m = score(&rts, &ticks(200.0, 0.5, 50.0, |_| Escalate), 200.0);
+    assert_eq!(m.escalate_after_initial_stress, Share::default());
+}
+
+#[test]
+fn the_responder_rule_reads_hr_rise_or_a_responding_skin() {
+    use serde_json::json;
+    let p = |hr: f64, class: &str, scl: f64| json!({"heart": {"hr_rise_bpm": hr}, "eda": {"class": class, "scl_rise_us": scl}});
+    assert_eq!(is_responder(&p(3.0, "non", 0.0)), Some(true));
+    assert_eq!(is_responder(&p(2.99, "normal", 0.29)), Some(false));
+    assert_eq!(is_responder(&p(0.5, "hypo", 0.3)), Some(true));
+    assert_eq!(is_responder(&p(0.5, "normal", 1.2)), Some(true));
+    assert_eq!(is_responder(&p(0.5, "non", 1.2)), Some(false));
+    assert_eq!(
+        is_responder(&json!({"heart": {"hr_rise_bpm": 8.0}})),
+        Some(true)
+    );
+    assert_eq!(is_responder(&json!({"heart": {"hr_rise_bpm": 1.0}})), None);
+    assert_eq!(is_responder(&json!({})), None);
+    // Through a run's generator.
+    let mut r = run(
+        vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)],
+        ticks(200.0, 0.5, 30.0, |_| Hold),
+        200.0,
+    );
+    assert_eq!(score_run(&r).responder, None);
+    r.generator = Some(json!({"person": p(5.0, "normal", 0.0)}));
+    assert_eq!(score_run(&r).responder, Some(true));
+    assert_eq!(score_reference(&r).responder, Some(true));
+}
+
+#[test]
+fn responder_onset_figures_pool_responders_only_and_leave_pre_empted_onsets_out() {
+    let segs = vec![seg("rest", 0.0, 100.0), seg("stress", 100.0, 200.0)];
+    let with = |responder: Option<bool>, decisions: Vec<DecisionPoint>| PersonMetrics {
+        responder,
+        ..score(&segs, &decisions, 200.0)
+    };
+    let at = |t0: f64| {
+        ticks(
+            200.0,
+            0.5,
+            30.0,
+            move |t| if t >= t0 { EaseOff } else { Hold },
+        )
+    };
+    let people = [
+        with(Some(true), at(110.0)),                          // detected, 10 s
+        with(Some(true), at(130.0)),                          // detected, 30 s
+        with(Some(true), ticks(200.0, 0.5, 30.0, |_| Hold)),  // missed
+        with(Some(true), at(90.0)),                           // pre-empted
+        with(Some(false), ticks(200.0, 0.5, 30.0, |_| Hold)), // not a responder
+        with(None, at(150.0)),                                // unknown
+    ];
+    let s = summarize(&people);
+    assert_eq!(s.responders, 4);
+    assert_eq!(s.responder_onsets, 4);
+    assert_eq!(s.responder_missed_onsets, 1);
+    assert_eq!(s.responder_preempted_onsets, 1);
+    assert_eq!(s.responder_detected_frac, Some(2.0 / 3.0));
+    assert_eq!(s.responder_onset_delay_median_s, Some(20.0));
+    assert_eq!(s.responder_onset_delay_p90_s, Some(28.0));
+    // All people: 3 delays (10, 30, 50) and 2 missed.
+    assert_eq!((s.onsets, s.missed_onsets), (6, 2));
+    assert_eq!(s.onset_delay_median_s, Some(30.0));
+    let none = summarize(&people[4..]);
+    assert_eq!(none.responders, 0);
+    assert_eq!(none.responder_detected_frac, None);
+    assert_eq!(none.responder_onset_delay_median_s, None);
+}
+
+#[test]
+fn ectopic_comparison_matches_ticks_by_time_and_counts_differing_actions() {
+    let clean = ticks(100.0, 0.5, 10.0, |t| if t >= 50.0 { EaseOff } else { Hold });
+    // Eases off 2 s later, and flickers once at 80 s.
+    let mut ect = ticks(100.0, 0.5, 10.0, |t| {
+        if t >= 52.0 && t != 80.0 {
+            EaseOff
+        } else {
+            Hold
+        }
+    });
+    // One tick missing, one extra slightly off-grid.
+    ect.remove(ect.iter().position(|d| d.t == 90.0).unwrap());
+    ect.push(dp(99.75, EaseOff, Rule::HighArousal));
+    let c = compare_ectopic(&clean, &ect);
+    assert_eq!(c.flips_clean, 1);
+    assert_eq!(c.flips_ectopic, 3);
+    assert_eq!(
+        c.flips_clean,
+        score(&[seg("rest", 0.0, 100.0)], &clean, 100.0).flips
+    );
+    // 50.0..51.5 (4 ticks) and 80.0 differ.
+    assert_eq!(c.action_diff_ticks, 5);
+    assert_eq!(c.ticks, 199);
+    assert_eq!(c.unmatched_ticks, 2);
+    let same = compare_ectopic(&clean, &clean);
+    assert_eq!((same.action_diff_ticks, same.unmatched_ticks), (0, 0));
+    let fewer = EctopicComparison {
+        flips_clean: 5,
+        flips_ectopic: 2,
+        ..c
+    };
+    let s = summarize_ectopic(10.0, [&c, &fewer]);
+    assert_eq!(s.n_people, 2);
+    assert_eq!((s.flips_clean, s.flips_ectopic), (6, 5));
+    // Only the person with more flips adds: max(0, 3 − 1) + max(0, 2 − 5).
+    assert_eq!(s.ectopic_extra_flips, 2);
+    assert_eq!((s.action_diff_ticks, s.ticks), (10, 398));
+    assert_eq!(s.action_diff_frac, Some(10.0 / 398.0));
+    assert_eq!(summarize_ectopic(10.0, []).action_diff_frac, None);
+}

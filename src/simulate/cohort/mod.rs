@@ -49,6 +49,11 @@ pub struct CohortConfig {
     pub participant: ParticipantId,
     /// EDA rate, Hz.
     pub eda_rate_hz: f64,
+    /// Robustness runs only: ectopic short–long pairs added until about this share (0..=0.5)
+    /// of the reported beats is ectopic ([`heart::artefacts::add_ectopics`]), drawn on a stream
+    /// of their own so that the person, the sinus rhythm and every other artefact stay as
+    /// they are. `None`: the person's own drawn rate only.
+    pub ectopic_frac: Option<f64>,
 }
 
 /// ChaCha8 streams, one per concern.
@@ -65,6 +70,7 @@ mod streams {
     pub const PPG_PERSON: u64 = 30;
     pub const ECG_DELIVERY: u64 = 31;
     pub const PPG_DELIVERY: u64 = 32;
+    pub const ECTOPIC_EXTRA: u64 = 33;
 }
 
 fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -294,12 +300,19 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
         &tl,
         &mut rng_for(cfg.seed, streams::AROUSAL),
     );
-    let heart_out = heart::simulate(
+    let mut heart_out = heart::simulate(
         &mut rng_for(cfg.seed, streams::HEART),
         &person.heart,
         &drives,
         dur,
     );
+    if let Some(frac) = cfg.ectopic_frac {
+        heart::artefacts::add_ectopics(
+            &mut rng_for(cfg.seed, streams::ECTOPIC_EXTRA),
+            &mut heart_out,
+            frac,
+        );
+    }
     let eda_out = eda::simulate(
         &mut rng_for(cfg.seed, streams::EDA),
         &person.eda,
@@ -350,6 +363,7 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
             samples: samples.to_vec(),
         }));
     }
+    records.extend(exercise_markers(&tl));
     let beat_times: Vec<f64> = heart_out.beats.iter().map(|b| round_us(b.t)).collect();
     let mut wave_streams = Vec::new();
     let resp = |t: f64| wave_resp_hz(&drives, t);
@@ -406,7 +420,7 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
         wave.ecg_rate_hz.and(wave.mains_hz),
         &mut source,
     );
-    let generator = json!({
+    let mut generator = json!({
         "model": MODEL,
         "scenario": cfg.scenario.name(),
         "seed": cfg.seed,
@@ -422,6 +436,9 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
             "eda": eda_out.artefact_counts(),
         },
     });
+    if let (Some(frac), Some(g)) = (cfg.ectopic_frac, generator.as_object_mut()) {
+        g.insert("ectopic_frac".into(), json!(frac));
+    }
     let header = Header {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
@@ -439,6 +456,43 @@ pub fn simulate_person_with(cfg: &CohortConfig, wave: &WaveConfig) -> Simulation
     Simulation { header, records }
 }
 
+/// The exercise the app would announce for a `paced_breathing` phase.
+pub const PACED_BREATHING_EXERCISE: &str = "paced-breathing";
+
+/// The markers an app's exercise messages would leave in a live session
+/// (`crate::publish::server` turns `{"type":"exercise","event":"start",...}` into them): for
+/// every `paced_breathing` phase, `exercise_start` at its start with data
+/// `{"exercise":"paced-breathing","target":"calm"}` and `exercise_end` at its end with data
+/// `{"exercise":"paced-breathing"}` (host and stream time alike). No other phase has markers.
+pub fn exercise_markers(tl: &Timeline) -> Vec<Record> {
+    let marker = |t: f64, label: &str, data: serde_json::Value| {
+        Record::Marker(crate::recording::Marker {
+            host_t: round_us(t),
+            t: round_us(t),
+            label: label.into(),
+            data: Some(data),
+        })
+    };
+    tl.phases
+        .iter()
+        .filter(|p| p.label == "paced_breathing")
+        .flat_map(|p| {
+            [
+                marker(
+                    p.start_s,
+                    "exercise_start",
+                    json!({"exercise": PACED_BREATHING_EXERCISE, "target": "calm"}),
+                ),
+                marker(
+                    p.end_s,
+                    "exercise_end",
+                    json!({"exercise": PACED_BREATHING_EXERCISE}),
+                ),
+            ]
+        })
+        .collect()
+}
+
 fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -454,6 +508,7 @@ mod tests {
             seed,
             participant: ParticipantId::new("p").unwrap_or_else(|_| unreachable!()),
             eda_rate_hz: 32.0,
+            ectopic_frac: None,
         }
     }
 
@@ -531,5 +586,97 @@ mod tests {
             }
         }
         assert!(gaps > 0, "no dropout in 8 h of walking");
+    }
+
+    #[test]
+    fn paced_breathing_carries_exercise_markers_at_its_segment_bounds_and_nothing_else_does() {
+        let markers = |s: &Simulation| -> Vec<crate::recording::Marker> {
+            s.records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Marker(m) => Some(m.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let sim = simulate_person(&cfg(CohortScenario::PacedBreathing, 5));
+        let seg = sim
+            .header
+            .segments
+            .iter()
+            .find(|s| s.label == "paced_breathing")
+            .cloned()
+            .unwrap_or_else(|| panic!("no paced_breathing segment"));
+        let m = markers(&sim);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(
+            (m[0].label.as_str(), m[0].t, m[0].host_t),
+            ("exercise_start", seg.start_s, seg.start_s)
+        );
+        assert_eq!(
+            m[0].data,
+            Some(json!({"exercise": "paced-breathing", "target": "calm"}))
+        );
+        assert_eq!(
+            (m[1].label.as_str(), m[1].t, m[1].host_t),
+            ("exercise_end", seg.end_s, seg.end_s)
+        );
+        assert_eq!(m[1].data, Some(json!({"exercise": "paced-breathing"})));
+        // In arrival order, and replayed to the engine as markers.
+        assert!(
+            sim.records
+                .windows(2)
+                .all(|w| w[0].host_t() <= w[1].host_t())
+        );
+        let p = sim.header.participant.clone();
+        let input = crate::sources::replay_feed::record_input(Record::Marker(m[0].clone()), &p);
+        assert!(
+            matches!(&input, Some(crate::engine::input::Input::Marker(who, x)) if *who == p && *x == m[0]),
+            "{input:?}"
+        );
+        for s in ALL_SCENARIOS
+            .into_iter()
+            .filter(|&s| s != CohortScenario::PacedBreathing)
+        {
+            assert!(markers(&simulate_person(&cfg(s, 5))).is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn an_ectopic_run_changes_only_rr_values_of_the_same_person() {
+        let clean = simulate_person(&cfg(CohortScenario::RestThenStress, 7));
+        let ect = simulate_person(&CohortConfig {
+            ectopic_frac: Some(0.1),
+            ..cfg(CohortScenario::RestThenStress, 7)
+        });
+        let g = |s: &Simulation| s.header.provenance.generator.clone().unwrap_or_default();
+        assert_eq!(g(&clean)["person"], g(&ect)["person"]);
+        assert_eq!(g(&ect)["ectopic_frac"], json!(0.1));
+        assert!(g(&clean).get("ectopic_frac").is_none());
+        let beats = g(&ect)["artefacts"]["heart"]["ectopic"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(beats > 50, "{beats} ectopic beats in 10 min");
+        assert_eq!(clean.header.segments, ect.header.segments);
+        assert_eq!(clean.records.len(), ect.records.len());
+        let split = |s: &Simulation| -> (Vec<Chunk>, Vec<Record>) {
+            let (mut rr, mut other) = (Vec::new(), Vec::new());
+            for r in &s.records {
+                match r {
+                    Record::Chunk(c) if c.kind == StreamKind::Rr => rr.push(c.clone()),
+                    _ => other.push(r.clone()),
+                }
+            }
+            (rr, other)
+        };
+        let ((rr_a, other_a), (rr_b, other_b)) = (split(&clean), split(&ect));
+        assert_eq!(other_a, other_b);
+        assert_eq!(rr_a.len(), rr_b.len());
+        let mut rr_changed = 0;
+        for (x, y) in rr_a.iter().zip(&rr_b) {
+            assert_eq!(x.seq, y.seq);
+            rr_changed += usize::from(x != y);
+        }
+        assert!(rr_changed > 50, "{rr_changed}");
     }
 }

@@ -141,3 +141,64 @@ pub fn report(
     }
     out
 }
+
+/// The largest ectopic share [`add_ectopics`] accepts.
+pub const MAX_ADDED_ECTOPIC_FRAC: f64 = 0.5;
+
+/// Adds ectopic short–long pairs to a reported beat sequence until about `frac` of its beats
+/// are ectopic (robustness runs; `frac` is clamped to 0..=[`MAX_ADDED_ECTOPIC_FRAC`]).
+///
+/// Walking the beats in order, a beat can become ectopic when it and the next beat are clean
+/// sinus beats (no artefact) and the next one follows it directly (its time minus its interval
+/// is this beat's time). Such a beat becomes ectopic with probability `q = f / (1 − f)`, where
+/// `f = frac` minus the share of ectopic beats already there (each pair uses two beats, so a
+/// share `f` of the beats is ectopic); the pair has the shape of a drawn one: the beat comes
+/// 20–40 % early, marked [`BeatArtefact::Ectopic`], and the next interval is the fully
+/// compensatory pause, marked [`BeatArtefact::Compensatory`], ending at the next beat's own
+/// time. Every other beat, every dropout and the person's own artefacts stay exactly as they
+/// are (the draws come from `rng` alone).
+pub fn add_ectopics(rng: &mut ChaCha8Rng, out: &mut HeartOutput, frac: f64) {
+    let n = out.beats.len();
+    if n == 0 || !frac.is_finite() {
+        return;
+    }
+    let have = out
+        .beats
+        .iter()
+        .filter(|b| b.artefact == Some(BeatArtefact::Ectopic))
+        .count() as f64
+        / n as f64;
+    let f = (frac.clamp(0.0, MAX_ADDED_ECTOPIC_FRAC) - have).max(0.0);
+    let q = f / (1.0 - f);
+    if q <= 0.0 {
+        return;
+    }
+    let ticks = |x_s: f64| (x_s / TICK_S).round() as u64;
+    let rr_ticks = |rr_ms: f64| (rr_ms / 1000.0 / TICK_S).round() as u64;
+    let mut i = 0;
+    while i + 1 < n {
+        let (b, next) = (out.beats[i], out.beats[i + 1]);
+        let (t, rr) = (ticks(b.t), rr_ticks(b.rr_ms));
+        let (nt, nrr) = (ticks(next.t), rr_ticks(next.rr_ms));
+        let eligible = b.artefact.is_none()
+            && next.artefact.is_none()
+            && rr > 0
+            && rr <= t
+            && nt.checked_sub(nrr) == Some(t);
+        if !(eligible && rng.random_bool(q.min(1.0))) {
+            i += 1;
+            continue;
+        }
+        let p = rng.random_range(0.2..0.4);
+        let prev_t = t - rr;
+        let short = ((rr as f64) * (1.0 - p)).round() as u64;
+        let beat = |t: u64, rr: u64, artefact| Beat {
+            t: t as f64 * TICK_S,
+            rr_ms: rr as f64 * TICK_S * 1000.0,
+            artefact: Some(artefact),
+        };
+        out.beats[i] = beat(prev_t + short, short, BeatArtefact::Ectopic);
+        out.beats[i + 1] = beat(nt, nt - (prev_t + short), BeatArtefact::Compensatory);
+        i += 2;
+    }
+}

@@ -454,3 +454,45 @@ fn a_cohort_simulates_in_a_few_seconds() {
     eprintln!("50 people × 7 scenarios: {beats} beats in {el:.2} s");
     assert!(el < 10.0);
 }
+
+#[test]
+fn added_ectopics_reach_their_share_in_the_drawn_shape_and_touch_nothing_else() {
+    let (_, _, clean) = run(person_seed(4242, 3), CohortScenario::Rest, 600.0);
+    let mut ect = clean.clone();
+    artefacts::add_ectopics(&mut rng_for(9, streams::ECTOPIC_EXTRA), &mut ect, 0.10);
+    assert_eq!(ect.beats.len(), clean.beats.len());
+    assert_eq!(ect.dropouts, clean.dropouts);
+    let n = ect.beats.len() as f64;
+    let share = ect
+        .beats
+        .iter()
+        .filter(|b| b.artefact == Some(BeatArtefact::Ectopic))
+        .count() as f64
+        / n;
+    assert!((share - 0.10).abs() < 0.02, "ectopic share {share}");
+    let mut changed = 0;
+    for (i, (c, e)) in clean.beats.iter().zip(&ect.beats).enumerate() {
+        if c == e {
+            continue;
+        }
+        changed += 1;
+        match e.artefact {
+            Some(BeatArtefact::Ectopic) => {
+                // 20–40 % early, and the pause after it fully compensatory.
+                assert_eq!(c.artefact, None);
+                let early = 1.0 - e.rr_ms / c.rr_ms;
+                assert!((0.19..=0.41).contains(&early), "{early}");
+                let (cn, en) = (clean.beats[i + 1], ect.beats[i + 1]);
+                assert_eq!(en.artefact, Some(BeatArtefact::Compensatory));
+                assert_eq!(en.t, cn.t);
+                assert!((e.rr_ms + en.rr_ms - c.rr_ms - cn.rr_ms).abs() < 1e-6);
+            }
+            Some(BeatArtefact::Compensatory) => {}
+            other => panic!("beat {i} changed into {other:?}"),
+        }
+    }
+    assert!(changed > 0);
+    let mut none = clean.clone();
+    artefacts::add_ectopics(&mut rng_for(9, streams::ECTOPIC_EXTRA), &mut none, 0.0);
+    assert_eq!(none, clean);
+}
