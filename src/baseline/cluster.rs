@@ -17,6 +17,9 @@
 //!      highest log-likelihood (computed here) wins. If every restart fails, k-means
 //!      (Lloyd 1982) centroids with the pooled within-cluster covariance (plus `reg_covariance·I`)
 //!      and cluster proportions as weights are used instead (`method = "kmeans"`).
+//!    * a `k ≥ 2` fit (GMM restart or k-means fallback) is rejected if a component has fewer
+//!      than [`min_points`]`(D)` effective points (`N·weight`): this excludes EM's degenerate
+//!      optimum of one component sitting on a single outlier.
 //!    * `k ≥ 2` is tried only if `N ≥ min_points_per_param · params(k, D)` with
 //!      `params(k, D) = k·D + k·D(D+1)/2 + (k−1)` (full-covariance mixture), and only if the
 //!      standardised data contain at least `k` distinct vectors (k-means with fewer distinct
@@ -42,6 +45,10 @@
 //! Note on `reg_covariance`: it is the variance floor in *standardised* units. A feature that
 //! is constant during calibration gets variance `reg_covariance` in every component, so a
 //! deviation of one floor unit in that feature is `1/sqrt(reg_covariance)` Mahalanobis units away.
+//!
+//! Limitation: a single gross outlier in the calibration makes every `k ≥ 2` fit isolate it
+//! (k-means++ seeds a centroid on it), the size rule then rejects those fits and `k = 1` is
+//! chosen even if the rest has two clusters. Remove artefact windows before calling [`fit`].
 //!
 //! Minimum data: `N ≥ max(5, D + 1)` ([`min_points`]); fewer gives [`ClusterError::TooFew`].
 //! Determinism: the same input, directions, floors and config give a bit-identical model.
@@ -716,6 +723,10 @@ fn fit_gmm(z: &[Vec<f64>], k: usize, cfg: &FitConfig) -> Result<Vec<Component>, 
             last_err = e;
             continue;
         }
+        if let Err(e) = check_sizes(&comps, z.len()) {
+            last_err = e;
+            continue;
+        }
         let Some(ll) = mixture_ll(z, &comps) else {
             last_err = "non-finite log-likelihood".into();
             continue;
@@ -769,8 +780,11 @@ fn fit_kmeans(z: &[Vec<f64>], k: usize, cfg: &FitConfig) -> Result<Vec<Component
             *m += v;
         }
     }
-    if counts.iter().any(|&c| c < 2) {
-        return Err("a k-means cluster has fewer than 2 points".into());
+    let need = min_points(d);
+    if let Some(c) = counts.iter().find(|&&c| c < need) {
+        return Err(format!(
+            "a k-means cluster has {c} points, fewer than the minimum {need}"
+        ));
     }
     for (m, &c) in means.iter_mut().zip(&counts) {
         for v in m.iter_mut() {
@@ -801,6 +815,24 @@ fn fit_kmeans(z: &[Vec<f64>], k: usize, cfg: &FitConfig) -> Result<Vec<Component
         .collect();
     check_components(&comps)?;
     Ok(comps)
+}
+
+/// Every component must carry at least [`min_points`]`(D)` effective points (`N·weight`):
+/// EM's classic degenerate optimum puts one component on a single outlier (its covariance is
+/// then just `reg_covariance·I` and its likelihood spike wins the BIC).
+fn check_sizes(comps: &[Component], n: usize) -> Result<(), String> {
+    let need = comps
+        .first()
+        .map_or(MIN_POINTS_ABS, |c| min_points(c.mean.len()));
+    for c in comps {
+        let eff = c.weight * n as f64;
+        if eff < need as f64 {
+            return Err(format!(
+                "a component has {eff:.1} effective points, fewer than the minimum {need}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_components(comps: &[Component]) -> Result<(), String> {
@@ -1457,6 +1489,32 @@ mod tests {
             assert_eq!(m.components.len(), 2, "seed {seed}: {:?}", m.criterion);
             assert_eq!(m.method, "gmm");
             assert!(m.calm().arousal < m.components[1].arousal);
+        }
+    }
+
+    #[test]
+    fn single_outlier_does_not_get_its_own_component() {
+        // EM (linfa) puts a component on one gross outlier; the size rule rejects that fit.
+        for far in [1e2, 1e4] {
+            let (mut x, dirs) = two_blobs(11);
+            x.push(vec![far; 4]);
+            let m = fit(&x, &dirs, &[0.01; 4], &cfg()).unwrap();
+            for c in &m.components {
+                assert!(
+                    c.weight * 81.0 >= 5.0,
+                    "{far}: {:?} {:?}",
+                    m.components,
+                    m.notes
+                );
+            }
+            assert_prob(&m.posteriors(&[far; 4]));
+            // Known limitation: the two real blobs are then not separated either (k-means++
+            // also isolates the outlier), so k = 1 is chosen. Remove artefacts upstream.
+            assert!(
+                m.notes.iter().any(|n| n.contains("effective points")),
+                "{:?}",
+                m.notes
+            );
         }
     }
 }
