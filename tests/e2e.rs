@@ -455,7 +455,10 @@ fn bad_client_lines_get_errors_and_an_overlong_line_closes_only_that_client() {
             codes.push(m["code"].as_str().unwrap().to_owned());
         }
     }
-    assert_eq!(codes, ["bad_request", "unknown_type", "not_implemented"]);
+    assert_eq!(
+        codes,
+        ["bad_request", "unknown_type", "unknown_participant"]
+    );
 
     let mut b = d.subscribe(&["state"]);
     let big = "x".repeat(70 * 1024);
@@ -541,8 +544,8 @@ fn every_daemon_message_validates_against_the_published_schema() {
 /// The adaptation line as it was rendered before it was serialized from structs (a `Value`
 /// tree built with `json!`): the reference the faster rendering must match byte for byte.
 fn adaptation_reference(a: &attune::engine::event::Adaptation) -> String {
+    use attune::baseline::score::{DIRECTIONS, SCALES, from_scale};
     use attune::features::FEATURE_NAMES;
-    use attune::policy::DIRECTIONS;
     use serde_json::{Value, json};
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     let opt3 = |x: Option<f64>| x.map_or(Value::Null, |v| json!(r3(v)));
@@ -554,15 +557,27 @@ fn adaptation_reference(a: &attune::engine::event::Adaptation) -> String {
             let show = a.shared.get(t.index).copied().unwrap_or(false);
             let hide = |v: Option<f64>| if show { opt3(v) } else { Value::Null };
             json!({"name": FEATURE_NAMES[t.index], "value": hide(t.value), "z": opt3(t.z),
-                   "direction": DIRECTIONS[t.index] as i8,
-                   "baseline_median": hide(t.stats.map(|s| s.median)),
-                   "baseline_scale": hide(t.stats.map(|s| s.scale))})
+                   "direction": DIRECTIONS[t.index] as i8, "weight": r3(t.weight),
+                   "scale": SCALES[t.index].name(),
+                   "baseline_median": hide(t.stat.map(|s| from_scale(t.index, s.center))),
+                   "baseline_scale": hide(t.stat.map(|s| s.scale)), "dropped": t.dropped})
         })
         .collect();
-    let baseline = a.baseline.as_ref().map_or(
-        Value::Null,
-        |b| json!({"kind": "provisional", "from_s": b.from_s, "to_s": b.to_s, "frames": b.frames}),
-    );
+    let baseline = d.baseline.as_ref().map_or(Value::Null, |b| {
+        json!({"kind": b.kind.name(), "from_s": r3(b.from_s), "to_s": r3(b.to_s),
+               "windows": b.windows, "frames": b.frames, "suspect": b.suspect,
+               "clusters": b.clusters, "rebased": b.rebased})
+    });
+    let finite = |x: f64| {
+        if x.is_finite() {
+            json!(r3(x))
+        } else {
+            Value::Null
+        }
+    };
+    let target = json!({"name": d.target.target.name(), "z_low": finite(d.target.z_low),
+                        "z_high": finite(d.target.z_high),
+                        "feedback_shift_z": r3(d.target.shift_z)});
     json!({
         "type": "adaptation", "participant": p, "t": d.t, "action": d.action.name(),
         "arousal": opt3(d.arousal), "confidence": r3(d.confidence),
@@ -570,7 +585,7 @@ fn adaptation_reference(a: &attune::engine::event::Adaptation) -> String {
         "reason": {
             "rule": d.rule.name(), "summary": a.summary, "composite_z": opt3(d.composite_z),
             "features": features, "quality": a.quality, "baseline": baseline,
-            "dwell_s": r3(d.dwell_s),
+            "target": target, "blocked": d.blocked, "dwell_s": r3(d.dwell_s),
         }
     })
     .to_string()

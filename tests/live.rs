@@ -514,6 +514,48 @@ fn live_mark_and_exercise_messages() {
         "second error {}",
         errors[1]
     );
+
+    // Human oversight: `attune override` pins the decision, `auto` releases it; feedback moves
+    // the participant's target band, and the decisions show both.
+    let (code, out, err) = d.cli(&["override", "--participant", "p01", "ease_off"]);
+    assert_eq!(code, Some(0), "attune override: stderr {err}");
+    assert!(out.contains("pinned to ease_off"), "{out:?}");
+    let (code, _, err) = d.cli(&["override", "--participant", "nobody", "hold"]);
+    assert_eq!(code, Some(1), "override for an unknown participant: {err}");
+    let mut ad = d.subscribe_for("p01", &["adaptation"]);
+    writeln!(
+        ad.writer,
+        r#"{{"type":"feedback","participant":"p01","rating":"too_intense"}}"#
+    )
+    .unwrap();
+    let (mut pinned, mut shifted) = (false, false);
+    for _ in 0..400 {
+        let m = json(&ad.line().expect("connection closed"));
+        if m["type"] != "adaptation" {
+            continue;
+        }
+        pinned |= m["reason"]["rule"] == "override" && m["action"] == "ease_off";
+        shifted |= m["reason"]["target"]["feedback_shift_z"] == -0.25;
+        if pinned && shifted {
+            break;
+        }
+    }
+    assert!(
+        pinned && shifted,
+        "pinned {pinned}, feedback shift seen {shifted}"
+    );
+    let (code, out, err) = d.cli(&["override", "--participant", "p01", "auto"]);
+    assert_eq!(code, Some(0), "attune override auto: stderr {err}");
+    assert!(out.contains("automatic again"), "{out:?}");
+    let mut released = false;
+    for _ in 0..400 {
+        let m = json(&ad.line().expect("connection closed"));
+        if m["type"] == "adaptation" && m["reason"]["rule"] != "override" {
+            released = true;
+            break;
+        }
+    }
+    assert!(released, "decisions stayed pinned after auto");
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "exit code after SIGTERM; stderr: {err}");
 }

@@ -102,7 +102,7 @@ pub enum Progress {
         elapsed_s: f64,
     },
     /// Done.
-    Ready(Reference),
+    Ready(Box<Reference>),
 }
 
 /// Why a calibration gave no reference.
@@ -131,6 +131,7 @@ pub struct Calibration {
     frames: usize,
     windows: Vec<Window>,
     last_t: f64,
+    total_frames: usize,
 }
 
 impl Calibration {
@@ -145,6 +146,7 @@ impl Calibration {
             frames: 0,
             windows: Vec::new(),
             last_t: 0.0,
+            total_frames: 0,
         }
     }
 
@@ -191,6 +193,7 @@ impl Calibration {
             }
         }
         self.frames += 1;
+        self.total_frames += 1;
         if f.t - self.win_start + 1e-9 >= self.cfg.window_s {
             self.close_window(f.t);
         }
@@ -205,7 +208,8 @@ impl Calibration {
             Ok(mut r) => {
                 r.from_s = start;
                 r.to_s = self.last_t;
-                Progress::Ready(r)
+                r.frames = self.total_frames;
+                Progress::Ready(Box::new(r))
             }
             // Not one usable window in the whole period: start over.
             Err(_) => {
@@ -395,7 +399,7 @@ mod tests {
         let mut t = 0.0;
         loop {
             if let Progress::Ready(r) = c.push(&frame(t, f(t)), [true; 4]) {
-                return r;
+                return *r;
             }
             t += 0.25;
             assert!(t < 1000.0, "never ready");
@@ -406,7 +410,7 @@ mod tests {
     fn a_calm_calibration_gives_a_session_reference_with_floored_scales() {
         let r = calibrate(|t| {
             let w = (t * 0.3).sin();
-            Some([Some(62.0 + w), Some(45.0), Some(4.0), Some(2.0)]).unwrap()
+            [Some(62.0 + w), Some(45.0), Some(4.0), Some(2.0)]
         });
         assert_eq!(r.kind, BaselineKind::Session);
         assert_eq!(r.suspect, None);

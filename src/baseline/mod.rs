@@ -3,7 +3,8 @@
 //!
 //! Pure (no I/O, no clock). One [`Tracker`] per participant chooses the reference a frame is
 //! scored against:
-//! 1. the participant's stored profile ([`profile`]), if there is one (`personal`);
+//! 1. the participant's stored profile, if one is given ([`Tracker::set_personal`]; keeping
+//!    profiles across sessions is not built yet) (`personal`);
 //! 2. otherwise, until this session's calibration ([`calibrate`]) is done, the population prior
 //!    ([`prior`], `population`: conservative decisions);
 //! 3. then the session's calibration (`session`).
@@ -166,6 +167,7 @@ impl Tracker {
             from_s: r.from_s,
             to_s: r.to_s,
             windows: r.windows,
+            frames: r.frames,
             suspect: r.suspect,
             clusters: r.clusters.clone(),
             rebased: self.rebased,
@@ -194,7 +196,7 @@ impl Tracker {
             {
                 r.suspect = Some("aroused_vs_profile");
             }
-            self.session = Some(r);
+            self.session = Some(*r);
             self.calibration = None;
         }
     }

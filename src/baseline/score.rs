@@ -147,6 +147,8 @@ pub struct Reference {
     pub to_s: f64,
     /// Calibration windows it was built from.
     pub windows: usize,
+    /// Feature frames of those windows.
+    pub frames: usize,
     /// Why the calibration may not have been calm, if it may not.
     pub suspect: Option<&'static str>,
     /// Clusters found in the calibration, if it was clustered.
@@ -188,6 +190,7 @@ impl Reference {
             from_s: 0.0,
             to_s: 0.0,
             windows: 0,
+            frames: 0,
             suspect: None,
             clusters: None,
         }
@@ -284,6 +287,7 @@ pub fn z_of(i: usize, v: f64, s: RefStat, cfg: &ScoreConfig) -> Option<f64> {
 }
 
 /// Scores `f` against `r`.
+#[allow(clippy::needless_range_loop)] // five per-feature arrays indexed together
 pub fn score(f: &FeatureFrame, r: &Reference, a: &Availability, cfg: &ScoreConfig) -> Score {
     let mut terms = Vec::with_capacity(4);
     let (mut num, mut w2, mut wabs) = (0.0, 0.0, 0.0);

@@ -107,6 +107,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Put a researcher's marker into a participant's running session (and its recording).
     Mark(status::MarkArgs),
+    /// Pin a participant's decision (ease_off, hold, escalate) or hand it back to the policy
+    /// (auto): human oversight, recorded as a marker.
+    Override(status::OverrideArgs),
     /// Recorded live sessions: path, start, duration, streams, recovered.
     Sessions(sessions::SessionsArgs),
     /// Measure the daemon on synthetic participants: throughput, latency, drops, memory, CPU.
@@ -153,6 +156,7 @@ pub fn main(args: Args) -> ExitCode {
         Command::Import(a) => data::run_import(&args.common, a),
         Command::Status(a) => status::run_status(&args.common, a),
         Command::Mark(a) => status::run_mark(&args.common, a),
+        Command::Override(a) => status::run_override(&args.common, a),
         Command::Sessions(a) => sessions::run(&args.common, a),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

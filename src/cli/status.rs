@@ -35,6 +35,46 @@ pub struct MarkArgs {
     pub data: Option<String>,
 }
 
+/// Arguments of `override`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  attune override --participant p01 ease_off\n  attune override --participant p01 auto"
+)]
+pub struct OverrideArgs {
+    /// The participant of the running session.
+    #[arg(long, value_name = "ID")]
+    pub participant: ParticipantId,
+    /// `ease_off`, `hold` or `escalate` pins the decision; `auto` hands it back to the policy.
+    #[arg(value_parser = ["ease_off", "hold", "escalate", "auto"])]
+    pub action: String,
+}
+
+/// Runs `override`: a researcher pins (or releases) a participant's decision. It reaches the
+/// engine as an `override` marker, so it is in the session's log and recording like any marker,
+/// and every decision shows it (rule `override`) until `auto`.
+pub fn run_override(common: &Common, a: &OverrideArgs) -> anyhow::Result<()> {
+    let req = Request::Mark {
+        participant: a.participant.clone(),
+        label: "override".into(),
+        data: Some(serde_json::json!({ "action": a.action })),
+    };
+    match ask(common, &req)? {
+        Response::Marked { participant, t } => {
+            if !common.quiet {
+                let what = if a.action == "auto" {
+                    "decisions are automatic again".to_string()
+                } else {
+                    format!("decisions pinned to {}", a.action)
+                };
+                writeln!(std::io::stdout(), "{participant}: {what} from t = {t:.2} s")?;
+            }
+            Ok(())
+        }
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
 fn ask(common: &Common, req: &Request) -> anyhow::Result<Response> {
     let socket = common.socket_path();
     let control = crate::publish::server::control_socket_path(&socket);

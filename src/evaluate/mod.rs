@@ -227,4 +227,4 @@ mod tests {
     }
 }
 #[cfg(test)]
-mod diag;
+mod tune;

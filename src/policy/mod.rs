@@ -215,6 +215,8 @@ pub struct BaselineInfo {
     pub to_s: f64,
     /// Calibration windows.
     pub windows: usize,
+    /// Feature frames of the calibration.
+    pub frames: usize,
     /// Why it may not be calm.
     pub suspect: Option<&'static str>,
     /// Clusters of its calibration.

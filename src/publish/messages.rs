@@ -64,10 +64,12 @@ pub enum ClientMessage {
         #[serde(default)]
         target: Option<ExerciseTarget>,
     },
-    /// Participant feedback (not acted on yet).
+    /// Participant feedback: moves that participant's target band (`policy::target`).
     Feedback {
         /// Participant.
         participant: String,
+        /// How the exercise felt.
+        rating: FeedbackRating,
     },
     /// Read a participant's consent in force (`consent_query`).
     ConsentQuery {
@@ -90,6 +92,18 @@ pub enum ExerciseEvent {
     Start,
     /// The exercise ends.
     End,
+}
+
+/// A `feedback` message's `rating`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackRating {
+    /// Too intense.
+    TooIntense,
+    /// About right.
+    Right,
+    /// Too easy.
+    TooEasy,
 }
 
 /// An exercise's `target`.
@@ -299,6 +313,7 @@ pub fn adaptation(a: &Adaptation) -> String {
         from_s: f64,
         to_s: f64,
         windows: usize,
+        frames: usize,
         suspect: Option<&'static str>,
         clusters: Option<&'a crate::baseline::score::ClusterSummary>,
         rebased: u32,
@@ -351,6 +366,7 @@ pub fn adaptation(a: &Adaptation) -> String {
                 from_s: r3(b.from_s),
                 to_s: r3(b.to_s),
                 windows: b.windows,
+                frames: b.frames,
                 suspect: b.suspect,
                 clusters: b.clusters.as_ref(),
                 rebased: b.rebased,

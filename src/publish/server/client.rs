@@ -323,15 +323,15 @@ impl Client {
                 Ok(()) => Ok(()),
                 Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
             },
-            Ok(ClientMessage::Feedback { .. }) => {
-                send(
-                    w,
-                    &messages::error(
-                        "not_implemented",
-                        "feedback messages are not acted on yet",
-                    ),
-                )
-                .await
+            Ok(ClientMessage::Feedback {
+                participant,
+                rating,
+            }) => {
+                let data = serde_json::json!({ "rating": rating });
+                match self.marker(&participant, "feedback", data).await {
+                    Ok(()) => Ok(()),
+                    Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+                }
             }
         }
     }
@@ -348,24 +348,6 @@ impl Client {
         exercise: Option<String>,
         target: Option<messages::ExerciseTarget>,
     ) -> Result<(), (&'static str, String)> {
-        let p = ParticipantId::new(participant).map_err(|e| ("bad_request", e.to_string()))?;
-        let Some(m) = &self.markers else {
-            return Err((
-                "not_implemented",
-                "this daemon does not take exercise messages".into(),
-            ));
-        };
-        let known = m
-            .participants
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&p);
-        if !known {
-            return Err((
-                "unknown_participant",
-                format!("participant {p} is not in this session; nothing was recorded"),
-            ));
-        }
         if exercise
             .as_deref()
             .is_some_and(|e| e.len() > 128 || e.chars().any(char::is_control))
@@ -379,8 +361,38 @@ impl Client {
             messages::ExerciseEvent::Start => "exercise_start",
             messages::ExerciseEvent::End => "exercise_end",
         };
-        let t = m.clock.now();
         let data = serde_json::json!({"exercise": exercise, "target": target});
+        self.marker(participant, label, data).await
+    }
+
+    /// A client's message becomes a marker for a participant of the session (in the engine,
+    /// which steers the policy by it, and in the recording). An unknown participant is an
+    /// `error`, and nothing is recorded.
+    async fn marker(
+        &self,
+        participant: &str,
+        label: &str,
+        data: serde_json::Value,
+    ) -> Result<(), (&'static str, String)> {
+        let p = ParticipantId::new(participant).map_err(|e| ("bad_request", e.to_string()))?;
+        let Some(m) = &self.markers else {
+            return Err((
+                "not_implemented",
+                "this daemon does not take exercise or feedback messages".into(),
+            ));
+        };
+        let known = m
+            .participants
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&p);
+        if !known {
+            return Err((
+                "unknown_participant",
+                format!("participant {p} is not in this session; nothing was recorded"),
+            ));
+        }
+        let t = m.clock.now();
         let marker = crate::recording::Marker {
             host_t: t,
             t,

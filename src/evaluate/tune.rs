@@ -1,4 +1,9 @@
-//! Temporary tuning harness (not part of the product): the real metrics with env-set knobs.
+//! Tuning harness for the policy (ignored tests, not part of the product): the real engine and
+//! metrics with the policy's knobs set from environment variables, so that a knob can be tried
+//! without a rebuild. Use a cohort seed no test uses, and judge the result on another one.
+//!
+//! `SEED=11 N=20 F_SCL=0.1 cargo test --release --lib evaluate::tune::tune -- --ignored --nocapture`
+//! prints the rest / onset figures per scenario; `tune_z` prints per-feature z quantiles at rest.
 #![allow(missing_docs)]
 use super::*;
 use crate::evaluate::metrics::{score_run, summarize};
@@ -35,7 +40,7 @@ fn cfg() -> EngineConfig {
 
 #[test]
 #[ignore]
-fn diag_z() {
+fn tune_z() {
     let cfg = cfg();
     let scenario =
         CohortScenario::from_name(&std::env::var("SCEN").unwrap_or("rest".into())).unwrap();
@@ -103,7 +108,7 @@ fn diag_z() {
 
 #[test]
 #[ignore]
-fn diag_tune() {
+fn tune() {
     let cfg = cfg();
     let n: u64 = env("N", 20.0) as u64;
     let seed: u64 = env("SEED", 11.0) as u64;
