@@ -122,6 +122,26 @@ impl Pipeline {
         self.participants.get(p).map(|x| &x.baseline)
     }
 
+    /// Gives `p` a stored profile: its calm reference (used from now on, kind `personal`) and
+    /// the feedback shift learnt in earlier sessions. Registers `p` if needed.
+    pub fn set_personal(
+        &mut self,
+        p: &ParticipantId,
+        reference: crate::baseline::score::Reference,
+        feedback_shift_z: f64,
+    ) {
+        let x = self.participant(p);
+        x.baseline.set_personal(reference);
+        x.policy.restore_feedback(feedback_shift_z);
+    }
+
+    /// `p`'s feedback shift (to keep in their profile), if `p` is in the session.
+    pub fn feedback_shift(&self, p: &ParticipantId) -> Option<f64> {
+        self.participants
+            .get(p)
+            .map(|x| x.policy.feedback_shift().shift_z)
+    }
+
     /// A marker for `p` at stream time `t` that the policy acts on: `exercise_start` (its
     /// `target`: a name or `{"low":…,"high":…}`), `exercise_end`, `feedback` (`rating`),
     /// `override` (`action`: `ease_off`, `hold`, `escalate` or `auto`), `rest_start`,

@@ -28,6 +28,7 @@
 pub mod calibrate;
 pub mod cluster;
 pub mod prior;
+pub mod profile;
 pub mod score;
 
 use crate::features::FeatureFrame;

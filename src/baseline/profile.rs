@@ -1,0 +1,1 @@
+//! A participant's stored baseline profile (placeholder: filled in by the profile work).
