@@ -13,7 +13,9 @@
 //! every clustered feature. Each feature's scale is the calm cluster's SD (or 1.4826·MAD of the
 //! windows), but never below the within-person resting spread of the population prior
 //! ([`super::prior`]): a few minutes cannot show how far a person drifts over half an hour. The
-//! SCR rate's centre is the calibration's mean rate (at least 0.1/min), its scale the
+//! SCL's centre is the median of the last 6 windows (60 s): gel electrodes settle over the first
+//! minutes (the level rises 5–30 % with a time constant of 40–200 s), so the level the person is
+//! at is the most recent one. The SCR rate's centre is the calibration's mean rate (at least 0.1/min), its scale the
 //! overdispersion φ = 1.3 ([`super::score`]).
 //!
 //! **EDA non-responders** (about 10 % of people, Braithwaite et al. 2013): fewer than
@@ -56,6 +58,9 @@ pub struct CalibrationConfig {
     pub count_dispersion: f64,
     /// Smallest scale per feature (scoring scale): the prior's within-person resting spread.
     pub floors: [f64; 4],
+    /// Per feature: take the centre from only the last this many windows (a level that drifts
+    /// during calibration, such as SCL while gel electrodes settle); `None`: all windows.
+    pub recent_windows: [Option<usize>; 4],
     /// Clustering seed.
     pub seed: u64,
 }
@@ -77,6 +82,7 @@ impl Default for CalibrationConfig {
                 POPULATION[2].within_sd,
                 POPULATION[3].within_sd,
             ],
+            recent_windows: [None, None, Some(6), None],
             seed: 0x5EED,
         }
     }
@@ -268,8 +274,14 @@ pub fn build(windows: &[Window], cfg: &CalibrationConfig) -> Result<Reference, C
             },
             _ => {
                 let (median, mad) = median_mad(&xs);
+                // A drifting level (SCL while the electrodes settle) is taken from its most
+                // recent windows: the level it is at, not the one it passed through.
+                let center = match cfg.recent_windows[i] {
+                    Some(k) if xs.len() > k => median_mad(&xs[xs.len() - k..]).0,
+                    _ => median,
+                };
                 RefStat {
-                    center: median,
+                    center,
                     scale: (1.4826 * mad).max(cfg.floors[i]),
                 }
             }
@@ -295,7 +307,10 @@ pub fn build(windows: &[Window], cfg: &CalibrationConfig) -> Result<Reference, C
         if let Ok(model) = cluster::fit(&vectors, &directions, &floors, &fit) {
             let calm = model.calm();
             for (j, &i) in dims.iter().enumerate() {
-                let center = model.scaler.center[j] + calm.mean[j] * model.scaler.scale[j];
+                let center = match (cfg.recent_windows[i], r.stats[i]) {
+                    (Some(_), Some(s)) => s.center,
+                    _ => model.scaler.center[j] + calm.mean[j] * model.scaler.scale[j],
+                };
                 let sd = calm.cov[j][j].max(0.0).sqrt() * model.scaler.scale[j];
                 r.stats[i] = Some(RefStat {
                     center,

@@ -10,11 +10,14 @@
 //! 3. then the session's calibration (`session`).
 //!
 //! **Adaptation.** The calm reference follows the person slowly, and only from calm: at every
-//! tick whose composite |z| is below `adapt_calm_z` (1.0) and whose state is not `high`, or
-//! that the app marked as rest (`rest_start` … `rest_end` markers), each feature's centre moves
-//! towards its 20 s smoothed value with a time constant of `adapt_tau_s` (300 s). Prolonged
-//! stress (z ≥ 1) therefore never becomes the new baseline, while the slow drift of a resting
-//! person (the 5–20 min wander of heart rate and skin conductance) does not read as arousal.
+//! tick whose state is not `high`, each feature's centre moves towards its 20 s smoothed value
+//! with a time constant of `adapt_tau_s` (150 s), weighted by `exp(−½ (z / adapt_calm_z)²)`
+//! (`adapt_calm_z` 1.5: full weight at the reference, 0.6 at z 1.5, 0.1 at z 3), or with full
+//! weight while the app marks rest (`rest_start` … `rest_end` markers). Prolonged stress (state
+//! `high`) therefore never becomes the new baseline, while the slow drift of a resting person
+//! (the 5–20 min wander of heart rate and skin conductance) does not read as arousal. A hard
+//! gate (|z| < `adapt_calm_z`) left people who drifted to z ≈ 1–2 stuck there, one noise spike
+//! from a false alarm.
 //!
 //! **Settling.** People often arrive keyed up: resting baselines taken at the start of a
 //! session are commonly elevated (Jennings et al. 1992, *Psychophysiology* 29:742, "vanilla"
@@ -53,18 +56,21 @@ pub struct TrackerConfig {
     pub settle_z: f64,
     /// ... for this long, s.
     pub settle_sustain_s: f64,
+    /// Weight calm adaptation by `exp(−½(z / adapt_calm_z)²)` instead of a hard gate.
+    pub adapt_kernel: bool,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
             calibration: CalibrationConfig::default(),
-            adapt_tau_s: 300.0,
-            adapt_calm_z: 1.0,
+            adapt_tau_s: 150.0,
+            adapt_calm_z: 1.5,
             smooth_tau_s: 20.0,
             settle_window_s: 900.0,
             settle_z: -1.5,
             settle_sustain_s: 60.0,
+            adapt_kernel: true,
         }
     }
 }
@@ -215,14 +221,26 @@ impl Tracker {
         );
         let smoothed = self.smoothed;
         let rest = self.rest_marked;
+        let kernel = self.cfg.adapt_kernel;
         let Some(r) = self.active_mut() else {
             return;
         };
         let Some(z) = z else {
             return;
         };
-        if (z.abs() < calm_z && state != ArousalState::High) || rest {
-            let k = dt / tau;
+        let weight = if rest {
+            1.0
+        } else if state == ArousalState::High {
+            0.0
+        } else if kernel {
+            (-0.5 * (z / calm_z).powi(2)).exp()
+        } else if z.abs() < calm_z {
+            1.0
+        } else {
+            0.0
+        };
+        if weight > 0.0 {
+            let k = weight * dt / tau;
             for i in 0..4 {
                 if let (Some(s), Some(x)) = (&mut r.stats[i], smoothed[i]) {
                     let x = if SCALES[i] == ScoringScale::Count {

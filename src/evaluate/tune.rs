@@ -18,13 +18,21 @@ fn env(k: &str, d: f64) -> f64 {
 fn cfg() -> EngineConfig {
     let mut cfg = EngineConfig::default();
     let pc = &mut cfg.pipeline;
-    pc.policy.bands.engaged.1 = env("ENTER", 2.0);
+    pc.policy.bands.engaged.1 = env("ENTER", 2.3);
     pc.policy.hysteresis_z = env("HYST", 0.5);
     pc.policy.high_sustain_s = env("SUSTAIN", 2.0);
     pc.policy.smooth_z_tau_s = env("ZTAU", 0.0);
-    pc.policy.population_high_z = env("POP", 2.5);
-    pc.baseline.adapt_tau_s = env("TAU", 300.0);
-    pc.baseline.adapt_calm_z = env("CALMZ", 1.0);
+    pc.policy.population_high_z = env("POP", 3.0);
+    pc.baseline.adapt_tau_s = env("TAU", 150.0);
+    pc.baseline.adapt_calm_z = env("CALMZ", 1.5);
+    pc.baseline.adapt_kernel = env("KERNEL", 1.0) > 0.0;
+    pc.baseline.calibration.recent_windows[2] = match env("RECENT_SCL", 6.0) as usize {
+        0 => None,
+        k => Some(k),
+    };
+    pc.policy.fast_hr_z = env("FAST", 3.0);
+    pc.policy.fast_composite_z = env("FASTC", 1.5);
+    pc.baseline.settle_z = env("SETTLEZ", -1.5);
     pc.baseline.calibration.floors[0] = env("F_HR", 3.0);
     pc.baseline.calibration.floors[1] = env("F_RMSSD", 0.2);
     pc.baseline.calibration.floors[2] = env("F_SCL", 0.08);
@@ -52,6 +60,8 @@ fn tune_z() {
         let consent = ConsentSnapshot::from_manifest(&p, &sim.header.consent);
         let mut engine = Engine::new(cfg.clone(), consent);
         let (mut eo, mut tot, mut pop_eo) = (0usize, 0usize, 0usize);
+        let mut firsts: Vec<String> = Vec::new();
+        let mut prev = Action::Hold;
         replay_max_speed(&mut engine, &sim.header, &p, sim.records, |ev| {
             if let EventBody::Adaptation(a) = &ev.body {
                 let d = &a.decision;
@@ -61,6 +71,14 @@ fn tune_z() {
                     .as_ref()
                     .is_some_and(|b| b.kind == crate::baseline::score::BaselineKind::Population);
                 tot += 1;
+                if d.action == Action::EaseOff
+                    && prev != Action::EaseOff
+                    && firsts.len() < 3
+                    && d.t < env("UNTIL", 1e9)
+                {
+                    firsts.push(format!("{:.0}s {}", d.t, d.summary()));
+                }
+                prev = d.action;
                 if d.action == Action::EaseOff {
                     eo += 1;
                     if pop {
@@ -84,6 +102,9 @@ fn tune_z() {
             eo as f64 / tot.max(1) as f64,
             pop_eo as f64 / tot.max(1) as f64
         );
+        for f in &firsts {
+            println!("    {f}");
+        }
     }
     for (k, v) in zs.iter_mut().enumerate() {
         v.sort_by(f64::total_cmp);

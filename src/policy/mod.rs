@@ -9,7 +9,10 @@
 //! **Hysteresis and dwell.** `high` is entered when z has stayed at or above the band's top for
 //! `high_sustain_s` (2 s, so one frame's spike does not act) and left when it falls below the
 //! top − `hysteresis_z` (0.5); `low` likewise below the bottom and above bottom + 0.5. A state is
-//! kept at least `min_dwell_s` (10 s) before it may change (rule `min_dwell`).
+//! kept at least `min_dwell_s` (10 s) before it may change (rule `min_dwell`). Heart rate, the
+//! fastest feature (a 10 s window; SCL follows arousal 20–60 s later, RMSSD and the SCR rate use
+//! 60 s windows), may carry `high` alone at the start of a response: HR z ≥ `fast_hr_z` (3.0,
+//! moved with the band's top) with the composite ≥ `fast_composite_z` (1.5).
 //!
 //! **Escalation safeguard.** Escalating is the one action that can hurt, so `low` arousal
 //! becomes `escalate` only when every condition holds, else the decision is `hold` with rule
@@ -32,7 +35,7 @@
 //! `hold` with confidence 0 (`no_data`), or `ease_off` (`signal_lost`) where
 //! `ease_off_on_loss` is set and features were there before. Before any reference exists the
 //! rule is `warming_up` or `calibrating`. With the population prior (cold start) the band's top
-//! is at least `population_high_z` (2.5) and nothing escalates.
+//! is at least `population_high_z` (3.0) and nothing escalates.
 //!
 //! **Human oversight.** A researcher's override pins the action (rule `override`) until `auto`.
 //!
@@ -80,6 +83,12 @@ pub struct PolicyConfig {
     pub bands: Bands,
     /// Time constant of the smoothing of the composite z the decisions use, s (0: none).
     pub smooth_z_tau_s: f64,
+    /// Heart rate alone at or above this z (with the composite at least `fast_composite_z`)
+    /// also counts as above the band: the fast feature may act before the slow ones respond
+    /// (∞: off).
+    pub fast_hr_z: f64,
+    /// See `fast_hr_z`.
+    pub fast_composite_z: f64,
 }
 
 impl Default for PolicyConfig {
@@ -88,7 +97,7 @@ impl Default for PolicyConfig {
             hysteresis_z: 0.5,
             min_dwell_s: 10.0,
             high_sustain_s: 2.0,
-            population_high_z: 2.5,
+            population_high_z: 3.0,
             escalate_sustain_s: 60.0,
             escalate_min_confidence: 0.5,
             escalate_quiet_s: 120.0,
@@ -100,6 +109,8 @@ impl Default for PolicyConfig {
             default_target: Target::Engaged,
             bands: Bands::default(),
             smooth_z_tau_s: 0.0,
+            fast_hr_z: 3.0,
+            fast_composite_z: 1.5,
         }
     }
 }
@@ -500,8 +511,16 @@ impl Policy {
         {
             self.z_hist.pop_front();
         }
-        // High, with a short sustain.
-        if z >= info.z_high {
+        // High, with a short sustain; heart rate alone may carry it while the slow features lag.
+        let hr_z = score
+            .terms
+            .iter()
+            .find(|t| t.index == 0 && t.weight > 0.0)
+            .and_then(|t| t.z);
+        let fast = info.z_high.is_finite()
+            && hr_z.is_some_and(|h| h >= c.fast_hr_z + (info.z_high - c.bands.engaged.1))
+            && z >= c.fast_composite_z;
+        if z >= info.z_high || fast {
             self.above_since.get_or_insert(t);
         } else {
             self.above_since = None;

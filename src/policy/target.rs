@@ -6,7 +6,7 @@
 //!
 //! | target | band (arousal) | composite z | meaning |
 //! |---|---|---|---|
-//! | `engaged` (default) | 0.119–0.881 | −2 … +2 | stay near the calm reference; ease off on clear arousal |
+//! | `engaged` (default) | 0.119–0.909 | −2 … +2.3 | stay near the calm reference; ease off on clear arousal |
 //! | `calm` | 0–0.818 | −∞ … +1.5 | relaxation, breathing: ease off earlier, **never escalate** |
 //! | `challenge` | 0.378–0.953 | −0.5 … +3 | some arousal is wanted: escalate sooner, ease off later |
 //! | bounds `{low, high}` | as given, 0 ≤ low < high ≤ 1 | logit(low) … logit(high) | `low = 0` never escalates, `high = 1` never eases off |
@@ -37,7 +37,7 @@ pub struct Bands {
 impl Default for Bands {
     fn default() -> Self {
         Self {
-            engaged: (-2.0, 2.0),
+            engaged: (-2.0, 2.3),
             calm_high: 1.5,
             challenge: (-0.5, 3.0),
         }
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn bands_of_the_named_targets() {
         let b = Bands::default();
-        assert_eq!(Target::Engaged.z_band(&b), (-2.0, 2.0));
+        assert_eq!(Target::Engaged.z_band(&b), (-2.0, 2.3));
         assert_eq!(Target::Calm.z_band(&b).0, f64::NEG_INFINITY);
         let (lo, hi) = Target::bounds(0.0, 0.5).unwrap().z_band(&b);
         assert_eq!((lo, hi), (f64::NEG_INFINITY, 0.0));

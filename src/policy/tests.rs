@@ -70,7 +70,7 @@ fn ease_off_needs_a_sustained_high_and_holds_through_the_hysteresis() {
         d.iter()
             .all(|d| d.action == Action::Hold && d.rule == Rule::BaselineArousal)
     );
-    // A 1 s spike above the top (2.0) does nothing: 2 s are needed.
+    // A 1 s spike above the top (2.3) does nothing: 2 s are needed.
     let d = run(&mut p, 20.0, 21.0, |_| 3.0, &b);
     assert!(d.iter().all(|d| d.action == Action::Hold));
     run(&mut p, 21.0, 25.0, |_| 0.0, &b);
@@ -82,9 +82,9 @@ fn ease_off_needs_a_sustained_high_and_holds_through_the_hysteresis() {
         (Rule::HighArousal, ArousalState::High)
     );
     // Between top − 0.5 and top: still easing off.
-    let d = run(&mut p, 30.0, 60.0, |_| 1.6, &b);
+    let d = run(&mut p, 30.0, 60.0, |_| 2.0, &b);
     assert!(d.iter().all(|d| d.action == Action::EaseOff));
-    // Below 1.5: back to hold (dwell long over).
+    // Below 1.8: back to hold (dwell long over).
     let d = run(&mut p, 60.0, 61.0, |_| 1.0, &b);
     assert_eq!(d[0].action, Action::Hold);
     assert!((d[0].arousal.unwrap() - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-12);
@@ -178,11 +178,11 @@ fn population_suspect_baselines_and_the_calm_target_never_escalate() {
             assert_eq!(d.last().unwrap().blocked, Some(why));
         }
     }
-    // The population prior eases off only from 2.5.
+    // The population prior eases off only from 3.0.
     let mut p = Policy::new(PolicyConfig::default());
-    let d = run(&mut p, 0.0, 30.0, |_| 2.3, &b_pop);
+    let d = run(&mut p, 0.0, 30.0, |_| 2.8, &b_pop);
     assert!(d.iter().all(|d| d.action == Action::Hold));
-    let d = run(&mut p, 30.0, 60.0, |_| 2.7, &b_pop);
+    let d = run(&mut p, 30.0, 60.0, |_| 3.2, &b_pop);
     assert!(d.iter().any(|d| d.action == Action::EaseOff));
     assert_eq!(d[0].target.z_low, f64::NEG_INFINITY);
 }
@@ -233,13 +233,13 @@ fn an_override_pins_the_action_until_auto() {
 fn feedback_moves_the_band_and_explicit_bounds_work() {
     let mut p = Policy::new(PolicyConfig::default());
     let b = session();
-    // z 1.8 is inside the engaged band...
-    let d = run(&mut p, 0.0, 20.0, |_| 1.8, &b);
+    // z 2.1 is inside the engaged band...
+    let d = run(&mut p, 0.0, 20.0, |_| 2.1, &b);
     assert!(d.iter().all(|d| d.action == Action::Hold));
-    // ...until the person says it is too intense (band −0.25 z): now 1.8 ≥ 1.75.
+    // ...until the person says it is too intense (band −0.25 z): now 2.1 ≥ 2.05.
     assert!(p.feedback(Rating::TooIntense, 20.0));
     assert!(!p.feedback(Rating::TooIntense, 25.0), "flooding is ignored");
-    let d = run(&mut p, 20.0, 40.0, |_| 1.8, &b);
+    let d = run(&mut p, 20.0, 40.0, |_| 2.1, &b);
     assert!(d.iter().any(|d| d.action == Action::EaseOff));
     assert_eq!(d[0].target.shift_z, -0.25);
     assert!(
@@ -252,4 +252,32 @@ fn feedback_moves_the_band_and_explicit_bounds_work() {
     p.set_target(Some(Target::bounds(0.3, 0.6).unwrap()));
     let d = run(&mut p, 0.0, 15.0, |_| 0.6, &b);
     assert!(d.iter().any(|d| d.action == Action::EaseOff));
+}
+
+#[test]
+fn heart_rate_alone_may_carry_an_onset_while_the_slow_features_lag() {
+    let mut p = Policy::new(PolicyConfig::default());
+    let b = session();
+    run(&mut p, 0.0, 20.0, |_| 0.0, &b);
+    let fast = |z_hr: f64, z: f64| {
+        let mut s = sc(z);
+        s.terms[0].z = Some(z_hr);
+        s
+    };
+    // HR z 3.5 but a composite of 1.4 (the slow features not yet up): nothing.
+    let mut t = 20.0;
+    while t < 30.0 {
+        assert_eq!(p.decide(t, fast(3.5, 1.4), b.clone(), false).action, Action::Hold);
+        t += 0.25;
+    }
+    // Composite 1.6: HR carries it after the 2 s sustain.
+    let mut first = None;
+    while t < 40.0 {
+        let d = p.decide(t, fast(3.5, 1.6), b.clone(), false);
+        if d.action == Action::EaseOff && first.is_none() {
+            first = Some(t);
+        }
+        t += 0.25;
+    }
+    assert_eq!(first, Some(32.0));
 }
