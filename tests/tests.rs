@@ -26,6 +26,7 @@ mod live;
 mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod profile_cli;
 mod recorder_live;
 mod revoke_handshake;
 mod robustness;
