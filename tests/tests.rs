@@ -27,6 +27,7 @@ mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
 mod profile_cli;
+mod profile_live;
 mod recorder_live;
 mod revoke_handshake;
 mod robustness;
