@@ -26,6 +26,8 @@ mod live;
 mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod profile_cli;
+mod profile_live;
 mod recorder_live;
 mod revoke_handshake;
 mod robustness;

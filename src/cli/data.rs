@@ -121,7 +121,7 @@ pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot import {}", a.dir.display()))?;
     let p = export.participant().clone();
     let now = now_ms();
-    let dd = open_for_import(common, now)?;
+    let dd = open_held(common, now, "import")?;
     if let Some(why) = dd.stuck() {
         bail!("{why}; nothing was imported");
     }
@@ -197,9 +197,9 @@ pub fn run_import(common: &Common, a: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the data directory for `import`, waiting up to [`LOCK_WAIT`] for another command;
-/// a running daemon is refused at once.
-fn open_for_import(common: &Common, now: i64) -> anyhow::Result<DataDir> {
+/// Opens the data directory itself for `verb` (`import`, `calibrate`), waiting up to
+/// [`LOCK_WAIT`] for another command; a running daemon is refused at once.
+pub(super) fn open_held(common: &Common, now: i64, verb: &str) -> anyhow::Result<DataDir> {
     let data_dir = common.data_dir();
     match DataDir::open_waiting(&data_dir, Role::Command, now, LOCK_WAIT) {
         Ok(dd) => Ok(dd),
@@ -210,13 +210,13 @@ fn open_for_import(common: &Common, now: i64) -> anyhow::Result<DataDir> {
                 crate::publish::server::control_socket_path(&common.socket_path())
             });
             bail!(
-                "the data directory {} is held by a running daemon, {h}, listening on {}; stop the daemon, then import",
+                "the data directory {} is held by a running daemon, {h}, listening on {}; stop the daemon, then {verb}",
                 data_dir.display(),
                 control.display()
             )
         }
         Err(DataDirError::Busy { holder, .. }) => bail!(
-            "the data directory {} has been held by {} for more than {} s; try again when it has finished (a running daemon must be stopped before an import)",
+            "the data directory {} has been held by {} for more than {} s; try again when it has finished (a running daemon must be stopped before you {verb})",
             data_dir.display(),
             holder.map_or_else(|| "another process".to_owned(), |h| h.to_string()),
             LOCK_WAIT.as_secs()

@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod analyze;
 mod bench;
+mod calibrate;
 mod client;
 pub(crate) mod consent;
 mod control_client;
@@ -97,6 +98,8 @@ pub enum Command {
     /// The consent ledger: grant, revoke, show, history, verify.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Build or refine a participant's stored baseline profile from a recording.
+    Calibrate(calibrate::CalibrateArgs),
     /// Erase everything held about a participant (keeps only a receipt in the ledger).
     Forget(data::ForgetArgs),
     /// Write everything held about a participant to a directory (JSON/CSV).
@@ -151,6 +154,7 @@ pub fn main(args: Args) -> ExitCode {
         Command::Analyze(a) => analyze::run(&args.common, a),
         Command::Evaluate(a) => evaluate::run(&args.common, a),
         Command::Consent(c) => consent::run(&args.common, c),
+        Command::Calibrate(a) => calibrate::run(&args.common, a),
         Command::Forget(a) => data::run_forget(&args.common, a),
         Command::Export(a) => data::run_export(&args.common, a),
         Command::Import(a) => data::run_import(&args.common, a),

@@ -78,6 +78,15 @@ fn publish(
     }
 }
 
+/// `p` joins: a participant new to the engine first gets their stored profile
+/// ([`super::profiles::load`]); a repeated join (a replayed file's opening) changes nothing.
+fn join(l: &mut Loop, p: crate::model::ParticipantId, events: &mut Vec<Arc<Event>>) {
+    if l.engine.pipeline().baseline(&p).is_none() {
+        super::profiles::load(&l.consent, &mut l.engine, &p);
+    }
+    l.engine.step(Input::Join(p), events);
+}
+
 /// Runs the session until the sources end (replay) or `stop` fires.
 pub(super) async fn drive(
     mut l: Loop,
@@ -90,7 +99,7 @@ pub(super) async fn drive(
     let mut next_expiry = l.consent.next_expiry(now_ms());
     let live = matches!(l.timeline, Timeline::Live { .. });
     for p in std::mem::take(&mut l.participants) {
-        l.engine.step(Input::Join(p), &mut events);
+        join(&mut l, p, &mut events);
     }
     if live {
         l.engine.step(Input::Advance(0.0), &mut events);
@@ -134,7 +143,14 @@ pub(super) async fn drive(
                     if live {
                         summary.records += 1;
                     }
-                    l.engine.step(i, &mut events);
+                    match i {
+                        Input::Join(p) => join(&mut l, p, &mut events),
+                        Input::Leave(p) => {
+                            super::profiles::save(&l.consent, &l.engine, &p);
+                            l.engine.step(Input::Leave(p), &mut events);
+                        }
+                        i => l.engine.step(i, &mut events),
+                    }
                 }
                 None => inputs_open = false,
             },
@@ -162,6 +178,11 @@ pub(super) async fn drive(
     }
     l.engine.finish(&mut events);
     publish(&mut events, publishers, &mut attached);
+    let ids: Vec<crate::model::ParticipantId> =
+        l.engine.pipeline().participants().cloned().collect();
+    for p in &ids {
+        super::profiles::save(&l.consent, &l.engine, p);
+    }
     l.status
         .update(&l.engine, publishers, l.clock.speed(), live);
     summary.end_t = l.engine.now().unwrap_or(0.0);

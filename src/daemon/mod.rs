@@ -35,6 +35,7 @@ use tracing::{info, warn};
 
 mod control;
 mod drive;
+mod profiles;
 mod sources;
 mod status;
 

@@ -142,6 +142,18 @@ impl Engine {
         &self.pipeline
     }
 
+    /// Gives `p` a stored profile's reference and feedback shift
+    /// ([`Pipeline::set_personal`]); the edge loads it (under `profile` consent) and calls
+    /// this when `p` joins, before their data.
+    pub fn set_personal(
+        &mut self,
+        p: &ParticipantId,
+        reference: crate::baseline::score::Reference,
+        feedback_shift_z: f64,
+    ) {
+        self.pipeline.set_personal(p, reference, feedback_shift_z);
+    }
+
     /// Drop counts by participant, stream and reason.
     pub fn drops(&self) -> impl Iterator<Item = (&ParticipantId, StreamKind, DropReason, u64)> {
         self.drops.iter().map(|((p, k, r), c)| (p, *k, *r, c.count))

@@ -1,0 +1,146 @@
+//! Stored baseline profiles in a live session (edge): load when a participant joins, refine
+//! when they leave or the session ends ([`crate::baseline::profile`]).
+//!
+//! Both run with the data directory's mutex held (the one every consent request runs on end
+//! to end), so no revocation is acknowledged between the consent check and the flushed write,
+//! and only when `profile` is allowed for every stream kind both by the ledger now and by the
+//! session's consent (for a replayed recording: what its manifest granted, minus withdrawals;
+//! replay never grants more than the recording carried). Without it nothing is read or written.
+//!
+//! - **Join**: a readable profile of the participant's (`profile` tree, entry
+//!   [`PROFILE_ENTRY`]) becomes their reference (`personal`) and restores their feedback shift
+//!   ([`Engine::set_personal`]). A participant without a store or profile starts as before; an
+//!   unreadable profile (another format, a bad number) is logged and not used.
+//! - **Leave / end**: the session's calibration, if one was built, refines the stored profile
+//!   or starts one ([`Profile::refine`]; a suspect first calibration starts none); the
+//!   policy's feedback shift is stored with it. A refusal is logged and kept in the profile's
+//!   history. A participant with neither a calibration nor a stored profile leaves nothing.
+//!
+//! Store errors are logged, never fatal: the session goes on without the profile.
+
+use super::control::{Consent, now_ms, snapshot_of};
+use crate::baseline::profile::{PROFILE_ENTRY, Profile};
+use crate::consent::Purpose;
+use crate::engine::Engine;
+use crate::model::{ALL_KINDS, ParticipantId};
+use crate::store::participant::{ParticipantStore, StoreError, participant_dir};
+use tracing::{info, warn};
+
+/// Runs blocking store I/O: through `block_in_place` on a multi-threaded runtime (the daemon's),
+/// directly otherwise.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Whether `p` may keep a profile now (module doc). Called with the data directory held.
+fn allowed(consent: &Consent, dd: &crate::store::datadir::DataDir, p: &ParticipantId) -> bool {
+    let now = now_ms();
+    let session = snapshot_of(dd.state(), &consent.scopes_now(), now);
+    ALL_KINDS.iter().all(|&k| {
+        dd.state().allows(p, k, Purpose::Profile, now) && session.allows(p, k, Purpose::Profile)
+    })
+}
+
+/// Loads `p`'s stored profile into `engine` if allowed and present (module doc).
+pub(super) fn load(consent: &Consent, engine: &mut Engine, p: &ParticipantId) {
+    let dd = consent.store.lock().unwrap_or_else(|e| e.into_inner());
+    if !allowed(consent, &dd, p) || !participant_dir(dd.path(), p).join("db").is_file() {
+        return;
+    }
+    let read = || -> Result<Option<serde_json::Value>, StoreError> {
+        let store = ParticipantStore::open_existing(dd.path(), p)?;
+        let v = store.profile(PROFILE_ENTRY)?;
+        store.close()?;
+        Ok(v)
+    };
+    let value = match blocking(read) {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(participant = %p, error = %e, "The stored profile could not be read; calibrating afresh.");
+            return;
+        }
+    };
+    match Profile::from_value(value, p) {
+        Ok(prof) => {
+            info!(participant = %p, sessions = prof.sessions, "Stored profile in use (baseline personal).");
+            engine.set_personal(p, prof.reference(), prof.feedback_shift_z);
+        }
+        Err(e) => {
+            warn!(participant = %p, error = %e, "The stored profile is not used.");
+        }
+    }
+}
+
+/// Refines `p`'s stored profile with the session's calibration and feedback shift, if allowed
+/// (module doc). Call before `p` leaves the engine.
+pub(super) fn save(consent: &Consent, engine: &Engine, p: &ParticipantId) {
+    let Some(tracker) = engine.pipeline().baseline(p) else {
+        return;
+    };
+    let session = tracker.session().cloned();
+    let shift = engine.pipeline().feedback_shift(p);
+    let dd = consent.store.lock().unwrap_or_else(|e| e.into_inner());
+    if !allowed(consent, &dd, p) {
+        return;
+    }
+    let has_store = participant_dir(dd.path(), p).join("db").is_file();
+    if session.is_none() && !has_store {
+        return;
+    }
+    let now = now_ms();
+    let write = || -> Result<Option<String>, StoreError> {
+        let store = ParticipantStore::open(dd.path(), p)?;
+        let stored = match store.profile(PROFILE_ENTRY)? {
+            Some(v) => match Profile::from_value(v, p) {
+                Ok(prof) => Some(prof),
+                Err(e) => {
+                    warn!(participant = %p, error = %e, "The stored profile is unreadable; this session's calibration replaces it.");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (profile, note) = match (stored, &session) {
+            (Some(mut prof), Some(s)) => {
+                let note = prof.refine(s, now).err().map(|e| e.to_string());
+                (Some(prof), note)
+            }
+            (Some(prof), None) => (Some(prof), None),
+            (None, Some(s)) if s.suspect.is_none() => (Some(Profile::new(p.clone(), s, now)), None),
+            (None, Some(s)) => (
+                None,
+                Some(format!(
+                    "the calibration may not have been calm ({}): no profile was created",
+                    s.suspect.unwrap_or("suspect")
+                )),
+            ),
+            (None, None) => (None, None),
+        };
+        if let Some(mut prof) = profile {
+            if let Some(z) = shift.filter(|z| z.is_finite()) {
+                prof.feedback_shift_z = z;
+            }
+            match prof.to_value() {
+                Ok(v) => {
+                    store.put_profile(PROFILE_ENTRY, &v)?;
+                    store.flush()?;
+                    info!(participant = %p, sessions = prof.sessions, "Profile stored.");
+                }
+                Err(e) => warn!(participant = %p, error = %e, "The profile was not stored."),
+            }
+        }
+        store.close()?;
+        Ok(note)
+    };
+    match blocking(write) {
+        Ok(Some(note)) => {
+            info!(participant = %p, reason = %note, "Session not taken into the profile.")
+        }
+        Ok(None) => {}
+        Err(e) => warn!(participant = %p, error = %e, "The profile could not be stored."),
+    }
+}
