@@ -113,6 +113,14 @@ impl Pipeline {
                     p.features.forget_stream(kind);
                 }
             }
+            // A stored profile is used only under `profile` consent for every stream kind.
+            if p.baseline.has_personal()
+                && !ALL_KINDS
+                    .into_iter()
+                    .all(|k| snapshot.allows(id, k, Purpose::Profile))
+            {
+                p.baseline.clear_personal();
+            }
         }
         self.gate.swap(snapshot);
     }

@@ -496,8 +496,13 @@ fn live_mark_and_exercise_messages() {
         r#"{{"type":"exercise","participant":"p01","event":"sideways"}}"#
     )
     .unwrap();
+    writeln!(
+        sub.writer,
+        r#"{{"type":"exercise","participant":"p01","event":"start","target":{{"low":0.7,"high":0.2}}}}"#
+    )
+    .unwrap();
     let mut errors = Vec::new();
-    while errors.len() < 2 {
+    while errors.len() < 3 {
         let m = json(&sub.line().expect("connection closed"));
         if m["type"] == "error" {
             errors.push(m);
@@ -513,6 +518,19 @@ fn live_mark_and_exercise_messages() {
         errors[1]["code"], "bad_request",
         "second error {}",
         errors[1]
+    );
+    // Bounds outside 0 <= low < high <= 1: refused, with the rule in the message.
+    assert_eq!(
+        errors[2]["code"], "bad_request",
+        "third error {}",
+        errors[2]
+    );
+    assert!(
+        errors[2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("0 <= low < high <= 1")),
+        "{}",
+        errors[2]
     );
 
     // Human oversight: `attune override` pins the decision, `auto` releases it; feedback moves

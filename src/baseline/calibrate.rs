@@ -23,6 +23,12 @@
 //! drops both EDA features with the reason `eda_non_responder` (SIGNALS.md §4.4 step 6 puts the
 //! flag at about 1/min over 5 min; half that over a shorter calibration keeps hypo-responders).
 //!
+//! **Too short, gaps, noise.** A period that ends with fewer than [`MIN_WINDOWS`] (6) windows
+//! with features (a strap lost for most of it) starts over; meanwhile decisions stay on the
+//! population prior, which never escalates. A feature in under half the windows gets no
+//! reference and drops out of scoring (`no_reference`). A noisy calibration gives wide scales:
+//! less sensitive, never wilder.
+//!
 //! **Was it calm?** The calibration's centre is compared with the population prior: the
 //! Stouffer composite of `dᵢ (centreᵢ − priorᵢ) / between-person SDᵢ` (the SCR rate as
 //! `ln(rate / 2) / 0.6`). At `suspect_z` (1.5) or above, the person sat well above resting

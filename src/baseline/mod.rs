@@ -3,8 +3,8 @@
 //!
 //! Pure (no I/O, no clock). One [`Tracker`] per participant chooses the reference a frame is
 //! scored against:
-//! 1. the participant's stored profile, if one is given ([`Tracker::set_personal`]; keeping
-//!    profiles across sessions is not built yet) (`personal`);
+//! 1. the participant's stored profile ([`profile`]; handed in with [`Tracker::set_personal`]
+//!    by the daemon, under `profile` consent) (`personal`);
 //! 2. otherwise, until this session's calibration ([`calibrate`]) is done, the population prior
 //!    ([`prior`], `population`: conservative decisions);
 //! 3. then the session's calibration (`session`).
@@ -124,6 +124,17 @@ impl Tracker {
     pub fn set_personal(&mut self, mut r: Reference) {
         r.kind = BaselineKind::Personal;
         self.personal = Some(r);
+    }
+
+    /// Stops using the stored profile (its `profile` consent was withdrawn): the session's own
+    /// calibration, or the population prior until it is done, from now on.
+    pub fn clear_personal(&mut self) {
+        self.personal = None;
+    }
+
+    /// Whether a stored profile is in use.
+    pub fn has_personal(&self) -> bool {
+        self.personal.is_some()
     }
 
     /// Drops everything learnt (consent for the baseline withdrawn, a researcher's restart).
@@ -284,5 +295,25 @@ impl Tracker {
             return self.personal.as_mut();
         }
         self.session.as_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_is_used_at_once_and_dropped_on_request() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        assert_eq!(t.reference().1, Stage::WarmingUp);
+        let mut r = Reference::population();
+        r.kind = BaselineKind::Session;
+        t.set_personal(r);
+        let (r, stage) = t.reference();
+        assert_eq!((r.kind, stage), (BaselineKind::Personal, Stage::Ready));
+        assert!(t.has_personal());
+        t.clear_personal();
+        assert!(!t.has_personal());
+        assert_eq!(t.reference().0.kind, BaselineKind::Population);
     }
 }

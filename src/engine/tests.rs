@@ -3,6 +3,7 @@
 use super::*;
 use crate::consent::ConsentSnapshot;
 use crate::model::{Chunk, Timing};
+use crate::policy::{Action, Rule};
 
 fn p() -> ParticipantId {
     ParticipantId::new("p01").unwrap()
@@ -192,4 +193,79 @@ fn a_device_clock_far_behind_the_host_does_not_make_the_stream_stale() {
         .iter()
         .any(|e| matches!(&e.body, EventBody::State(s) if s.change.state == StreamState::Stale));
     assert!(!stale, "a device clock offset must not read as staleness");
+}
+
+#[test]
+fn a_dyad_keeps_targets_feedback_and_overrides_apart() {
+    let (a, b) = (p(), ParticipantId::new("p02").unwrap());
+    let mut t = Vec::new();
+    for who in [a.clone(), b.clone()] {
+        for k in crate::model::ALL_KINDS {
+            for pu in [Purpose::Process, Purpose::Adapt] {
+                t.push((who.clone(), k, pu));
+            }
+        }
+    }
+    let mut e = Engine::new(EngineConfig::default(), ConsentSnapshot::from_triples(1, t));
+    let mut out = Vec::new();
+    e.step(Input::Join(a.clone()), &mut out);
+    e.step(Input::Join(b.clone()), &mut out);
+    e.step(Input::Advance(0.0), &mut out);
+    let marker = |label: &str, data: serde_json::Value| crate::recording::Marker {
+        host_t: 1.0,
+        t: 1.0,
+        label: label.into(),
+        data: Some(data),
+    };
+    e.step(
+        Input::Marker(
+            a.clone(),
+            marker("override", serde_json::json!({"action": "ease_off"})),
+        ),
+        &mut out,
+    );
+    e.step(
+        Input::Marker(
+            a.clone(),
+            marker("feedback", serde_json::json!({"rating": "too_easy"})),
+        ),
+        &mut out,
+    );
+    e.step(
+        Input::Marker(
+            b.clone(),
+            marker("exercise_start", serde_json::json!({"target": "calm"})),
+        ),
+        &mut out,
+    );
+    out.clear();
+    e.step(Input::Advance(3.0), &mut out);
+    fn last(out: &[Arc<Event>], who: &ParticipantId) -> crate::policy::Decision {
+        out.iter()
+            .rev()
+            .find_map(|ev| match &ev.body {
+                EventBody::Adaptation(x) if &x.participant == who => Some(x.decision.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+    let (da, db) = (last(&out, &a), last(&out, &b));
+    assert_eq!((da.action, da.rule), (Action::EaseOff, Rule::Override));
+    assert_eq!(da.target.shift_z, 0.25);
+    assert_eq!(da.target.target, crate::policy::target::Target::Engaged);
+    assert_eq!((db.action, db.rule), (Action::Hold, Rule::WarmingUp));
+    assert_eq!(db.target.shift_z, 0.0);
+    assert_eq!(db.target.target, crate::policy::target::Target::Calm);
+    // A marker for someone not in the session is a warning and changes nobody.
+    let stranger = ParticipantId::new("p99").unwrap();
+    out.clear();
+    e.step(
+        Input::Marker(
+            stranger,
+            marker("override", serde_json::json!({"action": "escalate"})),
+        ),
+        &mut out,
+    );
+    e.step(Input::Advance(4.0), &mut out);
+    assert!(last(&out, &b).action == Action::Hold && last(&out, &a).action == Action::EaseOff);
 }

@@ -12,7 +12,9 @@
 //! kept at least `min_dwell_s` (10 s) before it may change (rule `min_dwell`). Heart rate, the
 //! fastest feature (a 10 s window; SCL follows arousal 20–60 s later, RMSSD and the SCR rate use
 //! 60 s windows), may carry `high` alone at the start of a response: HR z ≥ `fast_hr_z` (3.0,
-//! moved with the band's top) with the composite ≥ `fast_composite_z` (1.5).
+//! moved with the band's top) with the composite ≥ `fast_composite_z` (1.5). (Requiring that
+//! no other feature point the other way — RMSSD up with HR up is slow breathing — was tried: it
+//! delayed onsets and did not lower paced breathing's false alarms.)
 //!
 //! **Escalation safeguard.** Escalating is the one action that can hurt, so `low` arousal
 //! becomes `escalate` only when every condition holds, else the decision is `hold` with rule

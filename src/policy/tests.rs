@@ -267,7 +267,10 @@ fn heart_rate_alone_may_carry_an_onset_while_the_slow_features_lag() {
     // HR z 3.5 but a composite of 1.4 (the slow features not yet up): nothing.
     let mut t = 20.0;
     while t < 30.0 {
-        assert_eq!(p.decide(t, fast(3.5, 1.4), b.clone(), false).action, Action::Hold);
+        assert_eq!(
+            p.decide(t, fast(3.5, 1.4), b.clone(), false).action,
+            Action::Hold
+        );
         t += 0.25;
     }
     // Composite 1.6: HR carries it after the 2 s sustain.

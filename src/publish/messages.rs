@@ -60,9 +60,9 @@ pub enum ClientMessage {
         /// The exercise's name, as the app calls it.
         #[serde(default)]
         exercise: Option<String>,
-        /// What the exercise aims at (`calm`, `engaged`, `challenge`).
+        /// What the exercise aims at (`calm`, `engaged`, `challenge`, or arousal bounds).
         #[serde(default)]
-        target: Option<ExerciseTarget>,
+        target: Option<TargetSpec>,
     },
     /// Participant feedback: moves that participant's target band (`policy::target`).
     Feedback {
@@ -106,7 +106,22 @@ pub enum FeedbackRating {
     TooEasy,
 }
 
-/// An exercise's `target`.
+/// An exercise's `target`: a name, or explicit arousal bounds `{"low": …, "high": …}` (0..1).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum TargetSpec {
+    /// `calm`, `engaged` or `challenge`.
+    Named(ExerciseTarget),
+    /// An arousal band.
+    Bounds {
+        /// Bottom, 0..1.
+        low: f64,
+        /// Top, 0..1.
+        high: f64,
+    },
+}
+
+/// An exercise's named `target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExerciseTarget {
@@ -387,6 +402,40 @@ pub fn adaptation(a: &Adaptation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exercise_targets_are_names_or_bounds() {
+        let m = parse_client_line(
+            r#"{"type":"exercise","participant":"p01","event":"start","target":{"low":0.2,"high":0.6}}"#,
+        );
+        assert!(
+            matches!(
+                m,
+                Ok(ClientMessage::Exercise {
+                    target: Some(TargetSpec::Bounds { low, high }),
+                    ..
+                }) if low == 0.2 && high == 0.6
+            ),
+            "{m:?}"
+        );
+        let m = parse_client_line(
+            r#"{"type":"exercise","participant":"p01","event":"start","target":"calm"}"#,
+        );
+        assert!(
+            matches!(
+                m,
+                Ok(ClientMessage::Exercise {
+                    target: Some(TargetSpec::Named(ExerciseTarget::Calm)),
+                    ..
+                })
+            ),
+            "{m:?}"
+        );
+        let bad = parse_client_line(
+            r#"{"type":"exercise","participant":"p01","event":"start","target":"frantic"}"#,
+        );
+        assert_eq!(bad.map_err(|e| e.0), Err("bad_request"));
+    }
 
     #[test]
     fn client_lines_parse_or_explain() {

@@ -346,7 +346,7 @@ impl Client {
         participant: &str,
         event: messages::ExerciseEvent,
         exercise: Option<String>,
-        target: Option<messages::ExerciseTarget>,
+        target: Option<messages::TargetSpec>,
     ) -> Result<(), (&'static str, String)> {
         if exercise
             .as_deref()
@@ -356,6 +356,11 @@ impl Client {
                 "bad_request",
                 "an exercise name is at most 128 printable characters".into(),
             ));
+        }
+        if let Some(messages::TargetSpec::Bounds { low, high }) = target
+            && let Err(e) = crate::policy::target::Target::bounds(low, high)
+        {
+            return Err(("bad_request", e.to_string()));
         }
         let label = match event {
             messages::ExerciseEvent::Start => "exercise_start",
