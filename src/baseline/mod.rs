@@ -155,20 +155,8 @@ impl Tracker {
     /// The reference in use and what it is.
     pub fn reference(&self) -> (&Reference, Stage) {
         if let Some(p) = &self.personal {
-            let stage = if self.session.is_some() {
-                Stage::Ready
-            } else {
-                Stage::Calibrating
-            };
             // A personal reference is usable at once: the calibration only refines it.
-            return (
-                p,
-                if stage == Stage::Calibrating {
-                    Stage::Ready
-                } else {
-                    stage
-                },
-            );
+            return (p, Stage::Ready);
         }
         match &self.session {
             Some(s) => (s, Stage::Ready),
@@ -222,7 +210,7 @@ impl Tracker {
     /// After a decision at `t` with composite `z` and arousal state `state`: adapts the
     /// reference (module doc).
     pub fn after(&mut self, t: f64, z: Option<f64>, state: ArousalState) {
-        let dt = 0.25;
+        let dt = 1.0 / crate::pipeline::TICKS_PER_S;
         let tau = self.cfg.adapt_tau_s;
         let (calm_z, settle_z, sustain, window) = (
             self.cfg.adapt_calm_z,
