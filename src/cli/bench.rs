@@ -77,6 +77,7 @@ pub async fn run(common: &Common, a: &BenchArgs) -> anyhow::Result<()> {
         engine: crate::engine::EngineConfig::default(),
         recorder: None,
         reconfigure: None,
+        transports: Vec::new(),
     };
     let rss_before = rss_bytes("VmRSS:");
     let cpu0 = cpu_seconds();

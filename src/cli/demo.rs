@@ -66,6 +66,7 @@ pub async fn run(_common: &Common, a: &DemoArgs) -> anyhow::Result<()> {
         engine: crate::engine::EngineConfig::default(),
         recorder: None,
         reconfigure: None,
+        transports: Vec::new(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let daemon = tokio::spawn(daemon::run(plan, stop.clone(), Some(tx)));

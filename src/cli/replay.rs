@@ -124,6 +124,7 @@ pub async fn run(common: &Common, a: &ReplayArgs) -> anyhow::Result<()> {
         engine: crate::engine::EngineConfig::default(),
         recorder: None,
         reconfigure: None,
+        transports: Vec::new(),
     };
     let file = a
         .files

@@ -101,6 +101,91 @@ pub struct RunArgs {
     /// advertised name; needs --participant.
     #[arg(long, value_name = "NAME|ADDRESS")]
     pub ble: Option<String>,
+    /// Serve protocol v1 over WebSocket too (default 127.0.0.1:8765; `attune token` prints the
+    /// token clients need).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8765")]
+    pub ws: Option<String>,
+    /// Send OSC over UDP (VRChat heart-rate parameters and /attune/...; default 127.0.0.1:9000).
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9000")]
+    pub osc: Option<String>,
+    /// Publish to an MQTT broker (default 127.0.0.1:1883).
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:1883")]
+    pub mqtt: Option<String>,
+    /// Open Lab Streaming Layer outlets (ECG, EDA, RR, markers) for LabRecorder.
+    #[arg(long)]
+    pub lsl: bool,
+}
+
+/// The transports the configuration file's `[ws]`, `[osc]`, `[mqtt]` and `[lsl]` sections and
+/// the command line's flags ask for; a flag's address replaces the section's. Each refuses with
+/// one line in a build without it.
+pub fn transports_of(
+    a: &RunArgs,
+    sections: &crate::config::TransportSections,
+) -> anyhow::Result<Vec<crate::publish::transport::Spec>> {
+    #[allow(unused_mut)]
+    let mut out = Vec::new();
+    let off = |what: &str| anyhow::anyhow!("{what}: this attune was built without that transport");
+    macro_rules! transport {
+        ($feature:literal, $module:ident, $variant:ident, $flag:expr, $section:expr, $name:ident) => {
+            let flag: Option<&str> = $flag;
+            let section: Option<&crate::config::TransportSection> = $section.as_ref();
+            if flag.is_some() || section.is_some() {
+                #[cfg(feature = $feature)]
+                {
+                    use crate::publish::transport::$module;
+                    let from_file = match section {
+                        Some(s) => $module::from_section(s).map_err(|e| anyhow::anyhow!(e))?,
+                        None => None,
+                    };
+                    let spec = match (flag, from_file) {
+                        (Some(addr), Some(mut spec)) => {
+                            let given: $module::$variant = addr
+                                .parse()
+                                .map_err(|e| anyhow::anyhow!("--{}: {e}", $feature))?;
+                            spec.addr = given.addr;
+                            Some(spec)
+                        }
+                        (Some(addr), None) if section.is_none() => Some(
+                            addr.parse()
+                                .map_err(|e| anyhow::anyhow!("--{}: {e}", $feature))?,
+                        ),
+                        (_, spec) => spec,
+                    };
+                    if let Some(spec) = spec {
+                        out.push(crate::publish::transport::Spec::$name(spec));
+                    }
+                }
+                #[cfg(not(feature = $feature))]
+                return Err(off(&format!("--{} / [{}]", $feature, $feature)));
+            }
+        };
+    }
+    transport!("ws", ws, WsSpec, a.ws.as_deref(), sections.ws, Ws);
+    transport!("osc", osc, OscSpec, a.osc.as_deref(), sections.osc, Osc);
+    transport!(
+        "mqtt",
+        mqtt,
+        MqttSpec,
+        a.mqtt.as_deref(),
+        sections.mqtt,
+        Mqtt
+    );
+    transport!(
+        "lsl",
+        lsl,
+        LslSpec,
+        a.lsl.then_some(lsl_default()),
+        sections.lsl,
+        Lsl
+    );
+    let _ = off;
+    Ok(out)
+}
+
+/// `--lsl` takes no address: the outlet's default.
+fn lsl_default() -> &'static str {
+    "0.0.0.0:16571"
 }
 
 /// The configuration `run` starts from.
@@ -409,6 +494,7 @@ async fn reload_on_hup(
 /// Runs `run`.
 pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
     let cfg = config_of(a)?;
+    let transports = transports_of(a, &cfg.transports)?;
     let stop = CancellationToken::new();
     let (hup_tx, hup_rx) = tokio::sync::mpsc::channel::<()>(1);
     let (reconf_tx, reconf_rx) = tokio::sync::mpsc::channel(4);
@@ -480,6 +566,7 @@ pub async fn run(common: &Common, a: &RunArgs) -> anyhow::Result<()> {
             flush_every: cfg.recorder.flush_every,
         }),
         reconfigure: reloading.as_ref().map(|_| reconf_rx),
+        transports,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let speed = cfg.speed;

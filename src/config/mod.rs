@@ -99,6 +99,32 @@ pub struct Config {
     pub recorder: RecorderConfig,
     /// The participants, at least one, ids unique, in file order.
     pub participants: Vec<ParticipantConfig>,
+    /// The transports' sections as written (each transport reads its own keys when it starts).
+    pub transports: TransportSections,
+}
+
+/// The `[ws]`, `[osc]`, `[mqtt]` and `[lsl]` sections of a configuration file, unread: each
+/// transport module parses its own keys (`publish::transport`), so a build without a transport
+/// still reads the file and refuses only when that transport is enabled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransportSections {
+    /// `[ws]`.
+    pub ws: Option<TransportSection>,
+    /// `[osc]`.
+    pub osc: Option<TransportSection>,
+    /// `[mqtt]`.
+    pub mqtt: Option<TransportSection>,
+    /// `[lsl]`.
+    pub lsl: Option<TransportSection>,
+}
+
+/// One transport's section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportSection {
+    /// Its keys.
+    pub table: toml::Table,
+    /// Where it starts: `FILE line N` (for errors).
+    pub at: String,
 }
 
 /// The session recorder's settings.
@@ -383,6 +409,7 @@ impl Config {
             speed,
             recorder: RecorderConfig::default(),
             participants,
+            transports: TransportSections::default(),
         })
     }
 }

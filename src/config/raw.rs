@@ -31,6 +31,14 @@ pub struct RawConfig {
     /// The participants (`[[participant]]`), at least one.
     #[serde(default)]
     pub participant: Vec<Spanned<RawParticipant>>,
+    /// `[ws]`: the WebSocket transport (its keys: `publish::transport::ws`).
+    pub ws: Option<Spanned<toml::Table>>,
+    /// `[osc]`: the OSC transport (its keys: `publish::transport::osc`).
+    pub osc: Option<Spanned<toml::Table>>,
+    /// `[mqtt]`: the MQTT transport (its keys: `publish::transport::mqtt`).
+    pub mqtt: Option<Spanned<toml::Table>>,
+    /// `[lsl]`: the LSL outlet (its keys: `publish::transport::lsl`).
+    pub lsl: Option<Spanned<toml::Table>>,
 }
 
 /// `[daemon]`.

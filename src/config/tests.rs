@@ -107,6 +107,12 @@ fn full_raw() -> RawConfig {
                 })),
             ],
         })],
+        // The transports' keys are read (and checked against config/attune.toml) by their
+        // own modules.
+        ws: None,
+        osc: None,
+        mqtt: None,
+        lsl: None,
     }
 }
 

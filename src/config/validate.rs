@@ -278,6 +278,18 @@ fn validate(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let section = |t: &Option<toml::Spanned<toml::Table>>| {
+        t.as_ref().map(|t| super::TransportSection {
+            table: t.get_ref().clone(),
+            at: format!("{} line {}", ctx.file.display(), ctx.line(t.span().start)),
+        })
+    };
+    let transports = super::TransportSections {
+        ws: section(&raw.ws),
+        osc: section(&raw.osc),
+        mqtt: section(&raw.mqtt),
+        lsl: section(&raw.lsl),
+    };
     Ok(Config {
         socket,
         data_dir,
@@ -286,6 +298,7 @@ fn validate(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Config, ConfigError> {
         speed,
         recorder,
         participants,
+        transports,
     })
 }
 

@@ -124,6 +124,8 @@ pub struct Plan {
     pub recorder: Option<RecorderPlan>,
     /// Changes to apply while the session runs (a reloaded configuration).
     pub reconfigure: Option<tokio::sync::mpsc::Receiver<Reconfigure>>,
+    /// Transports beyond the Unix socket (WebSocket, OSC, MQTT, LSL), started after the socket.
+    pub transports: Vec<crate::publish::transport::Spec>,
 }
 
 /// Participants to remove and sources to add while a session runs (SIGHUP). A participant
@@ -462,7 +464,7 @@ pub async fn run(
             board: board.clone(),
             consent: consent_rx.clone(),
             subscribers: subs_tx,
-            egress,
+            egress: egress.clone(),
             markers: Some(crate::publish::server::Markers {
                 inputs: input_tx.clone(),
                 clock,
@@ -474,6 +476,7 @@ pub async fn run(
         closing.clone(),
         clients.clone(),
     ));
+    let egress_for_transports = egress;
     if let Some(tx) = bound {
         let _ = tx.send(socket_path.clone());
     }
@@ -492,6 +495,38 @@ pub async fn run(
         _ = stop.cancelled() => false,
     };
 
+    // Transports beyond the Unix socket: each starts now or the daemon does not (one line).
+    let transport_tasks = TaskTracker::new();
+    let transport_ctx = crate::publish::transport::Context {
+        daemon_id: daemon_id(),
+        consent: consent_rx.clone(),
+        egress: egress_for_transports,
+        closing: closing.clone(),
+        tasks: transport_tasks.clone(),
+        data_dir: plan.data_dir.clone(),
+        bus: bus.downgrade(),
+        board: board.clone(),
+        markers: Some(crate::publish::server::Markers {
+            inputs: input_tx.clone(),
+            clock,
+            participants: markers_for.clone(),
+        }),
+        drops: egress_drops.clone(),
+    };
+    let mut transports = Vec::new();
+    for spec in plan.transports {
+        match crate::publish::transport::start(spec, &transport_ctx).await {
+            Ok(t) => {
+                info!(transport = t.name(), "Transport started.");
+                transports.push(t);
+            }
+            Err(e) => {
+                closing.cancel();
+                return Err(DaemonError::Plan(e));
+            }
+        }
+    }
+    drop(transport_ctx);
     let mut unix = crate::publish::unix::UnixPublisher::new(bus, board, egress_drops);
     let mut summary = Summary::default();
     let mut result = Ok(());
@@ -525,6 +560,10 @@ pub async fn run(
         if let Some(r) = recorder.as_mut() {
             crate::publish::Publisher::consent(r, &Arc::new(first.clone()));
             publishers.push(r);
+        }
+        for t in transports.iter_mut() {
+            t.consent(&Arc::new(first.clone()));
+            publishers.push(t.as_mut());
         }
         result = drive::drive(
             drive::Loop {
@@ -572,10 +611,16 @@ pub async fn run(
     // Shutdown: no new clients; close the bus; let subscribers drain; close the rest.
     accept_stop.cancel();
     drop(unix);
+    drop(transports);
     closing.cancel();
     clients.close();
-    if tokio::time::timeout(DRAIN, clients.wait()).await.is_err() {
-        warn!("Some subscribers did not drain within {DRAIN:?}; closing them.");
+    transport_tasks.close();
+    let drained = async {
+        clients.wait().await;
+        transport_tasks.wait().await;
+    };
+    if tokio::time::timeout(DRAIN, drained).await.is_err() {
+        warn!("Some subscribers or transports did not drain within {DRAIN:?}; closing them.");
     }
     server_task.abort();
     // No new consent commands; those under way finish (their ledger writes are acknowledged).
@@ -583,6 +628,20 @@ pub async fn run(
     control_requests.close();
     let _ = tokio::time::timeout(DRAIN, control_requests.wait()).await;
     result.map(|()| summary)
+}
+
+/// This daemon's id for transports that name it (MQTT topics, LSL source ids): the host name,
+/// reduced to `[A-Za-z0-9_-]` (`attune` if it has none of those).
+pub fn daemon_id() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let id: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if id.is_empty() { "attune".into() } else { id }
 }
 
 /// Opens and validates recordings (each opened once; see `sources::replay`). A FIFO nobody

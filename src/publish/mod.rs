@@ -6,6 +6,8 @@
 //!   `subscribe`, bounded per-subscriber queues (`lagged` on loss) and line-length limits.
 //! - [`egress`] (edge): the consent-epoch handshake that lets a revocation be acknowledged only
 //!   when no line the old consent allowed can still be written.
+//! - [`transport`] (edge): WebSocket, OSC, MQTT and LSL, each a [`Publisher`] with a bounded
+//!   queue and the same consent re-check at egress.
 //! - [`trust`] (edge): what clients check before sending a byte to a socket (private
 //!   directory, daemon's uid).
 //!
@@ -18,6 +20,7 @@ pub mod egress;
 pub mod messages;
 pub mod ndjson;
 pub mod server;
+pub mod transport;
 pub mod trust;
 pub mod unix;
 
