@@ -11,7 +11,9 @@
 //!   socket subscriber. A transport registers its writer as an egress point
 //!   ([`Context::egress`]) and, holding that egress's gate, re-checks each item's
 //!   [`needs`](crate::engine::event::Event::needs) against [`Context::consent`] right before
-//!   the write ([`allowed`]); items that fail are counted as `withdrawn`. The daemon publishes a
+//!   the write ([`allowed`]); items that fail are counted as `withdrawn`. Raw samples (and
+//!   values read straight off them) need `share_raw`, not the recorder's `record`
+//!   ([`raw_needs`], [`met`]). The daemon publishes a
 //!   new consent snapshot before it calls [`Publisher::consent`], and acknowledges a revocation
 //!   only once every egress gate was free, so a line checked against the old consent cannot be
 //!   sent after the acknowledgement.
@@ -134,6 +136,29 @@ pub fn allowed(event: &Event, consent: &watch::Receiver<Arc<ConsentSnapshot>>) -
     };
     let snap = consent.borrow();
     event.needs().iter().all(|n| n.met(&snap, p))
+}
+
+/// The consents that sending `kind`'s raw samples (or values read straight off them: a strap's
+/// HR, its RR intervals, a beat) to a transport needs: `process` and `share_raw`. A `Samples`
+/// event's own [`needs`](crate::engine::event::Event::needs) are the recorder's (`record`);
+/// a transport that carries samples checks these instead ([`met`]).
+pub fn raw_needs(kind: crate::model::StreamKind) -> [super::Need; 2] {
+    use crate::consent::Purpose;
+    [
+        super::Need::Stream(kind, Purpose::Process),
+        super::Need::Stream(kind, Purpose::ShareRaw),
+    ]
+}
+
+/// True when the consent in force meets every one of `needs` for `participant` (the egress
+/// re-check for items a transport derived itself; hold the writer's egress gate).
+pub fn met(
+    needs: &[super::Need],
+    participant: &ParticipantId,
+    consent: &watch::Receiver<Arc<ConsentSnapshot>>,
+) -> bool {
+    let snap = consent.borrow();
+    needs.iter().all(|n| n.met(&snap, participant))
 }
 
 /// Which participants and topics a transport carries (`None`: all).
