@@ -41,7 +41,7 @@ use super::prior::POPULATION;
 use super::score::{
     BaselineKind, ClusterSummary, DIRECTIONS, RefStat, Reference, SCALES, ScoringScale, to_scale,
 };
-use crate::features::FeatureFrame;
+use crate::features::{FEATURE_NAMES, FeatureFrame};
 
 /// Calibration settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -327,7 +327,13 @@ pub fn build(windows: &[Window], cfg: &CalibrationConfig) -> Result<Reference, C
                 k: model.components.len(),
                 calm_weight: calm.weight,
                 method: model.method.clone(),
+                current: None,
+                calm_posterior: None,
             });
+            r.model = Some(std::sync::Arc::new(super::score::FeatureModel {
+                features: dims.iter().map(|&i| FEATURE_NAMES[i].to_owned()).collect(),
+                model,
+            }));
         }
     }
     // EDA non-responder.
@@ -425,6 +431,32 @@ mod tests {
             t += 0.25;
             assert!(t < 1000.0, "never ready");
         }
+    }
+
+    #[test]
+    fn a_clustered_calibration_carries_its_model_and_places_frames_in_it() {
+        let r = calibrate(|t| {
+            let w = (t * 0.7).sin();
+            [
+                Some(62.0 + w),
+                Some(45.0 - w),
+                Some(6.0 + 0.05 * w),
+                Some(2.0),
+            ]
+        });
+        let m = r.model.as_ref().expect("a model");
+        assert_eq!(m.features, ["hr_bpm", "rmssd_ms", "scl_us"]);
+        assert_eq!(
+            r.clusters.as_ref().map(|c| c.k),
+            Some(m.model.components.len())
+        );
+        // At the calm centre the calm cluster is the most probable; a missing feature gives no
+        // position.
+        let calm = [Some(62.0), Some(45f64.ln()), Some(6f64.ln()), Some(2.0)];
+        let (k, p) = m.position(&calm).expect("a position");
+        assert_eq!(k, 0);
+        assert!(p > 0.5, "{p}");
+        assert_eq!(m.position(&[Some(62.0), None, Some(6f64.ln()), None]), None);
     }
 
     #[test]

@@ -175,7 +175,13 @@ impl Tracker {
             windows: r.windows,
             frames: r.frames,
             suspect: r.suspect,
-            clusters: r.clusters.clone(),
+            clusters: r.clusters.clone().map(|mut c| {
+                if let Some((k, p)) = r.model.as_ref().and_then(|m| m.position(&self.smoothed)) {
+                    c.current = Some(k);
+                    c.calm_posterior = Some((p * 1000.0).round() / 1000.0);
+                }
+                c
+            }),
             rebased: self.rebased,
         }
     }
@@ -197,10 +203,13 @@ impl Tracker {
         if let Some(c) = &mut self.calibration
             && let Progress::Ready(mut r) = c.push(f, expected)
         {
-            if let Some(p) = &self.personal
-                && calibrate::compare(&r, p) >= self.cfg.calibration.suspect_z
-            {
-                r.suspect = Some("aroused_vs_profile");
+            if let Some(p) = &mut self.personal {
+                if calibrate::compare(&r, p) >= self.cfg.calibration.suspect_z {
+                    r.suspect = Some("aroused_vs_profile");
+                } else if r.suspect.is_none() {
+                    // A calm calibration that agrees with the profile renews it.
+                    p.age_days = 0.0;
+                }
             }
             self.session = Some(*r);
             self.calibration = None;

@@ -30,9 +30,12 @@
 //!   so; it becomes supported again when the session has statistics for it and does not mark
 //!   it; a session with neither keeps the profile's mark. `windows` and `frames` add up,
 //!   `sessions` grows by one and `updated_unix_ms` becomes `now_ms`.
-//! - `model` (a [`ClusterModel`]) is carried as stored: the session [`Reference`] does not
-//!   carry its cluster model, so [`Profile::refine`] cannot merge it; it stays `None` in
-//!   profiles written by this version.
+//! - `model` (the calibration's [`ClusterModel`](super::cluster::ClusterModel) with the
+//!   features it covers: robust scaler, components ordered by arousal, BIC per k, the data it
+//!   was fitted on) starts as the first session's. A later taken session's model is merged
+//!   in with the same weight `w` ([`ClusterModel::merge`](super::cluster::ClusterModel::merge):
+//!   moment matching of the calm components) when both cover the same features; otherwise the
+//!   newer model replaces it. A session without a model leaves it as it is.
 //! - [`Profile::reference`] gives the stored reference as a [`Reference`] of kind `personal`
 //!   (no time span, not suspect, no cluster summary); stored `unsupported` reasons map back to
 //!   the reasons attune knows (`eda_non_responder`), any other text to `unsupported`.
@@ -40,8 +43,7 @@
 //!   scales and the expected participant; each refusal is one line.
 
 use super::calibrate;
-use super::cluster::ClusterModel;
-use super::score::{BaselineKind, RefStat, Reference};
+use super::score::{BaselineKind, ClusterSummary, FeatureModel, RefStat, Reference};
 use crate::features::FEATURE_NAMES;
 use crate::model::ParticipantId;
 use serde::{Deserialize, Serialize};
@@ -99,8 +101,8 @@ pub struct Profile {
     pub sessions: u32,
     /// The calm reference.
     pub reference: StoredReference,
-    /// The calibration's cluster model, if known (module doc: not filled in yet).
-    pub model: Option<ClusterModel>,
+    /// The calibration's cluster model and its features, if it was clustered (module doc).
+    pub model: Option<FeatureModel>,
     /// The feedback shift the policy learnt (`Pipeline::feedback_shift`), z units.
     pub feedback_shift_z: f64,
     /// Every session offered, oldest first.
@@ -188,7 +190,7 @@ impl Profile {
                 windows: r.windows,
                 frames: r.frames,
             },
-            model: None,
+            model: r.model.as_deref().cloned(),
             feedback_shift_z: 0.0,
             history: vec![SessionEntry {
                 at_unix_ms: now_ms,
@@ -242,6 +244,14 @@ impl Profile {
         }
         r.windows += session.windows;
         r.frames += session.frames;
+        self.model = match (self.model.take(), session.model.as_deref()) {
+            (Some(old), Some(new)) if old.features == new.features => Some(FeatureModel {
+                features: new.features.clone(),
+                model: old.model.merge(&new.model, w),
+            }),
+            (_, Some(new)) => Some(new.clone()),
+            (old, None) => old,
+        };
         self.sessions = self.sessions.saturating_add(1);
         self.updated_unix_ms = now_ms;
         self.history.push(SessionEntry {
@@ -253,7 +263,15 @@ impl Profile {
         Ok(())
     }
 
-    /// The stored reference as a [`Reference`] of kind `personal`.
+    /// The stored reference as a [`Reference`] of kind `personal`, `age_days` old at `now_ms`
+    /// (since the last session taken).
+    pub fn reference_at(&self, now_ms: i64) -> Reference {
+        let mut r = self.reference();
+        r.age_days = (now_ms.saturating_sub(self.updated_unix_ms) as f64 / 86_400_000.0).max(0.0);
+        r
+    }
+
+    /// The stored reference as a [`Reference`] of kind `personal` (age 0).
     pub fn reference(&self) -> Reference {
         let unsupported = std::array::from_fn(|i| {
             self.reference.unsupported[i].as_deref().map(|s| {
@@ -273,7 +291,18 @@ impl Profile {
             windows: self.reference.windows,
             frames: self.reference.frames,
             suspect: None,
-            clusters: None,
+            clusters: self.model.as_ref().map(|m| {
+                let calm = m.model.calm();
+                ClusterSummary {
+                    k: m.model.components.len(),
+                    calm_weight: calm.weight,
+                    method: m.model.method.clone(),
+                    current: None,
+                    calm_posterior: None,
+                }
+            }),
+            model: self.model.clone().map(std::sync::Arc::new),
+            age_days: 0.0,
         }
     }
 
@@ -326,6 +355,9 @@ impl Profile {
         if !self.feedback_shift_z.is_finite() {
             return Err(ProfileError::NonFinite("feedback_shift_z".into()));
         }
+        if let Some(m) = &self.model {
+            check_model(m)?;
+        }
         Ok(())
     }
 
@@ -345,6 +377,40 @@ fn json_error(e: serde_json::Error) -> ProfileError {
     } else {
         ProfileError::Invalid(s)
     }
+}
+
+/// A stored model must be usable as it is: known features, one per dimension, every vector
+/// and matrix of that dimension, finite numbers, positive scales, at least one component.
+fn check_model(m: &FeatureModel) -> Result<(), ProfileError> {
+    let bad = |what: &str| Err(ProfileError::Invalid(format!("model: {what}")));
+    let d = m.features.len();
+    if d == 0 || m.indices().is_none() {
+        return bad("unknown or no features");
+    }
+    let fin = |v: &[f64]| v.iter().all(|x| x.is_finite());
+    let sc = &m.model.scaler;
+    if sc.center.len() != d
+        || sc.scale.len() != d
+        || m.model.directions.len() != d
+        || !fin(&sc.center)
+        || !sc.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+    {
+        return bad("scaler or directions do not match the features");
+    }
+    if m.model.components.is_empty() {
+        return bad("no component");
+    }
+    for c in &m.model.components {
+        if c.mean.len() != d
+            || c.cov.len() != d
+            || c.cov.iter().any(|row| row.len() != d || !fin(row))
+            || !fin(&c.mean)
+            || !(c.weight.is_finite() && c.weight >= 0.0)
+        {
+            return bad("a component does not match the features");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -467,6 +533,65 @@ mod tests {
             r.unsupported,
             [None, None, Some("unsupported"), Some("eda_non_responder")]
         );
+    }
+
+    fn model_of(hr: f64) -> FeatureModel {
+        let x: Vec<Vec<f64>> = (0..18)
+            .map(|i| vec![hr + f64::from(i % 3), 3.8 + 0.01 * f64::from(i % 4)])
+            .collect();
+        let fit = super::super::cluster::FitConfig::default();
+        FeatureModel {
+            features: vec!["hr_bpm".into(), "rmssd_ms".into()],
+            model: super::super::cluster::fit(&x, &[1.0, -1.0], &[3.0, 0.2], &fit).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_model_is_kept_merged_with_the_session_weight_and_checked_on_read() {
+        let mut s = session(62.0, 3.0, 3.8);
+        s.model = Some(std::sync::Arc::new(model_of(62.0)));
+        let mut p = Profile::new(pid("p01"), &s, 1000);
+        let first = p.model.clone().unwrap();
+        assert_eq!(first, model_of(62.0));
+        assert_eq!(
+            p.reference().clusters.map(|c| c.k),
+            Some(first.model.components.len())
+        );
+        // A second session moves the scaler's centre half way (w = 1/2).
+        let mut s2 = session(64.0, 3.0, 3.8);
+        s2.model = Some(std::sync::Arc::new(model_of(64.0)));
+        p.refine(&s2, 2000).unwrap();
+        let c = p.model.as_ref().unwrap().model.scaler.center[0];
+        let (c1, c2) = (
+            first.model.scaler.center[0],
+            model_of(64.0).model.scaler.center[0],
+        );
+        assert!((c - (c1 + c2) / 2.0).abs() < 1e-9, "{c} vs {c1} {c2}");
+        // A session without a model leaves it.
+        let before = p.model.clone();
+        p.refine(&session(63.0, 3.0, 3.8), 3000).unwrap();
+        assert_eq!(p.model, before);
+        // Round trip, then a model that does not match its features is refused in one line.
+        let v = p.to_value().unwrap();
+        assert_eq!(Profile::from_value(v.clone(), &pid("p01")).unwrap(), p);
+        let mut bad = v;
+        bad["model"]["model"]["components"][0]["mean"] = serde_json::json!([1.0]);
+        let e = Profile::from_value(bad, &pid("p01"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn an_old_profile_is_trusted_less_until_a_calm_session_renews_it() {
+        let p = Profile::new(pid("p01"), &session(62.0, 3.0, 3.8), 0);
+        let day = 86_400_000;
+        assert_eq!(p.reference_at(0).age_days, 0.0);
+        assert!((p.reference_at(90 * day).age_days - 90.0).abs() < 1e-9);
+        let f = super::super::score::freshness;
+        assert_eq!(f(0.0), 1.0);
+        assert!((f(90.0) - (0.5 + 0.5 / std::f64::consts::E)).abs() < 1e-12);
+        assert!(f(1e6) >= 0.5 && f(f64::NAN) == 1.0 && f(-3.0) == 1.0);
     }
 
     #[test]

@@ -32,7 +32,11 @@
 //! - agreement: `0.5 + 0.5 · |Σ wᵢdᵢzᵢ| / Σ wᵢ|zᵢ|` (1 when all features point the same way,
 //!   0.5 when they cancel), 1 when every z is within ±0.5;
 //! - trust in the reference: population 0.4, session 0.8, personal 1.0; ×0.6 when the
-//!   calibration may not have been calm.
+//!   calibration may not have been calm; × the freshness `0.5 + 0.5·exp(−age/90 days)` of a
+//!   stored profile (a resting baseline drifts over months: fitness, medication, season; a
+//!   profile not refined for a quarter weighs about 0.68, never below half). attune's rule,
+//!   not a published one: a calm calibration in this session that agrees with the profile
+//!   renews it (age 0).
 
 use crate::features::{FEATURE_NAMES, FeatureFrame};
 use crate::model::StreamKind;
@@ -153,6 +157,52 @@ pub struct Reference {
     pub suspect: Option<&'static str>,
     /// Clusters found in the calibration, if it was clustered.
     pub clusters: Option<ClusterSummary>,
+    /// The calibration's cluster model over the features it names, if it was clustered
+    /// (kept in the profile; places the current windows in a cluster).
+    pub model: Option<std::sync::Arc<FeatureModel>>,
+    /// How old the reference is, days (a stored profile's time since its last session; 0 for
+    /// a session's calibration and the prior). Lowers the trust in it (module doc).
+    pub age_days: f64,
+}
+
+/// A cluster model and the features its dimensions are, in each feature's scoring scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureModel {
+    /// Feature names ([`FEATURE_NAMES`]), one per dimension of `model`.
+    pub features: Vec<String>,
+    /// The model.
+    pub model: super::cluster::ClusterModel,
+}
+
+impl FeatureModel {
+    /// The [`FEATURE_NAMES`] index of each dimension; `None` if a name is unknown.
+    pub fn indices(&self) -> Option<Vec<usize>> {
+        self.features
+            .iter()
+            .map(|f| FEATURE_NAMES.iter().position(|n| n == f))
+            .collect()
+    }
+
+    /// Where `x` (per feature, scoring scale, [`FEATURE_NAMES`] order) sits: the most probable
+    /// component (0 = calm) and the calm component's posterior. `None` when a dimension's
+    /// value is missing or the model does not fit the features.
+    pub fn position(&self, x: &[Option<f64>; 4]) -> Option<(usize, f64)> {
+        let idx = self.indices()?;
+        if idx.len() != self.model.dim() || idx.is_empty() {
+            return None;
+        }
+        let v: Vec<f64> = idx
+            .iter()
+            .map(|&i| x.get(i).copied().flatten())
+            .collect::<Option<_>>()?;
+        let post = self.model.posteriors(&v);
+        let best = post
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(k, _)| k)?;
+        Some((best, post.first().copied().unwrap_or(0.0)))
+    }
 }
 
 /// What the clustering of a calibration found.
@@ -164,6 +214,11 @@ pub struct ClusterSummary {
     pub calm_weight: f64,
     /// `gmm`, `kmeans` or `single`.
     pub method: String,
+    /// The component the last 20 s of features sit in (0 = calm, ascending arousal), when
+    /// known: the most probable one under the model (log-space posteriors).
+    pub current: Option<usize>,
+    /// The calm component's posterior for the last 20 s of features, when known.
+    pub calm_posterior: Option<f64>,
 }
 
 impl Reference {
@@ -193,7 +248,19 @@ impl Reference {
             frames: 0,
             suspect: None,
             clusters: None,
+            model: None,
+            age_days: 0.0,
         }
+    }
+}
+
+/// The freshness factor of a reference `age_days` old (module doc): 1 when new, ½ at the
+/// limit; a non-finite or negative age counts as new.
+pub fn freshness(age_days: f64) -> f64 {
+    if age_days.is_finite() && age_days > 0.0 {
+        0.5 + 0.5 * (-age_days / 90.0).exp()
+    } else {
+        1.0
     }
 }
 
@@ -365,7 +432,8 @@ pub fn score(f: &FeatureFrame, r: &Reference, a: &Availability, cfg: &ScoreConfi
         1.0
     };
     let quality = effective / nominal_used;
-    let trust = r.kind.trust() * if r.suspect.is_some() { 0.6 } else { 1.0 };
+    let trust =
+        r.kind.trust() * if r.suspect.is_some() { 0.6 } else { 1.0 } * freshness(r.age_days);
     Score {
         terms,
         composite: Some(composite),

@@ -67,7 +67,7 @@ pub(super) fn load(consent: &Consent, engine: &mut Engine, p: &ParticipantId) {
     match Profile::from_value(value, p) {
         Ok(prof) => {
             info!(participant = %p, sessions = prof.sessions, "Stored profile in use (baseline personal).");
-            engine.set_personal(p, prof.reference(), prof.feedback_shift_z);
+            engine.set_personal(p, prof.reference_at(now_ms()), prof.feedback_shift_z);
         }
         Err(e) => {
             warn!(participant = %p, error = %e, "The stored profile is not used.");
