@@ -26,6 +26,11 @@ use std::collections::BTreeMap;
 /// Ticks per second.
 pub const TICKS_PER_S: f64 = 4.0;
 
+/// The shortest and longest calibration a `calibrate` marker may ask for, minutes (below one
+/// minute there are too few 10 s windows to cluster; beyond half an hour a "calm" period is
+/// unlikely to stay calm).
+pub const CALIBRATE_MINUTES: (f64, f64) = (1.0, 30.0);
+
 /// Pipeline settings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PipelineConfig {
@@ -153,7 +158,9 @@ impl Pipeline {
     /// A marker for `p` at stream time `t` that the policy acts on: `exercise_start` (its
     /// `target`: a name or `{"low":…,"high":…}`), `exercise_end`, `feedback` (`rating`),
     /// `override` (`action`: `ease_off`, `hold`, `escalate` or `auto`), `rest_start`,
-    /// `rest_end`. Other labels are ignored here. Errors are one line for the sender; nothing
+    /// `rest_end`, `calibrate` (`minutes`, default 3, within [`CALIBRATE_MINUTES`]: a new
+    /// calibration starts now; the reference in use stays until it is done). Other labels are
+    /// ignored here. Errors are one line for the sender; nothing
     /// changes then.
     pub fn on_marker(
         &mut self,
@@ -169,6 +176,7 @@ impl Pipeline {
             Feedback(Rating),
             Override(Option<Action>),
             Rest(bool),
+            Calibrate(f64),
         }
         let act = match label {
             "exercise_start" => Act::Target(match field("target") {
@@ -212,6 +220,21 @@ impl Pipeline {
             }
             "rest_start" => Act::Rest(true),
             "rest_end" => Act::Rest(false),
+            "calibrate" => {
+                let m = match field("minutes") {
+                    None | Some(serde_json::Value::Null) => 3.0,
+                    Some(v) => v.as_f64().unwrap_or(f64::NAN),
+                };
+                if !(CALIBRATE_MINUTES.0..=CALIBRATE_MINUTES.1).contains(&m) {
+                    return Err(format!(
+                        "a calibration lasts {} to {} minutes, not {}",
+                        CALIBRATE_MINUTES.0,
+                        CALIBRATE_MINUTES.1,
+                        field("minutes").map_or("?".into(), |v| v.to_string())
+                    ));
+                }
+                Act::Calibrate(m * 60.0)
+            }
             _ => return Ok(()),
         };
         let Some(p) = self.participants.get_mut(participant) else {
@@ -224,8 +247,23 @@ impl Pipeline {
             }
             Act::Override(a) => p.policy.set_override(a),
             Act::Rest(r) => p.baseline.set_rest(r),
+            Act::Calibrate(secs) => p.baseline.recalibrate(secs),
         }
         Ok(())
+    }
+
+    /// Participants whose requested calibration (`calibrate` marker) completed since the last
+    /// call: the edge stores their profile now.
+    pub fn take_requested_calibrations(&mut self) -> Vec<ParticipantId> {
+        self.participants
+            .iter_mut()
+            .filter_map(|(id, x)| x.baseline.take_requested_done().then(|| id.clone()))
+            .collect()
+    }
+
+    /// `p`'s baseline tracker, to note that its session reference was stored.
+    pub fn baseline_mut(&mut self, p: &ParticipantId) -> Option<&mut Tracker> {
+        self.participants.get_mut(p).map(|x| &mut x.baseline)
     }
 
     /// The published state of each stream of `p`.

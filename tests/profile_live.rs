@@ -149,3 +149,87 @@ fn without_profile_consent_a_session_stores_no_profile() {
     replay(dir.path(), &recording(dir.path(), true));
     assert!(stored(&data).is_none());
 }
+
+#[test]
+fn calibrate_live_recalibrates_in_the_session_and_stores_the_profile_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("run").join("s.sock");
+    let file = recording(dir.path(), true);
+    let (code, _, err) = run_attune_in(
+        &socket,
+        &data,
+        &grant("p01", "all", "process,adapt,profile"),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // 300 s of rest at 10x: the request lands in the first minute, before the session's own
+    // 180 s calibration is done, so the requested 1-minute calibration replaces it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
+        .args(["replay", file.to_str().unwrap(), "--speed", "10"])
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--data-dir")
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_socket(&socket);
+    // Bad requests: one line each, nothing changes.
+    let (code, _, err) = run_attune_in(
+        &socket,
+        &data,
+        &[
+            "calibrate",
+            "--participant",
+            "p01",
+            "--live",
+            "--minutes",
+            "0.5",
+        ],
+    );
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("between 1 and 30") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let (code, _, err) = run_attune_in(
+        &socket,
+        &data,
+        &["calibrate", "--participant", "p09", "--live"],
+    );
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not in this session"), "{err}");
+
+    let (code, out, err) = run_attune_in(
+        &socket,
+        &data,
+        &[
+            "calibrate",
+            "--participant",
+            "p01",
+            "--live",
+            "--minutes",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v = json(out.trim());
+    assert_eq!(v["live"], true, "{v}");
+    assert_eq!(v["kind"], "session", "{v}");
+    assert!(v["requested_t"].as_f64().unwrap() < 120.0, "{v}");
+    let hr = v["centres"]["hr_bpm"].as_f64().unwrap();
+    assert!((40.0..110.0).contains(&hr), "{v}");
+    assert!(v["profile"].as_str().unwrap().starts_with("stored"), "{v}");
+    // Stored at once, with its cluster model.
+    let now = stored(&data).expect("the live calibration was stored");
+    assert_eq!(now.sessions, 1);
+    assert!(now.model.is_some());
+    let status = wait_within(&mut child, 120, "the replay");
+    assert!(status.success());
+    // The session's end does not take the same calibration a second time.
+    let end = stored(&data).unwrap();
+    assert_eq!(end.sessions, 1, "{:?}", end.history);
+    assert_eq!(end.history.len(), 1, "{:?}", end.history);
+}

@@ -86,6 +86,17 @@ pub enum Stage {
     Ready,
 }
 
+impl Stage {
+    /// Its name in `attune status`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WarmingUp => "warming_up",
+            Self::Calibrating => "calibrating",
+            Self::Ready => "ready",
+        }
+    }
+}
+
 /// One participant's baseline state.
 #[derive(Debug, Clone)]
 pub struct Tracker {
@@ -100,6 +111,29 @@ pub struct Tracker {
     rebased: u32,
     rest_marked: bool,
     seen_any: bool,
+    /// Calibrations completed this session.
+    completed: u32,
+    /// A requested calibration (`calibrate` marker) is collecting.
+    requested: bool,
+    /// Completed requested calibrations not yet taken by [`Tracker::take_requested_done`].
+    requested_done: bool,
+    /// `to_s` of the session reference last stored in the profile (not stored twice).
+    stored_to_s: Option<f64>,
+    /// What the edge last did with the profile (one line), for `attune status`.
+    profile_note: Option<String>,
+}
+
+/// What a participant's calibration is doing (`attune status`, `calibrate --live`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationStatus {
+    /// A calibration is collecting windows.
+    pub collecting: bool,
+    /// It was requested (`calibrate` marker), not the session's first.
+    pub requested: bool,
+    /// Its length, s of complete features.
+    pub duration_s: f64,
+    /// Calibrations completed this session.
+    pub completed: u32,
 }
 
 impl Tracker {
@@ -117,7 +151,64 @@ impl Tracker {
             rebased: 0,
             rest_marked: false,
             seen_any: false,
+            completed: 0,
+            requested: false,
+            requested_done: false,
+            stored_to_s: None,
+            profile_note: None,
         }
+    }
+
+    /// Notes what the edge did with the stored profile (one line, for `attune status`).
+    pub fn note_profile(&mut self, note: String) {
+        self.profile_note = Some(note);
+    }
+
+    /// What the edge last did with the stored profile.
+    pub fn profile_note(&self) -> Option<&str> {
+        self.profile_note.as_deref()
+    }
+
+    /// Starts a new calibration of `duration_s` s of complete features now (a `calibrate`
+    /// marker: `attune calibrate --live`). The reference in use stays until it is done; then
+    /// it becomes the session's reference like the first calibration.
+    pub fn recalibrate(&mut self, duration_s: f64) {
+        let cfg = CalibrationConfig {
+            duration_s,
+            ..self.cfg.calibration.clone()
+        };
+        self.calibration = Some(Calibration::new(cfg));
+        self.requested = true;
+    }
+
+    /// What the calibration is doing.
+    pub fn calibration_status(&self) -> CalibrationStatus {
+        CalibrationStatus {
+            collecting: self.calibration.is_some(),
+            requested: self.requested,
+            duration_s: self
+                .calibration
+                .as_ref()
+                .map_or(self.cfg.calibration.duration_s, |c| c.config().duration_s),
+            completed: self.completed,
+        }
+    }
+
+    /// True once after a requested calibration completed (the daemon then stores the profile).
+    pub fn take_requested_done(&mut self) -> bool {
+        std::mem::take(&mut self.requested_done)
+    }
+
+    /// The session reference, unless it is the one last stored (`mark_stored`).
+    pub fn unstored_session(&self) -> Option<&Reference> {
+        self.session
+            .as_ref()
+            .filter(|s| self.stored_to_s != Some(s.to_s))
+    }
+
+    /// Notes that the session reference was stored in the profile.
+    pub fn mark_stored(&mut self) {
+        self.stored_to_s = self.session.as_ref().map(|s| s.to_s);
     }
 
     /// Uses a stored profile's reference from now on (kind `personal`).
@@ -213,6 +304,10 @@ impl Tracker {
             }
             self.session = Some(*r);
             self.calibration = None;
+            self.completed += 1;
+            if std::mem::take(&mut self.requested) {
+                self.requested_done = true;
+            }
         }
     }
 
@@ -298,6 +393,52 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_calibration_replaces_the_reference_once_done_and_is_reported_once() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        let frame = |t: f64| FeatureFrame {
+            values: [
+                Some(62.0 + (t * 0.3).sin()),
+                Some(45.0),
+                Some(6.0),
+                Some(2.0),
+            ],
+            ..FeatureFrame::empty(t)
+        };
+        let mut now = 0.0;
+        let mut run_until = |t: &mut Tracker, done: &dyn Fn(&Tracker) -> bool| {
+            while !done(t) {
+                t.push(&frame(now), [true; 4]);
+                now += 0.25;
+                assert!(now < 2000.0, "never done");
+            }
+            now
+        };
+        run_until(&mut t, &|t| t.session().is_some());
+        assert_eq!(t.calibration_status().completed, 1);
+        assert!(
+            !t.take_requested_done(),
+            "the first calibration was not requested"
+        );
+        t.mark_stored();
+        assert!(t.unstored_session().is_none());
+        let first_to = t.session().map(|s| s.to_s);
+        t.recalibrate(60.0);
+        let c = t.calibration_status();
+        assert!(c.collecting && c.requested && c.duration_s == 60.0, "{c:?}");
+        // The reference in use stays while it collects.
+        assert_eq!(t.reference().0.to_s, first_to.unwrap());
+        let end = run_until(&mut t, &|t| t.calibration_status().completed == 2);
+        let s = t.session().unwrap();
+        assert!(s.to_s > first_to.unwrap() && s.to_s <= end);
+        assert!(
+            t.unstored_session().is_some(),
+            "a new calibration is not stored yet"
+        );
+        assert!(t.take_requested_done());
+        assert!(!t.take_requested_done(), "reported once");
+    }
 
     #[test]
     fn a_profile_is_used_at_once_and_dropped_on_request() {

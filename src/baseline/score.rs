@@ -222,6 +222,17 @@ pub struct ClusterSummary {
 }
 
 impl Reference {
+    /// Per feature, the centre in the feature's unit (bpm, ms, µS, per minute) as a JSON
+    /// object keyed by feature name (`null` where it has none).
+    pub fn centres_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (i, name) in FEATURE_NAMES.iter().enumerate() {
+            let v = self.stats[i].map(|s| from_scale(i, s.center));
+            m.insert((*name).to_owned(), serde_json::json!(v));
+        }
+        serde_json::Value::Object(m)
+    }
+
     /// The population prior.
     pub fn population() -> Self {
         let stats = std::array::from_fn(|i| {

@@ -1,5 +1,6 @@
 //! `attune calibrate --participant ID FILE`: build or refine a participant's stored baseline
-//! profile ([`crate::baseline::profile`]) from a recording.
+//! profile ([`crate::baseline::profile`]) from a recording. `--live` calibrates inside the
+//! running session instead ([`live`]).
 //!
 //! The recording (format v1) goes through a fresh engine exactly as `attune replay --speed max`
 //! takes it ([`replay_max_speed`]), under the consent its header carries; the participant's
@@ -22,14 +23,15 @@
 //! `null`), `created`, `replaced` (why a stored profile was unreadable, or `null`), `sessions`
 //! (sessions in the stored profile, 0 when none was stored) and `profile_centres`.
 
+mod live;
+
 use super::Common;
 use super::consent::now_ms;
 use crate::baseline::profile::{PROFILE_ENTRY, Profile};
-use crate::baseline::score::{Reference, from_scale};
+use crate::baseline::score::Reference;
 use crate::consent::{ConsentSnapshot, Purpose};
 use crate::engine::event::EventBody;
 use crate::engine::{Engine, EngineConfig};
-use crate::features::FEATURE_NAMES;
 use crate::model::{ALL_KINDS, ParticipantId};
 use crate::recording::{Header, Reader, Record};
 use crate::sources::replay_feed::replay_max_speed;
@@ -42,8 +44,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `calibrate`.
 #[derive(Debug, clap::Args)]
 #[command(
-    long_about = "Builds or refines a participant's stored baseline profile from a recording.\n\nThe recording runs through the same engine as `attune replay --speed max`, under the consent in its header; the participant's session calibration (180 s of complete features) then creates the profile or is blended into the stored one. A calibration that was aroused against the stored profile (or suspect) is refused and only noted in the profile's history. The profile is kept only with `profile` consent for all streams in the data directory's ledger. No daemon may hold the data directory.",
-    after_help = "Examples:\n  attune consent grant --participant p01 --stream all --purpose process,profile\n  attune calibrate --participant p01 session1.attune.ndjson\n  attune calibrate --participant p01 --live --minutes 5   (not built yet: refused)"
+    long_about = "Builds or refines a participant's stored baseline profile from a recording.\n\nThe recording runs through the same engine as `attune replay --speed max`, under the consent in its header; the participant's session calibration (180 s of complete features) then creates the profile or is blended into the stored one. A calibration that was aroused against the stored profile (or suspect) is refused and only noted in the profile's history. The profile is kept only with `profile` consent for all streams in the data directory's ledger. With a file, no daemon may hold the data directory. With --live, the running daemon calibrates the participant now (a `calibrate` marker: the reference in use stays until the new one is done) and stores the profile when it completes; the command waits and prints the result.",
+    after_help = "Examples:\n  attune consent grant --participant p01 --stream all --purpose process,profile\n  attune calibrate --participant p01 session1.attune.ndjson\n  attune calibrate --participant p01 --live --minutes 5   (in a running session)"
 )]
 pub struct CalibrateArgs {
     /// Participant id (must be the recording's).
@@ -56,10 +58,10 @@ pub struct CalibrateArgs {
         conflicts_with = "live"
     )]
     pub file: Option<PathBuf>,
-    /// Calibrate from live sensors (not built yet).
+    /// Calibrate now, inside the running session (the daemon stores the profile when done).
     #[arg(long)]
     pub live: bool,
-    /// Length of a live calibration, minutes.
+    /// Length of a live calibration, minutes of complete features (1 to 30; default 3).
     #[arg(long, value_name = "M", requires = "live")]
     pub minutes: Option<f64>,
 }
@@ -67,7 +69,7 @@ pub struct CalibrateArgs {
 /// Runs `calibrate` (module doc).
 pub fn run(common: &Common, a: &CalibrateArgs) -> anyhow::Result<()> {
     let Some(file) = a.file.as_deref().filter(|_| !a.live) else {
-        bail!("calibrate --live is not built yet; record a session and calibrate from its file");
+        return live::run(common, &a.participant, a.minutes);
     };
     let p = &a.participant;
     let (header, records) = read_recording(file)?;
@@ -154,12 +156,7 @@ pub fn run(common: &Common, a: &CalibrateArgs) -> anyhow::Result<()> {
 
 /// Per feature, the reference's centre in the feature's unit (`null` where it has none).
 fn centres(r: &Reference) -> Value {
-    let mut m = serde_json::Map::new();
-    for (i, name) in FEATURE_NAMES.iter().enumerate() {
-        let v = r.stats[i].map(|s| from_scale(i, s.center));
-        m.insert((*name).to_owned(), json!(v));
-    }
-    Value::Object(m)
+    r.centres_json()
 }
 
 fn read_recording(path: &Path) -> anyhow::Result<(Header, Vec<Record>)> {

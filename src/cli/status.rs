@@ -75,7 +75,7 @@ pub fn run_override(common: &Common, a: &OverrideArgs) -> anyhow::Result<()> {
     }
 }
 
-fn ask(common: &Common, req: &Request) -> anyhow::Result<Response> {
+pub(super) fn ask(common: &Common, req: &Request) -> anyhow::Result<Response> {
     let socket = common.socket_path();
     let control = crate::publish::server::control_socket_path(&socket);
     match super::control_client::via_daemon(&control, &common.data_dir(), req) {

@@ -108,6 +108,12 @@ pub(super) async fn drive(
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut inputs_open = true;
     loop {
+        // A requested calibration (`attune calibrate --live`) that completed is stored now.
+        for p in l.engine.pipeline_mut().take_requested_calibrations() {
+            let outcome = super::profiles::save(&l.consent, &mut l.engine, &p);
+            info!(participant = %p, outcome = outcome.as_deref().unwrap_or("nothing to store"),
+                  "Requested calibration done.");
+        }
         let tick_at = if live {
             l.engine.next_tick_time().map(|t| l.clock.instant_of(t))
         } else {
@@ -146,7 +152,7 @@ pub(super) async fn drive(
                     match i {
                         Input::Join(p) => join(&mut l, p, &mut events),
                         Input::Leave(p) => {
-                            super::profiles::save(&l.consent, &l.engine, &p);
+                            super::profiles::save(&l.consent, &mut l.engine, &p);
                             l.engine.step(Input::Leave(p), &mut events);
                         }
                         i => l.engine.step(i, &mut events),
@@ -181,7 +187,7 @@ pub(super) async fn drive(
     let ids: Vec<crate::model::ParticipantId> =
         l.engine.pipeline().participants().cloned().collect();
     for p in &ids {
-        super::profiles::save(&l.consent, &l.engine, p);
+        super::profiles::save(&l.consent, &mut l.engine, p);
     }
     l.status
         .update(&l.engine, publishers, l.clock.speed(), live);

@@ -76,23 +76,33 @@ pub(super) fn load(consent: &Consent, engine: &mut Engine, p: &ParticipantId) {
 }
 
 /// Refines `p`'s stored profile with the session's calibration and feedback shift, if allowed
-/// (module doc). Call before `p` leaves the engine.
-pub(super) fn save(consent: &Consent, engine: &Engine, p: &ParticipantId) {
-    let Some(tracker) = engine.pipeline().baseline(p) else {
-        return;
-    };
-    let session = tracker.session().cloned();
+/// (module doc). Call before `p` leaves the engine, and when a requested calibration is done.
+/// A session reference already stored is not taken twice. Returns what happened, one line.
+pub(super) fn save(consent: &Consent, engine: &mut Engine, p: &ParticipantId) -> Option<String> {
+    let outcome = save_once(consent, engine, p);
+    if let (Some(o), Some(t)) = (&outcome, engine.pipeline_mut().baseline_mut(p)) {
+        if o.starts_with("stored") {
+            t.mark_stored();
+        }
+        t.note_profile(o.clone());
+    }
+    outcome
+}
+
+fn save_once(consent: &Consent, engine: &Engine, p: &ParticipantId) -> Option<String> {
+    let tracker = engine.pipeline().baseline(p)?;
+    let session = tracker.unstored_session().cloned();
     let shift = engine.pipeline().feedback_shift(p);
     let dd = consent.store.lock().unwrap_or_else(|e| e.into_inner());
     if !allowed(consent, &dd, p) {
-        return;
+        return Some("session_only: no profile consent for every stream".into());
     }
     let has_store = participant_dir(dd.path(), p).join("db").is_file();
     if session.is_none() && !has_store {
-        return;
+        return None;
     }
     let now = now_ms();
-    let write = || -> Result<Option<String>, StoreError> {
+    let write = || -> Result<(Option<String>, Option<u32>), StoreError> {
         let store = ParticipantStore::open(dd.path(), p)?;
         let stored = match store.profile(PROFILE_ENTRY)? {
             Some(v) => match Profile::from_value(v, p) {
@@ -120,6 +130,7 @@ pub(super) fn save(consent: &Consent, engine: &Engine, p: &ParticipantId) {
             ),
             (None, None) => (None, None),
         };
+        let mut sessions = None;
         if let Some(mut prof) = profile {
             if let Some(z) = shift.filter(|z| z.is_finite()) {
                 prof.feedback_shift_z = z;
@@ -129,18 +140,26 @@ pub(super) fn save(consent: &Consent, engine: &Engine, p: &ParticipantId) {
                     store.put_profile(PROFILE_ENTRY, &v)?;
                     store.flush()?;
                     info!(participant = %p, sessions = prof.sessions, "Profile stored.");
+                    sessions = Some(prof.sessions);
                 }
                 Err(e) => warn!(participant = %p, error = %e, "The profile was not stored."),
             }
         }
         store.close()?;
-        Ok(note)
+        Ok((note, sessions))
     };
     match blocking(write) {
-        Ok(Some(note)) => {
-            info!(participant = %p, reason = %note, "Session not taken into the profile.")
+        Ok((Some(note), _)) => {
+            info!(participant = %p, reason = %note, "Session not taken into the profile.");
+            Some(format!("refused: {note}"))
         }
-        Ok(None) => {}
-        Err(e) => warn!(participant = %p, error = %e, "The profile could not be stored."),
+        Ok((None, Some(n))) if session.is_some() => {
+            Some(format!("stored: the profile now holds {n} session(s)"))
+        }
+        Ok((None, _)) => None,
+        Err(e) => {
+            warn!(participant = %p, error = %e, "The profile could not be stored.");
+            Some(format!("failed: {e}"))
+        }
     }
 }

@@ -3,13 +3,34 @@
 //! Keys (stable; more may be added): `session` {`t`, `speed`, `live`, `phase`: `starting`
 //! (waiting for subscribers) or `running`}, `participants[]`
 //! {`id`, `streams[]` {`stream`, `state`, `device`, `clock` {`offset_s`, `skew_ppm`,
-//! `latency_s`, `observations`}, `drops` {reason: count}}}, `publishers[]` {`name`, …each
+//! `latency_s`, `observations`}, `drops` {reason: count}}, `baseline` {`kind`, `stage`,
+//! `suspect`, `centres` {feature: centre in its unit}, `calibration` {`collecting`, `requested`, `duration_s`, `completed`},
+//! `profile` (what was last done with the stored profile, one line, or null)}}, `publishers[]` {`name`, …each
 //! publisher's own counters}, `drops` {reason: total}.
 
 use crate::engine::Engine;
 use crate::publish::Publisher;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+/// A participant's baseline: the reference in use, the calibration, the profile.
+fn baseline_of(t: &crate::baseline::Tracker) -> Value {
+    let (r, stage) = t.reference();
+    let c = t.calibration_status();
+    json!({
+        "kind": r.kind.name(),
+        "stage": stage.name(),
+        "suspect": r.suspect,
+        "centres": r.centres_json(),
+        "calibration": {
+            "collecting": c.collecting,
+            "requested": c.requested,
+            "duration_s": c.duration_s,
+            "completed": c.completed,
+        },
+        "profile": t.profile_note(),
+    })
+}
 
 /// The status object.
 pub(super) fn render(
@@ -56,7 +77,12 @@ pub(super) fn render(
     }
     let participants: Vec<Value> = participants
         .into_iter()
-        .map(|(id, streams)| json!({"id": id, "streams": streams}))
+        .map(|(id, streams)| {
+            let baseline = crate::model::ParticipantId::new(&id)
+                .ok()
+                .and_then(|p| engine.pipeline().baseline(&p).map(baseline_of));
+            json!({"id": id, "streams": streams, "baseline": baseline})
+        })
         .collect();
     let publishers: Vec<Value> = publishers
         .iter()

@@ -142,6 +142,11 @@ impl Engine {
         &self.pipeline
     }
 
+    /// The pipeline, to take finished calibrations and note stored profiles.
+    pub fn pipeline_mut(&mut self) -> &mut Pipeline {
+        &mut self.pipeline
+    }
+
     /// Gives `p` a stored profile's reference and feedback shift
     /// ([`Pipeline::set_personal`]); the edge loads it (under `profile` consent) and calls
     /// this when `p` joins, before their data.
