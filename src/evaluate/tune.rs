@@ -157,3 +157,32 @@ fn tune() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn tune_ectopic() {
+    use crate::evaluate::metrics::{compare_ectopic, summarize_ectopic};
+    let cfg = cfg();
+    let n: u64 = env("N", 20.0) as u64;
+    let seed: u64 = env("SEED", 11.0) as u64;
+    let frac = env("ECT", 0.10);
+    let scen = std::env::var("SCEN").unwrap_or("rest,rest-then-stress".into());
+    let people: Vec<u64> = (0..n).collect();
+    for name in scen.split(',') {
+        let scenario = CohortScenario::from_name(name).unwrap();
+        let cmp = par_map(&people, 2, |&i| {
+            let clean = run_simulated(scenario, seed, i, None, &cfg);
+            let (_, sim) = simulate_member_with(scenario, seed, i, None, Some(frac));
+            let ect = run_recording(&sim.header, sim.records, &cfg, scenario.name());
+            compare_ectopic(&clean.decisions, &ect.decisions)
+        });
+        let s = summarize_ectopic(frac * 100.0, cmp.iter());
+        println!(
+            "{name:18} diff {:.4} flips clean {} ectopic {} extra {}",
+            s.action_diff_frac.unwrap_or(f64::NAN),
+            s.flips_clean,
+            s.flips_ectopic,
+            s.ectopic_extra_flips
+        );
+    }
+}
