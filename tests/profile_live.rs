@@ -71,8 +71,9 @@ fn replay(dir: &Path, file: &Path) {
     assert_eq!(code, Some(0), "{err}");
 }
 
-#[test]
-fn a_session_under_profile_consent_stores_a_profile_that_the_next_session_uses() {
+/// A fresh directory with its data dir and socket path, p01 granted `process,adapt,profile`
+/// in the ledger, and the 5-minute rest recording whose manifest grants `profile`.
+fn granted() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let socket = dir.path().join("run").join("s.sock");
@@ -83,6 +84,29 @@ fn a_session_under_profile_consent_stores_a_profile_that_the_next_session_uses()
         &grant("p01", "all", "process,adapt,profile"),
     );
     assert_eq!(code, Some(0), "{err}");
+    (dir, data, socket, file)
+}
+
+/// Starts `attune replay FILE ARGS` on `socket` and `data` (output discarded).
+fn spawn_replay(file: &Path, socket: &Path, data: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_attune"))
+        .arg("replay")
+        .arg(file)
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_session_under_profile_consent_stores_a_profile_that_the_next_session_uses() {
+    let (dir, data, socket, file) = granted();
     assert!(stored(&data).is_none());
     replay(dir.path(), &file);
     let first = stored(&data).expect("the session left a profile");
@@ -90,24 +114,12 @@ fn a_session_under_profile_consent_stores_a_profile_that_the_next_session_uses()
     assert!(first.feedback_shift_z.is_finite());
 
     // The next session starts from the profile: its first decision already says `personal`.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args([
-            "replay",
-            file.to_str().unwrap(),
-            "--speed",
-            "max",
-            "--wait-subscribers",
-            "1",
-        ])
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_replay(
+        &file,
+        &socket,
+        &data,
+        &["--speed", "max", "--wait-subscribers", "1"],
+    );
     wait_for_socket(&socket);
     let mut sub = Subscriber::connect(&socket, &["adaptation"]);
     let kinds: Vec<String> = sub
@@ -152,29 +164,10 @@ fn without_profile_consent_a_session_stores_no_profile() {
 
 #[test]
 fn calibrate_live_recalibrates_in_the_session_and_stores_the_profile_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let socket = dir.path().join("run").join("s.sock");
-    let file = recording(dir.path(), true);
-    let (code, _, err) = run_attune_in(
-        &socket,
-        &data,
-        &grant("p01", "all", "process,adapt,profile"),
-    );
-    assert_eq!(code, Some(0), "{err}");
+    let (_dir, data, socket, file) = granted();
     // 300 s of rest at 10x: the request lands in the first minute, before the session's own
     // 180 s calibration is done, so the requested 1-minute calibration replaces it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
-        .args(["replay", file.to_str().unwrap(), "--speed", "10"])
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--data-dir")
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_replay(&file, &socket, &data, &["--speed", "10"]);
     wait_for_socket(&socket);
     // Bad requests: one line each, nothing changes.
     let (code, _, err) = run_attune_in(
