@@ -13,8 +13,14 @@
 //!    (peak − preceding trough) is at least `amp_min_us` (0.01 µS, the computer-scoring minimum of
 //!    Boucsein et al. 2012, *Psychophysiology* 49:1017) and its rise time lies in
 //!    [`rise_min_s`, `rise_max_s`] (physiological rise 0.5–5 s, SIGNALS.md §5), and, by
-//!    default, when it is at least 10 % of the largest SCR accepted so far (causal relative
-//!    rule, NeuroKit2's `nabian2018`; it keeps noise wiggles just above 0.01 µS from counting).
+//!    default, when it is at least 10 % of the largest SCR accepted recently (causal relative
+//!    rule after NeuroKit2's `nabian2018`; it keeps noise wiggles just above 0.01 µS from
+//!    counting). NeuroKit2 applies it offline to the largest SCR of the whole record; a live
+//!    chain that kept the largest *so far* would be blinded for the rest of a session by one
+//!    large response (a startle of 2 µS sets the bar at 0.2 µS, above most later SCRs), so the
+//!    largest amplitude decays with a time constant of `relative_decay_s` (60 s): a 2 µS
+//!    startle's bar is back to 0.05 µS after 83 s and to 0.01 µS after about 3 min, while
+//!    responses that recur every minute or two keep the bar where they are.
 //!    The onset is the trough, moved forward along any slow rise: while the slope over the last
 //!    0.5 s stays below `onset_slope_us_per_s` (0.02 µS/s) the onset follows the signal. This
 //!    keeps the high-pass undershoot after a large SCR (a slow climb back towards zero) from
@@ -44,6 +50,9 @@ pub struct EdaConfig {
     /// Also require amplitude ≥ this fraction of the largest SCR accepted so far (the causal
     /// relative rule of NeuroKit2's `nabian2018` method, SIGNALS.md §4.4); None turns it off.
     pub relative_min: Option<f64>,
+    /// Time constant with which that largest amplitude decays, s (module doc; infinite: the
+    /// largest so far, which one large response ratchets up for good).
+    pub relative_decay_s: f64,
 }
 
 impl Default for EdaConfig {
@@ -56,6 +65,7 @@ impl Default for EdaConfig {
             rise_max_s: 5.0,
             onset_slope_us_per_s: 0.02,
             relative_min: Some(0.1),
+            relative_decay_s: 60.0,
         }
     }
 }
@@ -98,6 +108,8 @@ pub struct EdaChain {
     zig: Option<Zig>,
     /// Largest amplitude accepted since the last reset, µS.
     max_amp: f64,
+    /// When `max_amp` was last set, s.
+    max_amp_t: f64,
     /// The last `slope_span + 1` phasic values.
     hist: std::collections::VecDeque<f64>,
     slope_span: usize,
@@ -129,10 +141,22 @@ impl EdaChain {
             phasic,
             zig: None,
             max_amp: 0.0,
+            max_amp_t: 0.0,
             hist: std::collections::VecDeque::with_capacity(slope_span + 1),
             slope_span,
             slope_dt: slope_span as f64 / rate,
         })
+    }
+
+    /// The largest accepted amplitude, decayed to `t` (module doc).
+    fn reference_amp(&self, t: f64) -> f64 {
+        let tau = self.cfg.relative_decay_s;
+        let age = (t - self.max_amp_t).max(0.0);
+        if tau.is_finite() && tau > 0.0 {
+            self.max_amp * (-age / tau).exp()
+        } else {
+            self.max_amp
+        }
     }
 
     /// Rate after decimation, Hz, for an input at `fs`.
@@ -231,16 +255,18 @@ impl EdaChain {
                 };
                 *zig = Zig::Falling { min_t: t, min: p };
                 let rise = scr.peak_t - scr.onset_t;
+                let reference = self.reference_amp(t);
                 let relative_ok = self
                     .cfg
                     .relative_min
-                    .is_none_or(|r| scr.amplitude_us >= r * self.max_amp);
+                    .is_none_or(|r| scr.amplitude_us >= r * reference);
                 let ok = scr.amplitude_us >= self.cfg.amp_min_us
                     && relative_ok
                     && rise >= self.cfg.rise_min_s
                     && rise <= self.cfg.rise_max_s;
                 if ok {
-                    self.max_amp = self.max_amp.max(scr.amplitude_us);
+                    self.max_amp = reference.max(scr.amplitude_us);
+                    self.max_amp_t = t;
                 }
                 ok.then_some(scr)
             }
@@ -311,5 +337,37 @@ mod tests {
             chain.push(i as f64 / 32.0, 5.0, &mut scrs);
         }
         assert!(scrs.is_empty(), "{scrs:?}");
+    }
+
+    /// SCRs of 0.15 µS every 15 s for 7.5 min, with a 2 µS startle at 150 s, through a chain
+    /// with `cfg`: (SCRs confirmed in 150–450 s, without the startle itself).
+    fn after_a_startle(cfg: EdaConfig) -> usize {
+        let fs = 32.0;
+        let mut chain = EdaChain::new(fs, cfg).unwrap();
+        let mut scrs = Vec::new();
+        let small: Vec<f64> = (1..30).map(|k| f64::from(k) * 15.0).collect();
+        for i in 0..(460.0 * fs) as usize {
+            let t = i as f64 / fs;
+            let x = 5.0
+                + small.iter().map(|&o| bateman(t - o, 0.15)).sum::<f64>()
+                + bateman(t - 157.0, 2.0);
+            chain.push(t, x, &mut scrs);
+        }
+        scrs.iter()
+            .filter(|s| s.confirmed_t >= 150.0 && s.confirmed_t < 450.0 && s.amplitude_us < 1.0)
+            .count()
+    }
+
+    #[test]
+    fn one_large_response_does_not_blind_the_detector_for_long() {
+        // 20 small SCRs start in 150–450 s. The largest-so-far rule of old counts none of those
+        // after the startle; the decaying one loses only those in the first tens of seconds.
+        let decaying = after_a_startle(EdaConfig::default());
+        let ratchet = after_a_startle(EdaConfig {
+            relative_decay_s: f64::INFINITY,
+            ..EdaConfig::default()
+        });
+        assert!(decaying >= 16, "decaying: {decaying}");
+        assert!(ratchet <= 2, "ratchet: {ratchet}");
     }
 }
