@@ -182,7 +182,7 @@ fn calibrate_errors_are_one_line() {
                 "--minutes",
                 "5",
             ],
-            "calibrate --live is not built yet; record a session and calibrate from its file",
+            "no attune daemon is running on ",
         ),
     ];
     for (args, want) in cases {

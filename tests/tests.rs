@@ -26,6 +26,7 @@ mod live;
 mod live_consent;
 mod neurokit;
 mod neurokit_eda_ppg;
+mod osc_transport;
 mod profile_cli;
 mod profile_live;
 mod recorder_live;

@@ -1,21 +1,107 @@
-//! OSC over UDP (edge). VRChat heart-rate parameters and attune's own `/attune/<participant>/...` addresses.
+//! OSC over UDP (edge): heart rate for VRChat avatars, and attune's own data for any OSC app.
 //!
-//! Not built yet: [`start`] refuses with one line.
+//! Encoding: OSC 1.0 messages (Wright 2002, opensoundcontrol.org), one UDP datagram each, with
+//! the `rosc` crate. Default target 127.0.0.1:9000 (VRChat's OSC input port). OSCQuery is not
+//! spoken.
+//!
+//! # Avatar parameters (the VRChat heart-rate convention)
+//!
+//! The parameters the common heart-rate tools send, so that avatars built for them work
+//! unchanged (HRPresence and PyHRPresence: `HR`, `floatHR`, `isHRConnected`, `HeartBeatToggle`,
+//! `RRInterval` under `/avatar/parameters/`). The prefix and every name are configurable
+//! (`[osc]` keys `prefix`, `hr`, `float_hr`, `connected`, `beat_toggle`, `rr_interval`).
+//!
+//! | address | type | value |
+//! |---|---|---|
+//! | `/avatar/parameters/HR` | int | heart rate, bpm, clamped to 0–255 |
+//! | `/avatar/parameters/floatHR` | float | `HR / 255 · 2 − 1` (0–255 onto −1..1, as HRPresence maps it) |
+//! | `/avatar/parameters/isHRConnected` | bool | a heart value arrived within `hr_timeout_s` (5 s) and the heart stream is streaming |
+//! | `/avatar/parameters/HeartBeatToggle` | bool | flips on every real beat (an RR interval), never on a timer |
+//! | `/avatar/parameters/RRInterval` | int | the beat's RR interval, ms |
+//!
+//! Where the heart rate comes from: each RR interval of a strap or device (`HR = 60000 / RR`,
+//! with the beat toggle), or a strap's own HR value; both are raw values and need the stream's
+//! `process` and `share_raw` consent ([`super::raw_needs`]). Without `share_raw`, the 10 s heart
+//! rate of the features is sent instead (it needs `share_features`, as for a socket subscriber),
+//! and `HeartBeatToggle` does not flip. Beats that attune detects itself in raw ECG/PPG are not
+//! engine events today, so an ECG/PPG-only participant drives the avatar from the features.
+//! RR intervals arrive in batches (a strap notifies about once a second): the toggles of a batch
+//! are sent as it arrives, not spread over the beats' times.
+//!
+//! One participant drives the avatar: `avatar_participant` if configured, otherwise the first
+//! participant heart data arrives for (logged once).
+//!
+//! # attune's own data
+//!
+//! Under `/attune/<participant>/` (the `attune` prefix is `attune_prefix`): `action` (string:
+//! `ease_off`, `hold`, `escalate`), `arousal` (float 0..1, only when known), `confidence`
+//! (float), `arousal_state` (string), `rule` (string), `state/<stream>` (string: the stream's
+//! state), and `features/<name>` (float, each consented feature: `hr_bpm`, `rmssd_ms`,
+//! `scl_us`, `scr_per_min`). Each needs what the same message needs on the Unix socket.
+//!
+//! # Timing, queue, failures
+//!
+//! Sent on each update, plus a keepalive every second that repeats the avatar's last `HR`,
+//! `floatHR` and `isHRConnected` (false once no heart value came for `hr_timeout_s`, or the heart
+//! stream stopped streaming). The engine only enqueues (bounded queue, `queue_full` drops
+//! counted); the writer task re-checks each message's consent under its egress gate just before
+//! sending it. A send error (the target is unreachable: `ECONNREFUSED` from ICMP, no route) is
+//! counted as `failed` and logged once per outage; the transport never stops the daemon.
 
-use super::{Context, Scope};
+use super::{Context, Counters, Outbox, Scope};
 use crate::config::TransportSection;
-use crate::publish::Publisher;
+use crate::consent::Need;
+use crate::engine::event::{Event, EventBody};
+use crate::features::FEATURE_NAMES;
+use crate::model::{ParticipantId, StreamKind, StreamState};
+use crate::publish::messages::Topic;
+use crate::publish::{Flow, Publisher};
+use rosc::{OscMessage, OscPacket, OscType};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
 
-/// The default OSC target.
+/// The default OSC target (VRChat's input port).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";
+
+/// The keepalive period.
+pub const KEEPALIVE: Duration = Duration::from_secs(1);
 
 /// The OSC transport's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OscSpec {
-    /// OSC target (`HOST:PORT`).
+    /// The OSC target (`HOST:PORT`).
     pub addr: String,
-    /// Which participants and topics it carries.
+    /// Which participants and topics it carries (topics gate attune's own addresses).
     pub scope: Scope,
+    /// The avatar parameters' prefix.
+    pub prefix: String,
+    /// Names of the avatar parameters: HR, floatHR, isHRConnected, HeartBeatToggle, RRInterval.
+    pub names: AvatarNames,
+    /// The prefix of attune's own addresses.
+    pub attune_prefix: String,
+    /// Who drives the avatar; `None`: the first participant with heart data.
+    pub avatar_participant: Option<ParticipantId>,
+    /// Without a heart value for this long, `isHRConnected` is false, s.
+    pub hr_timeout_s: f64,
+    /// Queue bound, messages.
+    pub queue: usize,
+}
+
+/// The avatar parameters' names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvatarNames {
+    /// Heart rate, int.
+    pub hr: String,
+    /// Heart rate onto −1..1, float.
+    pub float_hr: String,
+    /// Connected, bool.
+    pub connected: String,
+    /// Flips on each beat, bool.
+    pub beat_toggle: String,
+    /// RR interval, int ms.
+    pub rr_interval: String,
 }
 
 impl Default for OscSpec {
@@ -23,6 +109,18 @@ impl Default for OscSpec {
         Self {
             addr: DEFAULT_ADDR.into(),
             scope: Scope::default(),
+            prefix: "/avatar/parameters".into(),
+            names: AvatarNames {
+                hr: "HR".into(),
+                float_hr: "floatHR".into(),
+                connected: "isHRConnected".into(),
+                beat_toggle: "HeartBeatToggle".into(),
+                rr_interval: "RRInterval".into(),
+            },
+            attune_prefix: "/attune".into(),
+            avatar_participant: None,
+            hr_timeout_s: 5.0,
+            queue: 4096,
         }
     }
 }
@@ -39,7 +137,7 @@ impl std::str::FromStr for OscSpec {
                 })
             }
             _ => Err(format!(
-                "expected HOST:PORT (e.g. 127.0.0.1:9000), not {s:?}"
+                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
             )),
         }
     }
@@ -53,29 +151,648 @@ struct Raw {
     enabled: Option<bool>,
     /// `HOST:PORT`.
     addr: Option<String>,
+    prefix: Option<String>,
+    attune_prefix: Option<String>,
+    hr: Option<String>,
+    float_hr: Option<String>,
+    connected: Option<String>,
+    beat_toggle: Option<String>,
+    rr_interval: Option<String>,
+    avatar_participant: Option<String>,
+    hr_timeout_s: Option<f64>,
+    participants: Option<Vec<String>>,
+    topics: Option<Vec<Topic>>,
+}
+
+/// An OSC address prefix: starts with `/`, no trailing `/`, no spaces or OSC pattern characters.
+fn check_prefix(p: &str) -> Result<String, String> {
+    let bad = |c: char| c.is_whitespace() || "#*,?[]{}".contains(c);
+    if !p.starts_with('/') || p.ends_with('/') || p.chars().any(bad) {
+        return Err(format!(
+            "{p:?} is not an OSC address prefix (starts with /, no trailing /, no spaces or #*,?[]{{}})"
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// A parameter name: non-empty, no `/`, spaces or pattern characters.
+fn check_name(n: &str) -> Result<String, String> {
+    if n.is_empty()
+        || n.chars()
+            .any(|c| c.is_whitespace() || "/#*,?[]{}".contains(c))
+    {
+        return Err(format!("{n:?} is not an OSC parameter name"));
+    }
+    Ok(n.to_owned())
 }
 
 /// The settings a `[osc]` section asks for; `None` when it says `enabled = false`.
 pub fn from_section(section: &TransportSection) -> Result<Option<OscSpec>, String> {
-    let raw: Raw = section
-        .table
-        .clone()
-        .try_into()
-        .map_err(|e| format!("{}: [osc]: {e}", section.at))?;
+    let at = |e: String| format!("{}: [osc] {e}", section.at);
+    let raw: Raw = section.table.clone().try_into().map_err(|e| {
+        at(e.to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    })?;
     if raw.enabled == Some(false) {
         return Ok(None);
     }
-    match raw.addr {
-        Some(a) => a
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{}: [osc] addr: {e}", section.at)),
-        None => Ok(Some(OscSpec::default())),
+    let mut s = match raw.addr {
+        Some(a) => a.parse::<OscSpec>().map_err(|e| at(format!("addr: {e}")))?,
+        None => OscSpec::default(),
+    };
+    if let Some(p) = raw.prefix {
+        s.prefix = check_prefix(&p).map_err(|e| at(format!("prefix: {e}")))?;
+    }
+    if let Some(p) = raw.attune_prefix {
+        s.attune_prefix = check_prefix(&p).map_err(|e| at(format!("attune_prefix: {e}")))?;
+    }
+    for (v, slot, key) in [
+        (raw.hr, &mut s.names.hr, "hr"),
+        (raw.float_hr, &mut s.names.float_hr, "float_hr"),
+        (raw.connected, &mut s.names.connected, "connected"),
+        (raw.beat_toggle, &mut s.names.beat_toggle, "beat_toggle"),
+        (raw.rr_interval, &mut s.names.rr_interval, "rr_interval"),
+    ] {
+        if let Some(v) = v {
+            *slot = check_name(&v).map_err(|e| at(format!("{key}: {e}")))?;
+        }
+    }
+    if let Some(p) = raw.avatar_participant {
+        s.avatar_participant =
+            Some(ParticipantId::new(&p).map_err(|e| at(format!("avatar_participant: {e}")))?);
+    }
+    if let Some(t) = raw.hr_timeout_s {
+        if !(t.is_finite() && (0.5..=600.0).contains(&t)) {
+            return Err(at(format!("hr_timeout_s must be 0.5 to 600, not {t}")));
+        }
+        s.hr_timeout_s = t;
+    }
+    if let Some(ps) = raw.participants {
+        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
+        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
+    }
+    s.scope.topics = raw.topics;
+    Ok(Some(s))
+}
+
+/// One message to send, with the consent it rests on.
+#[derive(Debug, Clone, PartialEq)]
+struct Out {
+    participant: ParticipantId,
+    needs: Vec<Need>,
+    addr: String,
+    args: Vec<OscType>,
+    /// Heart state the writer keeps for the keepalive: `Some(bpm)` for an avatar HR value.
+    heart: Option<f64>,
+}
+
+/// What the writer is told besides messages.
+#[derive(Debug)]
+enum Item {
+    Send(Out),
+    /// The avatar's heart stream stopped streaming.
+    HeartLost,
+}
+
+/// The avatar's part of the publisher's state (the engine side).
+struct Avatar {
+    who: Option<ParticipantId>,
+    toggle: bool,
+    /// Heart rate from beats or a strap arrived recently (so the features' HR is not used).
+    raw_heart_t: Option<f64>,
+}
+
+/// The OSC transport as a [`Publisher`].
+pub struct OscPublisher {
+    spec: OscSpec,
+    out: Outbox<Item>,
+    avatar: Avatar,
+    /// The consent last handed to [`Publisher::consent`]: raw heart values are used only where
+    /// it allows `share_raw` (the writer re-checks every message anyway).
+    snapshot: Option<Arc<crate::consent::ConsentSnapshot>>,
+}
+
+fn float_hr(bpm: f64) -> f32 {
+    ((bpm.clamp(0.0, 255.0) / 255.0) * 2.0 - 1.0) as f32
+}
+
+fn hr_int(bpm: f64) -> i32 {
+    bpm.round().clamp(0.0, 255.0) as i32
+}
+
+impl OscPublisher {
+    fn param(&self, name: &str) -> String {
+        format!("{}/{name}", self.spec.prefix)
+    }
+
+    fn own(&self, p: &ParticipantId, rest: &str) -> String {
+        format!("{}/{p}/{rest}", self.spec.attune_prefix)
+    }
+
+    fn push(&self, participant: &ParticipantId, needs: &[Need], addr: String, args: Vec<OscType>) {
+        self.out.push(Item::Send(Out {
+            participant: participant.clone(),
+            needs: needs.to_vec(),
+            addr,
+            args,
+            heart: None,
+        }));
+    }
+
+    /// The avatar's HR messages for `bpm` (and a beat's toggle and RR when `rr_ms` is given).
+    fn heart(&mut self, p: &ParticipantId, needs: &[Need], bpm: f64, rr_ms: Option<f64>) {
+        if !(bpm.is_finite() && bpm > 0.0) {
+            return;
+        }
+        let n = self.spec.names.clone();
+        if let Some(rr) = rr_ms {
+            self.avatar.toggle = !self.avatar.toggle;
+            self.push(
+                p,
+                needs,
+                self.param(&n.beat_toggle),
+                vec![OscType::Bool(self.avatar.toggle)],
+            );
+            self.push(
+                p,
+                needs,
+                self.param(&n.rr_interval),
+                vec![OscType::Int(rr.round().clamp(0.0, 65535.0) as i32)],
+            );
+        }
+        self.out.push(Item::Send(Out {
+            participant: p.clone(),
+            needs: needs.to_vec(),
+            addr: self.param(&n.hr),
+            args: vec![OscType::Int(hr_int(bpm))],
+            heart: Some(bpm),
+        }));
+        self.push(
+            p,
+            needs,
+            self.param(&n.float_hr),
+            vec![OscType::Float(float_hr(bpm))],
+        );
+        self.push(
+            p,
+            needs,
+            self.param(&n.connected),
+            vec![OscType::Bool(true)],
+        );
+    }
+
+    /// True when `p` drives the avatar (the first with heart data, unless configured).
+    fn drives_avatar(&mut self, p: &ParticipantId) -> bool {
+        match &self.avatar.who {
+            Some(w) => w == p,
+            None => {
+                info!(participant = %p, "OSC: this participant drives the avatar parameters.");
+                self.avatar.who = Some(p.clone());
+                true
+            }
+        }
     }
 }
 
-/// Starts the OSC transport.
+impl Publisher for OscPublisher {
+    fn name(&self) -> &'static str {
+        "osc"
+    }
+
+    fn publish(&mut self, event: &Arc<Event>) -> Flow {
+        let Some(p) = event.participant().cloned() else {
+            return Flow::Continue;
+        };
+        if !self.spec.scope.has_participant(&p) {
+            return Flow::Continue;
+        }
+        let needs = event.needs();
+        match &event.body {
+            EventBody::Adaptation(a) if self.spec.scope.has_topic(Topic::Adaptation) => {
+                let d = &a.decision;
+                let s = |x: &str| vec![OscType::String(x.to_owned())];
+                self.push(&p, needs, self.own(&p, "action"), s(d.action.name()));
+                if let Some(x) = d.arousal.filter(|x| x.is_finite()) {
+                    self.push(
+                        &p,
+                        needs,
+                        self.own(&p, "arousal"),
+                        vec![OscType::Float(x as f32)],
+                    );
+                }
+                self.push(
+                    &p,
+                    needs,
+                    self.own(&p, "confidence"),
+                    vec![OscType::Float(d.confidence as f32)],
+                );
+                self.push(&p, needs, self.own(&p, "arousal_state"), s(d.state.name()));
+                self.push(&p, needs, self.own(&p, "rule"), s(d.rule.name()));
+            }
+            EventBody::Features(_, f) => {
+                if self.spec.scope.has_topic(Topic::Features) {
+                    for (i, v) in f.values.iter().enumerate() {
+                        if let Some(v) = v.filter(|v| v.is_finite()) {
+                            let addr = self.own(&p, &format!("features/{}", FEATURE_NAMES[i]));
+                            self.push(&p, needs, addr, vec![OscType::Float(v as f32)]);
+                        }
+                    }
+                }
+                // The features' HR drives the avatar when no raw heart value does.
+                let raw_recent = self
+                    .avatar
+                    .raw_heart_t
+                    .is_some_and(|t| f.t - t <= self.spec.hr_timeout_s);
+                if let Some(hr) = f.values[0]
+                    && !raw_recent
+                    && self.drives_avatar(&p)
+                {
+                    self.heart(&p, needs, hr, None);
+                }
+            }
+            EventBody::State(s) => {
+                let c = &s.change;
+                if self.spec.scope.has_topic(Topic::State) {
+                    let addr = self.own(&p, &format!("state/{}", c.kind.name()));
+                    self.push(
+                        &p,
+                        needs,
+                        addr,
+                        vec![OscType::String(c.state.name().into())],
+                    );
+                }
+                let heart = matches!(
+                    c.kind,
+                    StreamKind::Rr | StreamKind::Hr | StreamKind::Ecg | StreamKind::Ppg
+                );
+                if heart
+                    && c.state != StreamState::Streaming
+                    && self.avatar.who.as_ref() == Some(&p)
+                {
+                    self.out.push(Item::HeartLost);
+                }
+            }
+            EventBody::Samples(c) if matches!(c.kind, StreamKind::Rr | StreamKind::Hr) => {
+                let raw = super::raw_needs(c.kind);
+                let shared = self
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| raw.iter().all(|n| n.met(s, &p)));
+                if !shared || !self.drives_avatar(&p) {
+                    return Flow::Continue;
+                }
+                for (i, &v) in c.samples.iter().enumerate() {
+                    let (bpm, rr) = match c.kind {
+                        StreamKind::Rr if v > 0.0 => (60_000.0 / v, Some(v)),
+                        StreamKind::Hr => (v, None),
+                        _ => continue,
+                    };
+                    self.avatar.raw_heart_t = Some(c.time_of(i).max(c.host_t));
+                    self.heart(&p, &raw, bpm, rr);
+                }
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn consent(&mut self, snapshot: &Arc<crate::consent::ConsentSnapshot>) -> Flow {
+        self.snapshot = Some(snapshot.clone());
+        // The writer re-checks every message against the consent in force, under its egress
+        // gate, right before it sends it: nothing queued can outlive a revocation.
+        Flow::Continue
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let mut v = self.out.counters.json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("target".into(), serde_json::json!(self.spec.addr));
+            o.insert(
+                "avatar_participant".into(),
+                serde_json::json!(self.avatar.who.as_ref().map(ParticipantId::as_str)),
+            );
+        }
+        v
+    }
+}
+
+/// Starts the OSC transport: resolves the target and spawns the writer.
 pub async fn start(spec: OscSpec, ctx: &Context) -> Result<Box<dyn Publisher>, String> {
-    let _ = (spec, ctx);
-    Err("this transport is not built yet".into())
+    let target = tokio::net::lookup_host(&spec.addr)
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", spec.addr))?
+        .next()
+        .ok_or_else(|| format!("{} resolves to no address", spec.addr))?;
+    let local = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|e| format!("cannot send to {target}: {e}"))?;
+    let (out, rx) = Outbox::new(spec.queue);
+    let writer = Writer {
+        socket,
+        counters: out.counters.clone(),
+        consent: ctx.consent.clone(),
+        registration: ctx.egress.register(),
+        names: spec.names.clone(),
+        prefix: spec.prefix.clone(),
+        timeout: Duration::from_secs_f64(spec.hr_timeout_s),
+        failing: false,
+    };
+    ctx.tasks.spawn(writer.run(rx, ctx.closing.clone()));
+    info!(target = %target, "OSC: sending.");
+    Ok(Box::new(OscPublisher {
+        avatar: Avatar {
+            who: spec.avatar_participant.clone(),
+            toggle: false,
+            raw_heart_t: None,
+        },
+        spec,
+        out,
+        snapshot: Some(ctx.consent.borrow().clone()),
+    }))
+}
+
+/// The writer task: sends each message after the consent re-check, and the keepalive.
+struct Writer {
+    socket: tokio::net::UdpSocket,
+    counters: Arc<Counters>,
+    consent: tokio::sync::watch::Receiver<Arc<crate::consent::ConsentSnapshot>>,
+    registration: crate::publish::egress::Registration,
+    names: AvatarNames,
+    prefix: String,
+    timeout: Duration,
+    failing: bool,
+}
+
+/// The avatar's heart as the keepalive repeats it.
+struct LastHeart {
+    participant: ParticipantId,
+    needs: Vec<Need>,
+    bpm: f64,
+    at: tokio::time::Instant,
+    lost: bool,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Item>,
+        closing: tokio_util::sync::CancellationToken,
+    ) {
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<LastHeart> = None;
+        loop {
+            tokio::select! {
+                biased;
+                _ = closing.cancelled() => break,
+                _ = self.registration.egress.cancel.cancelled() => break,
+                item = rx.recv() => match item {
+                    Some(Item::Send(o)) => {
+                        if let Some(bpm) = o.heart {
+                            last = Some(LastHeart {
+                                participant: o.participant.clone(),
+                                needs: o.needs.clone(),
+                                bpm,
+                                at: tokio::time::Instant::now(),
+                                lost: false,
+                            });
+                        }
+                        self.send(&o).await;
+                    }
+                    Some(Item::HeartLost) => {
+                        if let Some(l) = &mut last {
+                            l.lost = true;
+                        }
+                        self.connected_false(last.as_ref()).await;
+                    }
+                    None => break,
+                },
+                _ = keepalive.tick() => {
+                    let Some(l) = &last else { continue };
+                    if l.lost || l.at.elapsed() > self.timeout {
+                        self.connected_false(Some(l)).await;
+                        continue;
+                    }
+                    let p = |n: &str| format!("{}/{n}", self.prefix);
+                    for (addr, args) in [
+                        (p(&self.names.hr), vec![OscType::Int(hr_int(l.bpm))]),
+                        (p(&self.names.float_hr), vec![OscType::Float(float_hr(l.bpm))]),
+                        (p(&self.names.connected), vec![OscType::Bool(true)]),
+                    ] {
+                        let o = Out {
+                            participant: l.participant.clone(),
+                            needs: l.needs.clone(),
+                            addr,
+                            args,
+                            heart: None,
+                        };
+                        self.send(&o).await;
+                    }
+                }
+            }
+        }
+        // Say the heart is gone as the daemon stops (avatars then show it disconnected).
+        self.connected_false(last.as_ref()).await;
+    }
+
+    /// `isHRConnected` false (it carries no data, so it needs no consent).
+    async fn connected_false(&mut self, last: Option<&LastHeart>) {
+        let Some(l) = last else { return };
+        let o = Out {
+            participant: l.participant.clone(),
+            needs: Vec::new(),
+            addr: format!("{}/{}", self.prefix, self.names.connected),
+            args: vec![OscType::Bool(false)],
+            heart: None,
+        };
+        self.send(&o).await;
+    }
+
+    async fn send(&mut self, o: &Out) {
+        let bytes = match rosc::encoder::encode(&OscPacket::Message(OscMessage {
+            addr: o.addr.clone(),
+            args: o.args.clone(),
+        })) {
+            Ok(b) => b,
+            Err(e) => {
+                Counters::add(&self.counters.failed);
+                warn!(address = %o.addr, error = %e, "OSC: a message could not be encoded.");
+                return;
+            }
+        };
+        let egress = self.registration.egress.clone();
+        let _gate = egress.gate.lock().await;
+        if egress.cancel.is_cancelled() {
+            return;
+        }
+        if !super::met(&o.needs, &o.participant, &self.consent) {
+            Counters::add(&self.counters.withdrawn);
+            return;
+        }
+        match self.socket.send(&bytes).await {
+            Ok(_) => {
+                Counters::add(&self.counters.sent);
+                if std::mem::take(&mut self.failing) {
+                    info!("OSC: the target receives again.");
+                }
+            }
+            Err(e) => {
+                Counters::add(&self.counters.failed);
+                if !std::mem::replace(&mut self.failing, true) {
+                    warn!(error = %e, "OSC: the target is unreachable; messages are counted as failed until it is back.");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> TransportSection {
+        TransportSection {
+            table: toml::from_str(text).unwrap(),
+            at: "attune.toml line 1".into(),
+        }
+    }
+
+    #[test]
+    fn the_documented_section_is_read_and_bad_keys_are_refused_in_one_line() {
+        let s = from_section(&section(
+            "addr = \"127.0.0.1:9001\"\nprefix = \"/avatar/parameters\"\nhr = \"Heartrate\"\navatar_participant = \"p01\"\nhr_timeout_s = 3\ntopics = [\"adaptation\"]",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.addr, "127.0.0.1:9001");
+        assert_eq!(s.names.hr, "Heartrate");
+        assert_eq!(s.avatar_participant.unwrap().as_str(), "p01");
+        assert_eq!(s.scope.topics, Some(vec![Topic::Adaptation]));
+        assert!(from_section(&section("enabled = false")).unwrap().is_none());
+        for bad in [
+            "colour = 1",
+            "prefix = \"avatar\"",
+            "hr = \"a b\"",
+            "hr_timeout_s = 0",
+            "addr = \"nowhere\"",
+        ] {
+            let e = from_section(&section(bad)).unwrap_err();
+            assert!(
+                e.starts_with("attune.toml line 1: [osc]") && !e.contains('\n'),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn heart_rate_maps_like_the_vrchat_tools() {
+        assert_eq!(hr_int(300.0), 255);
+        assert_eq!(hr_int(61.6), 62);
+        assert!((float_hr(0.0) + 1.0).abs() < 1e-6);
+        assert!((float_hr(255.0) - 1.0).abs() < 1e-6);
+        assert!(float_hr(127.5).abs() < 1e-6);
+    }
+
+    /// The publisher without a writer: what it enqueues, read from the queue.
+    fn publisher(share_raw: bool) -> (OscPublisher, mpsc::Receiver<Item>) {
+        let p = ParticipantId::new("p01").unwrap();
+        let mut m = crate::simulate::synthetic_consent();
+        if share_raw {
+            m.grants[0].purposes.push(crate::consent::Purpose::ShareRaw);
+        }
+        let (out, rx) = Outbox::new(64);
+        let publisher = OscPublisher {
+            spec: OscSpec::default(),
+            out,
+            avatar: Avatar {
+                who: None,
+                toggle: false,
+                raw_heart_t: None,
+            },
+            snapshot: Some(Arc::new(crate::consent::ConsentSnapshot::from_manifest(
+                &p, &m,
+            ))),
+        };
+        (publisher, rx)
+    }
+
+    fn rr_event(rr: &[f64]) -> Arc<Event> {
+        let mut t = 0.0;
+        let times = rr
+            .iter()
+            .map(|r| {
+                t += r / 1000.0;
+                t
+            })
+            .collect();
+        Event::new(EventBody::Samples(crate::model::Chunk {
+            participant: ParticipantId::new("p01").unwrap(),
+            kind: StreamKind::Rr,
+            seq: 0,
+            host_t: t,
+            timing: crate::model::Timing::Events(times),
+            samples: rr.to_vec(),
+            raw: None,
+            meta: None,
+        }))
+    }
+
+    fn sent(rx: &mut mpsc::Receiver<Item>) -> Vec<(String, Vec<OscType>, Vec<Need>)> {
+        let mut v = Vec::new();
+        while let Ok(Item::Send(o)) = rx.try_recv() {
+            v.push((o.addr, o.args, o.needs));
+        }
+        v
+    }
+
+    #[test]
+    fn each_beat_flips_the_toggle_and_carries_its_interval_under_share_raw() {
+        let (mut p, mut rx) = publisher(true);
+        p.publish(&rr_event(&[1000.0, 750.0, 800.0]));
+        let got = sent(&mut rx);
+        let toggles: Vec<_> = got
+            .iter()
+            .filter(|(a, _, _)| a == "/avatar/parameters/HeartBeatToggle")
+            .map(|(_, v, _)| v.clone())
+            .collect();
+        assert_eq!(
+            toggles,
+            [true, false, true].map(|b| vec![OscType::Bool(b)]).to_vec()
+        );
+        let rr: Vec<_> = got
+            .iter()
+            .filter(|(a, _, _)| a == "/avatar/parameters/RRInterval")
+            .map(|(_, v, _)| v.clone())
+            .collect();
+        assert_eq!(rr, [1000, 750, 800].map(|r| vec![OscType::Int(r)]).to_vec());
+        let hr: Vec<_> = got
+            .iter()
+            .filter(|(a, _, _)| a == "/avatar/parameters/HR")
+            .map(|(_, v, _)| v.clone())
+            .collect();
+        assert_eq!(hr, [60, 80, 75].map(|r| vec![OscType::Int(r)]).to_vec());
+        // Each rests on the RR stream's process and share_raw consent, not on record.
+        assert!(
+            got.iter()
+                .all(|(_, _, n)| n[..] == super::super::raw_needs(StreamKind::Rr))
+        );
+    }
+
+    #[test]
+    fn without_share_raw_no_beat_is_sent() {
+        let (mut p, mut rx) = publisher(false);
+        p.publish(&rr_event(&[1000.0, 750.0]));
+        assert!(sent(&mut rx).is_empty());
+    }
 }
