@@ -47,11 +47,40 @@ fn features_until(sub: &mut Subscriber, ids: &[&str], until: f64) -> BTreeMap<St
     by
 }
 
-/// The fraction of `frames` at or after `from` (session time) where `key` is a number.
-fn present(frames: &[Value], key: &str, from: f64) -> (f64, usize) {
+/// After a host stall ends, the burst of delivered data is processed within this much session
+/// time (measured: features back 0.25–1 s after the stall's `to_t` at 20x).
+const STALL_RECOVERY_S: f64 = 2.0;
+
+/// The session-time ranges of the host stalls the daemon reported (`session.stalls` of
+/// `attune status`), widened by the recovery; panics if the daemon kept fewer than it counted.
+fn stalled_ranges(status: &Value) -> Vec<(f64, f64)> {
+    let st = &status["session"]["stalls"];
+    let recent = st["recent"].as_array().expect("session.stalls.recent");
+    assert_eq!(
+        st["count"].as_u64(),
+        Some(recent.len() as u64),
+        "more host stalls than the status keeps: {st}"
+    );
+    recent
+        .iter()
+        .map(|r| {
+            (
+                r["from_t"].as_f64().unwrap(),
+                r["to_t"].as_f64().unwrap() + STALL_RECOVERY_S,
+            )
+        })
+        .collect()
+}
+
+/// The fraction of `frames` at or after `from` (session time) and outside `stalled` where `key`
+/// is a number, and how many ticks that counts.
+fn present(frames: &[Value], key: &str, from: f64, stalled: &[(f64, f64)]) -> (f64, usize) {
     let ticks: Vec<&Value> = frames
         .iter()
-        .filter(|f| f["t"].as_f64().unwrap() >= from)
+        .filter(|f| {
+            let t = f["t"].as_f64().unwrap();
+            t >= from && !stalled.iter().any(|&(a, b)| (a..=b).contains(&t))
+        })
         .collect();
     let n = ticks.iter().filter(|f| f[key].is_number()).count();
     #[allow(clippy::cast_precision_loss)]
@@ -221,26 +250,41 @@ const CLOCK_IDS: [&str; 5] = [
 ];
 const WARM_UP_S: f64 = 90.0;
 
-/// Asserts ≥ 95 % presence of hr_bpm, rmssd_ms (RR) and scl_us (EDA) after the warm-up, and
-/// prints the fractions.
-fn assert_features_on_ticks(label: &str, by: &BTreeMap<String, Vec<Value>>) {
+/// Asserts ≥ 95 % presence of hr_bpm, rmssd_ms (RR) and scl_us (EDA) after the warm-up, on the
+/// ticks outside the host stalls `status` reports, and prints the fractions. A host stall of `w`
+/// s is `speed·w` s of session time without data (the ticks do not wait for it: see
+/// `daemon::stalls`); on a loaded 2-core CI machine that was 15 s at once at 20x, and a third
+/// of the ticks at 200x. Those ticks say nothing about the clock mapping, so they are left out,
+/// but a run that was stalled for more than half its ticks fails: it measured nothing.
+fn assert_features_on_ticks(label: &str, by: &BTreeMap<String, Vec<Value>>, status: &Value) {
+    let stalled = stalled_ranges(status);
+    eprintln!(
+        "features-on-ticks [{label}] host stalls: {}",
+        status["session"]["stalls"]
+    );
     let mut failures = Vec::new();
     for (p, frames) in by {
+        let (_, all) = present(frames, "t", WARM_UP_S, &[]);
         for key in ["hr_bpm", "rmssd_ms", "scl_us"] {
-            let (frac, n) = present(frames, key, WARM_UP_S);
+            let (frac, n) = present(frames, key, WARM_UP_S, &stalled);
             eprintln!(
-                "features-on-ticks [{label}] {p:<12} {key:<9} {:6.2} % of {n} ticks, missing at {}",
+                "features-on-ticks [{label}] {p:<12} {key:<9} {:6.2} % of {n} ticks ({} in stalls left out), missing at {}",
                 frac * 100.0,
+                all - n,
                 missing_ranges(frames, key, WARM_UP_S)
             );
-            if frac < 0.95 || n == 0 {
-                failures.push(format!("{p} {key}: {:.2} % of {n} ticks", frac * 100.0));
+            if frac < 0.95 || n * 2 < all {
+                failures.push(format!(
+                    "{p} {key}: {:.2} % of {n} ticks outside stalls (of {all})",
+                    frac * 100.0
+                ));
             }
         }
     }
     assert!(
         failures.is_empty(),
-        "features present on < 95 % of ticks after {WARM_UP_S} s: {failures:?}"
+        "features present on < 95 % of the ticks outside host stalls after {WARM_UP_S} s, or \
+         stalls over half the run: {failures:?}"
     );
 }
 
@@ -257,12 +301,14 @@ fn live_clock_conditions_keep_features_on_ticks_and_are_measured() {
     let d = LiveDaemon::start(&["--config", "config/test-clocks.toml", "--speed", "20"]);
     let mut sub = d.subscribe_for("*", &["features", "state"]);
     let by = features_until(&mut sub, &CLOCK_IDS, end);
+    // The status is refreshed every 0.5 s: this one holds every stall up to `end`.
+    std::thread::sleep(Duration::from_millis(700));
     let s = d.status();
     assert_eq!(
         s["session"]["speed"], 20.0,
         "--speed overrides the config's 10"
     );
-    assert_features_on_ticks("test-clocks 20x", &by);
+    assert_features_on_ticks("test-clocks 20x", &by, &s);
     let c = |p, k, key: &str| clock(&s, p, k)[key].as_f64().unwrap_or(f64::NAN);
     let behind = c("eda-behind", "eda", "offset_s");
     let late = c("rr-late", "rr", "offset_s");
@@ -333,20 +379,21 @@ fn live_drift_of_100_ppm_over_an_hour_keeps_features_on_ticks() {
         "--config",
         cfg.to_str().unwrap(),
         "--speed",
-        "200",
+        "100",
         "--no-record",
     ]);
     let mut sub = d.subscribe_for("drift", &["features"]);
     let by = features_until(&mut sub, &["drift"], 3600.0);
+    std::thread::sleep(Duration::from_millis(700));
     let s = d.status();
     eprintln!(
-        "1 h at 200x took {:.1} s wall; drift rr skew {} ppm, eda skew {} ppm, rr offset {} s",
+        "1 h at 100x took {:.1} s wall; drift rr skew {} ppm, eda skew {} ppm, rr offset {} s",
         t0.elapsed().as_secs_f64(),
         clock(&s, "drift", "rr")["skew_ppm"],
         clock(&s, "drift", "eda")["skew_ppm"],
         clock(&s, "drift", "rr")["offset_s"]
     );
-    assert_features_on_ticks("drift 1 h 200x", &by);
+    assert_features_on_ticks("drift 1 h 100x", &by, &s);
     let skew = clock(&s, "drift", "rr")["skew_ppm"].as_f64().unwrap();
     assert!(
         (skew - 100.0).abs() <= 30.0,
@@ -775,4 +822,34 @@ fn live_state_since_is_kept_when_only_the_clock_moves() {
         moved.is_empty(),
         "`since` moved without a state change: {moved:?}"
     );
+}
+
+#[test]
+fn live_a_host_stall_is_reported_in_status_with_its_session_times() {
+    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "20", "--no-record"]);
+    let before = wait_session_time(&d, 30.0);
+    assert_eq!(before["session"]["stalls"]["count"], 0, "{before}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(d.child.id()).unwrap());
+    nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    nix::sys::signal::kill(pid, Signal::SIGCONT).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let s = d.status();
+    let t_now = s["session"]["t"].as_f64().unwrap();
+    let st = &s["session"]["stalls"];
+    assert!(st["count"].as_u64().unwrap() >= 1, "{st}");
+    let max = st["max_s"].as_f64().unwrap();
+    assert!((0.5..5.0).contains(&max), "the longest stall {max} s, stopped for 0.6 s: {st}");
+    // The stopped 0.6 s are about 12 s of session time at 20x, ending near the resume.
+    let longest = st["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| a["late_s"].as_f64().unwrap().total_cmp(&b["late_s"].as_f64().unwrap()))
+        .unwrap();
+    let (from, to) = (longest["from_t"].as_f64().unwrap(), longest["to_t"].as_f64().unwrap());
+    assert!(from >= 30.0 && to - from >= 9.0, "{longest}");
+    assert!(to <= t_now, "stall ends at {to}, after the session time {t_now}");
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "exit code after SIGTERM; stderr: {err}");
 }

@@ -122,6 +122,17 @@ fn write_text(out: &mut impl Write, s: &Value) -> std::io::Result<()> {
         },
         num(&session["speed"], 2)
     )?;
+    let stalls = &session["stalls"];
+    if stalls["count"].as_u64().is_some_and(|n| n > 0) {
+        // Ticks ran late because the process did not run: features may be missing there.
+        writeln!(
+            out,
+            "host stalls: {} (longest {} s, {} s in all): the machine did not run attune in time",
+            stalls["count"],
+            num(&stalls["max_s"], 2),
+            num(&stalls["total_s"], 2)
+        )?;
+    }
     writeln!(
         out,
         "{:<16} {:<6} {:<13} {:<18} {:>10} {:>9} {:>9}  drops",

@@ -225,15 +225,17 @@ impl StatusBoard {
         publishers: &[&mut dyn crate::publish::Publisher],
         speed: f64,
         live: bool,
+        stalls: &super::stalls::Stalls,
     ) {
-        let v = super::status::render(engine, publishers, speed, live);
+        let v = super::status::render(engine, publishers, speed, live, stalls);
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
     /// The status before the session loop runs (waiting for subscribers, starting sources).
     pub(super) fn starting(&self, participants: &[ParticipantId], speed: f64, live: bool) {
         let v = serde_json::json!({
-            "session": {"t": null, "speed": speed, "live": live, "phase": "starting"},
+            "session": {"t": null, "speed": speed, "live": live, "phase": "starting",
+                        "stalls": super::stalls::Stalls::default().json()},
             "participants": participants
                 .iter()
                 .map(|p| serde_json::json!({"id": p, "streams": []}))

@@ -6,6 +6,7 @@
 //! The engine never waits for a publisher: publishers only enqueue.
 
 use super::control::{Consent, StatusBoard, now_ms, publish_snapshot};
+use super::stalls::Stalls;
 use super::{DaemonError, Summary, Timeline};
 use crate::consent::ConsentSnapshot;
 use crate::engine::Engine;
@@ -107,6 +108,7 @@ pub(super) async fn drive(
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut inputs_open = true;
+    let mut stalls = Stalls::default();
     loop {
         // A requested calibration (`attune calibrate --live`) that completed is stored now.
         for p in l.engine.pipeline_mut().take_requested_calibrations() {
@@ -114,8 +116,10 @@ pub(super) async fn drive(
             info!(participant = %p, outcome = outcome.as_deref().unwrap_or("nothing to store"),
                   "Requested calibration done.");
         }
-        let tick_at = if live {
-            l.engine.next_tick_time().map(|t| l.clock.instant_of(t))
+        let tick = if live {
+            l.engine
+                .next_tick_time()
+                .map(|t| (t, l.clock.instant_of(t)))
         } else {
             None
         };
@@ -141,8 +145,12 @@ pub(super) async fn drive(
                 publish_snapshot(&l.consent_tx, l.consent.snapshot(now_ms()));
                 next_expiry = l.consent.next_expiry(now_ms());
             }
-            _ = tokio::time::sleep_until(tick_at.unwrap_or_else(Instant::now)), if tick_at.is_some() => {
-                l.engine.step(Input::Advance(l.clock.now()), &mut events);
+            _ = tokio::time::sleep_until(tick.map_or_else(Instant::now, |(_, at)| at)), if tick.is_some() => {
+                let now_t = l.clock.now();
+                if let Some((due_t, at)) = tick {
+                    stalls.tick(due_t, now_t, Instant::now().saturating_duration_since(at));
+                }
+                l.engine.step(Input::Advance(now_t), &mut events);
             }
             input = l.inputs.recv(), if inputs_open => match input {
                 Some(i) => {
@@ -172,7 +180,7 @@ pub(super) async fn drive(
                 // The status of thousands of streams is not free: refresh it at most 2 % of
                 // the time (every 0.5 s, or 50 times as long as it takes to render).
                 let began = std::time::Instant::now();
-                l.status.update(&l.engine, publishers, l.clock.speed(), live);
+                l.status.update(&l.engine, publishers, l.clock.speed(), live, &stalls);
                 let every = STATUS_EVERY.max(began.elapsed() * 50);
                 if every != status_tick.period() {
                     status_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -190,7 +198,7 @@ pub(super) async fn drive(
         super::profiles::save(&l.consent, &mut l.engine, p);
     }
     l.status
-        .update(&l.engine, publishers, l.clock.speed(), live);
+        .update(&l.engine, publishers, l.clock.speed(), live, &stalls);
     summary.end_t = l.engine.now().unwrap_or(0.0);
     for (_, c) in l.engine.pipeline().gate().all_counts() {
         summary.chunks_passed += c.passed;

@@ -37,6 +37,7 @@ mod control;
 mod drive;
 mod profiles;
 mod sources;
+mod stalls;
 mod status;
 
 use control::{Consent, Scope, now_ms, serve_control};

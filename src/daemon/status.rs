@@ -1,7 +1,7 @@
 //! `attune status`: the running session as one JSON object (edge, rendering only).
 //!
 //! Keys (stable; more may be added): `session` {`t`, `speed`, `live`, `phase`: `starting`
-//! (waiting for subscribers) or `running`}, `participants[]`
+//! (waiting for subscribers) or `running`, `stalls` (host stalls, [`super::stalls`])}, `participants[]`
 //! {`id`, `streams[]` {`stream`, `state`, `device`, `clock` {`offset_s`, `skew_ppm`,
 //! `latency_s`, `observations`}, `drops` {reason: count}}, `baseline` {`kind`, `stage`,
 //! `suspect`, `centres` {feature: centre in its unit}, `calibration` {`collecting`, `requested`, `duration_s`, `completed`},
@@ -38,6 +38,7 @@ pub(super) fn render(
     publishers: &[&mut dyn Publisher],
     speed: f64,
     live: bool,
+    stalls: &super::stalls::Stalls,
 ) -> Value {
     let mut drops_by: BTreeMap<(String, &'static str), BTreeMap<&'static str, u64>> =
         BTreeMap::new();
@@ -95,7 +96,8 @@ pub(super) fn render(
         })
         .collect();
     json!({
-        "session": {"t": engine.now(), "speed": speed, "live": live, "phase": "running"},
+        "session": {"t": engine.now(), "speed": speed, "live": live, "phase": "running",
+                    "stalls": stalls.json()},
         "participants": participants,
         "publishers": publishers,
         "drops": totals,

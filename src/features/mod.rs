@@ -410,12 +410,13 @@ impl ParticipantFeatures {
                 }
                 let (lo, hi) = self.cfg.eda_range_us;
                 let t0 = t - self.cfg.scl_window_s;
-                let recent = || e.clean.iter().rev().take_while(|(ts, _)| *ts > t0);
-                let bad = recent().any(|(_, v)| *v < lo || *v > hi);
-                let (min, max) = recent()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (_, v)| {
-                        (a.min(*v), b.max(*v))
-                    });
+                // One pass over the window (this runs on every tick of every participant).
+                let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+                for &(_, v) in e.clean.iter().rev().take_while(|(ts, _)| *ts > t0) {
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+                let bad = min < lo || max > hi;
                 let covered = e.since.is_some_and(|s| t - s >= self.cfg.scl_window_s);
                 Some(if bad {
                     Quality::OutOfRange
