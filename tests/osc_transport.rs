@@ -142,3 +142,88 @@ fn osc_an_unreachable_target_is_counted_and_the_daemon_goes_on() {
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// CPU seconds (user + system) the process `pid` has used.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The daemon's CPU share of one core over `secs` s of a live run at real time with
+/// participants `p000..` and `extra` arguments.
+fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
+    let ids: Vec<String> = (0..participants).map(|i| format!("p{i:03}")).collect();
+    let mut args: Vec<&str> = vec!["--speed", "1", "--no-record"];
+    for id in &ids {
+        args.extend(["--simulate", id.as_str()]);
+    }
+    args.extend(extra);
+    let d = LiveDaemon::start(&args);
+    std::thread::sleep(Duration::from_secs(5));
+    let (c0, t0) = (cpu_s(d.child.id()), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let share = (cpu_s(d.child.id()) - c0) / t0.elapsed().as_secs_f64();
+    d.stop();
+    share
+}
+
+/// Added latency and CPU of the OSC transport (a measurement, not a check; run with
+/// `cargo test --release --test integration osc_bench -- --ignored --nocapture`).
+///
+/// Latency: the arrival of each `/attune/p01/action` datagram against the arrival of the same
+/// tick's `adaptation` line on the Unix socket (both are handed out by the same engine step),
+/// at real-time speed. CPU: 100 simulated participants at real time, with and without `--osc`.
+#[test]
+#[ignore = "a measurement: run it on purpose"]
+fn osc_bench_latency_and_cpu_at_100_participants() {
+    let (sock, addr) = listener();
+    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "1", "--no-record", "--osc", &addr]);
+    let mut sub = d.subscribe_for("p01", &["adaptation"]);
+    let lines = std::thread::spawn(move || {
+        let mut at = Vec::new();
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if sub.line().is_none() {
+                break;
+            }
+            at.push(Instant::now());
+        }
+        at
+    });
+    let got = collect(&sock, 30.0);
+    let socket_at = lines.join().unwrap();
+    d.stop();
+    let mut lat: Vec<f64> = got
+        .iter()
+        .filter(|(_, a, _)| a == "/attune/p01/action")
+        .filter_map(|(t, _, _)| {
+            // The socket line of the same tick: the nearest one (ticks are 250 ms apart).
+            socket_at
+                .iter()
+                .map(|s| (t.duration_since(*s).as_secs_f64() - s.duration_since(*t).as_secs_f64()))
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .filter(|d| d.abs() < 0.1)
+        })
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    assert!(lat.len() > 50, "{} matched ticks", lat.len());
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] * 1000.0;
+    eprintln!(
+        "osc added latency vs the Unix socket over {} ticks: p50 {:.3} ms, p99 {:.3} ms (negative: the datagram came first)",
+        lat.len(),
+        q(0.5),
+        q(0.99)
+    );
+    let (_l, addr) = listener();
+    let base = cpu_share(100, &[], 30.0);
+    let with = cpu_share(100, &["--osc", &addr], 30.0);
+    eprintln!(
+        "100 participants at real time: daemon CPU {:.1} % of a core without OSC, {:.1} % with (+{:.1} points)",
+        base * 100.0,
+        with * 100.0,
+        (with - base) * 100.0
+    );
+}

@@ -49,7 +49,6 @@
 //! counted as `failed` and logged once per outage; the transport never stops the daemon.
 
 use super::{Context, Counters, Outbox, Scope};
-use crate::config::TransportSection;
 use crate::consent::Need;
 use crate::engine::event::{Event, EventBody};
 use crate::features::FEATURE_NAMES;
@@ -65,177 +64,17 @@ use tracing::{info, warn};
 /// The default OSC target (VRChat's input port).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9000";
 
+/// An outage is over after this long without a send error.
+const OUTAGE_QUIET: Duration = Duration::from_secs(5);
+
 /// The keepalive period.
 pub const KEEPALIVE: Duration = Duration::from_secs(1);
 
-/// The OSC transport's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OscSpec {
-    /// The OSC target (`HOST:PORT`).
-    pub addr: String,
-    /// Which participants and topics it carries (topics gate attune's own addresses).
-    pub scope: Scope,
-    /// The avatar parameters' prefix.
-    pub prefix: String,
-    /// Names of the avatar parameters: HR, floatHR, isHRConnected, HeartBeatToggle, RRInterval.
-    pub names: AvatarNames,
-    /// The prefix of attune's own addresses.
-    pub attune_prefix: String,
-    /// Who drives the avatar; `None`: the first participant with heart data.
-    pub avatar_participant: Option<ParticipantId>,
-    /// Without a heart value for this long, `isHRConnected` is false, s.
-    pub hr_timeout_s: f64,
-    /// Queue bound, messages.
-    pub queue: usize,
-}
+mod config;
+#[cfg(test)]
+mod tests;
 
-/// The avatar parameters' names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AvatarNames {
-    /// Heart rate, int.
-    pub hr: String,
-    /// Heart rate onto −1..1, float.
-    pub float_hr: String,
-    /// Connected, bool.
-    pub connected: String,
-    /// Flips on each beat, bool.
-    pub beat_toggle: String,
-    /// RR interval, int ms.
-    pub rr_interval: String,
-}
-
-impl Default for OscSpec {
-    fn default() -> Self {
-        Self {
-            addr: DEFAULT_ADDR.into(),
-            scope: Scope::default(),
-            prefix: "/avatar/parameters".into(),
-            names: AvatarNames {
-                hr: "HR".into(),
-                float_hr: "floatHR".into(),
-                connected: "isHRConnected".into(),
-                beat_toggle: "HeartBeatToggle".into(),
-                rr_interval: "RRInterval".into(),
-            },
-            attune_prefix: "/attune".into(),
-            avatar_participant: None,
-            hr_timeout_s: 5.0,
-            queue: 4096,
-        }
-    }
-}
-
-impl std::str::FromStr for OscSpec {
-    type Err = String;
-    /// `HOST:PORT` (the command line's `--osc HOST:PORT`).
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(Self {
-                    addr: s.into(),
-                    ..Self::default()
-                })
-            }
-            _ => Err(format!(
-                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
-            )),
-        }
-    }
-}
-
-/// The `[osc]` keys of a configuration file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    /// `false` turns the transport off although the section is there (default true).
-    enabled: Option<bool>,
-    /// `HOST:PORT`.
-    addr: Option<String>,
-    prefix: Option<String>,
-    attune_prefix: Option<String>,
-    hr: Option<String>,
-    float_hr: Option<String>,
-    connected: Option<String>,
-    beat_toggle: Option<String>,
-    rr_interval: Option<String>,
-    avatar_participant: Option<String>,
-    hr_timeout_s: Option<f64>,
-    participants: Option<Vec<String>>,
-    topics: Option<Vec<Topic>>,
-}
-
-/// An OSC address prefix: starts with `/`, no trailing `/`, no spaces or OSC pattern characters.
-fn check_prefix(p: &str) -> Result<String, String> {
-    let bad = |c: char| c.is_whitespace() || "#*,?[]{}".contains(c);
-    if !p.starts_with('/') || p.ends_with('/') || p.chars().any(bad) {
-        return Err(format!(
-            "{p:?} is not an OSC address prefix (starts with /, no trailing /, no spaces or #*,?[]{{}})"
-        ));
-    }
-    Ok(p.to_owned())
-}
-
-/// A parameter name: non-empty, no `/`, spaces or pattern characters.
-fn check_name(n: &str) -> Result<String, String> {
-    if n.is_empty()
-        || n.chars()
-            .any(|c| c.is_whitespace() || "/#*,?[]{}".contains(c))
-    {
-        return Err(format!("{n:?} is not an OSC parameter name"));
-    }
-    Ok(n.to_owned())
-}
-
-/// The settings a `[osc]` section asks for; `None` when it says `enabled = false`.
-pub fn from_section(section: &TransportSection) -> Result<Option<OscSpec>, String> {
-    let at = |e: String| format!("{}: [osc] {e}", section.at);
-    let raw: Raw = section.table.clone().try_into().map_err(|e| {
-        at(e.to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
-    if raw.enabled == Some(false) {
-        return Ok(None);
-    }
-    let mut s = match raw.addr {
-        Some(a) => a.parse::<OscSpec>().map_err(|e| at(format!("addr: {e}")))?,
-        None => OscSpec::default(),
-    };
-    if let Some(p) = raw.prefix {
-        s.prefix = check_prefix(&p).map_err(|e| at(format!("prefix: {e}")))?;
-    }
-    if let Some(p) = raw.attune_prefix {
-        s.attune_prefix = check_prefix(&p).map_err(|e| at(format!("attune_prefix: {e}")))?;
-    }
-    for (v, slot, key) in [
-        (raw.hr, &mut s.names.hr, "hr"),
-        (raw.float_hr, &mut s.names.float_hr, "float_hr"),
-        (raw.connected, &mut s.names.connected, "connected"),
-        (raw.beat_toggle, &mut s.names.beat_toggle, "beat_toggle"),
-        (raw.rr_interval, &mut s.names.rr_interval, "rr_interval"),
-    ] {
-        if let Some(v) = v {
-            *slot = check_name(&v).map_err(|e| at(format!("{key}: {e}")))?;
-        }
-    }
-    if let Some(p) = raw.avatar_participant {
-        s.avatar_participant =
-            Some(ParticipantId::new(&p).map_err(|e| at(format!("avatar_participant: {e}")))?);
-    }
-    if let Some(t) = raw.hr_timeout_s {
-        if !(t.is_finite() && (0.5..=600.0).contains(&t)) {
-            return Err(at(format!("hr_timeout_s must be 0.5 to 600, not {t}")));
-        }
-        s.hr_timeout_s = t;
-    }
-    if let Some(ps) = raw.participants {
-        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
-        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
-    }
-    s.scope.topics = raw.topics;
-    Ok(Some(s))
-}
+pub use config::{AvatarNames, OscSpec, from_section};
 
 /// One message to send, with the consent it rests on.
 #[derive(Debug, Clone, PartialEq)]
@@ -506,7 +345,7 @@ pub async fn start(spec: OscSpec, ctx: &Context) -> Result<Box<dyn Publisher>, S
         names: spec.names.clone(),
         prefix: spec.prefix.clone(),
         timeout: Duration::from_secs_f64(spec.hr_timeout_s),
-        failing: false,
+        failing: None,
     };
     ctx.tasks.spawn(writer.run(rx, ctx.closing.clone()));
     info!(target = %target, "OSC: sending.");
@@ -531,7 +370,8 @@ struct Writer {
     names: AvatarNames,
     prefix: String,
     timeout: Duration,
-    failing: bool,
+    /// The last send error of the current outage.
+    failing: Option<tokio::time::Instant>,
 }
 
 /// The avatar's heart as the keepalive repeats it.
@@ -643,156 +483,23 @@ impl Writer {
         match self.socket.send(&bytes).await {
             Ok(_) => {
                 Counters::add(&self.counters.sent);
-                if std::mem::take(&mut self.failing) {
-                    info!("OSC: the target receives again.");
+                // A UDP send succeeds before the ICMP error of the previous one arrives, so
+                // the outage is over only after a quiet spell without errors.
+                if self
+                    .failing
+                    .is_some_and(|last| last.elapsed() >= OUTAGE_QUIET)
+                {
+                    self.failing = None;
+                    info!("OSC: no send error for a while; the target seems back.");
                 }
             }
             Err(e) => {
                 Counters::add(&self.counters.failed);
-                if !std::mem::replace(&mut self.failing, true) {
+                let now = tokio::time::Instant::now();
+                if self.failing.replace(now).is_none() {
                     warn!(error = %e, "OSC: the target is unreachable; messages are counted as failed until it is back.");
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn section(text: &str) -> TransportSection {
-        TransportSection {
-            table: toml::from_str(text).unwrap(),
-            at: "attune.toml line 1".into(),
-        }
-    }
-
-    #[test]
-    fn the_documented_section_is_read_and_bad_keys_are_refused_in_one_line() {
-        let s = from_section(&section(
-            "addr = \"127.0.0.1:9001\"\nprefix = \"/avatar/parameters\"\nhr = \"Heartrate\"\navatar_participant = \"p01\"\nhr_timeout_s = 3\ntopics = [\"adaptation\"]",
-        ))
-        .unwrap()
-        .unwrap();
-        assert_eq!(s.addr, "127.0.0.1:9001");
-        assert_eq!(s.names.hr, "Heartrate");
-        assert_eq!(s.avatar_participant.unwrap().as_str(), "p01");
-        assert_eq!(s.scope.topics, Some(vec![Topic::Adaptation]));
-        assert!(from_section(&section("enabled = false")).unwrap().is_none());
-        for bad in [
-            "colour = 1",
-            "prefix = \"avatar\"",
-            "hr = \"a b\"",
-            "hr_timeout_s = 0",
-            "addr = \"nowhere\"",
-        ] {
-            let e = from_section(&section(bad)).unwrap_err();
-            assert!(
-                e.starts_with("attune.toml line 1: [osc]") && !e.contains('\n'),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn heart_rate_maps_like_the_vrchat_tools() {
-        assert_eq!(hr_int(300.0), 255);
-        assert_eq!(hr_int(61.6), 62);
-        assert!((float_hr(0.0) + 1.0).abs() < 1e-6);
-        assert!((float_hr(255.0) - 1.0).abs() < 1e-6);
-        assert!(float_hr(127.5).abs() < 1e-6);
-    }
-
-    /// The publisher without a writer: what it enqueues, read from the queue.
-    fn publisher(share_raw: bool) -> (OscPublisher, mpsc::Receiver<Item>) {
-        let p = ParticipantId::new("p01").unwrap();
-        let mut m = crate::simulate::synthetic_consent();
-        if share_raw {
-            m.grants[0].purposes.push(crate::consent::Purpose::ShareRaw);
-        }
-        let (out, rx) = Outbox::new(64);
-        let publisher = OscPublisher {
-            spec: OscSpec::default(),
-            out,
-            avatar: Avatar {
-                who: None,
-                toggle: false,
-                raw_heart_t: None,
-            },
-            snapshot: Some(Arc::new(crate::consent::ConsentSnapshot::from_manifest(
-                &p, &m,
-            ))),
-        };
-        (publisher, rx)
-    }
-
-    fn rr_event(rr: &[f64]) -> Arc<Event> {
-        let mut t = 0.0;
-        let times = rr
-            .iter()
-            .map(|r| {
-                t += r / 1000.0;
-                t
-            })
-            .collect();
-        Event::new(EventBody::Samples(crate::model::Chunk {
-            participant: ParticipantId::new("p01").unwrap(),
-            kind: StreamKind::Rr,
-            seq: 0,
-            host_t: t,
-            timing: crate::model::Timing::Events(times),
-            samples: rr.to_vec(),
-            raw: None,
-            meta: None,
-        }))
-    }
-
-    fn sent(rx: &mut mpsc::Receiver<Item>) -> Vec<(String, Vec<OscType>, Vec<Need>)> {
-        let mut v = Vec::new();
-        while let Ok(Item::Send(o)) = rx.try_recv() {
-            v.push((o.addr, o.args, o.needs));
-        }
-        v
-    }
-
-    #[test]
-    fn each_beat_flips_the_toggle_and_carries_its_interval_under_share_raw() {
-        let (mut p, mut rx) = publisher(true);
-        p.publish(&rr_event(&[1000.0, 750.0, 800.0]));
-        let got = sent(&mut rx);
-        let toggles: Vec<_> = got
-            .iter()
-            .filter(|(a, _, _)| a == "/avatar/parameters/HeartBeatToggle")
-            .map(|(_, v, _)| v.clone())
-            .collect();
-        assert_eq!(
-            toggles,
-            [true, false, true].map(|b| vec![OscType::Bool(b)]).to_vec()
-        );
-        let rr: Vec<_> = got
-            .iter()
-            .filter(|(a, _, _)| a == "/avatar/parameters/RRInterval")
-            .map(|(_, v, _)| v.clone())
-            .collect();
-        assert_eq!(rr, [1000, 750, 800].map(|r| vec![OscType::Int(r)]).to_vec());
-        let hr: Vec<_> = got
-            .iter()
-            .filter(|(a, _, _)| a == "/avatar/parameters/HR")
-            .map(|(_, v, _)| v.clone())
-            .collect();
-        assert_eq!(hr, [60, 80, 75].map(|r| vec![OscType::Int(r)]).to_vec());
-        // Each rests on the RR stream's process and share_raw consent, not on record.
-        assert!(
-            got.iter()
-                .all(|(_, _, n)| n[..] == super::super::raw_needs(StreamKind::Rr))
-        );
-    }
-
-    #[test]
-    fn without_share_raw_no_beat_is_sent() {
-        let (mut p, mut rx) = publisher(false);
-        p.publish(&rr_event(&[1000.0, 750.0]));
-        assert!(sent(&mut rx).is_empty());
     }
 }
