@@ -839,17 +839,31 @@ fn live_a_host_stall_is_reported_in_status_with_its_session_times() {
     let st = &s["session"]["stalls"];
     assert!(st["count"].as_u64().unwrap() >= 1, "{st}");
     let max = st["max_s"].as_f64().unwrap();
-    assert!((0.5..5.0).contains(&max), "the longest stall {max} s, stopped for 0.6 s: {st}");
+    assert!(
+        (0.5..5.0).contains(&max),
+        "the longest stall {max} s, stopped for 0.6 s: {st}"
+    );
     // The stopped 0.6 s are about 12 s of session time at 20x, ending near the resume.
     let longest = st["recent"]
         .as_array()
         .unwrap()
         .iter()
-        .max_by(|a, b| a["late_s"].as_f64().unwrap().total_cmp(&b["late_s"].as_f64().unwrap()))
+        .max_by(|a, b| {
+            a["late_s"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["late_s"].as_f64().unwrap())
+        })
         .unwrap();
-    let (from, to) = (longest["from_t"].as_f64().unwrap(), longest["to_t"].as_f64().unwrap());
+    let (from, to) = (
+        longest["from_t"].as_f64().unwrap(),
+        longest["to_t"].as_f64().unwrap(),
+    );
     assert!(from >= 30.0 && to - from >= 9.0, "{longest}");
-    assert!(to <= t_now, "stall ends at {to}, after the session time {t_now}");
+    assert!(
+        to <= t_now,
+        "stall ends at {to}, after the session time {t_now}"
+    );
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "exit code after SIGTERM; stderr: {err}");
 }

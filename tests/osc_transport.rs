@@ -180,7 +180,15 @@ fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
 #[ignore = "a measurement: run it on purpose"]
 fn osc_bench_latency_and_cpu_at_100_participants() {
     let (sock, addr) = listener();
-    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "1", "--no-record", "--osc", &addr]);
+    let d = LiveDaemon::start(&[
+        "--simulate",
+        "p01",
+        "--speed",
+        "1",
+        "--no-record",
+        "--osc",
+        &addr,
+    ]);
     let mut sub = d.subscribe_for("p01", &["adaptation"]);
     let lines = std::thread::spawn(move || {
         let mut at = Vec::new();
@@ -203,7 +211,7 @@ fn osc_bench_latency_and_cpu_at_100_participants() {
             // The socket line of the same tick: the nearest one (ticks are 250 ms apart).
             socket_at
                 .iter()
-                .map(|s| (t.duration_since(*s).as_secs_f64() - s.duration_since(*t).as_secs_f64()))
+                .map(|s| t.duration_since(*s).as_secs_f64() - s.duration_since(*t).as_secs_f64())
                 .min_by(|a, b| a.abs().total_cmp(&b.abs()))
                 .filter(|d| d.abs() < 0.1)
         })
