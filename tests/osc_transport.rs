@@ -5,7 +5,7 @@
 //! `/attune/<p>/action` at the acknowledgement.
 #![cfg(feature = "osc")]
 
-use crate::util::{LiveDaemon, revoke};
+use crate::util::{LiveDaemon, cpu_share, revoke};
 use rosc::{OscPacket, OscType};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -141,33 +141,6 @@ fn osc_an_unreachable_target_is_counted_and_the_daemon_goes_on() {
     }
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
-}
-
-/// CPU seconds (user + system) the process `pid` has used.
-fn cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split(' ').collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-/// The daemon's CPU share of one core over `secs` s of a live run at real time with
-/// participants `p000..` and `extra` arguments.
-fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
-    let ids: Vec<String> = (0..participants).map(|i| format!("p{i:03}")).collect();
-    let mut args: Vec<&str> = vec!["--speed", "1", "--no-record"];
-    for id in &ids {
-        args.extend(["--simulate", id.as_str()]);
-    }
-    args.extend(extra);
-    let d = LiveDaemon::start(&args);
-    std::thread::sleep(Duration::from_secs(5));
-    let (c0, t0) = (cpu_s(d.child.id()), Instant::now());
-    std::thread::sleep(Duration::from_secs_f64(secs));
-    let share = (cpu_s(d.child.id()) - c0) / t0.elapsed().as_secs_f64();
-    d.stop();
-    share
 }
 
 /// Added latency and CPU of the OSC transport (a measurement, not a check; run with

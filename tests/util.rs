@@ -523,3 +523,30 @@ pub fn recording_of(data: &Path) -> PathBuf {
     assert_eq!(files.len(), 1, "{files:?}");
     files.remove(0)
 }
+
+/// CPU seconds (user + system) the process `pid` has used.
+pub fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The daemon's CPU share of one core over `secs` s of a live run at real time with
+/// participants `p000..` and `extra` arguments.
+pub fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
+    let ids: Vec<String> = (0..participants).map(|i| format!("p{i:03}")).collect();
+    let mut args: Vec<&str> = vec!["--speed", "1", "--no-record"];
+    for id in &ids {
+        args.extend(["--simulate", id.as_str()]);
+    }
+    args.extend(extra);
+    let d = LiveDaemon::start(&args);
+    std::thread::sleep(Duration::from_secs(5));
+    let (c0, t0) = (cpu_s(d.child.id()), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let share = (cpu_s(d.child.id()) - c0) / t0.elapsed().as_secs_f64();
+    d.stop();
+    share
+}

@@ -30,6 +30,7 @@ mod sessions;
 mod simulate;
 mod simulate_device;
 mod status;
+mod token;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -119,6 +120,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Serial ports (with USB vendor/product where known) and the protocol attune expects.
     Devices(devices::DevicesArgs),
+    /// Where the WebSocket token is and how clients use it (creates it if there is none).
+    Token(token::TokenArgs),
 }
 
 impl Common {
@@ -151,6 +154,7 @@ pub fn main(args: Args) -> ExitCode {
     let result = match &args.command {
         Command::Simulate(a) if a.command.is_none() => simulate::run(&args.common, a),
         Command::Devices(a) => devices::run(&args.common, a),
+        Command::Token(a) => token::run(&args.common, a),
         Command::Analyze(a) => analyze::run(&args.common, a),
         Command::Evaluate(a) => evaluate::run(&args.common, a),
         Command::Consent(c) => consent::run(&args.common, c),

@@ -29,7 +29,7 @@ const HANGUP_PROBE: Duration = Duration::from_secs(1);
 const FAREWELL: Duration = Duration::from_millis(200);
 
 /// One accepted connection and what it shares with the server.
-pub(super) struct Client {
+pub(crate) struct Client {
     pub(super) id: u64,
     pub(super) bus: WeakBus,
     pub(super) board: StateBoard,
@@ -46,6 +46,8 @@ pub(super) struct Client {
     pub(super) egress: Registration,
     pub(super) markers: Option<super::Markers>,
     pub(super) drops: Arc<crate::publish::EgressDrops>,
+    /// What this listener carries at most (a WebSocket's `[ws]` scope; all for the socket).
+    pub(super) scope: crate::publish::transport::Scope,
 }
 
 struct Subscription {
@@ -66,16 +68,56 @@ impl Subscription {
     }
 }
 
-async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, line: &str) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(line.len() + 1);
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
-    w.write_all(&buf).await
+/// Where a connection's lines go: a Unix socket (one line per `\n`) or a WebSocket (one text
+/// message per line). `send_line` returns once the line is written to the OS (the egress gate
+/// is held until then).
+pub(crate) trait LineSink: Send {
+    /// Writes one line.
+    fn send_line(&mut self, line: &str) -> impl Future<Output = io::Result<()>> + Send;
+    /// True when the peer has closed completely (checked only after it stopped sending).
+    fn peer_gone(&mut self) -> bool {
+        false
+    }
+    /// Ends the connection politely.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// Why a connection's input ended in error.
+#[derive(Debug)]
+pub(crate) enum LineError {
+    /// A line (message) over the limit.
+    TooLong,
+    /// The transport failed.
+    Io(io::Error),
+}
+
+impl LineSink for tokio::net::unix::OwnedWriteHalf {
+    async fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        self.write_all(&buf).await
+    }
+
+    fn peer_gone(&mut self) -> bool {
+        // Readiness is only read here, never cleared (clearing it could stall the next
+        // write); a peer that closed completely shows as write-closed.
+        let ready = self.as_ref().ready(Interest::WRITABLE).now_or_never();
+        ready.is_some_and(|r| r.is_ok_and(|r| r.is_write_closed()))
+    }
+
+    async fn close(&mut self) {
+        let _ = self.shutdown().await;
+    }
+}
+
+async fn send<W: LineSink>(w: &mut W, line: &str) -> io::Result<()> {
+    w.send_line(line).await
 }
 
 /// A last error line to a connection being closed, without waiting long for a client that
 /// does not read.
-async fn farewell(w: &mut tokio::net::unix::OwnedWriteHalf, code: &str, message: &str) {
+async fn farewell<W: LineSink>(w: &mut W, code: &str, message: &str) {
     let _ = tokio::time::timeout(FAREWELL, send(w, &messages::error(code, message))).await;
 }
 
@@ -88,15 +130,31 @@ enum Wrote {
 }
 
 impl Client {
-    /// Serves the connection until it closes, is closed, or the bus closes.
+    /// Serves a Unix socket connection until it closes, is closed, or the bus closes.
     pub(super) async fn serve(self, stream: UnixStream) -> io::Result<()> {
-        let (r, mut w) = stream.into_split();
+        let (r, w) = stream.into_split();
         // Bytes, not `String`s: a line that is not UTF-8 is answered and the connection stays
         // open (a `LinesCodec` error would end the stream). Too long a line ends it.
-        let mut lines = FramedRead::new(
+        let lines = FramedRead::new(
             r,
             AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), self.max_line),
-        );
+        )
+        .map(|r| {
+            r.map(|b| b.to_vec()).map_err(|e| match e {
+                AnyDelimiterCodecError::MaxChunkLengthExceeded => LineError::TooLong,
+                AnyDelimiterCodecError::Io(e) => LineError::Io(e),
+            })
+        });
+        self.serve_lines(lines, w).await
+    }
+
+    /// Serves a connection given as its input lines and its output, until it closes, is
+    /// closed, or the bus closes.
+    pub(crate) async fn serve_lines<R, W>(self, mut lines: R, mut w: W) -> io::Result<()>
+    where
+        R: futures_util::Stream<Item = Result<Vec<u8>, LineError>> + Unpin + Send,
+        W: LineSink,
+    {
         let mut sub: Option<Subscription> = None;
         let mut reading = true;
         let idle = tokio::time::sleep(self.idle_timeout);
@@ -115,12 +173,12 @@ impl Client {
                         // the bus closes or a write fails. Not subscribed: nothing to send.
                         None if sub.is_some() => reading = false,
                         None => return Ok(()),
-                        Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
+                        Some(Err(LineError::TooLong)) => {
                             let msg = format!("line longer than {} bytes; closing", self.max_line);
                             farewell(&mut w, "line_too_long", &msg).await;
                             return Ok(());
                         }
-                        Some(Err(AnyDelimiterCodecError::Io(e))) => return Err(e),
+                        Some(Err(LineError::Io(e))) => return Err(e),
                         Some(Ok(bytes)) => {
                             idle.as_mut().reset(tokio::time::Instant::now() + self.idle_timeout);
                             let bytes = bytes.strip_suffix(b"\r").unwrap_or(&bytes);
@@ -146,10 +204,7 @@ impl Client {
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     },
                     _ = probe.tick(), if !reading => {
-                        // Readiness is only read here, never cleared (clearing it could stall
-                        // the next write); a peer that closed completely shows as write-closed.
-                        let ready = w.as_ref().ready(Interest::WRITABLE).now_or_never();
-                        if ready.is_some_and(|r| r.is_ok_and(|r| r.is_write_closed())) {
+                        if w.peer_gone() {
                             return Ok(());
                         }
                     }
@@ -173,19 +228,22 @@ impl Client {
         } else {
             self.pending.leave(self.id);
         }
-        let _ = w.shutdown().await;
+        w.close().await;
         result
     }
 
     /// Writes one bus message if the subscription wants it and the consent in force allows it,
     /// holding the egress gate from the check until the write is done (`egress` module doc).
-    async fn write_data(
+    async fn write_data<W: LineSink>(
         &self,
-        w: &mut tokio::net::unix::OwnedWriteHalf,
+        w: &mut W,
         m: &BusMessage,
         sub: Option<&Subscription>,
     ) -> io::Result<Wrote> {
-        if !sub.is_some_and(|s| s.wants(m)) {
+        if !sub.is_some_and(|s| s.wants(m))
+            || !self.scope.has_participant(&m.participant)
+            || !self.scope.has_topic(m.topic)
+        {
             return Ok(Wrote::Done);
         }
         let egress = &self.egress.egress;
@@ -211,10 +269,10 @@ impl Client {
         }
     }
 
-    async fn handle(
+    async fn handle<W: LineSink>(
         &self,
         line: &str,
-        w: &mut tokio::net::unix::OwnedWriteHalf,
+        w: &mut W,
         sub: &mut Option<Subscription>,
     ) -> io::Result<()> {
         if line.trim().is_empty() {
@@ -276,11 +334,12 @@ impl Client {
                     }
                 };
                 // Current stream states first (they may repeat a change that is also queued).
-                let snapshot: Vec<String> = if topics.contains(&Topic::State) {
+                let snapshot: Vec<String> = if topics.contains(&Topic::State) && self.scope.has_topic(Topic::State) {
                     let board = self.board.lock().unwrap_or_else(|e| e.into_inner());
                     board
                         .iter()
                         .filter(|((p, _), _)| participant.as_ref().is_none_or(|want| want == p))
+                        .filter(|((p, _), _)| self.scope.has_participant(p))
                         .map(|(_, line)| line.clone())
                         .collect()
                 } else {

@@ -42,6 +42,7 @@ use super::egress::Egresses;
 use super::{StateBoard, WeakBus};
 use crate::consent::ConsentSnapshot;
 use client::Client;
+pub(crate) use client::{LineError, LineSink};
 use pool::Pending;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -212,19 +213,16 @@ impl Server {
         closing: CancellationToken,
         tasks: TaskTracker,
     ) {
-        let Feeds {
-            bus,
-            board,
-            consent,
-            subscribers,
-            egress,
-            markers,
-            drops,
-        } = feeds;
-        let slots = Arc::new(Semaphore::new(self.cfg.max_clients));
-        let pending = Arc::new(Pending::new(self.cfg.max_pending));
-        let subscribers = Arc::new(subscribers);
-        let mut next_id = 0u64;
+        let hub = Hub::new(
+            feeds,
+            Limits {
+                max_clients: self.cfg.max_clients,
+                max_pending: self.cfg.max_pending,
+                idle_timeout: self.cfg.idle_timeout,
+                max_line: self.cfg.max_line,
+            },
+            closing,
+        );
         loop {
             let stream = tokio::select! {
                 _ = stop.cancelled() => break,
@@ -252,31 +250,97 @@ impl Server {
                 drop(stream);
                 continue;
             }
-            next_id += 1;
-            let evict = pending.admit(next_id);
-            let client = Client {
-                id: next_id,
-                bus: bus.clone(),
-                board: board.clone(),
-                consent: consent.clone(),
-                subscribers: subscribers.clone(),
-                closing: closing.clone(),
-                max_line: self.cfg.max_line,
-                idle_timeout: self.cfg.idle_timeout,
-                slots: slots.clone(),
-                max_subscribers: self.cfg.max_clients,
-                pending: pending.clone(),
-                evict,
-                egress: egress.register(),
-                markers: markers.clone(),
-                drops: drops.clone(),
-            };
+            let client = hub.client();
             tasks.spawn(async move {
                 if let Err(e) = client.serve(stream).await {
                     debug!(error = %e, "Client connection ended with an error.");
                 }
             });
         }
+    }
+}
+
+/// The limits of one listener's connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Subscriber slots.
+    pub max_clients: usize,
+    /// Connections not yet subscribed, at most.
+    pub max_pending: usize,
+    /// Silence allowed before `subscribe`.
+    pub idle_timeout: Duration,
+    /// Longest inbound line (message), bytes.
+    pub max_line: usize,
+}
+
+/// What the connections of one listener share: the feeds, the subscriber slots and the pool of
+/// connections not subscribed yet. The Unix socket has one; a WebSocket server has its own.
+pub(crate) struct Hub {
+    feeds: Feeds,
+    subscribers: Arc<watch::Sender<usize>>,
+    slots: Arc<Semaphore>,
+    pending: Arc<Pending>,
+    limits: Limits,
+    closing: CancellationToken,
+    next_id: AtomicU64,
+    scope: crate::publish::transport::Scope,
+}
+
+impl Hub {
+    /// A hub for connections fed by `feeds`; those not subscribed end at `closing`.
+    pub(crate) fn new(feeds: Feeds, limits: Limits, closing: CancellationToken) -> Self {
+        let subscribers = Arc::new(feeds.subscribers.clone());
+        Self {
+            subscribers,
+            slots: Arc::new(Semaphore::new(limits.max_clients)),
+            pending: Arc::new(Pending::new(limits.max_pending)),
+            limits,
+            closing,
+            next_id: AtomicU64::new(0),
+            feeds,
+            scope: crate::publish::transport::Scope::default(),
+        }
+    }
+
+    /// Carries only what `scope` allows.
+    pub(crate) fn with_scope(mut self, scope: crate::publish::transport::Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Connections subscribed now.
+    pub(crate) fn subscribed(&self) -> usize {
+        *self.subscribers.borrow()
+    }
+
+    /// The protocol loop for one new connection (it joins the not-yet-subscribed pool now);
+    /// run it with [`Client::serve_lines`].
+    pub(crate) fn client(&self) -> Client {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let f = &self.feeds;
+        Client {
+            id,
+            bus: f.bus.clone(),
+            board: f.board.clone(),
+            consent: f.consent.clone(),
+            subscribers: self.subscribers.clone(),
+            closing: self.closing.clone(),
+            max_line: self.limits.max_line,
+            idle_timeout: self.limits.idle_timeout,
+            slots: self.slots.clone(),
+            max_subscribers: self.limits.max_clients,
+            pending: self.pending.clone(),
+            evict: self.pending.admit(id),
+            egress: f.egress.register(),
+            markers: f.markers.clone(),
+            drops: f.drops.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+
+    /// The maximum inbound message size.
+    pub(crate) fn max_line(&self) -> usize {
+        self.limits.max_line
     }
 }
 

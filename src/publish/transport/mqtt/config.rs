@@ -1,0 +1,214 @@
+//! The `[mqtt]` section and `--mqtt HOST:PORT`: broker, client id, credentials, keepalive,
+//! topic prefix, scope.
+
+use super::{DEFAULT_ADDR, Scope};
+use crate::config::TransportSection;
+use crate::model::ParticipantId;
+use crate::publish::messages::Topic;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The MQTT transport's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttSpec {
+    /// Broker (`HOST:PORT`).
+    pub addr: String,
+    /// Which participants and topics it carries.
+    pub scope: Scope,
+    /// The first topic level (default `attune`).
+    pub prefix: String,
+    /// The client id; `None`: `attune-<daemon-id>`.
+    pub client_id: Option<String>,
+    /// A user name for the broker.
+    pub username: Option<String>,
+    /// A file that holds the password (its first line), so that none is written in the config.
+    pub password_file: Option<PathBuf>,
+    /// The MQTT keepalive: a broker that hears nothing for 1.5 times this publishes the will.
+    pub keep_alive: Duration,
+    /// Queue bound, messages.
+    pub queue: usize,
+}
+
+impl Default for MqttSpec {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_ADDR.into(),
+            scope: Scope::default(),
+            prefix: "attune".into(),
+            client_id: None,
+            username: None,
+            password_file: None,
+            keep_alive: Duration::from_secs(10),
+            queue: 4096,
+        }
+    }
+}
+
+impl MqttSpec {
+    /// The broker's host and port.
+    pub fn host_port(&self) -> Result<(String, u16), String> {
+        parse_addr(&self.addr)
+    }
+}
+
+fn parse_addr(s: &str) -> Result<(String, u16), String> {
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => match port.parse::<u16>() {
+            Ok(p) if p > 0 => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Ok((host.to_owned(), p))
+            }
+            _ => Err(format!("expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}")),
+        },
+        _ => Err(format!("expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}")),
+    }
+}
+
+impl std::str::FromStr for MqttSpec {
+    type Err = String;
+    /// `HOST:PORT` (the command line's `--mqtt HOST:PORT`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_addr(s)?;
+        Ok(Self {
+            addr: s.into(),
+            ..Self::default()
+        })
+    }
+}
+
+/// The `[mqtt]` keys of a configuration file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    /// `false` turns the transport off although the section is there (default true).
+    enabled: Option<bool>,
+    /// `HOST:PORT`.
+    addr: Option<String>,
+    prefix: Option<String>,
+    client_id: Option<String>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    keep_alive_s: Option<u64>,
+    queue: Option<usize>,
+    participants: Option<Vec<String>>,
+    topics: Option<Vec<Topic>>,
+}
+
+/// A topic level: non-empty, no `/`, `+`, `#` or NUL (MQTT 3.1.1 §4.7).
+pub fn check_level(what: &str, s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 128 || s.chars().any(|c| "/+#\0".contains(c) || c.is_control())
+    {
+        return Err(format!(
+            "{what} {s:?} is not one MQTT topic level (1 to 128 characters, no / + # or control characters)"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// The settings a `[mqtt]` section asks for; `None` when it says `enabled = false`.
+pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, String> {
+    let at = |e: String| format!("{}: [mqtt] {e}", section.at);
+    let raw: Raw = section.table.clone().try_into().map_err(|e| {
+        at(e.to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    })?;
+    if raw.enabled == Some(false) {
+        return Ok(None);
+    }
+    let mut s = match raw.addr {
+        Some(a) => a.parse::<MqttSpec>().map_err(|e| at(format!("addr: {e}")))?,
+        None => MqttSpec::default(),
+    };
+    if let Some(p) = raw.prefix {
+        s.prefix = check_level("prefix", &p).map_err(at)?;
+    }
+    if let Some(c) = raw.client_id {
+        if c.is_empty() || c.len() > 65_535 {
+            return Err(at("client_id must not be empty".into()));
+        }
+        s.client_id = Some(c);
+    }
+    s.username = raw.username;
+    if let Some(f) = raw.password_file {
+        if s.username.is_none() {
+            return Err(at("password_file needs a username".into()));
+        }
+        s.password_file = Some(f);
+    }
+    if let Some(k) = raw.keep_alive_s {
+        if !(1..=3600).contains(&k) {
+            return Err(at(format!("keep_alive_s must be 1 to 3600, not {k}")));
+        }
+        s.keep_alive = Duration::from_secs(k);
+    }
+    if let Some(q) = raw.queue {
+        if !(1..=1_000_000).contains(&q) {
+            return Err(at(format!("queue must be 1 to 1000000, not {q}")));
+        }
+        s.queue = q;
+    }
+    if let Some(ps) = raw.participants {
+        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
+        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
+    }
+    s.scope.topics = raw.topics;
+    Ok(Some(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(toml: &str) -> TransportSection {
+        TransportSection {
+            table: toml.parse().unwrap(),
+            at: "attune.toml line 1".into(),
+        }
+    }
+
+    #[test]
+    fn addresses_parse_and_bad_ones_say_what_is_expected() {
+        let s: MqttSpec = "broker.lan:1884".parse().unwrap();
+        assert_eq!(s.host_port().unwrap(), ("broker.lan".into(), 1884));
+        let s: MqttSpec = "[::1]:1883".parse().unwrap();
+        assert_eq!(s.host_port().unwrap(), ("::1".into(), 1883));
+        for bad in ["broker", ":1883", "h:0", "h:99999", "h:x"] {
+            let e = bad.parse::<MqttSpec>().unwrap_err();
+            assert!(e.contains("HOST:PORT"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_section_sets_every_key_and_refuses_nonsense_in_one_line() {
+        let s = from_section(&section(
+            r#"addr = "10.0.0.2:1883"
+prefix = "lab"
+client_id = "room-3"
+username = "attune"
+password_file = "/etc/attune/mqtt.pw"
+keep_alive_s = 30
+participants = ["p01"]
+topics = ["adaptation"]"#,
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.prefix, "lab");
+        assert_eq!(s.client_id.as_deref(), Some("room-3"));
+        assert_eq!(s.keep_alive, Duration::from_secs(30));
+        assert_eq!(s.scope.topics, Some(vec![Topic::Adaptation]));
+        assert!(from_section(&section("enabled = false")).unwrap().is_none());
+        for (bad, says) in [
+            ("prefix = \"a/b\"", "topic level"),
+            ("prefix = \"#\"", "topic level"),
+            ("password_file = \"x\"", "needs a username"),
+            ("keep_alive_s = 0", "keep_alive_s"),
+            ("qos = 2", "unknown field"),
+        ] {
+            let e = from_section(&section(bad)).unwrap_err();
+            assert!(e.contains(says) && !e.contains('\n'), "{bad}: {e}");
+            assert!(e.starts_with("attune.toml line 1: [mqtt]"), "{e}");
+        }
+    }
+}
