@@ -93,7 +93,11 @@ impl Broker {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -144,7 +148,16 @@ struct Sub {
 impl Sub {
     fn start(b: &Broker, filter: &str) -> Sub {
         let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &b.port.to_string(), "-q", "1", "-t", filter])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &b.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                filter,
+            ])
             .args(["-F", "%r\t%q\t%t\t%p"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -269,7 +282,9 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
         }
     }
     let last = socket_lines.last().unwrap().clone();
-    sub.wait_for(5, "the socket's 8th decision on MQTT", |g| g.payload == last);
+    sub.wait_for(5, "the socket's 8th decision on MQTT", |g| {
+        g.payload == last
+    });
     let got = sub.all();
     let on = |level: &str| -> Vec<Got> {
         got.iter()
@@ -295,15 +310,26 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
     }
     let features = on("features");
     assert!(!features.is_empty());
-    assert!(features.iter().all(|g| g.qos == 0 && json(&g.payload)["type"] == "features"));
+    assert!(
+        features
+            .iter()
+            .all(|g| g.qos == 0 && json(&g.payload)["type"] == "features")
+    );
     let states = on("state");
     assert!(!states.is_empty());
-    assert!(states.iter().all(|g| g.qos == 1 && json(&g.payload)["type"] == "state"));
+    assert!(
+        states
+            .iter()
+            .all(|g| g.qos == 1 && json(&g.payload)["type"] == "state")
+    );
     assert!(
         got.iter()
             .any(|g| g.topic == format!("{base}/status") && g.payload == "online")
     );
-    assert_eq!(retained(&b, &format!("{base}/status")), Some((true, "online".into())));
+    assert_eq!(
+        retained(&b, &format!("{base}/status")),
+        Some((true, "online".into()))
+    );
     // No participant data is retained.
     assert_eq!(retained(&b, &format!("{base}/p01/#")), None);
     mqtt_status_until(&d, 5, "connected, messages sent", |st| {
@@ -333,7 +359,10 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
     sub.wait_for(3, "offline at shutdown", |g| {
         g.topic == format!("{base}/status") && g.payload == "offline"
     });
-    assert_eq!(retained(&b, &format!("{base}/status")), Some((true, "offline".into())));
+    assert_eq!(
+        retained(&b, &format!("{base}/status")),
+        Some((true, "offline".into()))
+    );
 }
 
 #[test]
@@ -363,7 +392,10 @@ fn mqtt_a_broker_restart_is_recovered_with_the_gap_counted_and_kill_9_fires_the_
     sub.wait_for(5, "decisions again", |g| {
         g.topic.ends_with("/p01/decision") && g.at > lagged.at
     });
-    assert_eq!(retained(&b, &format!("{base}/status")), Some((true, "online".into())));
+    assert_eq!(
+        retained(&b, &format!("{base}/status")),
+        Some((true, "online".into()))
+    );
     let st = mqtt_status_until(&d, 5, "connected again", |st| {
         st["connected"] == true && st["connections"].as_u64() >= Some(2)
     });
@@ -379,7 +411,10 @@ fn mqtt_a_broker_restart_is_recovered_with_the_gap_counted_and_kill_9_fires_the_
         g.topic == format!("{base}/status") && g.payload == "offline"
     });
     assert!(will.at >= t0);
-    assert_eq!(retained(&b, &format!("{base}/status")), Some((true, "offline".into())));
+    assert_eq!(
+        retained(&b, &format!("{base}/status")),
+        Some((true, "offline".into()))
+    );
 }
 
 #[test]
@@ -388,21 +423,34 @@ fn mqtt_a_broker_that_is_down_or_refuses_is_one_line_and_the_daemon_goes_on() {
     let Some(strict) = Broker::start_or_skip(false) else {
         return;
     };
-    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "10", "--mqtt", &strict.addr()]);
+    let d = LiveDaemon::start(&[
+        "--simulate",
+        "p01",
+        "--speed",
+        "10",
+        "--mqtt",
+        &strict.addr(),
+    ]);
     std::thread::sleep(Duration::from_secs(3));
     let st = mqtt_status_until(&d, 5, "a refusal counted", |st| {
         st["last_error"].is_string() && st["dropped"]["failed"].as_u64() > Some(0)
     });
     assert_eq!(st["connected"], false, "{st}");
     let e = st["last_error"].as_str().unwrap_or_default().to_owned();
-    assert!(e.to_lowercase().contains("refused") || e.contains("NotAuthorized"), "{e}");
+    assert!(
+        e.to_lowercase().contains("refused") || e.contains("NotAuthorized"),
+        "{e}"
+    );
     assert!(st["dropped"]["failed"].as_u64().unwrap() > 0, "{st}");
     // The socket still serves.
     let mut sock = d.subscribe_for("p01", &["adaptation"]);
     assert!(sock.line().is_some());
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
-    let warns = err.lines().filter(|l| l.contains("no connection to the broker")).count();
+    let warns = err
+        .lines()
+        .filter(|l| l.contains("no connection to the broker"))
+        .count();
     assert_eq!(warns, 1, "one line per outage, not per retry:\n{err}");
 
     // Down at the start, up later: the daemon connects when it comes.

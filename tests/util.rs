@@ -525,6 +525,10 @@ pub fn recording_of(data: &Path) -> PathBuf {
 }
 
 /// CPU seconds (user + system) the process `pid` has used.
+#[cfg_attr(
+    not(any(feature = "osc", feature = "mqtt", feature = "ws")),
+    allow(dead_code)
+)]
 pub fn cpu_s(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let after = &stat[stat.rfind(')').unwrap() + 2..];
@@ -535,6 +539,10 @@ pub fn cpu_s(pid: u32) -> f64 {
 
 /// The daemon's CPU share of one core over `secs` s of a live run at real time with
 /// participants `p000..` and `extra` arguments.
+#[cfg_attr(
+    not(any(feature = "osc", feature = "mqtt", feature = "ws")),
+    allow(dead_code)
+)]
 pub fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
     let ids: Vec<String> = (0..participants).map(|i| format!("p{i:03}")).collect();
     let mut args: Vec<&str> = vec!["--speed", "1", "--no-record"];

@@ -32,7 +32,8 @@ fn daemon(extra: &[&str]) -> (LiveDaemon, String, String) {
     let v = json(out.trim());
     let tok = v["token"].as_str().unwrap().to_owned();
     let file = std::path::PathBuf::from(v["token_file"].as_str().unwrap());
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     (d, addr, tok)
 }
@@ -95,18 +96,33 @@ fn ws_speaks_protocol_v1_like_the_socket_and_stops_at_a_revocation() {
     let welcome = next(&mut ws);
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["protocol"], 1);
-    send(&mut ws, r#"{"type":"hello","protocol":1,"client":"ws-test"}"#);
+    send(
+        &mut ws,
+        r#"{"type":"hello","protocol":1,"client":"ws-test"}"#,
+    );
     send(&mut ws, "this is not json");
-    assert_eq!(next(&mut ws)["code"], "bad_request", "a bad line is answered, not fatal");
+    assert_eq!(
+        next(&mut ws)["code"],
+        "bad_request",
+        "a bad line is answered, not fatal"
+    );
     send(
         &mut ws,
         r#"{"type":"subscribe","participant":"p01","topics":["adaptation","state"]}"#,
     );
     let mut got = Vec::new();
-    while got.iter().filter(|m: &&serde_json::Value| m["type"] == "adaptation").count() < 6 {
+    while got
+        .iter()
+        .filter(|m: &&serde_json::Value| m["type"] == "adaptation")
+        .count()
+        < 6
+    {
         got.push(next(&mut ws));
     }
-    assert!(got.iter().any(|m| m["type"] == "state"), "the state snapshot or changes");
+    assert!(
+        got.iter().any(|m| m["type"] == "state"),
+        "the state snapshot or changes"
+    );
     assert!(got.iter().all(|m| m["participant"] == "p01"));
     let ts: Vec<f64> = got
         .iter()
@@ -128,7 +144,10 @@ fn ws_speaks_protocol_v1_like_the_socket_and_stops_at_a_revocation() {
         if m == line {
             break;
         }
-        assert!(Instant::now() < deadline, "the socket's line never came: {line}");
+        assert!(
+            Instant::now() < deadline,
+            "the socket's line never came: {line}"
+        );
     }
     // A client request works as on the socket.
     send(
@@ -155,7 +174,8 @@ fn ws_speaks_protocol_v1_like_the_socket_and_stops_at_a_revocation() {
     let (code, _, err) = d.cli(&revoke("p01", "all", "adapt"));
     assert_eq!(code, Some(0), "{err}");
     if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
     }
     // What the kernel already holds was written before the acknowledgement.
     while ws.read().is_ok() {}
@@ -166,7 +186,10 @@ fn ws_speaks_protocol_v1_like_the_socket_and_stops_at_a_revocation() {
             Ok(Message::Text(t)) => after.push(json(t.as_str())),
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => panic!("{e}"),
         }
     }
@@ -209,7 +232,8 @@ fn ws_refuses_a_wrong_token_a_foreign_origin_and_a_rebound_host() {
     assert!(body.contains("Host"), "{body}");
     // Not a WebSocket at all, and garbage: counted, nothing else happens.
     let mut raw = TcpStream::connect(&addr).unwrap();
-    raw.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
     let mut resp = String::new();
     raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = raw.read_to_string(&mut resp);
@@ -235,7 +259,10 @@ fn ws_refuses_a_wrong_token_a_foreign_origin_and_a_rebound_host() {
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
     let warns = err.lines().filter(|l| l.contains("was refused")).count();
-    assert!(warns <= 4, "logged once a minute per kind, not per connection:\n{err}");
+    assert!(
+        warns <= 4,
+        "logged once a minute per kind, not per connection:\n{err}"
+    );
 }
 
 #[test]
@@ -258,7 +285,13 @@ fn ws_an_allowed_origin_from_the_config_gets_in_and_a_port_in_use_is_one_line() 
     let url = format!("ws://127.0.0.1:{port}/?token={tok}");
     let mut ws = connect(&url, &[("Origin", "http://localhost:5173")]).unwrap();
     assert_eq!(next(&mut ws)["type"], "welcome");
-    assert_eq!(connect(&url, &[("Origin", "http://localhost:5174")]).err().unwrap().0, 403);
+    assert_eq!(
+        connect(&url, &[("Origin", "http://localhost:5174")])
+            .err()
+            .unwrap()
+            .0,
+        403
+    );
 
     // A second daemon on the same port: refused at start, in one line.
     let other = tempfile::tempdir().unwrap();
@@ -266,12 +299,20 @@ fn ws_an_allowed_origin_from_the_config_gets_in_and_a_port_in_use_is_one_line() 
     let (code, _, err) = run_attune_in(
         &sock,
         &other.path().join("data"),
-        &["run", "--simulate", "p01", "--ws", &format!("127.0.0.1:{port}")],
+        &[
+            "run",
+            "--simulate",
+            "p01",
+            "--ws",
+            &format!("127.0.0.1:{port}"),
+        ],
     );
     assert_ne!(code, Some(0));
     let last = err.trim().lines().last().unwrap_or_default().to_owned();
     assert!(
-        last.contains("websocket") && last.contains("cannot listen") && last.contains(&port.to_string()),
+        last.contains("websocket")
+            && last.contains("cannot listen")
+            && last.contains(&port.to_string()),
         "{err}"
     );
     drop(ws);
@@ -291,11 +332,22 @@ fn ws_an_allowed_origin_from_the_config_gets_in_and_a_port_in_use_is_one_line() 
 fn ws_bench_latency_and_cpu_at_100_participants() {
     use std::collections::HashMap;
     let addr2 = format!("127.0.0.1:{}", free_port());
-    let d = LiveDaemon::start(&["--simulate", "p01", "--speed", "1", "--no-record", "--ws", &addr2]);
+    let d = LiveDaemon::start(&[
+        "--simulate",
+        "p01",
+        "--speed",
+        "1",
+        "--no-record",
+        "--ws",
+        &addr2,
+    ]);
     let (_, out, _) = d.cli(&["token", "--json", "--show"]);
     let tok = json(out.trim())["token"].as_str().unwrap().to_owned();
     let mut ws = connect(&format!("ws://{addr2}/?token={tok}"), &[]).unwrap();
-    send(&mut ws, r#"{"type":"subscribe","participant":"p01","topics":["adaptation"]}"#);
+    send(
+        &mut ws,
+        r#"{"type":"subscribe","participant":"p01","topics":["adaptation"]}"#,
+    );
     let mut sock = d.subscribe_for("p01", &["adaptation"]);
     let reader = std::thread::spawn(move || {
         let mut at = HashMap::new();
@@ -375,4 +427,41 @@ fn ws_bench_latency_and_cpu_at_100_participants() {
         over_ws * 100.0,
         (over_ws - unix) * 100.0
     );
+}
+
+#[test]
+fn ws_the_python_client_reads_decisions_over_websocket_and_says_why_when_refused() {
+    let (d, addr, tok) = daemon(&[]);
+    let client = crate::util::root().join("docs/clients/attune_client.py");
+    let run = |url: &str| {
+        let out = std::process::Command::new("python3")
+            .arg(&client)
+            .args([
+                "--ws",
+                url,
+                "--participant",
+                "p01",
+                "--topics",
+                "adaptation",
+                "--count",
+                "3",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&format!("ws://{addr}/?token={tok}"));
+    assert_eq!(code, Some(0), "{err}");
+    let decisions: Vec<&str> = out.lines().filter(|l| l.starts_with("p01 ")).collect();
+    assert_eq!(decisions.len(), 3, "{out}");
+    assert!(decisions.iter().all(|l| l.contains("rule=")), "{out}");
+    let (code, _, err) = run(&format!("ws://{addr}/?token=nope"));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("refused") && err.contains("401"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    d.stop();
 }

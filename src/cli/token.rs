@@ -38,7 +38,10 @@ pub fn run(common: &Common, a: &TokenArgs) -> anyhow::Result<()> {
         println!("{v}");
         return Ok(());
     }
-    println!("WebSocket token: {} (mode 0600; delete it for a new one)", file.display());
+    println!(
+        "WebSocket token: {} (mode 0600; delete it for a new one)",
+        file.display()
+    );
     println!("Connect:         {url}$(cat {})", file.display());
     println!("             or: the header `Authorization: Bearer <token>` (native clients)");
     println!("Browser pages must also be listed in [ws] allowed_origins.");

@@ -42,6 +42,7 @@ use super::egress::Egresses;
 use super::{StateBoard, WeakBus};
 use crate::consent::ConsentSnapshot;
 use client::Client;
+#[cfg(feature = "ws")]
 pub(crate) use client::{LineError, LineSink};
 use pool::Pending;
 use std::io;
@@ -303,12 +304,14 @@ impl Hub {
     }
 
     /// Carries only what `scope` allows.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn with_scope(mut self, scope: crate::publish::transport::Scope) -> Self {
         self.scope = scope;
         self
     }
 
     /// Connections subscribed now.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn subscribed(&self) -> usize {
         *self.subscribers.borrow()
     }
@@ -339,6 +342,7 @@ impl Hub {
     }
 
     /// The maximum inbound message size.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn max_line(&self) -> usize {
         self.limits.max_line
     }

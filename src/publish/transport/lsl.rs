@@ -31,17 +31,11 @@ impl std::str::FromStr for LslSpec {
     type Err = String;
     /// `HOST:PORT` (the command line's `--lsl HOST:PORT`).
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(Self {
-                    addr: s.into(),
-                    ..Self::default()
-                })
-            }
-            _ => Err(format!(
-                "expected HOST:PORT (e.g. 0.0.0.0:16571), not {s:?}"
-            )),
-        }
+        super::section::host_port(s, "0.0.0.0:16571")?;
+        Ok(Self {
+            addr: s.into(),
+            ..Self::default()
+        })
     }
 }
 

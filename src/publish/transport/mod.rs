@@ -32,6 +32,7 @@ pub mod lsl;
 pub mod mqtt;
 #[cfg(feature = "osc")]
 pub mod osc;
+pub mod section;
 #[cfg(feature = "ws")]
 pub mod ws;
 

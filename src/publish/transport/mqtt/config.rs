@@ -3,8 +3,8 @@
 
 use super::{DEFAULT_ADDR, Scope};
 use crate::config::TransportSection;
-use crate::model::ParticipantId;
 use crate::publish::messages::Topic;
+use crate::publish::transport::section;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,9 +58,13 @@ fn parse_addr(s: &str) -> Result<(String, u16), String> {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 Ok((host.to_owned(), p))
             }
-            _ => Err(format!("expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}")),
+            _ => Err(format!(
+                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
+            )),
         },
-        _ => Err(format!("expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}")),
+        _ => Err(format!(
+            "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
+        )),
     }
 }
 
@@ -96,8 +100,7 @@ struct Raw {
 
 /// A topic level: non-empty, no `/`, `+`, `#` or NUL (MQTT 3.1.1 §4.7).
 pub fn check_level(what: &str, s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > 128 || s.chars().any(|c| "/+#\0".contains(c) || c.is_control())
-    {
+    if s.is_empty() || s.len() > 128 || s.chars().any(|c| "/+#\0".contains(c) || c.is_control()) {
         return Err(format!(
             "{what} {s:?} is not one MQTT topic level (1 to 128 characters, no / + # or control characters)"
         ));
@@ -107,18 +110,15 @@ pub fn check_level(what: &str, s: &str) -> Result<String, String> {
 
 /// The settings a `[mqtt]` section asks for; `None` when it says `enabled = false`.
 pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, String> {
-    let at = |e: String| format!("{}: [mqtt] {e}", section.at);
-    let raw: Raw = section.table.clone().try_into().map_err(|e| {
-        at(e.to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
+    let at = |e: String| section::at(section, "mqtt", e);
+    let raw: Raw = section::read(section, "mqtt")?;
     if raw.enabled == Some(false) {
         return Ok(None);
     }
     let mut s = match raw.addr {
-        Some(a) => a.parse::<MqttSpec>().map_err(|e| at(format!("addr: {e}")))?,
+        Some(a) => a
+            .parse::<MqttSpec>()
+            .map_err(|e| at(format!("addr: {e}")))?,
         None => MqttSpec::default(),
     };
     if let Some(p) = raw.prefix {
@@ -149,11 +149,7 @@ pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, Stri
         }
         s.queue = q;
     }
-    if let Some(ps) = raw.participants {
-        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
-        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
-    }
-    s.scope.topics = raw.topics;
+    s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
 }
 

@@ -53,7 +53,11 @@ pub struct Setup {
 /// `r` in 0..1 mapped onto 50–100 % (jitter, so that daemons restarted together spread out).
 pub fn backoff(failures: u32, r: f64) -> Duration {
     let step = (0.5 * 2f64.powi(failures.min(6) as i32)).min(30.0);
-    let r = if r.is_finite() { r.clamp(0.0, 1.0) } else { 0.0 };
+    let r = if r.is_finite() {
+        r.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     Duration::from_secs_f64(step * (0.5 + 0.5 * r))
 }
 
@@ -148,7 +152,9 @@ impl Driver {
                         None => info!(broker = %self.addr, "MQTT: connected."),
                     }
                 }
-                Ok(Event::Outgoing(Outgoing::Publish(_))) => self.link.send_modify(|l| l.written += 1),
+                Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                    self.link.send_modify(|l| l.written += 1)
+                }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                     self.link.send_modify(|l| l.connected = false);
                     break;
@@ -301,7 +307,11 @@ impl Writer {
             let l = self.link.borrow();
             (l.written, l.epoch)
         };
-        if self.client.try_publish(topic, qos, retain, payload).is_err() {
+        if self
+            .client
+            .try_publish(topic, qos, retain, payload)
+            .is_err()
+        {
             Counters::add(&self.setup.counters.failed);
             return false;
         }

@@ -23,7 +23,7 @@
 //! # Connection, queue, consent
 //!
 //! The engine only enqueues (bounded queue, `queue_full` drops counted). Two tasks do the I/O
-//! ([`link`]): the driver polls rumqttc's event loop (and is never cancelled mid-poll) and
+//! (`link.rs`): the driver polls rumqttc's event loop (and is never cancelled mid-poll) and
 //! reconnects after a failure with its own exponential backoff with jitter (0.5 s doubling to
 //! 30 s, each wait drawn from 50–100 % of the step; rumqttc retries at once, without backoff).
 //! The writer takes each message, and under its egress gate re-checks its consent, hands it to
@@ -123,7 +123,10 @@ impl Publisher for MqttPublisher {
         if let Some(o) = v.as_object_mut() {
             o.insert("broker".into(), serde_json::json!(self.spec.addr));
             o.insert("client_id".into(), serde_json::json!(self.client_id));
-            o.insert("topics".into(), serde_json::json!(format!("{}/…", self.base)));
+            o.insert(
+                "topics".into(),
+                serde_json::json!(format!("{}/…", self.base)),
+            );
             o.insert("connected".into(), serde_json::json!(l.connected));
             o.insert("connections".into(), serde_json::json!(l.epoch));
             o.insert("last_error".into(), serde_json::json!(l.last_error));

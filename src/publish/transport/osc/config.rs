@@ -4,6 +4,7 @@ use super::{DEFAULT_ADDR, Scope};
 use crate::config::TransportSection;
 use crate::model::ParticipantId;
 use crate::publish::messages::Topic;
+use crate::publish::transport::section;
 
 /// The OSC transport's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,17 +67,11 @@ impl std::str::FromStr for OscSpec {
     type Err = String;
     /// `HOST:PORT` (the command line's `--osc HOST:PORT`).
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(Self {
-                    addr: s.into(),
-                    ..Self::default()
-                })
-            }
-            _ => Err(format!(
-                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
-            )),
-        }
+        section::host_port(s, DEFAULT_ADDR)?;
+        Ok(Self {
+            addr: s.into(),
+            ..Self::default()
+        })
     }
 }
 
@@ -125,13 +120,8 @@ fn check_name(n: &str) -> Result<String, String> {
 
 /// The settings a `[osc]` section asks for; `None` when it says `enabled = false`.
 pub fn from_section(section: &TransportSection) -> Result<Option<OscSpec>, String> {
-    let at = |e: String| format!("{}: [osc] {e}", section.at);
-    let raw: Raw = section.table.clone().try_into().map_err(|e| {
-        at(e.to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
+    let at = |e: String| section::at(section, "osc", e);
+    let raw: Raw = section::read(section, "osc")?;
     if raw.enabled == Some(false) {
         return Ok(None);
     }
@@ -166,10 +156,6 @@ pub fn from_section(section: &TransportSection) -> Result<Option<OscSpec>, Strin
         }
         s.hr_timeout_s = t;
     }
-    if let Some(ps) = raw.participants {
-        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
-        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
-    }
-    s.scope.topics = raw.topics;
+    s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
 }

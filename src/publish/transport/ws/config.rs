@@ -2,10 +2,9 @@
 //! scope.
 
 use super::DEFAULT_ADDR;
-use crate::publish::transport::Scope;
 use crate::config::TransportSection;
-use crate::model::ParticipantId;
 use crate::publish::messages::Topic;
+use crate::publish::transport::{Scope, section};
 
 /// The WebSocket transport's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,15 +39,11 @@ impl std::str::FromStr for WsSpec {
     type Err = String;
     /// `HOST:PORT` (the command line's `--ws ADDR`).
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(Self {
-                addr: s.into(),
-                ..Self::default()
-            }),
-            _ => Err(format!(
-                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
-            )),
-        }
+        section::host_port(s, DEFAULT_ADDR)?;
+        Ok(Self {
+            addr: s.into(),
+            ..Self::default()
+        })
     }
 }
 
@@ -84,13 +79,8 @@ fn check_origin(o: &str) -> Result<String, String> {
 
 /// The settings a `[ws]` section asks for; `None` when it says `enabled = false`.
 pub fn from_section(section: &TransportSection) -> Result<Option<WsSpec>, String> {
-    let at = |e: String| format!("{}: [ws] {e}", section.at);
-    let raw: Raw = section.table.clone().try_into().map_err(|e| {
-        at(e.to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
+    let at = |e: String| section::at(section, "ws", e);
+    let raw: Raw = section::read(section, "ws")?;
     if raw.enabled == Some(false) {
         return Ok(None);
     }
@@ -119,11 +109,7 @@ pub fn from_section(section: &TransportSection) -> Result<Option<WsSpec>, String
         }
         s.max_clients = m;
     }
-    if let Some(ps) = raw.participants {
-        let ids: Result<Vec<_>, _> = ps.iter().map(|p| ParticipantId::new(p)).collect();
-        s.scope.participants = Some(ids.map_err(|e| at(format!("participants: {e}")))?);
-    }
-    s.scope.topics = raw.topics;
+    s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
 }
 

@@ -60,7 +60,10 @@ fn token_of<'a>(query: Option<&'a str>, authorization: Option<&'a str>) -> Optio
     });
     from_query.or_else(|| {
         authorization
-            .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("bearer ")))
+            .and_then(|a| {
+                a.strip_prefix("Bearer ")
+                    .or_else(|| a.strip_prefix("bearer "))
+            })
             .map(str::trim)
     })
 }
@@ -78,7 +81,13 @@ pub fn check(
     query: Option<&str>,
     authorization: Option<&str>,
 ) -> Result<(), Refusal> {
-    let refuse = |status, check, reason: String| Err(Refusal { status, check, reason });
+    let refuse = |status, check, reason: String| {
+        Err(Refusal {
+            status,
+            check,
+            reason,
+        })
+    };
     let host_lower = host.map(str::to_ascii_lowercase);
     match host_lower.as_deref() {
         Some(h) if policy.hosts.iter().any(|a| a == h) => {}
@@ -86,14 +95,16 @@ pub fn check(
             return refuse(
                 403,
                 "host",
-                format!("Host {h:?} is not this daemon's address (add it to [ws] allowed_hosts if it is)"),
+                format!(
+                    "Host {h:?} is not this daemon's address (add it to [ws] allowed_hosts if it is)"
+                ),
             );
         }
         None => return refuse(403, "host", "no Host header".into()),
     }
     if let Some(o) = origin {
         let o = o.to_ascii_lowercase();
-        if !policy.origins.iter().any(|a| *a == o) {
+        if !policy.origins.contains(&o) {
             return refuse(
                 403,
                 "origin",
@@ -103,7 +114,11 @@ pub fn check(
     }
     match token_of(query, authorization) {
         Some(t) if same(t.as_bytes(), policy.token.as_bytes()) => Ok(()),
-        Some(_) => refuse(401, "token", "wrong token (`attune token` shows the right one)".into()),
+        Some(_) => refuse(
+            401,
+            "token",
+            "wrong token (`attune token` shows the right one)".into(),
+        ),
         None => refuse(
             401,
             "token",
@@ -127,36 +142,103 @@ mod tests {
     #[test]
     fn a_native_client_with_the_token_is_let_in() {
         let p = policy();
-        assert_eq!(check(&p, Some("127.0.0.1:8765"), None, Some("token=a1b2c3"), None), Ok(()));
-        assert_eq!(check(&p, Some("LOCALHOST:8765"), None, None, Some("Bearer a1b2c3")), Ok(()));
-        assert_eq!(check(&p, Some("[::1]:8765"), None, Some("x=1&token=a1b2c3"), None), Ok(()));
-        assert_eq!(check(&p, Some("lab-pc:8765"), None, Some("token=a1b2c3"), None), Ok(()));
+        assert_eq!(
+            check(&p, Some("127.0.0.1:8765"), None, Some("token=a1b2c3"), None),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &p,
+                Some("LOCALHOST:8765"),
+                None,
+                None,
+                Some("Bearer a1b2c3")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(&p, Some("[::1]:8765"), None, Some("x=1&token=a1b2c3"), None),
+            Ok(())
+        );
+        assert_eq!(
+            check(&p, Some("lab-pc:8765"), None, Some("token=a1b2c3"), None),
+            Ok(())
+        );
     }
 
     #[test]
     fn a_rebound_host_is_refused_before_anything_else() {
         let p = policy();
-        let r = check(&p, Some("evil.example:8765"), Some("http://evil.example"), Some("token=a1b2c3"), None);
+        let r = check(
+            &p,
+            Some("evil.example:8765"),
+            Some("http://evil.example"),
+            Some("token=a1b2c3"),
+            None,
+        );
         assert_eq!(r.unwrap_err().check, "host");
-        assert_eq!(check(&p, Some("127.0.0.1:9999"), None, Some("token=a1b2c3"), None).unwrap_err().check, "host");
-        assert_eq!(check(&p, None, None, Some("token=a1b2c3"), None).unwrap_err().check, "host");
+        assert_eq!(
+            check(&p, Some("127.0.0.1:9999"), None, Some("token=a1b2c3"), None)
+                .unwrap_err()
+                .check,
+            "host"
+        );
+        assert_eq!(
+            check(&p, None, None, Some("token=a1b2c3"), None)
+                .unwrap_err()
+                .check,
+            "host"
+        );
     }
 
     #[test]
     fn a_foreign_origin_is_refused_even_with_the_token() {
         let p = policy();
-        let r = check(&p, Some("127.0.0.1:8765"), Some("https://evil.example"), Some("token=a1b2c3"), None).unwrap_err();
+        let r = check(
+            &p,
+            Some("127.0.0.1:8765"),
+            Some("https://evil.example"),
+            Some("token=a1b2c3"),
+            None,
+        )
+        .unwrap_err();
         assert_eq!((r.status, r.check), (403, "origin"));
         assert!(r.reason.contains("allowed_origins"));
-        assert_eq!(check(&p, Some("127.0.0.1:8765"), Some("http://LOCALHOST:5173"), Some("token=a1b2c3"), None), Ok(()));
+        assert_eq!(
+            check(
+                &p,
+                Some("127.0.0.1:8765"),
+                Some("http://LOCALHOST:5173"),
+                Some("token=a1b2c3"),
+                None
+            ),
+            Ok(())
+        );
         // `null` (a file:// page, a sandboxed frame) is a foreign origin too.
-        assert_eq!(check(&p, Some("127.0.0.1:8765"), Some("null"), Some("token=a1b2c3"), None).unwrap_err().check, "origin");
+        assert_eq!(
+            check(
+                &p,
+                Some("127.0.0.1:8765"),
+                Some("null"),
+                Some("token=a1b2c3"),
+                None
+            )
+            .unwrap_err()
+            .check,
+            "origin"
+        );
     }
 
     #[test]
     fn a_missing_or_wrong_token_is_401() {
         let p = policy();
-        for (q, a) in [(None, None), (Some("token="), None), (Some("token=a1b2c4"), None), (None, Some("Bearer a1b2")), (Some("token=a1b2c3x"), None)] {
+        for (q, a) in [
+            (None, None),
+            (Some("token="), None),
+            (Some("token=a1b2c4"), None),
+            (None, Some("Bearer a1b2")),
+            (Some("token=a1b2c3x"), None),
+        ] {
             let r = check(&p, Some("127.0.0.1:8765"), None, q, a).unwrap_err();
             assert_eq!((r.status, r.check), (401, "token"), "{q:?} {a:?}");
         }

@@ -19,7 +19,7 @@
 //! A handshake must finish within 5 s, and at most 32 run at once.
 
 use super::Context;
-use crate::publish::server::{Feeds, Hub, LineError, LineSink, Limits};
+use crate::publish::server::{Feeds, Hub, Limits, LineError, LineSink};
 use crate::publish::{Flow, Publisher};
 use futures_util::{SinkExt, StreamExt};
 use std::io;
@@ -74,7 +74,11 @@ impl Refused {
             .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(60));
         if due {
             logged.insert(check, now);
-            tracing::warn!(check, reason, "WebSocket: a connection was refused (logged once a minute per kind; `attune status` counts them all).");
+            tracing::warn!(
+                check,
+                reason,
+                "WebSocket: a connection was refused (logged once a minute per kind; `attune status` counts them all)."
+            );
         }
     }
 
@@ -225,7 +229,8 @@ impl Acceptor {
                 },
             };
             let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
-                self.refused.count("handshake", "too many handshakes at once");
+                self.refused
+                    .count("handshake", "too many handshakes at once");
                 continue;
             };
             let _ = tcp.set_nodelay(true);
@@ -237,7 +242,8 @@ impl Acceptor {
             );
             self.tasks.spawn(async move {
                 let max = hub.max_line();
-                let ws = tokio::time::timeout(HANDSHAKE, handshake(tcp, &policy, &refused, max)).await;
+                let ws =
+                    tokio::time::timeout(HANDSHAKE, handshake(tcp, &policy, &refused, max)).await;
                 drop(permit);
                 let ws = match ws {
                     Ok(Some(ws)) => ws,
@@ -258,11 +264,7 @@ impl Acceptor {
                         Err(e) => Some(Err(LineError::Io(io::Error::other(e)))),
                     }
                 });
-                if let Err(e) = hub
-                    .client()
-                    .serve_lines(Box::pin(lines), WsOut(sink))
-                    .await
-                {
+                if let Err(e) = hub.client().serve_lines(Box::pin(lines), WsOut(sink)).await {
                     tracing::debug!(error = %e, "WebSocket connection ended with an error.");
                 }
             });
@@ -278,6 +280,8 @@ async fn handshake(
     max_message: usize,
 ) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
     let mut verdict: Option<guard::Refusal> = None;
+    // tungstenite's callback signature returns its (large) error response by value.
+    #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
         match guard::check(

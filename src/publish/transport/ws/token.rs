@@ -35,7 +35,10 @@ pub fn ensure(data_dir: &Path) -> Result<(PathBuf, String), String> {
             Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
         }
     }
-    Err(format!("{} vanished while it was being created", file.display()))
+    Err(format!(
+        "{} vanished while it was being created",
+        file.display()
+    ))
 }
 
 fn check(file: &Path, bytes: &[u8]) -> Result<String, String> {
@@ -98,7 +101,10 @@ mod tests {
         let data = d.path().join("data");
         let (p, t) = ensure(&data).unwrap();
         assert!(valid(&t), "{t}");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(ensure(&data).unwrap().1, t, "kept across calls");
         assert!(!p.with_extension("tmp").exists());
         let (_, t2) = {
