@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A running `attune simulate device`.
-struct SimDevice {
+pub(crate) struct SimDevice {
     child: Child,
-    path: PathBuf,
+    /// The pseudo-terminal it serves.
+    pub(crate) path: PathBuf,
     events: Arc<Mutex<Vec<serde_json::Value>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl SimDevice {
-    fn start(protocol: &str, args: &[&str]) -> SimDevice {
+    pub(crate) fn start(protocol: &str, args: &[&str]) -> SimDevice {
         let mut child = Command::new(env!("CARGO_BIN_EXE_attune"))
             .current_dir(crate::util::root())
             .args(["simulate", "device", "--protocol", protocol, "--pty"])

@@ -24,6 +24,7 @@ mod fuzz_corpus;
 mod hardening;
 mod live;
 mod live_consent;
+mod lsl_transport;
 mod mqtt_transport;
 mod neurokit;
 mod neurokit_eda_ppg;

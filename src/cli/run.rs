@@ -183,9 +183,9 @@ pub fn transports_of(
     Ok(out)
 }
 
-/// `--lsl` takes no address: the outlet's default.
+/// `--lsl` takes no address (LSL picks its own ports).
 fn lsl_default() -> &'static str {
-    "0.0.0.0:16571"
+    "lsl"
 }
 
 /// The configuration `run` starts from.
