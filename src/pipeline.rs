@@ -91,6 +91,9 @@ pub struct Pipeline {
     gate: Gate,
     participants: BTreeMap<ParticipantId, Participant>,
     next_tick: Option<u64>,
+    /// Participants with a requested calibration under way (checked after each step, so it
+    /// must not cost a walk over every participant).
+    calibrating: std::collections::BTreeSet<ParticipantId>,
 }
 
 impl Pipeline {
@@ -101,6 +104,7 @@ impl Pipeline {
             gate: Gate::new(snapshot),
             participants: BTreeMap::new(),
             next_tick: None,
+            calibrating: std::collections::BTreeSet::new(),
         }
     }
 
@@ -247,7 +251,10 @@ impl Pipeline {
             }
             Act::Override(a) => p.policy.set_override(a),
             Act::Rest(r) => p.baseline.set_rest(r),
-            Act::Calibrate(secs) => p.baseline.recalibrate(secs),
+            Act::Calibrate(secs) => {
+                p.baseline.recalibrate(secs);
+                self.calibrating.insert(participant.clone());
+            }
         }
         Ok(())
     }
@@ -255,10 +262,23 @@ impl Pipeline {
     /// Participants whose requested calibration (`calibrate` marker) completed since the last
     /// call: the edge stores their profile now.
     pub fn take_requested_calibrations(&mut self) -> Vec<ParticipantId> {
-        self.participants
-            .iter_mut()
-            .filter_map(|(id, x)| x.baseline.take_requested_done().then(|| id.clone()))
-            .collect()
+        if self.calibrating.is_empty() {
+            return Vec::new();
+        }
+        let participants = &mut self.participants;
+        let mut done = Vec::new();
+        self.calibrating
+            .retain(|id| match participants.get_mut(id) {
+                Some(x) => {
+                    let finished = x.baseline.take_requested_done();
+                    if finished {
+                        done.push(id.clone());
+                    }
+                    !finished
+                }
+                None => false,
+            });
+        done
     }
 
     /// `p`'s baseline tracker, to note that its session reference was stored.

@@ -501,7 +501,7 @@ fn mqtt_bench_latency_and_cpu_at_100_participants() {
     }
     std::thread::sleep(Duration::from_millis(200));
     d.stop();
-    let mut lat: Vec<f64> = sub
+    let lat: Vec<f64> = sub
         .all()
         .iter()
         .filter_map(|g| {
@@ -509,15 +509,7 @@ fn mqtt_bench_latency_and_cpu_at_100_participants() {
             Some(g.at.duration_since(*s).as_secs_f64() - s.duration_since(g.at).as_secs_f64())
         })
         .collect();
-    lat.sort_by(f64::total_cmp);
-    assert!(lat.len() > 50, "{} matched ticks", lat.len());
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] * 1000.0;
-    eprintln!(
-        "mqtt added latency vs the Unix socket over {} decisions (through Mosquitto): p50 {:.3} ms, p99 {:.3} ms",
-        lat.len(),
-        q(0.5),
-        q(0.99)
-    );
+    crate::util::report_latency("mqtt (through Mosquitto)", "decisions", lat);
     let base = crate::util::cpu_share(100, &[], 30.0);
     let with = crate::util::cpu_share(100, &["--mqtt", &b.addr()], 30.0);
     eprintln!(

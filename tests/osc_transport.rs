@@ -177,7 +177,7 @@ fn osc_bench_latency_and_cpu_at_100_participants() {
     let got = collect(&sock, 30.0);
     let socket_at = lines.join().unwrap();
     d.stop();
-    let mut lat: Vec<f64> = got
+    let lat: Vec<f64> = got
         .iter()
         .filter(|(_, a, _)| a == "/attune/p01/action")
         .filter_map(|(t, _, _)| {
@@ -189,15 +189,7 @@ fn osc_bench_latency_and_cpu_at_100_participants() {
                 .filter(|d| d.abs() < 0.1)
         })
         .collect();
-    lat.sort_by(f64::total_cmp);
-    assert!(lat.len() > 50, "{} matched ticks", lat.len());
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] * 1000.0;
-    eprintln!(
-        "osc added latency vs the Unix socket over {} ticks: p50 {:.3} ms, p99 {:.3} ms (negative: the datagram came first)",
-        lat.len(),
-        q(0.5),
-        q(0.99)
-    );
+    crate::util::report_latency("osc (negative: the datagram came first)", "ticks", lat);
     let (_l, addr) = listener();
     let base = cpu_share(100, &[], 30.0);
     let with = cpu_share(100, &["--osc", &addr], 30.0);

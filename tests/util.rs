@@ -558,3 +558,21 @@ pub fn cpu_share(participants: usize, extra: &[&str], secs: f64) -> f64 {
     d.stop();
     share
 }
+
+/// Prints the p50 and p99 of `lat` (seconds, sorted here) in ms for a transport measurement,
+/// after checking there are enough (`what` names them).
+#[cfg_attr(
+    not(any(feature = "osc", feature = "mqtt", feature = "ws")),
+    allow(dead_code)
+)]
+pub fn report_latency(label: &str, what: &str, mut lat: Vec<f64>) {
+    lat.sort_by(f64::total_cmp);
+    assert!(lat.len() > 50, "{} matched {what}", lat.len());
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] * 1000.0;
+    eprintln!(
+        "{label} added latency vs the Unix socket over {} {what}: p50 {:.3} ms, p99 {:.3} ms",
+        lat.len(),
+        q(0.5),
+        q(0.99)
+    );
+}

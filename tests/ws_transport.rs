@@ -366,7 +366,7 @@ fn ws_bench_latency_and_cpu_at_100_participants() {
         }
     }
     let sock_at = reader.join().unwrap();
-    let mut lat: Vec<f64> = ws_at
+    let lat: Vec<f64> = ws_at
         .iter()
         .filter_map(|(l, t)| {
             let s = sock_at.get(l)?;
@@ -374,15 +374,7 @@ fn ws_bench_latency_and_cpu_at_100_participants() {
         })
         .collect();
     d.stop();
-    lat.sort_by(f64::total_cmp);
-    assert!(lat.len() > 50, "{} matched lines", lat.len());
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize] * 1000.0;
-    eprintln!(
-        "websocket added latency vs the Unix socket over {} lines: p50 {:.3} ms, p99 {:.3} ms",
-        lat.len(),
-        q(0.5),
-        q(0.99)
-    );
+    crate::util::report_latency("websocket", "lines", lat);
     // CPU with one client reading everything of 100 participants.
     let share = |over_ws: bool| -> f64 {
         let ids: Vec<String> = (0..100).map(|i| format!("p{i:03}")).collect();

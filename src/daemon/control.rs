@@ -90,6 +90,18 @@ impl Consent {
             .clone()
     }
 
+    /// The scopes of `p` alone (cheap: a join or a save checks one participant, and cloning
+    /// every scope for each of a thousand joins was quadratic).
+    pub(super) fn scopes_of(&self, p: &ParticipantId) -> Vec<Scope> {
+        self.scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.participant() == p)
+            .cloned()
+            .collect()
+    }
+
     /// The participants of the session, in scope order.
     pub(super) fn participants(&self) -> Vec<ParticipantId> {
         self.scopes_now()

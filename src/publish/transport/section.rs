@@ -57,3 +57,26 @@ pub fn scope(
         topics,
     })
 }
+
+/// `key` within `lo..=hi`, or a one-line error naming it.
+pub fn within<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, String> {
+    if v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(format!("{key} must be {lo} to {hi}, not {v}"))
+    }
+}
+
+/// A section parsed from `toml`, as if at `attune.toml line 1` (for tests).
+#[cfg(test)]
+pub fn for_test(toml: &str) -> TransportSection {
+    TransportSection {
+        table: toml.parse().unwrap_or_default(),
+        at: "attune.toml line 1".into(),
+    }
+}

@@ -85,10 +85,7 @@ pub fn from_section(s: &TransportSection) -> Result<Option<LslSpec>, String> {
         spec.streams = kinds;
     }
     if let Some(q) = raw.queue {
-        if !(1..=1_000_000).contains(&q) {
-            return Err(at(format!("queue must be 1 to 1000000, not {q}")));
-        }
-        spec.queue = q;
+        spec.queue = section::within("queue", q, 1, 1_000_000).map_err(at)?;
     }
     spec.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(spec))

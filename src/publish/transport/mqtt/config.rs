@@ -138,16 +138,11 @@ pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, Stri
         s.password_file = Some(f);
     }
     if let Some(k) = raw.keep_alive_s {
-        if !(1..=3600).contains(&k) {
-            return Err(at(format!("keep_alive_s must be 1 to 3600, not {k}")));
-        }
-        s.keep_alive = Duration::from_secs(k);
+        s.keep_alive =
+            Duration::from_secs(section::within("keep_alive_s", k, 1, 3600).map_err(at)?);
     }
     if let Some(q) = raw.queue {
-        if !(1..=1_000_000).contains(&q) {
-            return Err(at(format!("queue must be 1 to 1000000, not {q}")));
-        }
-        s.queue = q;
+        s.queue = section::within("queue", q, 1, 1_000_000).map_err(at)?;
     }
     s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
@@ -158,10 +153,7 @@ mod tests {
     use super::*;
 
     fn section(toml: &str) -> TransportSection {
-        TransportSection {
-            table: toml.parse().unwrap(),
-            at: "attune.toml line 1".into(),
-        }
+        section::for_test(toml)
     }
 
     #[test]

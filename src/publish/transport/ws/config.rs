@@ -104,10 +104,7 @@ pub fn from_section(section: &TransportSection) -> Result<Option<WsSpec>, String
             .map_err(|e| at(format!("allowed_origins: {e}")))?;
     }
     if let Some(m) = raw.max_clients {
-        if !(1..=4096).contains(&m) {
-            return Err(at(format!("max_clients must be 1 to 4096, not {m}")));
-        }
-        s.max_clients = m;
+        s.max_clients = section::within("max_clients", m, 1, 4096).map_err(at)?;
     }
     s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
@@ -118,10 +115,7 @@ mod tests {
     use super::*;
 
     fn section(toml: &str) -> TransportSection {
-        TransportSection {
-            table: toml.parse().unwrap(),
-            at: "attune.toml line 1".into(),
-        }
+        section::for_test(toml)
     }
 
     #[test]
