@@ -37,9 +37,12 @@
 //! ([`super::raw_needs`]); decisions need what they need on the socket, markers `record`
 //! (LabRecorder records them). The writer re-checks each item under its egress gate right
 //! before the push and closes a stream's outlet when its consent is withdrawn (LabRecorder then
-//! sees the stream end). The engine only enqueues (bounded, `queue_full` counted). An outlet that
-//! cannot be opened (no network interface for discovery, ports exhausted) is counted as
-//! `failed` and logged once; the daemon goes on.
+//! sees the stream end). The engine only enqueues (bounded, `queue_full` counted), and does not
+//! queue samples whose `share_raw` is missing. An outlet that cannot be opened (no network
+//! interface for discovery, LSL's port range used up) is logged once; its data is counted as
+//! `failed` and it is tried again every 30 s. LSL's default port range (`ports.BasePort` 16572,
+//! `ports.PortRange` 32 in `lsl_api.cfg`, which labstream reads as liblsl does) holds about 16
+//! outlets per machine with IPv4 and IPv6: raise `PortRange` for more participants.
 
 use super::{Context, Counters, Outbox};
 use crate::consent::Need;
@@ -107,6 +110,9 @@ pub struct LslPublisher {
     spec: LslSpec,
     out: Outbox<Item>,
     open: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The consent last handed to [`Publisher::consent`]: samples without `share_raw` are not
+    /// queued at all (the writer re-checks every item anyway).
+    snapshot: Arc<crate::consent::ConsentSnapshot>,
 }
 
 impl Publisher for LslPublisher {
@@ -123,6 +129,12 @@ impl Publisher for LslPublisher {
         }
         match &event.body {
             EventBody::Samples(c) if self.spec.streams.contains(&c.kind) => {
+                if !super::raw_needs(c.kind)
+                    .iter()
+                    .all(|n| n.met(&self.snapshot, p))
+                {
+                    return Flow::Continue;
+                }
                 let rate = match c.timing {
                     Timing::Uniform { rate_hz, .. } => Some(rate_hz),
                     Timing::Events(_) => None,
@@ -161,7 +173,8 @@ impl Publisher for LslPublisher {
         Flow::Continue
     }
 
-    fn consent(&mut self, _snapshot: &Arc<crate::consent::ConsentSnapshot>) -> Flow {
+    fn consent(&mut self, snapshot: &Arc<crate::consent::ConsentSnapshot>) -> Flow {
+        self.snapshot = snapshot.clone();
         // The writer re-checks every item under its egress gate and closes outlets whose
         // consent is gone (module docs).
         Flow::Continue
@@ -190,10 +203,16 @@ pub async fn start(spec: LslSpec, ctx: &Context) -> Result<Box<dyn Publisher>, S
         markers: BTreeMap::new(),
         open: open.clone(),
         failing: false,
+        refused: BTreeMap::new(),
     };
     ctx.tasks.spawn(writer.run(rx, ctx.closing.clone()));
     info!("LSL: outlets open as each participant's data arrives.");
-    Ok(Box::new(LslPublisher { spec, out, open }))
+    Ok(Box::new(LslPublisher {
+        spec,
+        out,
+        open,
+        snapshot: ctx.consent.borrow().clone(),
+    }))
 }
 
 /// An open outlet and its time anchor (LSL clock = device or session time + offset).
@@ -213,7 +232,13 @@ struct Writer {
     open: Arc<std::sync::Mutex<Vec<String>>>,
     /// An outlet failed to open (logged once).
     failing: bool,
+    /// Streams whose outlet could not be opened, and when to try again: opening binds sockets,
+    /// and retrying it for every item of a stream would burn a core.
+    refused: BTreeMap<String, tokio::time::Instant>,
 }
+
+/// How long a stream whose outlet could not be opened waits before the next attempt.
+const RETRY_OPEN: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Writer {
     async fn run(
@@ -230,6 +255,12 @@ impl Writer {
                     Some(i) => self.take(i).await,
                     None => break,
                 },
+                changed = self.consent.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.close_withdrawn();
+                }
             }
         }
         // Outlets close when dropped: LabRecorder sees the streams end.
@@ -250,21 +281,52 @@ impl Writer {
         *self.open.lock().unwrap_or_else(|e| e.into_inner()) = names;
     }
 
+    /// Closes the sample outlets whose `share_raw` (or `process`) the consent in force no longer
+    /// allows: LabRecorder sees those streams end.
+    fn close_withdrawn(&mut self) {
+        let consent = self.consent.clone();
+        let before = self.outlets.len();
+        self.outlets.retain(|(p, k), _| {
+            let keep = super::met(&super::raw_needs(*k), p, &consent);
+            if !keep {
+                info!(participant = %p, stream = k.name(), "LSL: consent withdrawn; outlet closed.");
+            }
+            keep
+        });
+        if self.outlets.len() != before {
+            self.refresh_open();
+        }
+    }
+
+    /// True when `sid`'s outlet failed to open recently (its item is counted as failed).
+    fn waiting(&mut self, sid: &str) -> bool {
+        match self.refused.get(sid) {
+            Some(&until) if tokio::time::Instant::now() < until => {
+                Counters::add(&self.counters.failed);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn opened(
         &mut self,
         made: Result<labstream::Outlet, labstream::Error>,
-        what: &str,
+        sid: &str,
     ) -> Option<labstream::Outlet> {
         match made {
             Ok(o) => {
-                info!(stream = what, "LSL: outlet open.");
+                self.refused.remove(sid);
+                info!(stream = sid, "LSL: outlet open.");
                 Some(o)
             }
             Err(e) => {
                 Counters::add(&self.counters.failed);
+                self.refused
+                    .insert(sid.to_owned(), tokio::time::Instant::now() + RETRY_OPEN);
                 if !self.failing {
                     self.failing = true;
-                    warn!(stream = what, error = %e, "LSL: an outlet could not be opened; its data is counted as failed.");
+                    warn!(stream = sid, error = %e, "LSL: an outlet could not be opened (LSL's port range may be used up: ports.PortRange in lsl_api.cfg); its data is counted as failed and the outlet is tried again every 30 s.");
                 }
                 None
             }
@@ -299,6 +361,9 @@ impl Writer {
                 };
                 if !self.outlets.contains_key(&key) {
                     let sid = self.source_id(&participant, kind.name());
+                    if self.waiting(&sid) {
+                        return;
+                    }
                     let mut b = labstream::StreamInfo::builder(
                         &format!("attune {participant} {}", k.label),
                         k.stream_type,
@@ -356,6 +421,9 @@ impl Writer {
                 }
                 if !self.markers.contains_key(&participant) {
                     let sid = self.source_id(&participant, "markers");
+                    if self.waiting(&sid) {
+                        return;
+                    }
                     let made = labstream::StreamInfo::builder(
                         &format!("attune {participant} Markers"),
                         "Markers",
