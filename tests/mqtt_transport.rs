@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A Mosquitto of this test's own.
-struct Broker {
+pub(crate) struct Broker {
     child: Option<Child>,
     port: u16,
     conf: PathBuf,
@@ -40,6 +40,11 @@ fn free_port() -> u16 {
 impl Broker {
     /// Starts a broker (`anonymous`: whether clients without a login are let in), or skips.
     fn start_or_skip(anonymous: bool) -> Option<Broker> {
+        Self::start_with_or_skip(anonymous, "")
+    }
+
+    /// Starts a broker whose configuration ends with `extra` (more listeners), or skips.
+    pub(crate) fn start_with_or_skip(anonymous: bool, extra: &str) -> Option<Broker> {
         let missing = match (mosquitto(), which("mosquitto_sub")) {
             (None, _) => Some("mosquitto is not installed (Debian package mosquitto)"),
             (_, false) => Some("mosquitto_sub is not installed (Debian package mosquitto-clients)"),
@@ -62,7 +67,7 @@ impl Broker {
         let mut f = std::fs::File::create(&conf).unwrap();
         writeln!(
             f,
-            "listener {port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence false\nuser {user}\nlog_dest stderr"
+            "per_listener_settings false\nlistener {port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence false\nuser {user}\nlog_dest stderr\n{extra}"
         )
         .unwrap();
         if !anonymous {
@@ -110,7 +115,7 @@ impl Broker {
         }
     }
 
-    fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }
@@ -131,22 +136,22 @@ fn which(cmd: &str) -> bool {
 
 /// One message as `mosquitto_sub` printed it.
 #[derive(Debug, Clone)]
-struct Got {
+pub(crate) struct Got {
     at: Instant,
     retained: bool,
     qos: u8,
-    topic: String,
-    payload: String,
+    pub(crate) topic: String,
+    pub(crate) payload: String,
 }
 
 /// `mosquitto_sub` on `filter`, collecting every message in the background.
-struct Sub {
+pub(crate) struct Sub {
     child: Child,
     got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Sub {
-    fn start(b: &Broker, filter: &str) -> Sub {
+    pub(crate) fn start(b: &Broker, filter: &str) -> Sub {
         let mut child = Command::new("mosquitto_sub")
             .args([
                 "-h",
@@ -186,12 +191,12 @@ impl Sub {
         Sub { child, got }
     }
 
-    fn all(&self) -> Vec<Got> {
+    pub(crate) fn all(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 
     /// Waits up to `secs` for a message that `pred` accepts.
-    fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Got) -> bool) -> Got {
+    pub(crate) fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Got) -> bool) -> Got {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(g) = self.all().into_iter().find(|g| pred(g)) {
@@ -227,18 +232,24 @@ fn retained(b: &Broker, topic: &str) -> Option<(bool, String)> {
     Some((r == "1", p.to_owned()))
 }
 
-/// The MQTT entry of `attune status`.
-fn mqtt_status(d: &LiveDaemon) -> serde_json::Value {
+/// The MQTT entry of `attune status` (`None` while the daemon is still starting).
+fn mqtt_entry(d: &LiveDaemon) -> (Option<serde_json::Value>, serde_json::Value) {
     let s = d.status();
-    s["publishers"]
+    let e = s["publishers"]
         .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == "mqtt").cloned())
-        .unwrap_or_else(|| panic!("no mqtt publisher in status: {s}"))
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "mqtt").cloned());
+    (e, s)
+}
+
+/// The MQTT entry of `attune status`.
+pub(crate) fn mqtt_status(d: &LiveDaemon) -> serde_json::Value {
+    let (e, s) = mqtt_entry(d);
+    e.unwrap_or_else(|| panic!("no mqtt publisher in status: {s}"))
 }
 
 /// The MQTT entry of `attune status` once `pred` holds for it (the status is refreshed about
 /// once a second), within `secs`.
-fn mqtt_status_until(
+pub(crate) fn mqtt_status_until(
     d: &LiveDaemon,
     secs: u64,
     what: &str,
@@ -246,11 +257,13 @@ fn mqtt_status_until(
 ) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let st = mqtt_status(d);
-        if pred(&st) {
-            return st;
+        let (e, s) = mqtt_entry(d);
+        if let Some(st) = &e
+            && pred(st)
+        {
+            return st.clone();
         }
-        assert!(Instant::now() < deadline, "{what} within {secs} s: {st}");
+        assert!(Instant::now() < deadline, "{what} within {secs} s: {s}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }

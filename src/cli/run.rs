@@ -108,8 +108,9 @@ pub struct RunArgs {
     /// Send OSC over UDP (VRChat heart-rate parameters and /attune/...; default 127.0.0.1:9000).
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9000")]
     pub osc: Option<String>,
-    /// Publish to an MQTT broker (default 127.0.0.1:1883).
-    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:1883")]
+    /// Publish to an MQTT broker (default 127.0.0.1:1883; mqtts://HOST:PORT for TLS with the
+    /// system's CA roots, [mqtt] in the config for more).
+    #[arg(long, value_name = "[mqtts://]HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:1883")]
     pub mqtt: Option<String>,
     /// Open Lab Streaming Layer outlets (ECG, EDA, RR, markers) for LabRecorder.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `attune token`: where the WebSocket token is and how a client uses it. The token lives in
 //! the data directory (`ws-token`, mode 0600); this creates it if the daemon has not yet, so an
-//! app can be set up before the first `attune run --ws`.
+//! app can be set up before the first `attune run --ws`. It also prints the address of the
+//! live page the WebSocket serves.
 
 use super::Common;
 
@@ -16,7 +17,7 @@ pub struct TokenArgs {
     /// The address the WebSocket listens on (for the example URL).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8765")]
     pub ws: String,
-    /// One JSON object: token_file, url (and token with --show).
+    /// One JSON object: token_file, url, page (and token with --show).
     #[arg(long)]
     pub json: bool,
 }
@@ -27,10 +28,13 @@ pub fn run(common: &Common, a: &TokenArgs) -> anyhow::Result<()> {
     use crate::publish::transport::ws::token;
     let (file, tok) = token::ensure(&common.data_dir()).map_err(|e| anyhow::anyhow!(e))?;
     let url = format!("ws://{}/?token=", a.ws);
+    // The live page reads the token from the URL's fragment, which browsers never send.
+    let page = format!("http://{}/#token=", a.ws);
     if a.json {
         let mut v = serde_json::json!({
             "token_file": file,
             "url": format!("{url}<token>"),
+            "page": format!("{page}<token>"),
         });
         if a.show {
             v["token"] = serde_json::json!(tok);
@@ -47,6 +51,12 @@ pub fn run(common: &Common, a: &TokenArgs) -> anyhow::Result<()> {
     println!("Browser pages must also be listed in [ws] allowed_origins.");
     if a.show {
         println!("Token:           {tok}");
+        println!("Live page:       {page}{tok}");
+    } else {
+        println!(
+            "Live page:       {page}$(cat {})   (--show prints it ready to open)",
+            file.display()
+        );
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The `[mqtt]` section and `--mqtt HOST:PORT`: broker, client id, credentials, keepalive,
-//! topic prefix, scope.
+//! The `[mqtt]` section and `--mqtt [mqtts://]HOST:PORT`: broker, TLS, client id, credentials,
+//! keepalive, topic prefix, scope.
 
+use super::tls::TlsSpec;
 use super::{DEFAULT_ADDR, Scope};
 use crate::config::TransportSection;
 use crate::publish::messages::Topic;
@@ -13,6 +14,8 @@ use std::time::Duration;
 pub struct MqttSpec {
     /// Broker (`HOST:PORT`).
     pub addr: String,
+    /// TLS to the broker; `None`: plain TCP.
+    pub tls: Option<TlsSpec>,
     /// Which participants and topics it carries.
     pub scope: Scope,
     /// The first topic level (default `attune`).
@@ -33,6 +36,7 @@ impl Default for MqttSpec {
     fn default() -> Self {
         Self {
             addr: DEFAULT_ADDR.into(),
+            tls: None,
             scope: Scope::default(),
             prefix: "attune".into(),
             client_id: None,
@@ -70,11 +74,18 @@ fn parse_addr(s: &str) -> Result<(String, u16), String> {
 
 impl std::str::FromStr for MqttSpec {
     type Err = String;
-    /// `HOST:PORT` (the command line's `--mqtt HOST:PORT`).
+    /// `HOST:PORT`, `mqtt://HOST:PORT`, or `mqtts://HOST:PORT` for TLS with the system's roots
+    /// (the command line's `--mqtt`).
     fn from_str(s: &str) -> Result<Self, String> {
-        parse_addr(s)?;
+        let (addr, tls) = match (s.strip_prefix("mqtts://"), s.strip_prefix("mqtt://")) {
+            (Some(a), _) => (a, Some(TlsSpec::default())),
+            (None, Some(a)) => (a, None),
+            (None, None) => (s, None),
+        };
+        parse_addr(addr)?;
         Ok(Self {
-            addr: s.into(),
+            addr: addr.into(),
+            tls,
             ..Self::default()
         })
     }
@@ -86,8 +97,13 @@ impl std::str::FromStr for MqttSpec {
 struct Raw {
     /// `false` turns the transport off although the section is there (default true).
     enabled: Option<bool>,
-    /// `HOST:PORT`.
+    /// `HOST:PORT` (or `mqtts://HOST:PORT`).
     addr: Option<String>,
+    /// TLS to the broker (default false, or true with an `mqtts://` address).
+    tls: Option<bool>,
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
     prefix: Option<String>,
     client_id: Option<String>,
     username: Option<String>,
@@ -121,6 +137,29 @@ pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, Stri
             .map_err(|e| at(format!("addr: {e}")))?,
         None => MqttSpec::default(),
     };
+    let files = [&raw.ca_file, &raw.client_cert_file, &raw.client_key_file];
+    match raw.tls {
+        Some(true) => s.tls = Some(s.tls.take().unwrap_or_default()),
+        Some(false) if s.tls.is_some() => {
+            return Err(at("tls = false contradicts an mqtts:// address".into()));
+        }
+        Some(false) => {}
+        None => {}
+    }
+    if files.iter().any(|f| f.is_some()) {
+        let Some(t) = s.tls.as_mut() else {
+            return Err(at(
+                "ca_file, client_cert_file and client_key_file need tls = true (or an mqtts:// address)"
+                    .into(),
+            ));
+        };
+        t.ca_file = raw.ca_file;
+        t.client_cert_file = raw.client_cert_file;
+        t.client_key_file = raw.client_key_file;
+        if t.client_cert_file.is_some() != t.client_key_file.is_some() {
+            return Err(at("client_cert_file and client_key_file go together".into()));
+        }
+    }
     if let Some(p) = raw.prefix {
         s.prefix = check_level("prefix", &p).map_err(at)?;
     }
@@ -162,10 +201,25 @@ mod tests {
         assert_eq!(s.host_port().unwrap(), ("broker.lan".into(), 1884));
         let s: MqttSpec = "[::1]:1883".parse().unwrap();
         assert_eq!(s.host_port().unwrap(), ("::1".into(), 1883));
-        for bad in ["broker", ":1883", "h:0", "h:99999", "h:x"] {
+        for bad in [
+            "broker",
+            ":1883",
+            "h:0",
+            "h:99999",
+            "h:x",
+            "mqtts://",
+            "tcp://h:1",
+        ] {
             let e = bad.parse::<MqttSpec>().unwrap_err();
             assert!(e.contains("HOST:PORT"), "{bad}: {e}");
         }
+        let s: MqttSpec = "mqtts://broker.lan:8883".parse().unwrap();
+        assert_eq!(
+            (s.addr.as_str(), s.tls),
+            ("broker.lan:8883", Some(TlsSpec::default()))
+        );
+        let s: MqttSpec = "mqtt://broker.lan:1883".parse().unwrap();
+        assert_eq!((s.addr.as_str(), s.tls), ("broker.lan:1883", None));
     }
 
     #[test]
@@ -186,13 +240,26 @@ topics = ["adaptation"]"#,
         assert_eq!(s.client_id.as_deref(), Some("room-3"));
         assert_eq!(s.keep_alive, Duration::from_secs(30));
         assert_eq!(s.scope.topics, Some(vec![Topic::Adaptation]));
+        assert!(s.tls.is_none());
         assert!(from_section(&section("enabled = false")).unwrap().is_none());
+        let t = from_section(&section(
+            "addr = \"broker:8883\"\ntls = true\nca_file = \"/etc/attune/ca.pem\"",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            t.tls.and_then(|t| t.ca_file),
+            Some(PathBuf::from("/etc/attune/ca.pem"))
+        );
         for (bad, says) in [
             ("prefix = \"a/b\"", "topic level"),
             ("prefix = \"#\"", "topic level"),
             ("password_file = \"x\"", "needs a username"),
             ("keep_alive_s = 0", "keep_alive_s"),
             ("qos = 2", "unknown field"),
+            ("ca_file = \"ca.pem\"", "need tls = true"),
+            ("tls = true\nclient_key_file = \"k.pem\"", "go together"),
+            ("addr = \"mqtts://h:8883\"\ntls = false", "contradicts"),
         ] {
             let e = from_section(&section(bad)).unwrap_err();
             assert!(e.contains(says) && !e.contains('\n'), "{bad}: {e}");

@@ -1,5 +1,5 @@
 //! MQTT client (edge): protocol v1 lines on a broker's topics, for venues that fan out to many
-//! rooms or devices (rumqttc, MQTT 3.1.1, plain TCP).
+//! rooms or devices (rumqttc, MQTT 3.1.1, plain TCP or TLS: [`tls`]).
 //!
 //! # Topics
 //!
@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 mod config;
 mod link;
+pub mod tls;
 
 pub use config::{MqttSpec, check_level, from_section};
 
@@ -122,6 +123,7 @@ impl Publisher for MqttPublisher {
         let l = self.link.borrow().clone();
         if let Some(o) = v.as_object_mut() {
             o.insert("broker".into(), serde_json::json!(self.spec.addr));
+            o.insert("tls".into(), serde_json::json!(self.spec.tls.is_some()));
             o.insert("client_id".into(), serde_json::json!(self.client_id));
             o.insert(
                 "topics".into(),
@@ -161,6 +163,12 @@ pub async fn start(spec: MqttSpec, ctx: &Context) -> Result<Box<dyn Publisher>, 
     if let Some(u) = &spec.username {
         opts.set_credentials(u.clone(), password.unwrap_or_default());
     }
+    if let Some(t) = &spec.tls {
+        let config = tls::client_config(t).map_err(|e| format!("[mqtt] {e}"))?;
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(config),
+        ));
+    }
     let (out, rx) = Outbox::new(spec.queue);
     let link = link::spawn(
         opts,
@@ -174,7 +182,7 @@ pub async fn start(spec: MqttSpec, ctx: &Context) -> Result<Box<dyn Publisher>, 
         rx,
         ctx,
     );
-    tracing::info!(broker = %spec.addr, topics = %format!("{base}/…"), "MQTT: publishing.");
+    tracing::info!(broker = %spec.addr, tls = spec.tls.is_some(), topics = %format!("{base}/…"), "MQTT: publishing.");
     Ok(Box::new(MqttPublisher {
         spec,
         out,

@@ -21,6 +21,8 @@ pub struct WsSpec {
     pub allowed_origins: Vec<String>,
     /// Subscribed connections, at most.
     pub max_clients: usize,
+    /// Serve the live page to requests that are not WebSocket handshakes (default true).
+    pub page: bool,
 }
 
 impl Default for WsSpec {
@@ -31,6 +33,7 @@ impl Default for WsSpec {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_clients: 64,
+            page: true,
         }
     }
 }
@@ -57,6 +60,7 @@ struct Raw {
     allowed_hosts: Option<Vec<String>>,
     allowed_origins: Option<Vec<String>>,
     max_clients: Option<usize>,
+    page: Option<bool>,
     participants: Option<Vec<String>>,
     topics: Option<Vec<Topic>>,
 }
@@ -106,6 +110,7 @@ pub fn from_section(section: &TransportSection) -> Result<Option<WsSpec>, String
     if let Some(m) = raw.max_clients {
         s.max_clients = section::within("max_clients", m, 1, 4096).map_err(at)?;
     }
+    s.page = raw.page.unwrap_or(true);
     s.scope = section::scope(raw.participants, raw.topics).map_err(at)?;
     Ok(Some(s))
 }
@@ -124,11 +129,13 @@ mod tests {
             r#"addr = "127.0.0.1:9911"
 allowed_hosts = ["Attune.Local:9911"]
 allowed_origins = ["http://localhost:5173"]
-max_clients = 8"#,
+max_clients = 8
+page = false"#,
         ))
         .unwrap()
         .unwrap();
         assert_eq!(s.addr, "127.0.0.1:9911");
+        assert!(!s.page && WsSpec::default().page);
         assert_eq!(s.allowed_hosts, ["attune.local:9911"]);
         assert_eq!(s.allowed_origins, ["http://localhost:5173"]);
         for (bad, says) in [

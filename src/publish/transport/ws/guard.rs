@@ -8,7 +8,8 @@
 //!   its own name in `Host`. Only the loopback names with attune's port, the listening address
 //!   itself and the configured `allowed_hosts` are accepted.
 //! - **Origin**: a browser always sends the page's origin; only origins on the allowlist
-//!   (`allowed_origins`, empty by default) are accepted. A request without `Origin` comes from
+//!   (`allowed_origins`, empty by default) and the daemon's own live page (`http://` + the
+//!   accepted `Host`: only attune serves that origin) are accepted. A request without `Origin` comes from
 //!   a native client (browsers cannot omit it) and is allowed to go on to the token check.
 //! - **Token**: every client shows the random token of the daemon's data directory
 //!   (`attune token`), as `?token=…` in the URL or `Authorization: Bearer …`. It is compared in
@@ -73,7 +74,26 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// Checks one handshake request's `Host`, `Origin`, query and `Authorization`.
+/// Checks a request's `Host` alone (the live page's requests); the accepted host, lower case.
+pub fn check_host(policy: &Policy, host: Option<&str>) -> Result<String, Refusal> {
+    let refuse = |reason: String| {
+        Err(Refusal {
+            status: 403,
+            check: "host",
+            reason,
+        })
+    };
+    match host.map(str::to_ascii_lowercase) {
+        Some(h) if policy.hosts.contains(&h) => Ok(h),
+        Some(h) => refuse(format!(
+            "Host {h:?} is not this daemon's address (add it to [ws] allowed_hosts if it is)"
+        )),
+        None => refuse("no Host header".into()),
+    }
+}
+
+/// Checks one handshake request's `Host`, `Origin`, query and `Authorization`. The origin of
+/// the daemon's own page (`http://` and the accepted `Host`) is always allowed.
 pub fn check(
     policy: &Policy,
     host: Option<&str>,
@@ -88,23 +108,12 @@ pub fn check(
             reason,
         })
     };
-    let host_lower = host.map(str::to_ascii_lowercase);
-    match host_lower.as_deref() {
-        Some(h) if policy.hosts.iter().any(|a| a == h) => {}
-        Some(h) => {
-            return refuse(
-                403,
-                "host",
-                format!(
-                    "Host {h:?} is not this daemon's address (add it to [ws] allowed_hosts if it is)"
-                ),
-            );
-        }
-        None => return refuse(403, "host", "no Host header".into()),
-    }
+    let host = check_host(policy, host)?;
     if let Some(o) = origin {
         let o = o.to_ascii_lowercase();
-        if !policy.origins.contains(&o) {
+        // The daemon's own live page (`page`) is served at `http://<Host>`: its origin is the
+        // address it was fetched from, which the Host check above has just vouched for.
+        if !policy.origins.contains(&o) && o != format!("http://{host}") {
             return refuse(
                 403,
                 "origin",
@@ -227,6 +236,37 @@ mod tests {
             .check,
             "origin"
         );
+    }
+
+    #[test]
+    fn the_daemons_own_page_may_connect_from_the_address_it_was_served_at() {
+        let p = policy();
+        let own = |host, origin| check(&p, Some(host), Some(origin), Some("token=a1b2c3"), None);
+        assert_eq!(own("127.0.0.1:8765", "http://127.0.0.1:8765"), Ok(()));
+        assert_eq!(own("localhost:8765", "http://localhost:8765"), Ok(()));
+        // A page from another port, scheme or address is not the daemon's page.
+        for (host, origin) in [
+            ("127.0.0.1:8765", "http://127.0.0.1:8766"),
+            ("127.0.0.1:8765", "https://127.0.0.1:8765"),
+            ("127.0.0.1:8765", "http://localhost:8765"),
+            ("localhost:8765", "http://127.0.0.1"),
+        ] {
+            assert_eq!(own(host, origin).unwrap_err().check, "origin", "{origin}");
+        }
+        // The page without the token is still refused.
+        let r = check(
+            &p,
+            Some("127.0.0.1:8765"),
+            Some("http://127.0.0.1:8765"),
+            None,
+            None,
+        );
+        assert_eq!(r.unwrap_err().check, "token");
+        assert_eq!(
+            check_host(&p, Some("LocalHost:8765")),
+            Ok("localhost:8765".into())
+        );
+        assert_eq!(check_host(&p, Some("evil:8765")).unwrap_err().status, 403);
     }
 
     #[test]

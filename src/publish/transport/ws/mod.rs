@@ -17,6 +17,9 @@
 //! handshake gets an HTTP 401 or 403 with the reason as its body, is counted in `status`
 //! (`refused.host`, `.origin`, `.token`, `.handshake`), and is logged once per kind and minute.
 //! A handshake must finish within 5 s, and at most 32 run at once.
+//!
+//! A request that is not a WebSocket handshake gets the live page ([`page`]), unless
+//! `[ws] page = false`.
 
 use super::Context;
 use crate::publish::server::{Feeds, Hub, Limits, LineError, LineSink};
@@ -33,6 +36,7 @@ use tungstenite::protocol::WebSocketConfig;
 
 mod config;
 pub mod guard;
+pub mod page;
 pub mod token;
 
 pub use config::{WsSpec, from_section};
@@ -54,6 +58,8 @@ struct Refused {
     token: AtomicU64,
     /// Not a WebSocket handshake, too slow, or broken.
     handshake: AtomicU64,
+    /// Live page requests answered (any status but a Host refusal, which counts as `host`).
+    pages: AtomicU64,
     /// When each kind was last logged (ms since start), so a hostile page cannot flood the log.
     logged: std::sync::Mutex<std::collections::BTreeMap<&'static str, tokio::time::Instant>>,
 }
@@ -91,6 +97,10 @@ impl Refused {
             "handshake": g(&self.handshake),
         })
     }
+
+    fn pages(&self) -> u64 {
+        self.pages.load(Ordering::Relaxed)
+    }
 }
 
 /// The WebSocket transport as a [`Publisher`]: the connections read the bus the Unix publisher
@@ -101,6 +111,7 @@ pub struct WsPublisher {
     hub: Arc<Hub>,
     accepted: Arc<AtomicU64>,
     refused: Arc<Refused>,
+    page: bool,
 }
 
 impl Publisher for WsPublisher {
@@ -124,6 +135,7 @@ impl Publisher for WsPublisher {
             "connections": self.accepted.load(Ordering::Relaxed),
             "subscribers": self.hub.subscribed(),
             "refused": self.refused.json(),
+            "page": {"enabled": self.page, "requests": self.refused.pages()},
         })
     }
 }
@@ -192,6 +204,7 @@ pub async fn start(spec: WsSpec, ctx: &Context) -> Result<Box<dyn Publisher>, St
         refused: refused.clone(),
         handshakes: Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES)),
         tasks: ctx.tasks.clone(),
+        page: spec.page,
     };
     ctx.tasks.spawn(acceptor.run(ctx.closing.clone()));
     tracing::info!(address = %addr, token_file = %token_file.display(), "WebSocket: listening (`attune token` shows how clients connect).");
@@ -201,6 +214,7 @@ pub async fn start(spec: WsSpec, ctx: &Context) -> Result<Box<dyn Publisher>, St
         hub,
         accepted,
         refused,
+        page: spec.page,
     }))
 }
 
@@ -212,6 +226,7 @@ struct Acceptor {
     refused: Arc<Refused>,
     handshakes: Arc<tokio::sync::Semaphore>,
     tasks: tokio_util::task::TaskTracker,
+    page: bool,
 }
 
 impl Acceptor {
@@ -234,16 +249,18 @@ impl Acceptor {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let (hub, policy, refused, accepted) = (
+            let (hub, policy, refused, accepted, page) = (
                 self.hub.clone(),
                 self.policy.clone(),
                 self.refused.clone(),
                 self.accepted.clone(),
+                self.page,
             );
             self.tasks.spawn(async move {
                 let max = hub.max_line();
                 let ws =
-                    tokio::time::timeout(HANDSHAKE, handshake(tcp, &policy, &refused, max)).await;
+                    tokio::time::timeout(HANDSHAKE, handshake(tcp, &policy, &refused, max, page))
+                        .await;
                 drop(permit);
                 let ws = match ws {
                     Ok(Some(ws)) => ws,
@@ -272,13 +289,40 @@ impl Acceptor {
     }
 }
 
-/// The handshake with the [`guard`] checks; `None` (counted) when refused or broken.
+/// A connection's stream once its request head has been read.
+type Stream = page::Prefixed<tokio::net::TcpStream>;
+
+/// The handshake with the [`guard`] checks; `None` (counted) when refused or broken, or when
+/// the request was for the live page (answered here).
 async fn handshake(
-    tcp: tokio::net::TcpStream,
+    mut tcp: tokio::net::TcpStream,
     policy: &guard::Policy,
     refused: &Refused,
     max_message: usize,
-) -> Option<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>> {
+    page_on: bool,
+) -> Option<tokio_tungstenite::WebSocketStream<Stream>> {
+    let (head, bytes) = match page::read_head(&mut tcp).await {
+        Ok(h) => h,
+        Err(e) => {
+            refused.count("handshake", &e.to_string());
+            return None;
+        }
+    };
+    if !head.upgrade {
+        let reply = page::answer(&head, policy, page_on);
+        match &reply.refusal {
+            Some(r) => refused.count(r.check, &r.reason),
+            None => {
+                refused.pages.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        use tokio::io::AsyncWriteExt;
+        if tcp.write_all(&reply.bytes).await.is_ok() {
+            let _ = tcp.shutdown().await;
+        }
+        return None;
+    }
+    let tcp = page::Prefixed::new(bytes, tcp);
     let mut verdict: Option<guard::Refusal> = None;
     // tungstenite's callback signature returns its (large) error response by value.
     #[allow(clippy::result_large_err)]
