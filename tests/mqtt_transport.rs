@@ -7,9 +7,9 @@
 //! ATTUNE_REQUIRE_TRANSPORTS=1.
 #![cfg(feature = "mqtt")]
 
-use crate::util::{LiveDaemon, json, revoke};
+use crate::util::{LiveDaemon, free_port, json, revoke};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,14 +27,6 @@ fn mosquitto() -> Option<&'static str> {
     ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Broker {
@@ -349,6 +341,23 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
         st["connected"] == true && st["sent"].as_u64() > Some(10)
     });
 
+    // Revoke share_features: once acknowledged, no features line reaches the broker while the
+    // decisions (adapt is still given) go on.
+    let (code, _, err) = d.cli(&revoke("p01", "all", "share_features"));
+    assert_eq!(code, Some(0), "{err}");
+    std::thread::sleep(Duration::from_secs(1));
+    let cut = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let after: Vec<Got> = sub.all().into_iter().filter(|g| g.at > cut).collect();
+    assert!(
+        after.iter().all(|g| !g.topic.ends_with("/p01/features")),
+        "a features line after share_features was revoked"
+    );
+    assert!(
+        after.iter().any(|g| g.topic.ends_with("/p01/decision")),
+        "decisions still flow (adapt was not revoked)"
+    );
+
     // Revoke adapt: once acknowledged, nothing checked against the old consent is still to be
     // written; after a second for the broker to forward what was written, no decision comes.
     let (code, _, err) = d.cli(&revoke("p01", "all", "adapt"));
@@ -360,10 +369,6 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
     assert!(
         after.iter().all(|g| !g.topic.ends_with("/p01/decision")),
         "a decision after the acknowledged revocation"
-    );
-    assert!(
-        after.iter().any(|g| g.topic.ends_with("/p01/features")),
-        "features still flow (share_features was not revoked)"
     );
 
     // A clean stop says offline, and leaves it retained.

@@ -86,24 +86,44 @@ fn osc_sends_avatar_parameters_and_attune_addresses_and_stops_at_a_revocation() 
     // wall second); the keepalive repeats it every wall second on top.
     assert!(hrs.len() > 40, "{}", hrs.len());
 
-    // Revoke adapt: once the command returns (the revocation is acknowledged), everything sent
-    // before is already in the socket; after draining it, no action may arrive.
+    // Revoke share_features: once the command returns (the revocation is acknowledged),
+    // everything sent before is already in the socket; after draining it, no feature and no
+    // heart rate (the avatar's HR comes from the features) may arrive, while actions go on.
+    let drain = |sock: &std::net::UdpSocket| {
+        let mut buf = [0u8; 65_536];
+        sock.set_nonblocking(true).unwrap();
+        while sock.recv(&mut buf).is_ok() {}
+        sock.set_nonblocking(false).unwrap();
+    };
+    let (code, _, err) = d.cli(&revoke("p01", "all", "share_features"));
+    assert_eq!(code, Some(0), "{err}");
+    drain(&sock);
+    let after = collect(&sock, 3.0);
+    assert!(
+        after
+            .iter()
+            .all(|(_, a, _)| !a.starts_with("/attune/p01/features/")
+                && a != "/avatar/parameters/HR"
+                && a != "/avatar/parameters/floatHR"),
+        "a feature or heart rate after share_features was revoked: {:?}",
+        after
+            .iter()
+            .map(|(_, a, _)| a)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    assert!(
+        after.iter().any(|(_, a, _)| a == "/attune/p01/action"),
+        "actions still flow (adapt was not revoked)"
+    );
+
+    // Revoke adapt as well: no action may arrive.
     let (code, _, err) = d.cli(&revoke("p01", "all", "adapt"));
     assert_eq!(code, Some(0), "{err}");
-    let mut buf = [0u8; 65_536];
-    sock.set_nonblocking(true).unwrap();
-    while sock.recv(&mut buf).is_ok() {}
-    sock.set_nonblocking(false).unwrap();
+    drain(&sock);
     let after = collect(&sock, 3.0);
     assert!(
         after.iter().all(|(_, a, _)| a != "/attune/p01/action"),
         "an action after the acknowledged revocation"
-    );
-    assert!(
-        after
-            .iter()
-            .any(|(_, a, _)| a == "/attune/p01/features/hr_bpm"),
-        "features still flow (share_features was not revoked)"
     );
 
     // At shutdown the avatar is told the heart is gone.

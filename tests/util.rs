@@ -576,3 +576,12 @@ pub fn report_latency(label: &str, what: &str, mut lat: Vec<f64>) {
         q(0.99)
     );
 }
+
+/// A loopback TCP port that was free a moment ago (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -8,21 +8,13 @@
 //! ATTUNE_REQUIRE_TRANSPORTS=1.
 #![cfg(feature = "ws")]
 
-use crate::util::{LiveDaemon, json};
+use crate::util::{LiveDaemon, free_port, json};
 use base64::Engine as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A live daemon with `--ws` on a free port (plus `extra`), its address, its token and the live
 /// page's address as `attune token` prints it (with the token).

@@ -4,22 +4,14 @@
 //! Host), each counted in `attune status`; a port in use stops the start with one line.
 #![cfg(feature = "ws")]
 
-use crate::util::{LiveDaemon, json, revoke, run_attune_in};
+use crate::util::{LiveDaemon, free_port, json, revoke, run_attune_in};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A live daemon with `--ws` on a free port, and its token.
 fn daemon(extra: &[&str]) -> (LiveDaemon, String, String) {

@@ -111,14 +111,10 @@ impl LineSink for tokio::net::unix::OwnedWriteHalf {
     }
 }
 
-async fn send<W: LineSink>(w: &mut W, line: &str) -> io::Result<()> {
-    w.send_line(line).await
-}
-
 /// A last error line to a connection being closed, without waiting long for a client that
 /// does not read.
 async fn farewell<W: LineSink>(w: &mut W, code: &str, message: &str) {
-    let _ = tokio::time::timeout(FAREWELL, send(w, &messages::error(code, message))).await;
+    let _ = tokio::time::timeout(FAREWELL, w.send_line(&messages::error(code, message))).await;
 }
 
 /// What ended a data write.
@@ -163,7 +159,7 @@ impl Client {
         let mut probe = tokio::time::interval(HANGUP_PROBE);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = async {
-            send(&mut w, &messages::welcome()).await?;
+            w.send_line(&messages::welcome()).await?;
             loop {
                 tokio::select! {
                     biased;
@@ -186,7 +182,7 @@ impl Client {
                                 Ok(line) => self.handle(line, &mut w, &mut sub).await?,
                                 Err(_) => {
                                     let msg = "line is not valid UTF-8; the connection stays open";
-                                    send(&mut w, &messages::error("bad_request", msg)).await?;
+                                    w.send_line(&messages::error("bad_request", msg)).await?;
                                 }
                             }
                         }
@@ -199,7 +195,7 @@ impl Client {
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             self.drops.lagged.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                            send(&mut w, &messages::lagged(n)).await?;
+                            w.send_line(&messages::lagged(n)).await?;
                         }
                         Err(broadcast::error::RecvError::Closed) => return Ok(()),
                     },
@@ -265,7 +261,7 @@ impl Client {
         tokio::select! {
             biased;
             _ = egress.cancel.cancelled() => Ok(Wrote::Cancelled),
-            r = send(w, &m.line) => r.map(|()| Wrote::Done),
+            r = w.send_line(&m.line) => r.map(|()| Wrote::Done),
         }
     }
 
@@ -279,12 +275,12 @@ impl Client {
             return Ok(());
         }
         match messages::parse_client_line(line) {
-            Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+            Err((code, msg)) => w.send_line(&messages::error(code, &msg)).await,
             Ok(ClientMessage::Hello { protocol, client }) => {
                 if protocol != PROTOCOL_VERSION {
                     let msg =
                         format!("this daemon speaks protocol {PROTOCOL_VERSION}, not {protocol}");
-                    send(w, &messages::error("unsupported_protocol", &msg)).await?;
+                    w.send_line(&messages::error("unsupported_protocol", &msg)).await?;
                     return Err(io::Error::other("unsupported protocol"));
                 }
                 info!(
@@ -302,7 +298,7 @@ impl Client {
                     Some(p) => match ParticipantId::new(p) {
                         Ok(p) => Some(p),
                         Err(e) => {
-                            return send(w, &messages::error("bad_request", &e.to_string())).await;
+                            return w.send_line(&messages::error("bad_request", &e.to_string())).await;
                         }
                     },
                 };
@@ -313,8 +309,7 @@ impl Client {
                     None => {
                         // The bus closes when the pipeline ends; then there is nothing to join.
                         let Some(bus) = self.bus.upgrade() else {
-                            send(
-                                w,
+                            w.send_line(
                                 &messages::error("shutting_down", "the daemon is shutting down"),
                             )
                             .await?;
@@ -325,7 +320,7 @@ impl Client {
                                 "all {} subscriber places are taken; try again later",
                                 self.max_subscribers
                             );
-                            return send(w, &messages::error("too_many_subscribers", &msg)).await;
+                            return w.send_line(&messages::error("too_many_subscribers", &msg)).await;
                         };
                         self.pending.leave(self.id);
                         let rx = bus.subscribe();
@@ -352,20 +347,19 @@ impl Client {
                     _slot: slot,
                 });
                 for line in snapshot {
-                    send(w, &line).await?;
+                    w.send_line(&line).await?;
                 }
                 Ok(())
             }
             Ok(ClientMessage::ConsentQuery { participant }) => match ParticipantId::new(&participant) {
                 Ok(p) => {
                     let line = messages::consent(&p, &self.consent.borrow());
-                    send(w, &line).await
+                    w.send_line(&line).await
                 }
-                Err(e) => send(w, &messages::error("bad_request", &e.to_string())).await,
+                Err(e) => w.send_line(&messages::error("bad_request", &e.to_string())).await,
             },
             Ok(ClientMessage::ConsentChange { .. }) => {
-                send(
-                    w,
+                w.send_line(
                     &messages::error(
                         "not_permitted",
                         "changing consent over this socket is off: no client is configured for it; use `attune consent`",
@@ -380,7 +374,7 @@ impl Client {
                 target,
             }) => match self.exercise(&participant, event, exercise, target).await {
                 Ok(()) => Ok(()),
-                Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+                Err((code, msg)) => w.send_line(&messages::error(code, &msg)).await,
             },
             Ok(ClientMessage::Feedback {
                 participant,
@@ -389,7 +383,7 @@ impl Client {
                 let data = serde_json::json!({ "rating": rating });
                 match self.marker(&participant, "feedback", data).await {
                     Ok(()) => Ok(()),
-                    Err((code, msg)) => send(w, &messages::error(code, &msg)).await,
+                    Err((code, msg)) => w.send_line(&messages::error(code, &msg)).await,
                 }
             }
         }

@@ -57,17 +57,19 @@ impl MqttSpec {
 
 fn parse_addr(s: &str) -> Result<(String, u16), String> {
     match s.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() => match port.parse::<u16>() {
-            Ok(p) if p > 0 => {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                Ok((host.to_owned(), p))
+        Some((host, port)) if !host.is_empty() && !host.contains(['/', ' ', '@']) => {
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => {
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
+                    Ok((host.to_owned(), p))
+                }
+                _ => Err(format!(
+                    "expected HOST:PORT or mqtts://HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
+                )),
             }
-            _ => Err(format!(
-                "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
-            )),
-        },
+        }
         _ => Err(format!(
-            "expected HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
+            "expected HOST:PORT or mqtts://HOST:PORT (e.g. {DEFAULT_ADDR}), not {s:?}"
         )),
     }
 }
