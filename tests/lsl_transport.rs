@@ -209,3 +209,93 @@ fn lsl_outlets_carry_metadata_values_timestamps_and_decisions_to_a_pylsl_inlet()
     let (code, err, _) = d.stop();
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// The RR outlet, fed by a BLE heart-rate strap (the mocked BlueZ of tests/ble_mock.rs): each
+/// beat the strap notified arrives as one sample in milliseconds, in order, on an irregular
+/// stream, stamped so that consecutive stamps are the intervals apart.
+#[cfg(feature = "ble")]
+#[test]
+fn lsl_rr_outlet_carries_each_beat_of_a_strap_in_milliseconds() {
+    if !pylsl_or_skip() {
+        return;
+    }
+    let Some(mock) = crate::ble_mock::start_or_skip(&[]) else {
+        return;
+    };
+    let p = format!("lslrr{}", std::process::id());
+    // share_raw without record: the samples are shared, not recorded.
+    let Served { d, data, _keep } = daemon_with_consents(
+        &[&p],
+        "process,adapt,share_features,share_raw",
+        &["--ble", "C0:FF:EE:00:00:01", "--participant", &p, "--lsl"],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", mock.address())],
+    );
+    let all = read(&p, 8.0, 2);
+    let rr = stream(&all, "-rr");
+    assert_eq!(rr["type"], "RR");
+    assert_eq!(rr["rate"], 0.0, "irregular");
+    assert_eq!(rr["desc"][0]["unit"], "milliseconds");
+    let samples: Vec<(f64, f64)> = serde_json::from_value(rr["samples"].clone()).unwrap();
+    assert!(samples.len() >= 4, "{} RR samples in 8 s", samples.len());
+    // What the strap sent, in its 1/1024 s units.
+    let sent: Vec<f64> = mock
+        .events_seen()
+        .iter()
+        .filter(|e| e["event"] == "notify")
+        .flat_map(|e| {
+            e["rr_raw"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|v| v.as_f64())
+        })
+        .map(|raw| raw * 1000.0 / 1024.0)
+        .collect();
+    let got: Vec<f64> = samples.iter().map(|s| s.1).collect();
+    let start = sent
+        .windows(got.len())
+        .position(|w| w.iter().zip(&got).all(|(a, b)| (a - b).abs() < 0.01));
+    assert!(
+        start.is_some(),
+        "the RR samples are not a run of the strap's beats:\n got {got:?}\nsent {sent:?}"
+    );
+    let spacing: Vec<(f64, f64)> = samples
+        .windows(2)
+        .map(|w| (w[1].0 - w[0].0, w[1].1 / 1000.0))
+        .collect();
+    assert!(
+        spacing.iter().all(|(dt, rr)| (dt - rr).abs() < 1e-3),
+        "stamps apart vs intervals (s): {spacing:?}"
+    );
+    // Without `record` nothing of it was recorded, and nothing counted as withdrawn.
+    let (code, out, err) = crate::util::run_attune_in(&d.socket, &data, &["status", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let st = json(out.trim());
+    let rec = st["publishers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|x| x["name"] == "recorder").cloned())
+        .unwrap_or_else(|| panic!("no recorder: {st}"));
+    assert_eq!(rec["files"], serde_json::json!([]), "{rec}");
+    assert_eq!(rec["dropped"]["withdrawn_at_egress"], 0, "{rec}");
+    let (code, err, _) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !data.join("sessions").exists(),
+        "a session file without record consent: {:?}",
+        walk(&data)
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push((p.display().to_string(), e.metadata().map_or(0, |m| m.len())));
+        }
+    }
+    out
+}

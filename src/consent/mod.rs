@@ -16,7 +16,7 @@ pub mod needs;
 mod proptests;
 
 use crate::model::{ParticipantId, StreamKind};
-pub use needs::{Need, all_met, needs};
+pub use needs::{Need, all_met, needs, raw_share};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

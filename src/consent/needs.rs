@@ -36,6 +36,16 @@ impl Need {
     }
 }
 
+/// What sharing `kind`'s raw samples (or values read straight off them: a strap's HR, its RR
+/// intervals, a beat) with a transport needs: `process` and `share_raw`. A `Samples` event's
+/// own [`needs`] are the recorder's (`record`); a transport that carries samples checks these.
+pub fn raw_share(kind: StreamKind) -> [Need; 2] {
+    [
+        Need::Stream(kind, Purpose::Process),
+        Need::Stream(kind, Purpose::ShareRaw),
+    ]
+}
+
 /// Whether every need is met for `participant` under `snap`.
 pub fn all_met(needs: &[Need], snap: &ConsentSnapshot, participant: &ParticipantId) -> bool {
     needs.iter().all(|n| n.met(snap, participant))

@@ -502,9 +502,16 @@ impl Engine {
         let ev = Event::new(body);
         // A marker carries no sensor data: it is emitted for the daemon's log whatever the
         // consent, and its needs (`record`) are checked where it would be stored.
+        // Samples go on when the recorder may keep them (their own needs, `record`) or a
+        // transport may share them (`share_raw`): each of those checks its own again.
+        let snap = self.pipeline.gate().snapshot();
         let ok = match ev.participant() {
             _ if matches!(ev.body, EventBody::Marker(..)) => true,
-            Some(p) => all_met(ev.needs(), self.pipeline.gate().snapshot(), p),
+            Some(p) => {
+                all_met(ev.needs(), snap, p)
+                    || matches!(&ev.body, EventBody::Samples(c)
+                        if all_met(&crate::consent::raw_share(c.kind), snap, p))
+            }
             None => true,
         };
         if ok {

@@ -111,11 +111,14 @@ fn a_restarted_source_continues_the_streams_chunk_numbers() {
 }
 
 #[test]
-fn samples_are_emitted_only_under_record_consent() {
+fn samples_are_emitted_only_under_record_or_share_raw_consent() {
     for (purposes, want) in [
         (vec![Purpose::Process], 0),
         (vec![Purpose::Process, Purpose::Record], 1),
         (vec![Purpose::Record], 0),
+        // For a transport (LSL, OSC beats), which checks share_raw itself.
+        (vec![Purpose::Process, Purpose::ShareRaw], 1),
+        (vec![Purpose::ShareRaw], 0),
     ] {
         let mut e = Engine::new(EngineConfig::default(), all(&purposes));
         let mut out = Vec::new();

@@ -144,11 +144,7 @@ pub fn allowed(event: &Event, consent: &watch::Receiver<Arc<ConsentSnapshot>>) -
 /// event's own [`needs`](crate::engine::event::Event::needs) are the recorder's (`record`);
 /// a transport that carries samples checks these instead ([`met`]).
 pub fn raw_needs(kind: crate::model::StreamKind) -> [super::Need; 2] {
-    use crate::consent::Purpose;
-    [
-        super::Need::Stream(kind, Purpose::Process),
-        super::Need::Stream(kind, Purpose::ShareRaw),
-    ]
+    crate::consent::raw_share(kind)
 }
 
 /// True when the consent in force meets every one of `needs` for `participant` (the egress

@@ -155,6 +155,18 @@ impl Shared {
     /// counted `lagged` and its stretch remembered for the next (module doc). Returns false if
     /// the writer thread is gone.
     pub(super) fn enqueue(&self, tx: &SyncSender<Msg>, e: &Arc<Event>) -> bool {
+        // Samples reach publishers when a transport may share them although they may not be
+        // recorded: those are not this recorder's, nor a withdrawal to count. (Others that
+        // fail the check go on, to be counted as withdrawn where they would be written.)
+        if let EventBody::Samples(c) = &e.body {
+            let st = lock(&self.state);
+            let p = &c.participant;
+            if !all_met(e.needs(), &st.snap, p)
+                && all_met(&crate::consent::raw_share(c.kind), &st.snap, p)
+            {
+                return true;
+            }
+        }
         let span = lost_span(e);
         let before = span.as_ref().and_then(|(k, _)| lock(&self.lost).remove(k));
         match tx.try_send(Msg::Event(Arc::clone(e), before)) {
