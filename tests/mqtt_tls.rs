@@ -145,6 +145,16 @@ impl Pki {
     }
 }
 
+/// Certificates, a broker with a TLS listener (asking for client certificates or not) and a
+/// subscriber on its plain listener, and the TLS port; `None` when skipped.
+fn broker(client_certs: bool) -> Option<(Pki, Broker, Sub, u16)> {
+    let pki = Pki::make_or_skip()?;
+    let tls_port = free_port();
+    let b = Broker::start_with_or_skip(true, &pki.listener(tls_port, client_certs))?;
+    let sub = Sub::start(&b, "attune/#");
+    Some((pki, b, sub, tls_port))
+}
+
 /// A daemon for p01 publishing to `127.0.0.1:port` with the `[mqtt]` keys in `tls`.
 fn daemon(port: u16, tls: &str) -> (LiveDaemon, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -163,14 +173,9 @@ fn daemon(port: u16, tls: &str) -> (LiveDaemon, tempfile::TempDir) {
 
 #[test]
 fn mqtt_over_tls_verifies_the_broker_and_publishes_the_same_lines() {
-    let Some(pki) = Pki::make_or_skip() else {
+    let Some((pki, _b, sub, tls_port)) = broker(false) else {
         return;
     };
-    let tls_port = free_port();
-    let Some(b) = Broker::start_with_or_skip(true, &pki.listener(tls_port, false)) else {
-        return;
-    };
-    let sub = Sub::start(&b, "attune/#");
     let ca = pki.path("ca.pem");
     let (d, _cfg) = daemon(
         tls_port,
@@ -193,14 +198,9 @@ fn mqtt_over_tls_verifies_the_broker_and_publishes_the_same_lines() {
 
 #[test]
 fn mqtt_over_tls_refuses_a_broker_it_cannot_verify_in_one_line() {
-    let Some(pki) = Pki::make_or_skip() else {
+    let Some((pki, _b, sub, tls_port)) = broker(false) else {
         return;
     };
-    let tls_port = free_port();
-    let Some(b) = Broker::start_with_or_skip(true, &pki.listener(tls_port, false)) else {
-        return;
-    };
-    let sub = Sub::start(&b, "attune/#");
     // Another CA, then the system's roots (mqtts://): neither vouches for this broker.
     let other = pki.path("other-ca.pem");
     let (d, _cfg) = daemon(
@@ -279,14 +279,9 @@ fn mqtt_over_tls_refuses_a_broker_it_cannot_verify_in_one_line() {
 
 #[test]
 fn mqtt_over_tls_gives_a_client_certificate_to_a_broker_that_requires_one() {
-    let Some(pki) = Pki::make_or_skip() else {
+    let Some((pki, _b, sub, tls_port)) = broker(true) else {
         return;
     };
-    let tls_port = free_port();
-    let Some(b) = Broker::start_with_or_skip(true, &pki.listener(tls_port, true)) else {
-        return;
-    };
-    let sub = Sub::start(&b, "attune/#");
     let ca = pki.path("ca.pem");
     let keys = format!(
         "tls = true\nca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}",

@@ -260,6 +260,17 @@ pub(crate) fn mqtt_status_until(
     }
 }
 
+/// Revokes `purpose` of p01's streams, waits a second for the broker to forward what was
+/// written under the old consent, then returns what arrives in the next 3 s.
+fn after_revoking(d: &LiveDaemon, sub: &Sub, purpose: &str) -> Vec<Got> {
+    let (code, _, err) = d.cli(&revoke("p01", "all", purpose));
+    assert_eq!(code, Some(0), "{err}");
+    std::thread::sleep(Duration::from_secs(1));
+    let cut = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    sub.all().into_iter().filter(|g| g.at > cut).collect()
+}
+
 fn t_of(payload: &str) -> f64 {
     json(payload)["t"].as_f64().unwrap()
 }
@@ -343,12 +354,7 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
 
     // Revoke share_features: once acknowledged, no features line reaches the broker while the
     // decisions (adapt is still given) go on.
-    let (code, _, err) = d.cli(&revoke("p01", "all", "share_features"));
-    assert_eq!(code, Some(0), "{err}");
-    std::thread::sleep(Duration::from_secs(1));
-    let cut = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let after: Vec<Got> = sub.all().into_iter().filter(|g| g.at > cut).collect();
+    let after = after_revoking(&d, &sub, "share_features");
     assert!(
         after.iter().all(|g| !g.topic.ends_with("/p01/features")),
         "a features line after share_features was revoked"
@@ -360,12 +366,7 @@ fn mqtt_carries_the_socket_lines_in_order_with_qos_status_and_a_revocation() {
 
     // Revoke adapt: once acknowledged, nothing checked against the old consent is still to be
     // written; after a second for the broker to forward what was written, no decision comes.
-    let (code, _, err) = d.cli(&revoke("p01", "all", "adapt"));
-    assert_eq!(code, Some(0), "{err}");
-    std::thread::sleep(Duration::from_secs(1));
-    let cut = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
-    let after: Vec<Got> = sub.all().into_iter().filter(|g| g.at > cut).collect();
+    let after = after_revoking(&d, &sub, "adapt");
     assert!(
         after.iter().all(|g| !g.topic.ends_with("/p01/decision")),
         "a decision after the acknowledged revocation"

@@ -4,8 +4,9 @@
 //! Ticks never wait for data (see [`crate::engine`]): after a stall of `w` seconds the due ticks
 //! are emitted at once, before the sources have delivered what arrived meanwhile, so features
 //! can be missing for those ticks. In real time that is `w` seconds; at `--speed S` it is `S·w`
-//! seconds of session time, which is why fast live runs on a busy machine show holes. The loop
-//! records each stall here so `attune status` (`session.stalls`) can say when the host, not a
+//! seconds of session time, which is why fast live runs on a busy machine show holes. A tick
+//! late by 200 ms of real time or by 1 s of session time is a stall. The loop records each stall
+//! here so `attune status` (`session.stalls`) can say when the host, not a
 //! device, was the cause.
 
 use serde_json::{Value, json};
@@ -14,6 +15,9 @@ use std::time::Duration;
 
 /// A tick this late (real time) is a stall.
 pub(super) const STALL_AFTER: Duration = Duration::from_millis(200);
+/// A tick this late in session time is a stall too (at `--speed 100`, 10 ms of real time
+/// leaves a 1 s hole, which a threshold in real time alone would not report).
+const STALL_AFTER_SESSION_S: f64 = 1.0;
 /// The most recent stalls kept for `attune status`.
 const KEEP: usize = 256;
 
@@ -37,7 +41,7 @@ pub(super) struct Stalls {
 impl Stalls {
     /// A tick due at session time `due_t` ran `late` after its instant, at session time `now_t`.
     pub(super) fn tick(&mut self, due_t: f64, now_t: f64, late: Duration) {
-        if late < STALL_AFTER {
+        if late < STALL_AFTER && now_t - due_t < STALL_AFTER_SESSION_S {
             return;
         }
         self.count += 1;
@@ -79,6 +83,10 @@ mod tests {
         let mut s = Stalls::default();
         s.tick(1.0, 1.0, Duration::from_millis(5));
         assert_eq!(s.json()["count"], 0);
+        // At --speed 100, 15 ms late is 1.5 s of session time: a stall.
+        s.tick(2.0, 3.5, Duration::from_millis(15));
+        assert_eq!(s.json()["count"], 1);
+        s = Stalls::default();
         let n = KEEP as u32 + 8;
         for i in 0..n {
             let t = f64::from(i) * 10.0;
