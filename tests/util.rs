@@ -578,6 +578,7 @@ pub fn report_latency(label: &str, what: &str, mut lat: Vec<f64>) {
 }
 
 /// A loopback TCP port that was free a moment ago (for a server a test starts).
+#[cfg_attr(not(any(feature = "mqtt", feature = "ws")), allow(dead_code))]
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -42,7 +42,7 @@ pub struct Head {
 /// Why no request head could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
-    /// Longer than [`MAX_HEAD`].
+    /// Longer than 8 KiB.
     #[error("request head longer than {MAX_HEAD} bytes")]
     TooLarge,
     /// Not HTTP.
