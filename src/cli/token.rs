@@ -48,7 +48,9 @@ pub fn run(common: &Common, a: &TokenArgs) -> anyhow::Result<()> {
     );
     println!("Connect:         {url}$(cat {})", file.display());
     println!("             or: the header `Authorization: Bearer <token>` (native clients)");
-    println!("Browser pages must also be listed in [ws] allowed_origins.");
+    println!(
+        "Other web pages must also be listed in [ws] allowed_origins (the live page needs nothing more)."
+    );
     if a.show {
         println!("Token:           {tok}");
         println!("Live page:       {page}{tok}");
