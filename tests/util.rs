@@ -393,6 +393,27 @@ impl LiveDaemon {
         json(out.trim())
     }
 
+    /// Waits (up to 20 s) until `attune status` lists the publisher `name`: the Unix socket is
+    /// up before the other transports have started (bound their ports, for instance).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub fn wait_for_publisher(&self, name: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.status();
+            if let Some(p) = s["publishers"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            {
+                return p.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {name} publisher within 20 s: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Connects and subscribes to `topics` for `participant` (`*` for all).
     pub fn subscribe_for(&self, participant: &str, topics: &[&str]) -> Subscriber {
         Subscriber::connect_for(&self.socket, participant, topics)

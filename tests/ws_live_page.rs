@@ -23,6 +23,7 @@ fn daemon(extra: &[&str]) -> (LiveDaemon, String, String, String) {
     let mut args = vec!["--speed", "10", "--ws", addr.as_str()];
     args.extend(extra);
     let d = LiveDaemon::start(&args);
+    d.wait_for_publisher("websocket");
     let (code, out, err) = d.cli(&["token", "--json", "--show", "--ws", &addr]);
     assert_eq!(code, Some(0), "{err}");
     let v = json(out.trim());

@@ -19,6 +19,7 @@ fn daemon(extra: &[&str]) -> (LiveDaemon, String, String) {
     let mut args = vec!["--simulate", "p01", "--speed", "10", "--ws", addr.as_str()];
     args.extend(extra);
     let d = LiveDaemon::start(&args);
+    d.wait_for_publisher("websocket");
     let (code, out, err) = d.cli(&["token", "--json", "--show", "--ws", &addr]);
     assert_eq!(code, Some(0), "{err}");
     let v = json(out.trim());
@@ -273,6 +274,7 @@ fn ws_an_allowed_origin_from_the_config_gets_in_and_a_port_in_use_is_one_line() 
     .unwrap();
     let cfg_s = cfg.to_str().unwrap();
     let d = LiveDaemon::start(&["--config", cfg_s, "--speed", "10"]);
+    d.wait_for_publisher("websocket");
     let (code, out, err) = d.cli(&["token", "--json", "--show"]);
     assert_eq!(code, Some(0), "{err}");
     let tok = json(out.trim())["token"].as_str().unwrap().to_owned();
@@ -335,6 +337,7 @@ fn ws_bench_latency_and_cpu_at_100_participants() {
         "--ws",
         &addr2,
     ]);
+    d.wait_for_publisher("websocket");
     let (_, out, _) = d.cli(&["token", "--json", "--show"]);
     let tok = json(out.trim())["token"].as_str().unwrap().to_owned();
     let mut ws = connect(&format!("ws://{addr2}/?token={tok}"), &[]).unwrap();
@@ -381,6 +384,7 @@ fn ws_bench_latency_and_cpu_at_100_participants() {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s2 = stop.clone();
         let reader = if over_ws {
+            d.wait_for_publisher("websocket");
             let (_, out, _) = d.cli(&["token", "--json", "--show"]);
             let tok = json(out.trim())["token"].as_str().unwrap().to_owned();
             let mut ws = connect(&format!("ws://{a}/?token={tok}"), &[]).unwrap();
