@@ -72,10 +72,8 @@ fn the_page_is_plain_http_with_a_strict_policy_and_the_host_checked() {
         &format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"),
     );
     assert!(post.starts_with("HTTP/1.1 405") && post.contains("Allow: GET, HEAD"));
-    assert!(
-        http(&addr, "\x16\x03\x01\x00\x05hello").is_empty(),
-        "TLS bytes: closed"
-    );
+    let tls = http(&addr, "\x16\x03\x01\x00\x05hello");
+    assert!(tls.starts_with("HTTP/1.1 400 "), "TLS bytes: {tls:?}");
     // The counters: two Host refusals and one broken request; the other four were page requests.
     let deadline = Instant::now() + Duration::from_secs(10);
     let ws = loop {
@@ -330,6 +328,11 @@ fn the_live_page_in_chromium_follows_a_participant_live() {
     b.wait_for(
         "document.getElementById('conn').dataset.state === 'connected'",
         20,
+    );
+    // The token left the address bar (history, bookmarks); the participant stayed.
+    assert_eq!(
+        b.eval("[location.href.includes('token'), location.hash]"),
+        serde_json::json!([false, "#participant=p02"])
     );
     // Decisions, their scoring, features and stream states arrive and are shown.
     b.wait_for(

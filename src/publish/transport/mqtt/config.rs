@@ -133,12 +133,21 @@ pub fn from_section(section: &TransportSection) -> Result<Option<MqttSpec>, Stri
     if raw.enabled == Some(false) {
         return Ok(None);
     }
+    let plain_scheme = raw
+        .addr
+        .as_deref()
+        .is_some_and(|a| a.starts_with("mqtt://"));
     let mut s = match raw.addr {
         Some(a) => a
             .parse::<MqttSpec>()
             .map_err(|e| at(format!("addr: {e}")))?,
         None => MqttSpec::default(),
     };
+    if plain_scheme && raw.tls == Some(true) {
+        return Err(at(
+            "tls = true contradicts an mqtt:// address (use mqtts://)".into(),
+        ));
+    }
     let files = [&raw.ca_file, &raw.client_cert_file, &raw.client_key_file];
     match raw.tls {
         Some(true) => s.tls = Some(s.tls.take().unwrap_or_default()),
@@ -262,6 +271,7 @@ topics = ["adaptation"]"#,
             ("ca_file = \"ca.pem\"", "need tls = true"),
             ("tls = true\nclient_key_file = \"k.pem\"", "go together"),
             ("addr = \"mqtts://h:8883\"\ntls = false", "contradicts"),
+            ("addr = \"mqtt://h:1883\"\ntls = true", "contradicts"),
         ] {
             let e = from_section(&section(bad)).unwrap_err();
             assert!(e.contains(says) && !e.contains('\n'), "{bad}: {e}");

@@ -195,15 +195,21 @@ pub async fn start(spec: MqttSpec, ctx: &Context) -> Result<Box<dyn Publisher>, 
 /// The first line of a password file (which should be private: a warning says when others may
 /// read it).
 fn read_password(path: &std::path::Path) -> Result<String, String> {
-    use std::os::unix::fs::PermissionsExt;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+    warn_if_others_may_read(path, "password file");
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// A warning when a secret (`what`: the password file, the client key) is readable by other
+/// users.
+pub(crate) fn warn_if_others_may_read(path: &std::path::Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = std::fs::metadata(path)
         && m.permissions().mode() & 0o077 != 0
     {
-        tracing::warn!(file = %path.display(), "MQTT: the password file can be read by other users (chmod 600 it).");
+        tracing::warn!(file = %path.display(), "MQTT: the {what} can be read by other users (chmod 600 it).");
     }
-    Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ pub fn client_config(spec: &TlsSpec) -> Result<Arc<rustls::ClientConfig>, String
                     k.display()
                 )
             })?;
+            super::warn_if_others_may_read(k, "client key file");
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("client certificate and key: {e}"))?

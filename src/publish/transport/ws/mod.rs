@@ -301,10 +301,15 @@ async fn handshake(
     max_message: usize,
     page_on: bool,
 ) -> Option<tokio_tungstenite::WebSocketStream<Stream>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (head, bytes) = match page::read_head(&mut tcp).await {
         Ok(h) => h,
         Err(e) => {
             refused.count("handshake", &e.to_string());
+            if let Some(reply) = page::answer_bad_head(&e) {
+                let _ = tcp.write_all(&reply).await;
+                let _ = tcp.shutdown().await;
+            }
             return None;
         }
     };
@@ -316,9 +321,21 @@ async fn handshake(
                 refused.pages.fetch_add(1, Ordering::Relaxed);
             }
         }
-        use tokio::io::AsyncWriteExt;
         if tcp.write_all(&reply.bytes).await.is_ok() {
             let _ = tcp.shutdown().await;
+            // Unread request bytes (a body) would turn the close into a reset that can take the
+            // answer with it: read them away for a moment (within the handshake's 5 s).
+            let mut sink = [0u8; 4096];
+            let drain = async {
+                let mut left = 64 * 1024usize;
+                while left > 0 {
+                    match tcp.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => left = left.saturating_sub(n),
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
         }
         return None;
     }

@@ -19,8 +19,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The longest request head read (a browser's is under 2 KiB).
-const MAX_HEAD: usize = 8 * 1024;
+/// The longest request head read. A browser's is usually under 2 KiB, but cookies ignore the
+/// port, so those of other servers on `localhost` come along.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// Headers per request, at most (tungstenite's own limit).
+const MAX_HEADERS: usize = 124;
 
 const INDEX: &str = include_str!("live/index.html");
 const SCRIPT: &str = include_str!("live/live.js");
@@ -42,7 +46,7 @@ pub struct Head {
 /// Why no request head could be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
-    /// Longer than 8 KiB.
+    /// Longer than 32 KiB.
     #[error("request head longer than {MAX_HEAD} bytes")]
     TooLarge,
     /// Not HTTP.
@@ -58,7 +62,7 @@ pub enum HeadError {
 
 /// Parses a complete head from `buf`; `Ok(None)` while it is incomplete.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => Err(HeadError::TooLarge),
@@ -98,8 +102,17 @@ pub async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Head, Vec<u8>
         if n == 0 {
             return Err(HeadError::Closed);
         }
+        // Parse only once the head may have ended (an empty line among the new bytes or
+        // just before them): a client sending a byte at a time costs a few parses, not 32,768.
+        let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(head) = parse_head(&buf)? {
+        let tail = &buf[from..];
+        let ended =
+            tail.windows(2).any(|w| w == b"\n\n") || tail.windows(4).any(|w| w == b"\r\n\r\n");
+        // The first bytes are parsed at once too: garbage (TLS, a port scan) is refused early.
+        if (ended || from == 0 || buf.len() >= MAX_HEAD)
+            && let Some(head) = parse_head(&buf)?
+        {
             return Ok((head, buf));
         }
     }
@@ -114,6 +127,23 @@ pub struct Reply {
     pub bytes: Vec<u8>,
     /// The Host check refused it (counted as `refused.host`).
     pub refusal: Option<guard::Refusal>,
+}
+
+/// The answer to a request whose head could not be read: 431 for one too long, 400 for one
+/// that is not HTTP; `None` when the peer is gone.
+pub fn answer_bad_head(e: &HeadError) -> Option<Vec<u8>> {
+    let head = Head {
+        method: "GET".into(),
+        path: "/".into(),
+        host: None,
+        upgrade: false,
+    };
+    let (status, body) = match e {
+        HeadError::TooLarge => (431, format!("{e}\n")),
+        HeadError::Malformed(_) => (400, format!("{e}\n")),
+        HeadError::Closed | HeadError::Io(_) => return None,
+    };
+    Some(reply(status, "text/plain", &[], body.as_bytes(), &head))
 }
 
 /// The answer to a request that is not a WebSocket handshake (pure).
@@ -156,9 +186,16 @@ pub fn answer(head: &Head, policy: &Policy, enabled: bool) -> Reply {
         "/live.css" => ("text/css", STYLE),
         _ => return text(404, "not found: the live page is at /\n"),
     };
+    // CSP host sources have no IPv6 literal form: `'self'` covers `ws:` to the page's own
+    // address in current browsers, and the explicit source is for older ones.
+    let ws_source = if host.starts_with('[') {
+        String::new()
+    } else {
+        format!(" ws://{host}")
+    };
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         connect-src 'self' ws://{host}; base-uri 'none'; form-action 'none'; \
+         connect-src 'self'{ws_source}; base-uri 'none'; form-action 'none'; \
          frame-ancestors 'none'"
     );
     Reply {
@@ -178,9 +215,11 @@ pub fn answer(head: &Head, policy: &Policy, enabled: bool) -> Reply {
 fn reply(status: u16, kind: &str, extra: &[(&str, &str)], body: &[u8], head: &Head) -> Vec<u8> {
     let phrase = match status {
         200 => "OK",
+        400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
         _ => "Error",
     };
     let mut out = format!(
@@ -294,6 +333,18 @@ mod tests {
         let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
         long.resize(MAX_HEAD, b'a');
         assert!(matches!(parse_head(&long), Err(HeadError::TooLarge)));
+        let too_long = answer_bad_head(&HeadError::TooLarge).unwrap();
+        assert!(String::from_utf8_lossy(&too_long).starts_with("HTTP/1.1 431 "));
+        let junk = answer_bad_head(&HeadError::Malformed("x".into())).unwrap();
+        assert!(String::from_utf8_lossy(&junk).starts_with("HTTP/1.1 400 "));
+        assert!(answer_bad_head(&HeadError::Closed).is_none());
+        // 100 headers (a native client's, or many cookies) are fine.
+        let mut many = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..100 {
+            many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(parse_head(&many).unwrap().is_some());
         assert!(matches!(
             parse_head(b"\x16\x03\x01\x02\x00"),
             Err(HeadError::Malformed(_))
@@ -340,6 +391,34 @@ mod tests {
         let off = answer(&head("GET", "/", "127.0.0.1:8765"), &policy(), false);
         assert_eq!(off.status, 404);
         assert!(text(&off).contains("page = false"));
+    }
+
+    #[tokio::test]
+    async fn a_head_sent_a_byte_at_a_time_is_read_whole() {
+        let (mut a, mut b) = tokio::io::duplex(1);
+        let req = b"GET /live.css HTTP/1.1\r\nHost: 127.0.0.1:8765\r\n\r\n";
+        let writer = tokio::spawn(async move {
+            for byte in req {
+                tokio::io::AsyncWriteExt::write_all(&mut a, &[*byte])
+                    .await
+                    .unwrap();
+            }
+            a
+        });
+        let (head, bytes) = read_head(&mut b).await.unwrap();
+        assert_eq!((head.path.as_str(), bytes.len()), ("/live.css", req.len()));
+        drop(writer.await.unwrap());
+    }
+
+    #[test]
+    fn an_ipv6_host_gets_no_explicit_ws_source() {
+        let p = Policy {
+            hosts: Policy::hosts_for("[::1]:8765", &[]),
+            origins: Vec::new(),
+            token: "t".into(),
+        };
+        let t = text(&answer(&head("GET", "/", "[::1]:8765"), &p, true));
+        assert!(t.contains("connect-src 'self'; "), "{t}");
     }
 
     #[tokio::test]

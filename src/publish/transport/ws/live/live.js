@@ -1,12 +1,20 @@
 // attune's live page: a protocol v1 client over this page's own WebSocket (docs/protocol.md).
 // The token comes from the URL fragment (#token=…, never sent to a server) or the form, and is
-// kept in this tab's memory only. Everything the daemon sends is written with textContent.
+// kept in this tab's sessionStorage only (the fragment is removed from the address bar).
+// Everything the daemon sends is written with textContent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const hash = new URLSearchParams(location.hash.slice(1));
-  let token = hash.get("token") || "";
+  // The token leaves the address bar (and so history, bookmarks and shared links) at once; it
+  // is kept for this tab only, so that a reload still connects.
+  let token = hash.get("token") || sessionStorage.getItem("attune-token") || "";
   let chosen = hash.get("participant") || "";
+  if (hash.has("token")) {
+    sessionStorage.setItem("attune-token", token);
+    history.replaceState(null, "", location.pathname
+      + (chosen ? `#participant=${encodeURIComponent(chosen)}` : ""));
+  }
   const people = new Map();
   let count = 0, lagged = 0, failures = 0, ws = null, timer = null;
   const HISTORY_S = 300;
@@ -175,6 +183,7 @@
   $("token-form").addEventListener("submit", (e) => {
     e.preventDefault();
     token = $("token").value.trim();
+    sessionStorage.setItem("attune-token", token);
     failures = 0;
     if (ws && ws.readyState === WebSocket.OPEN) {
       ws.close();  // onclose reconnects with the new token
