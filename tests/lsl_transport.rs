@@ -106,10 +106,8 @@ fn lsl_outlets_carry_metadata_values_timestamps_and_decisions_to_a_pylsl_inlet()
         let (code, out, err) = crate::util::run_attune_in(&d.socket, &data, &["status", "--json"]);
         assert_eq!(code, Some(0), "{err}");
         let st = json(out.trim());
-        let lsl = st["publishers"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|x| x["name"] == "lsl").cloned())
-            .unwrap_or_else(|| panic!("no lsl publisher: {st}"));
+        let lsl =
+            crate::util::publisher(&st, "lsl").unwrap_or_else(|| panic!("no lsl publisher: {st}"));
         serde_json::from_value(lsl["outlets"].clone()).unwrap()
     };
     // Without share_raw no sample stream is opened (the markers may be).
@@ -272,10 +270,8 @@ fn lsl_rr_outlet_carries_each_beat_of_a_strap_in_milliseconds() {
     let (code, out, err) = crate::util::run_attune_in(&d.socket, &data, &["status", "--json"]);
     assert_eq!(code, Some(0), "{err}");
     let st = json(out.trim());
-    let rec = st["publishers"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|x| x["name"] == "recorder").cloned())
-        .unwrap_or_else(|| panic!("no recorder: {st}"));
+    let rec =
+        crate::util::publisher(&st, "recorder").unwrap_or_else(|| panic!("no recorder: {st}"));
     assert_eq!(rec["files"], serde_json::json!([]), "{rec}");
     assert_eq!(rec["dropped"]["withdrawn_at_egress"], 0, "{rec}");
     let (code, err, _) = d.stop();

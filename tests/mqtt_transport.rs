@@ -227,10 +227,7 @@ fn retained(b: &Broker, topic: &str) -> Option<(bool, String)> {
 /// The MQTT entry of `attune status` (`None` while the daemon is still starting).
 fn mqtt_entry(d: &LiveDaemon) -> (Option<serde_json::Value>, serde_json::Value) {
     let s = d.status();
-    let e = s["publishers"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == "mqtt").cloned());
-    (e, s)
+    (crate::util::publisher(&s, "mqtt"), s)
 }
 
 /// The MQTT entry of `attune status`.

@@ -393,6 +393,13 @@ impl LiveDaemon {
         json(out.trim())
     }
 
+    /// This daemon's publisher `name` in `attune status --json` (panics when it is not there).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub fn publisher(&self, name: &str) -> serde_json::Value {
+        let s = self.status();
+        publisher(&s, name).unwrap_or_else(|| panic!("no {name} publisher in status: {s}"))
+    }
+
     /// Waits (up to 20 s) until `attune status` lists the publisher `name`: the Unix socket is
     /// up before the other transports have started (bound their ports, for instance).
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
@@ -400,11 +407,8 @@ impl LiveDaemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.status();
-            if let Some(p) = s["publishers"]
-                .as_array()
-                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
-            {
-                return p.clone();
+            if let Some(p) = publisher(&s, name) {
+                return p;
             }
             assert!(
                 Instant::now() < deadline,
@@ -606,4 +610,12 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The publisher `name` (`unix`, `recorder`, `websocket`, `mqtt`, `lsl`, …) of an `attune status
+/// --json` object.
+pub fn publisher(status: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+    status["publishers"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
 }

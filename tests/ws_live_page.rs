@@ -77,7 +77,7 @@ fn the_page_is_plain_http_with_a_strict_policy_and_the_host_checked() {
     // The counters: two Host refusals and one broken request; the other four were page requests.
     let deadline = Instant::now() + Duration::from_secs(10);
     let ws = loop {
-        let ws = websocket_status(&d);
+        let ws = d.publisher("websocket");
         if ws["page"]["requests"] == 4 || Instant::now() > deadline {
             break ws;
         }
@@ -106,18 +106,6 @@ fn the_page_is_plain_http_with_a_strict_policy_and_the_host_checked() {
         "{off}"
     );
     drop(d);
-}
-
-/// The websocket publisher's part of `attune status --json`.
-fn websocket_status(d: &LiveDaemon) -> serde_json::Value {
-    let s = d.status();
-    s["publishers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "websocket")
-        .unwrap()
-        .clone()
 }
 
 /// `GET /` once the daemon listens on `addr`.
@@ -438,7 +426,7 @@ fn the_live_page_with_a_wrong_token_says_so_and_takes_the_right_one() {
     // The status is refreshed about once a second.
     let deadline = Instant::now() + Duration::from_secs(10);
     let ws = loop {
-        let ws = websocket_status(&d);
+        let ws = d.publisher("websocket");
         let done = ws["refused"]["token"].as_u64() >= Some(3) && ws["connections"] == 1;
         if done || Instant::now() > deadline {
             break ws;

@@ -75,11 +75,7 @@ fn send(ws: &mut Ws, line: &str) {
 }
 
 fn ws_status(d: &LiveDaemon) -> serde_json::Value {
-    let s = d.status();
-    s["publishers"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == "websocket").cloned())
-        .unwrap_or_else(|| panic!("no websocket publisher in status: {s}"))
+    d.publisher("websocket")
 }
 
 #[test]
