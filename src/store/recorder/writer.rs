@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What the publisher sends the writer thread.
@@ -82,6 +82,9 @@ pub(super) struct Shared {
     flush_every: Duration,
     on_failure: OnFailure,
     state: Mutex<State>,
+    /// The consent in force, as in `state`, for [`Shared::enqueue`] on the engine's thread:
+    /// `state` is held through writes and fsyncs, this only while an `Arc` is cloned.
+    consent: RwLock<Arc<ConsentSnapshot>>,
     declared: Mutex<BTreeMap<(ParticipantId, StreamKind), Arc<StreamInfo>>>,
     lost: Mutex<BTreeMap<(ParticipantId, StreamKind), Lost>>,
     drops: [AtomicU64; DropReason::ALL.len()],
@@ -125,6 +128,7 @@ impl Shared {
             data_dir,
             flush_every,
             on_failure,
+            consent: RwLock::new(Arc::new(ConsentSnapshot::deny_all())),
             state: Mutex::new(State {
                 snap: Arc::new(ConsentSnapshot::deny_all()),
                 files: BTreeMap::new(),
@@ -159,10 +163,10 @@ impl Shared {
         // recorded: those are not this recorder's, nor a withdrawal to count. (Others that
         // fail the check go on, to be counted as withdrawn where they would be written.)
         if let EventBody::Samples(c) = &e.body {
-            let st = lock(&self.state);
+            let snap = Arc::clone(&self.consent.read().unwrap_or_else(|e| e.into_inner()));
             let p = &c.participant;
-            if !all_met(e.needs(), &st.snap, p)
-                && all_met(&crate::consent::raw_share(c.kind), &st.snap, p)
+            if !all_met(e.needs(), &snap, p)
+                && all_met(&crate::consent::raw_share(c.kind), &snap, p)
             {
                 return true;
             }
@@ -435,6 +439,7 @@ impl Shared {
         {
             let mut st = lock(&self.state);
             st.snap = Arc::clone(snap);
+            *self.consent.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(snap);
             let lost: Vec<ParticipantId> = st
                 .files
                 .iter()
